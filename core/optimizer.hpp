@@ -1,0 +1,24 @@
+// The optimizer interface. Lifecycle: construct from resolved options -> prepare(problem) allocates every
+// buffer and may refuse the problem (ConfigError) -> start(x0) -> step(t, eta, oracle) repeatedly, driven
+// by the run loop -> iterate() is the current x_t. The run loop owns budgets, checkpoints, divergence
+// checks, cancellation and the averaged iterate views, so they behave the same for every optimizer.
+#pragma once
+
+#include "core/problem.hpp"
+
+namespace ratelab {
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // Allocate workspaces for problem.dim(); throw ConfigError if this optimizer cannot run on `problem`
+  // (say which fact is missing). Called once per run, before start; nothing allocates after it.
+  virtual void prepare(const Problem& problem) = 0;
+  virtual void start(ConstVecRef x0, RunStreams& streams) = 0;
+  // One step t = 1, 2, ... with step size eta from the schedule.
+  virtual void step(long t, double eta, Oracle& oracle) = 0;
+  virtual ConstVecRef iterate() const = 0;
+  virtual void report(RunStats& /*stats*/) const {}
+};
+
+}  // namespace ratelab

@@ -1,0 +1,81 @@
+// The problem interface: an immutable instance shared by all runs that use it, and a per-run oracle.
+//
+// A Problem is built once per (configuration, instance) from the instance stream and is then read-only,
+// so every thread may evaluate it. Each run asks it for an Oracle, which owns the run's scratch memory and
+// draws randomness only from the streams it was handed. One virtual call per oracle call; results are
+// written into caller-owned storage.
+#pragma once
+
+#include <Eigen/Core>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/rng.hpp"
+
+namespace ratelab {
+
+using Vec = Eigen::VectorXd;
+using Mat = Eigen::MatrixXd;
+using VecRef = Eigen::Ref<Eigen::VectorXd>;
+using ConstVecRef = Eigen::Ref<const Eigen::VectorXd>;
+using MatRef = Eigen::Ref<Eigen::MatrixXd>;
+using ConstMatRef = Eigen::Ref<const Eigen::MatrixXd>;
+
+enum class Domain { euclidean, simplex, ball, box };
+const char* domain_name(Domain domain);
+
+// What a problem knows about itself. Presets, schedules (c/(mu t)), tunings (Polyak's heavy-ball) and
+// checks read these; an empty optional means "not known".
+struct ProblemFacts {
+  std::optional<double> f_star;  // optimal value of the full objective F = f + h
+  std::optional<double> L, mu, G, sigma2, D;
+  bool x_star_known = false;
+  Domain domain = Domain::euclidean;
+  // How f* was obtained when it is not a closed form ("newton, ||grad|| = 3e-14"); stored with the run.
+  std::string f_star_method = "closed form";
+};
+
+// Run-level scalars a component reports at the end of a run (realized noise statistics, shrink factors).
+using RunStats = std::vector<std::pair<std::string, double>>;
+
+class Oracle {
+ public:
+  virtual ~Oracle() = default;
+  // Stochastic (sub)gradient at x averaged over `batch` draws, written into g.
+  virtual void sample_gradient(ConstVecRef x, VecRef g, int batch) = 0;
+  // Statistics of the randomness this oracle realized over the run.
+  virtual void report(RunStats& /*stats*/) const {}
+};
+
+class Problem {
+ public:
+  virtual ~Problem() = default;
+
+  virtual Eigen::Index dim() const = 0;
+  virtual const ProblemFacts& facts() const = 0;
+  virtual void initial_point(VecRef x0, RandomStream& init) const { (void)init, x0.setZero(); }
+
+  // Full objective F(x) = f(x) + h(x).
+  virtual double value(ConstVecRef x) const = 0;
+  // F at each column of X; override to stream the data once for the whole block.
+  virtual void values(ConstMatRef X, VecRef out) const {
+    for (Eigen::Index j = 0; j < X.cols(); ++j) out[j] = value(X.col(j));
+  }
+  // Exact (sub)gradient of the smooth part f; only called when has_gradient().
+  virtual bool has_gradient() const { return true; }
+  virtual void gradient(ConstVecRef x, VecRef g) const = 0;
+  // prox of eta*h, in place; identity when the problem has no composite part.
+  virtual bool is_composite() const { return false; }
+  virtual void prox(double /*eta*/, VecRef /*x*/) const {}
+  // Only called when facts().x_star_known.
+  virtual ConstVecRef x_star() const;
+
+  virtual std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const = 0;
+  // Attributes recorded with every run of this instance (how f* was computed, realized condition number).
+  virtual RunStats instance_stats() const { return {}; }
+};
+
+}  // namespace ratelab

@@ -1,0 +1,94 @@
+// Counter-based random streams (Philox4x64-10, Random123).
+//
+// A stream is keyed by (master seed, replicate, purpose, salt) and its counter holds (step, draw). The run
+// loop seeks every stream to the step index before each step, so what a component draws at step t does
+// not depend on how much anything drew before: a run is reproducible on its own, on any thread, in any
+// order. The salt is 0 by default, so replicate r of every configuration sees the same instance and the
+// same random inputs at step t (common random numbers); experiments may decorrelate with a salt.
+//
+// The samplers are written here on purpose: std:: distributions differ between standard libraries.
+#pragma once
+
+#include <Random123/philox.h>
+
+#include <cmath>
+#include <cstdint>
+#include <span>
+
+namespace ratelab {
+
+enum class StreamPurpose : std::uint64_t {
+  instance = 1,  // problem instance (data, teacher, eigenbasis)
+  sampling = 2,  // oracle's data sampling (row indices, batches)
+  noise = 3,     // additive/multiplicative gradient noise
+  init = 4,      // initial point
+  rounding = 5,  // stochastic rounding, random shrink factors
+  optimizer = 6  // any other randomness an optimizer uses (random block choice)
+};
+
+std::uint64_t splitmix64(std::uint64_t x);
+
+class RandomStream {
+ public:
+  RandomStream() : RandomStream(0, 0, StreamPurpose::sampling) {}
+  RandomStream(std::uint64_t master_seed, std::uint64_t replicate, StreamPurpose purpose,
+               std::uint64_t salt = 0);
+
+  // Positions the stream at the first draw of `step`.
+  void seek(std::uint64_t step) {
+    counter_ = {{step, 0, 0, 0}};
+    available_ = 0;
+    spare_normal_ = false;
+  }
+
+  std::uint64_t next_u64() {
+    if (available_ == 0) refill();
+    return block_[--available_];
+  }
+  // Uniform on the open interval (0, 1): never 0 or 1, so log() and 1/u are safe.
+  double uniform() { return (double(next_u64() >> 11) + 0.5) * 0x1.0p-53; }
+  // Uniform integer in [0, n), exact (Lemire's method with rejection).
+  std::uint64_t below(std::uint64_t n);
+  // Standard normal (Marsaglia polar method).
+  double normal();
+  // Student-t with nu > 0 degrees of freedom (Bailey's polar method, exact for every nu > 0).
+  double student_t(double nu);
+
+  void fill_normal(std::span<double> out) {
+    for (double& v : out) v = normal();
+  }
+
+ private:
+  void refill() {
+    block_ = philox_(counter_, key_);
+    counter_.v[1] += 1;
+    available_ = 4;
+  }
+
+  r123::Philox4x64 philox_;
+  r123::Philox4x64::key_type key_{};
+  r123::Philox4x64::ctr_type counter_{};
+  r123::Philox4x64::ctr_type block_{};
+  int available_ = 0;
+  bool spare_normal_ = false;
+  double spare_ = 0.0;
+};
+
+// The streams one run draws from.
+struct RunStreams {
+  RandomStream sampling, noise, init, rounding, optimizer;
+  RunStreams(std::uint64_t master_seed, std::uint64_t replicate, std::uint64_t salt = 0)
+      : sampling(master_seed, replicate, StreamPurpose::sampling, salt),
+        noise(master_seed, replicate, StreamPurpose::noise, salt),
+        init(master_seed, replicate, StreamPurpose::init, salt),
+        rounding(master_seed, replicate, StreamPurpose::rounding, salt),
+        optimizer(master_seed, replicate, StreamPurpose::optimizer, salt) {}
+  void seek(std::uint64_t step) {
+    sampling.seek(step);
+    noise.seek(step);
+    rounding.seek(step);
+    optimizer.seek(step);
+  }
+};
+
+}  // namespace ratelab

@@ -1,0 +1,312 @@
+#include "core/run.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "core/params.hpp"
+
+namespace ratelab {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+const std::vector<std::string> kViewNames{"last", "uniform", "suffix", "polydecay", "best"};
+const std::vector<std::string> kMetricNames{"value", "subopt", "dist2", "gradnorm2"};
+}  // namespace
+
+const char* view_name(View view) { return kViewNames[int(view)].c_str(); }
+const char* metric_name(Metric metric) { return kMetricNames[int(metric)].c_str(); }
+const char* metric_doc(Metric metric) {
+  switch (metric) {
+    case Metric::value: return "F(x) = f(x) + h(x), the full objective";
+    case Metric::subopt: return "F(x) - F*, suboptimality of the full objective";
+    case Metric::dist2: return "||x - x*||^2, squared distance to the minimizer";
+    case Metric::gradnorm2: return "||grad f(x)||^2, squared norm of the exact gradient";
+  }
+  return "";
+}
+const char* status_name(RunStatus status) {
+  switch (status) {
+    case RunStatus::ok: return "ok";
+    case RunStatus::diverged: return "diverged";
+    case RunStatus::error: return "error";
+    case RunStatus::interrupted: return "interrupted";
+    case RunStatus::missing: return "missing";
+  }
+  return "?";
+}
+const std::vector<std::string>& all_view_names() { return kViewNames; }
+const std::vector<std::string>& all_metric_names() { return kMetricNames; }
+
+View view_from_name(const std::string& name) {
+  for (std::size_t i = 0; i < kViewNames.size(); ++i)
+    if (kViewNames[i] == name) return View(i);
+  throw ConfigError(unknown_key_message("iterate view", name, kViewNames));
+}
+Metric metric_from_name(const std::string& name) {
+  for (std::size_t i = 0; i < kMetricNames.size(); ++i)
+    if (kMetricNames[i] == name) return Metric(i);
+  throw ConfigError(unknown_key_message("metric", name, kMetricNames));
+}
+
+std::vector<long> log_checkpoints(long steps, long count) {
+  std::vector<long> cp{0};
+  if (steps <= 0) return cp;
+  const long positive = std::max(2L, count - 1);  // number of checkpoints in [1, T]
+  long prev = 0;
+  for (long k = 0; k < positive; ++k) {
+    long v = long(std::floor(std::pow(double(steps), double(k) / double(positive - 1)) + 0.5));
+    v = std::max(v, prev + 1);
+    if (v > steps) break;
+    cp.push_back(v);
+    prev = v;
+  }
+  if (cp.back() != steps) cp.push_back(steps);
+  return cp;
+}
+
+std::vector<Metric> available_metrics(const Problem& problem) {
+  std::vector<Metric> out{Metric::value};
+  if (problem.facts().f_star) out.push_back(Metric::subopt);
+  if (problem.facts().x_star_known) out.push_back(Metric::dist2);
+  if (problem.has_gradient() && !problem.is_composite()) out.push_back(Metric::gradnorm2);
+  return out;
+}
+
+void evaluate_metrics(const Problem& problem, const std::vector<Metric>& metrics, ConstMatRef X,
+                      std::vector<double>& out) {
+  const Eigen::Index n = X.cols();
+  out.assign(metrics.size() * n, kNaN);
+  bool need_value = false;
+  for (Metric m : metrics) need_value |= (m == Metric::value || m == Metric::subopt);
+  Vec values;
+  if (need_value) {
+    values.resize(n);
+    problem.values(X, values);
+  }
+  Vec g;
+  for (std::size_t mi = 0; mi < metrics.size(); ++mi) {
+    double* o = out.data() + mi * n;
+    switch (metrics[mi]) {
+      case Metric::value:
+        for (Eigen::Index j = 0; j < n; ++j) o[j] = values[j];
+        break;
+      case Metric::subopt: {
+        const double f_star = problem.facts().f_star.value_or(kNaN);
+        for (Eigen::Index j = 0; j < n; ++j) o[j] = values[j] - f_star;
+        break;
+      }
+      case Metric::dist2: {
+        ConstVecRef xs = problem.x_star();
+        for (Eigen::Index j = 0; j < n; ++j) o[j] = (X.col(j) - xs).squaredNorm();
+        break;
+      }
+      case Metric::gradnorm2:
+        g.resize(X.rows());
+        for (Eigen::Index j = 0; j < n; ++j) {
+          problem.gradient(X.col(j), g);
+          o[j] = g.squaredNorm();
+        }
+        break;
+    }
+  }
+}
+
+namespace {
+
+// Iterate views maintained online, O(d) per step: a running sum serves `uniform` (sum / t) and `suffix`
+// (difference of the sum with its snapshot at the window's start), a running weighted mean serves
+// `polydecay`. `best` is derived after evaluation from the `last` view's values.
+class ViewTracker {
+ public:
+  ViewTracker(const RunPlan& plan, Eigen::Index dim) : plan_(plan) {
+    for (View v : plan.views) {
+      if (v == View::best) need_last_ = true;
+      else want_[int(v)] = true;
+    }
+    if (want_[int(View::last)]) need_last_ = true;
+    for (View v : {View::last, View::uniform, View::suffix, View::polydecay})
+      if ((v == View::last && need_last_) || (v != View::last && want_[int(v)])) stored_.push_back(v);
+    need_sum_ = want_[int(View::uniform)] || want_[int(View::suffix)];
+    const Eigen::Index K = Eigen::Index(plan.checkpoints.size());
+    store_.resize(dim, K * Eigen::Index(stored_.size()));
+    if (need_sum_) sum_ = Vec::Zero(dim);
+    if (want_[int(View::polydecay)]) poly_ = Vec::Zero(dim);
+    if (want_[int(View::suffix)]) {
+      // For the window ending at checkpoint t_k: start s_k = t_k - ceil(alpha t_k) + 1, and the running
+      // sum is snapshotted at step s_k - 1.
+      for (long t : plan.checkpoints) {
+        long width = std::max(1L, long(std::ceil(plan.suffix_alpha * double(t) - 1e-12)));
+        snapshot_step_.push_back(t == 0 ? 0 : t - std::min(width, t));
+      }
+      std::vector<long> order = snapshot_step_;
+      std::sort(order.begin(), order.end());
+      order.erase(std::unique(order.begin(), order.end()), order.end());
+      snapshot_order_ = order;
+      snapshots_ = Mat::Zero(dim, Eigen::Index(order.size()));
+    }
+  }
+
+  const std::vector<View>& stored() const { return stored_; }
+  const Mat& store() const { return store_; }
+
+  void start(ConstVecRef x0) {
+    if (need_sum_) sum_.setZero();
+    if (want_[int(View::polydecay)]) poly_ = x0;
+    next_snapshot_ = 0;
+    while (next_snapshot_ < snapshot_order_.size() && snapshot_order_[next_snapshot_] == 0) {
+      snapshots_.col(Eigen::Index(next_snapshot_)).setZero();
+      ++next_snapshot_;
+    }
+  }
+
+  void update(long t, ConstVecRef x) {
+    if (need_sum_) sum_ += x;
+    if (want_[int(View::polydecay)]) {
+      const double k = plan_.polydecay_k, w = (k + 1.0) / (double(t) + k);
+      poly_ = (1.0 - w) * poly_ + w * x;
+    }
+    while (next_snapshot_ < snapshot_order_.size() && snapshot_order_[next_snapshot_] == t) {
+      snapshots_.col(Eigen::Index(next_snapshot_)) = sum_;
+      ++next_snapshot_;
+    }
+  }
+
+  void record(std::size_t k, long t, ConstVecRef x) {
+    const Eigen::Index V = Eigen::Index(stored_.size());
+    for (Eigen::Index s = 0; s < V; ++s) {
+      auto col = store_.col(Eigen::Index(k) * V + s);
+      switch (stored_[s]) {
+        case View::last: col = x; break;
+        case View::uniform:
+          if (t == 0) col = x;
+          else col = sum_ / double(t);
+          break;
+        case View::suffix: {
+          if (t == 0) {
+            col = x;
+            break;
+          }
+          const long start = snapshot_step_[k];
+          const auto idx = std::lower_bound(snapshot_order_.begin(), snapshot_order_.end(), start) -
+                           snapshot_order_.begin();
+          col = (sum_ - snapshots_.col(Eigen::Index(idx))) / double(t - start);
+          break;
+        }
+        case View::polydecay: col = poly_; break;
+        case View::best: break;
+      }
+    }
+  }
+
+ private:
+  const RunPlan& plan_;
+  bool want_[5] = {false, false, false, false, false};
+  bool need_last_ = false, need_sum_ = false;
+  std::vector<View> stored_;
+  Mat store_;
+  Vec sum_, poly_;
+  std::vector<long> snapshot_step_;   // per checkpoint
+  std::vector<long> snapshot_order_;  // sorted unique snapshot steps
+  Mat snapshots_;
+  std::size_t next_snapshot_ = 0;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+RunResult run_one(const Problem& problem, Optimizer& optimizer, const Schedule& schedule, const RunPlan& plan,
+                  RunStreams& streams, const std::atomic<bool>* cancel) {
+  RunResult result;
+  const std::size_t K = plan.checkpoints.size(), V = plan.views.size(), M = plan.metrics.size();
+  result.traces.assign(M * V * K, kNaN);
+  std::size_t recorded = 0;  // checkpoints recorded so far
+  try {
+    const Eigen::Index d = problem.dim();
+    ViewTracker views(plan, d);
+    optimizer.prepare(problem);
+    std::unique_ptr<Oracle> oracle = problem.make_oracle(streams);
+    Vec x0(d);
+    streams.init.seek(0);
+    problem.initial_point(x0, streams.init);
+    optimizer.start(x0, streams);
+    views.start(x0);
+    views.record(recorded++, 0, x0);
+
+    result.status = RunStatus::ok;
+    const double limit2 = plan.divergence_threshold * plan.divergence_threshold;
+    const long check_every = std::max(1L, plan.divergence_check_every);
+    long next_check = check_every;
+    auto t_start = std::chrono::steady_clock::now();
+    for (long t = 1; t <= plan.steps; ++t) {
+      streams.seek(std::uint64_t(t));
+      optimizer.step(t, schedule(t), *oracle);
+      ConstVecRef x = optimizer.iterate();
+      views.update(t, x);
+      const bool at_checkpoint = recorded < K && plan.checkpoints[recorded] == t;
+      if (t == next_check || at_checkpoint || t == plan.steps) {
+        next_check = t + check_every;
+        const double n2 = x.squaredNorm();
+        if (!(n2 <= limit2)) {  // also catches NaN
+          result.status = RunStatus::diverged;
+          result.stop_step = t;
+          break;
+        }
+      }
+      if (at_checkpoint) views.record(recorded++, t, x);
+      if ((t & 4095) == 0 && cancel && cancel->load(std::memory_order_relaxed)) {
+        result.status = RunStatus::interrupted;
+        result.stop_step = t;
+        break;
+      }
+      result.stop_step = t;
+    }
+    result.wall_seconds = seconds_since(t_start);
+
+    auto t_eval = std::chrono::steady_clock::now();
+    const std::size_t S = views.stored().size();
+    // The best view needs the objective at every checkpoint of the last view; evaluate it once with the rest.
+    const bool want_best = std::find(plan.views.begin(), plan.views.end(), View::best) != plan.views.end();
+    std::vector<Metric> metrics = plan.metrics;
+    auto value_pos = std::size_t(std::find(metrics.begin(), metrics.end(), Metric::value) - metrics.begin());
+    if (want_best && value_pos == metrics.size()) metrics.push_back(Metric::value);
+    const std::size_t cols = recorded * S;
+    std::vector<double> evaluated;
+    evaluate_metrics(problem, metrics, views.store().leftCols(Eigen::Index(cols)), evaluated);
+    auto stored_index = [&](View v) {
+      return std::size_t(std::find(views.stored().begin(), views.stored().end(), v) - views.stored().begin());
+    };
+    std::vector<std::size_t> best_at(recorded, 0);
+    if (want_best) {
+      const double* last_values = evaluated.data() + value_pos * cols;
+      const std::size_t s_last = stored_index(View::last);
+      std::size_t best = 0;
+      for (std::size_t k = 0; k < recorded; ++k) {
+        if (last_values[k * S + s_last] < last_values[best * S + s_last]) best = k;
+        best_at[k] = best;
+      }
+    }
+    for (std::size_t m = 0; m < M; ++m)
+      for (std::size_t v = 0; v < V; ++v) {
+        const View view = plan.views[v];
+        const std::size_t s = stored_index(view == View::best ? View::last : view);
+        for (std::size_t k = 0; k < recorded; ++k) {
+          const std::size_t kk = view == View::best ? best_at[k] : k;
+          result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
+        }
+      }
+    result.eval_seconds = seconds_since(t_eval);
+    oracle->report(result.stats);
+    optimizer.report(result.stats);
+  } catch (const std::exception& e) {
+    result.status = RunStatus::error;
+    result.message = e.what();
+  }
+  return result;
+}
+
+}  // namespace ratelab

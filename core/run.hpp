@@ -1,0 +1,70 @@
+// The run loop: one (configuration, replicate) run of an optimizer on a problem.
+//
+// When to log and what to log are separate: the checkpoint schedule (log-spaced, shared by every
+// replicate, t = 0 and t = T included) says when; the views (which iterate) times the metrics (which
+// quantity) say what. Iterates of every view are stored at the checkpoints and evaluated after the loop as
+// one block (Problem::values), so the data is streamed once per run and evaluation is not timed.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "core/optimizer.hpp"
+#include "core/problem.hpp"
+#include "core/schedule.hpp"
+
+namespace ratelab {
+
+enum class View { last, uniform, suffix, polydecay, best };
+enum class Metric { value, subopt, dist2, gradnorm2 };
+enum class RunStatus : signed char { ok = 0, diverged = 1, error = 2, interrupted = 3, missing = 4 };
+
+const char* view_name(View view);
+const char* metric_name(Metric metric);
+const char* metric_doc(Metric metric);
+const char* status_name(RunStatus status);
+const std::vector<std::string>& all_view_names();
+const std::vector<std::string>& all_metric_names();
+View view_from_name(const std::string& name);      // throws ConfigError
+Metric metric_from_name(const std::string& name);  // throws ConfigError
+
+// Log-spaced checkpoints: 0, then count-1 steps from 1 to T by t_k = max(t_{k-1} + 1, round(T^(k/(count-2)))),
+// so t = 0, 1 and T are always present. Fewer when T is small (every step is then a checkpoint).
+std::vector<long> log_checkpoints(long steps, long count);
+
+// Metrics a problem can provide.
+std::vector<Metric> available_metrics(const Problem& problem);
+
+struct RunPlan {
+  long steps = 1000;
+  std::vector<long> checkpoints;   // increasing, first 0, last `steps`
+  std::vector<View> views{View::last};
+  std::vector<Metric> metrics{Metric::subopt};
+  double suffix_alpha = 0.5;       // suffix view: mean of the last ceil(alpha t) iterates
+  double polydecay_k = 3.0;        // polynomial-decay averaging parameter k >= 0
+  double divergence_threshold = 1e100;  // ||x|| above this (or NaN/Inf) ends the run as `diverged`
+  long divergence_check_every = 1;      // steps between divergence checks
+};
+
+struct RunResult {
+  RunStatus status = RunStatus::missing;
+  long stop_step = 0;    // last step executed; for `diverged`, the step at which divergence was detected
+  std::string message;   // for `error`
+  double wall_seconds = 0.0;  // the step loop only (evaluation excluded)
+  double eval_seconds = 0.0;
+  // metric-major: traces[(m * views + v) * checkpoints + k]; NaN after divergence or interruption.
+  std::vector<double> traces;
+  RunStats stats;
+};
+
+// Runs steps 1..T. Never throws: an exception inside the run is returned as status `error`.
+// `cancel`, when set by another thread, ends the run early with status `interrupted`.
+RunResult run_one(const Problem& problem, Optimizer& optimizer, const Schedule& schedule, const RunPlan& plan,
+                  RunStreams& streams, const std::atomic<bool>* cancel = nullptr);
+
+// Evaluates the metrics of the iterates stored column-wise in X (one column per (view, checkpoint)).
+void evaluate_metrics(const Problem& problem, const std::vector<Metric>& metrics, ConstMatRef X,
+                      std::vector<double>& out_metric_major);
+
+}  // namespace ratelab

@@ -1,0 +1,41 @@
+// Stochastic gradient descent (Robbins & Monro, 1951):
+//   x_{t+1} = x_t - eta_t g_t,   g_t = (1/B) sum_{b=1..B} g(x_t; xi_{t,b}),
+// with B the minibatch size (the oracle averages B draws).
+#include "core/params.hpp"
+#include "core/registry.hpp"
+
+namespace ratelab {
+namespace {
+
+struct SgdOptions {
+  long batch = 1;
+  static ParamTable<SgdOptions> params() {
+    return {param(&SgdOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws")};
+  }
+};
+
+class Sgd final : public Optimizer {
+ public:
+  explicit Sgd(const SgdOptions& options) : options_(options) {}
+  void prepare(const Problem& problem) override {
+    x_.resize(problem.dim());
+    g_.resize(problem.dim());
+  }
+  void start(ConstVecRef x0, RunStreams&) override { x_ = x0; }
+  void step(long, double eta, Oracle& oracle) override {
+    oracle.sample_gradient(x_, g_, int(options_.batch));
+    x_ -= eta * g_;
+  }
+  ConstVecRef iterate() const override { return x_; }
+
+ private:
+  SgdOptions options_;
+  Vec x_, g_;
+};
+
+}  // namespace
+}  // namespace ratelab
+
+using ratelab::Sgd;
+using ratelab::SgdOptions;
+RATELAB_REGISTER_OPTIMIZER(sgd, Sgd, SgdOptions, "stochastic gradient descent: x_{t+1} = x_t - eta_t g_t")
