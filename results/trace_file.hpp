@@ -1,0 +1,84 @@
+// ratelab's HDF5 trace files: the writer (one thread only; HDF5 is not thread-safe) and the reader.
+// The layout is documented in results/SCHEMA.md; this header is the only way into it, and HDF5 stays
+// private to this folder.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/params.hpp"
+#include "core/run.hpp"
+
+namespace ratelab::results {
+
+inline constexpr int kSchemaVersion = 1;
+
+using Attributes = std::vector<std::pair<std::string, ParamValue>>;
+
+struct ConfigurationRecord {
+  std::string id;     // stable: a hash of the canonical resolved parameters
+  std::string label;  // human-readable ("sgd schedule.c=0.5")
+  // Fully resolved parameters, qualified: "optimizer" -> "sgd", "optimizer.batch" -> 1, "problem.d" -> 10,
+  // "schedule" -> "inv_sqrt", "schedule.c" -> 0.5, ...
+  Attributes parameters;
+  Attributes instance;  // what set-up measured (e.g. "f_star_method")
+};
+
+struct TraceLayout {
+  std::string experiment_name;
+  std::string experiment_text;  // the fully resolved experiment file: `ratelab run` on it reproduces the file
+  std::vector<ConfigurationRecord> configurations;
+  long replicates = 0;
+  std::vector<long> checkpoints;
+  std::vector<std::string> views;    // view names (core/run.hpp)
+  std::vector<std::string> metrics;  // metric names (core/run.hpp)
+  Attributes root;                   // provenance and experiment-level parameters, written at /
+};
+
+enum class WriteMode { create_new, overwrite };
+
+// Writes to PATH.partial and renames to PATH on commit(), so PATH is never a half-written file.
+class TraceWriter {
+ public:
+  // Throws ConfigError (bad path, existing file without overwrite) before anything is written.
+  TraceWriter(const std::string& path, const TraceLayout& layout, WriteMode mode);
+  ~TraceWriter();  // without commit(): removes the partial file
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
+
+  void write_run(std::size_t configuration, long replicate, const RunResult& result);
+  void commit();  // flush, close, rename PATH.partial -> PATH
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The whole content of a trace file, as read back. Traces are [configuration][view][replicate][checkpoint].
+struct TraceData {
+  int schema_version = 0;
+  TraceLayout layout;
+  std::vector<std::string> metric_units;
+  // traces[metric] is a flat array of size C*V*R*K in row-major (C, V, R, K) order.
+  std::vector<std::vector<double>> traces;
+  std::vector<RunStatus> status;  // [C*R]
+  std::vector<long> stop_step;    // [C*R]
+  std::vector<double> wall_seconds, eval_seconds;  // [C*R]
+  std::vector<std::string> messages;               // [C*R]
+  std::vector<std::pair<std::string, std::vector<double>>> run_stats;  // name -> [C*R]
+
+  double trace(std::size_t metric, std::size_t c, std::size_t v, std::size_t r, std::size_t k) const;
+  std::optional<std::size_t> metric_index(const std::string& name) const;
+};
+
+// Throws ConfigError for a missing file, a file that is not HDF5, or an HDF5 file that is not ratelab's.
+TraceData read_trace_file(const std::string& path);
+
+// Raw bytes of one dataset (e.g. "traces/subopt"), for byte-for-byte comparisons in tests and merges.
+std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& dataset);
+
+}  // namespace ratelab::results

@@ -1,0 +1,167 @@
+// Core: parameter declarations, the registry, random streams, schedules, checkpoints.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "core/params.hpp"
+#include "core/registry.hpp"
+#include "core/rng.hpp"
+#include "core/run.hpp"
+
+using namespace ratelab;
+
+namespace {
+struct DemoOptions {
+  double beta = 0.5;
+  long batch = 1;
+  std::string mode = "a";
+  static ParamTable<DemoOptions> params() {
+    return {param(&DemoOptions::beta, "beta", in_closed_open(0, 1), "momentum"),
+            param(&DemoOptions::batch, "batch", at_least(1), "batch"),
+            param(&DemoOptions::mode, "mode", one_of({"a", "b"}), "mode")};
+  }
+};
+}  // namespace
+
+TEST_CASE("parameters resolve, bind and report every violation at once", "[params]") {
+  auto specs = DemoOptions::params().specs();
+  std::vector<std::string> errors;
+  ParamSet p = resolve_params(specs, {{"beta", "0.25"}, {"batch", "4"}}, "optimizer", errors);
+  REQUIRE(errors.empty());
+  DemoOptions o = DemoOptions::params().bind(p);
+  CHECK(o.beta == 0.25);
+  CHECK(o.batch == 4);
+  CHECK(o.mode == "a");
+  CHECK(p.canonical() == "beta=0.25;batch=4;mode=a");
+
+  errors.clear();
+  resolve_params(specs, {{"beta", "1"}, {"batch", "x"}, {"mode", "c"}, {"bta", "1"}}, "optimizer", errors);
+  REQUIRE(errors.size() == 4);
+  CHECK_THAT(errors[0], Catch::Contains("unknown optimizer parameter 'bta'") && Catch::Contains("did you mean 'beta'"));
+  CHECK_THAT(errors[1], Catch::Contains("optimizer.beta = 1 violates 0 <= optimizer.beta < 1"));
+  CHECK_THAT(errors[2], Catch::Contains("optimizer.batch = 'x' is malformed"));
+  CHECK_THAT(errors[3], Catch::Contains("optimizer.mode = 'c' is not one of a, b"));
+}
+
+TEST_CASE("canonical values round-trip exactly", "[params]") {
+  ParamSpec spec{"x", ParamType::real, 0.0, unconstrained(), ""};
+  for (double v : {0.1, 1.0 / 3.0, 1e-300, 6.02214076e23, -2.5}) {
+    ParamValue parsed = parse_value(spec, format_value(v), "x");
+    CHECK(std::get<double>(parsed) == v);
+  }
+}
+
+TEST_CASE("registry: unknown keys list the closest match, duplicates name both origins", "[registry]") {
+  Registry r = builtin_registry();
+  REQUIRE(r.contains(ComponentKind::optimizer, "sgd"));
+  try {
+    r.info(ComponentKind::optimizer, "sdg");
+    FAIL("expected an error");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("unknown optimizer 'sdg'") && Catch::Contains("did you mean 'sgd'"));
+  }
+  ComponentInfo dup{ComponentKind::optimizer, "sgd", "copy", {}, "plugin libfoo.so"};
+  try {
+    r.add_optimizer(dup, [](const ParamSet&) { return std::unique_ptr<Optimizer>(); });
+    FAIL("expected an error");
+  } catch (const ConfigError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("registered twice") && Catch::Contains("built-in") &&
+                             Catch::Contains("plugin libfoo.so"));
+  }
+}
+
+TEST_CASE("every registered component has a valid parameter declaration", "[registry]") {
+  Registry r = builtin_registry();
+  for (auto kind : {ComponentKind::optimizer, ComponentKind::problem, ComponentKind::schedule}) {
+    for (const ComponentInfo* c : r.components(kind)) {
+      INFO(kind_name(kind) << " " << c->key);
+      CHECK(!c->summary.empty());
+      std::vector<std::string> keys;
+      for (const auto& s : c->params) {
+        CHECK(!s.doc.empty());
+        CHECK(!violation(s, s.default_value, s.key));
+        CHECK(std::find(keys.begin(), keys.end(), s.key) == keys.end());
+        keys.push_back(s.key);
+        // The default's canonical text parses back to the same value.
+        CHECK(parse_value(s, format_value(s.default_value), s.key) == s.default_value);
+      }
+    }
+  }
+}
+
+TEST_CASE("random streams: seekable, keyed, and the samplers have the right moments", "[rng]") {
+  RandomStream a(7, 3, StreamPurpose::sampling), b(7, 3, StreamPurpose::sampling);
+  a.seek(100);
+  const double first = a.uniform();
+  for (int i = 0; i < 17; ++i) a.normal();
+  a.seek(100);
+  CHECK(a.uniform() == first);  // what step 100 draws does not depend on earlier draws
+  b.seek(100);
+  CHECK(b.uniform() == first);
+  RandomStream c(7, 4, StreamPurpose::sampling), d(7, 3, StreamPurpose::noise);
+  c.seek(100);
+  d.seek(100);
+  CHECK(c.uniform() != first);
+  CHECK(d.uniform() != first);
+
+  // Moments with Monte Carlo tolerances: 5 standard errors.
+  const int n = 200000;
+  RandomStream s(1, 0, StreamPurpose::noise);
+  double m1 = 0, m2 = 0, t2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const double z = s.normal();
+    m1 += z;
+    m2 += z * z;
+  }
+  m1 /= n;
+  m2 /= n;
+  CHECK(std::abs(m1) < 5.0 / std::sqrt(n));
+  CHECK(std::abs(m2 - 1.0) < 5.0 * std::sqrt(2.0 / n));  // Var(z^2) = 2
+  const double nu = 5.0;                                  // Var(t_5) = 5/3, Var(t^2) finite for nu > 4
+  for (int i = 0; i < n; ++i) {
+    const double t = s.student_t(nu);
+    t2 += t * t;
+  }
+  t2 /= n;
+  const double var = nu / (nu - 2), fourth = 3 * nu * nu / ((nu - 2) * (nu - 4));
+  CHECK(std::abs(t2 - var) < 5.0 * std::sqrt((fourth - var * var) / n));
+  // below(n) is uniform over [0, n): chi-square over 8 cells, 8 - 1 dof, threshold 24.3 (p = 0.001).
+  std::vector<int> counts(8, 0);
+  for (int i = 0; i < 80000; ++i) counts[s.below(8)]++;
+  double chi2 = 0;
+  for (int c0 : counts) chi2 += (c0 - 10000.0) * (c0 - 10000.0) / 10000.0;
+  CHECK(chi2 < 24.3);
+}
+
+TEST_CASE("schedules follow their formulas", "[schedule]") {
+  Registry r = builtin_registry();
+  std::vector<std::string> errors;
+  auto make = [&](const std::string& key, std::map<std::string, std::string> raw, ScheduleContext ctx) {
+    auto p = resolve_params(r.info(ComponentKind::schedule, key).params, raw, "schedule", errors);
+    return r.make_schedule(key, p, ctx);
+  };
+  CHECK(make("constant", {{"eta", "0.3"}}, {})(7) == 0.3);
+  CHECK(make("inv_sqrt", {{"c", "0.5"}}, {})(4) == 0.25);
+  CHECK(make("inv_t", {{"c", "2"}}, {})(8) == 0.25);
+  CHECK(make("inv_mu_t", {{"c", "1"}, {"t0", "1"}}, {10, 0.5})(3) == 1.0 / (0.5 * 4.0));
+  CHECK(make("horizon", {{"c", "1"}}, {100, {}})(1) == Approx(100.0 / 1000.0).epsilon(1e-15));
+  CHECK(make("horizon", {{"c", "1"}}, {100, {}})(100) == Approx(1.0 / 1000.0).epsilon(1e-15));
+  auto decay = make("step_decay", {{"eta", "1"}, {"factor", "0.5"}, {"every", "10"}}, {});
+  CHECK(decay(10) == 1.0);
+  CHECK(decay(11) == 0.5);
+  CHECK(decay(25) == 0.25);
+  CHECK(errors.empty());
+  CHECK_THROWS_WITH(make("inv_mu_t", {}, {10, {}}), Catch::Contains("needs mu"));
+}
+
+TEST_CASE("log-spaced checkpoints include 0, 1 and T and match the canonical W1 rule", "[run]") {
+  auto cp = log_checkpoints(100000, 41);
+  const std::vector<long> w1{1,     2,     3,     4,     5,     6,     7,     8,     11,    14,
+                             19,    26,    35,    46,    62,    84,    113,   151,   203,   273,
+                             367,   492,   661,   889,   1194,  1604,  2154,  2894,  3888,  5223,
+                             7017,  9427,  12664, 17013, 22855, 30703, 41246, 55410, 74438, 100000};
+  REQUIRE(cp.size() == 41);
+  CHECK(cp[0] == 0);
+  CHECK(std::vector<long>(cp.begin() + 1, cp.end()) == w1);
+  auto small = log_checkpoints(5, 40);
+  CHECK(small == std::vector<long>{0, 1, 2, 3, 4, 5});
+}
