@@ -1,0 +1,612 @@
+#include "experiments/experiment.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace ratelab {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+std::string where(const std::string& source, int line) {
+  return line > 0 ? source + ":" + std::to_string(line) + ": " : std::string("--set: ");
+}
+
+const std::vector<std::string> kSectionKinds{"experiment", "problem", "optimizer", "schedule"};
+
+struct SectionName {
+  std::string kind, label;
+};
+SectionName split_section(const std::string& name) {
+  auto colon = name.find(':');
+  if (colon == std::string::npos) return {name, ""};
+  return {name.substr(0, colon), name.substr(colon + 1)};
+}
+
+}  // namespace
+
+IniDocument parse_ini(const std::string& text, const std::string& source) {
+  IniDocument doc{source, {}};
+  std::istringstream in(text);
+  std::string raw;
+  int line = 0;
+  std::vector<std::string> problems;
+  while (std::getline(in, raw)) {
+    ++line;
+    std::string s = raw;
+    if (auto hash = s.find('#'); hash != std::string::npos) s = s.substr(0, hash);
+    s = trim(s);
+    if (s.empty()) continue;
+    if (s.front() == '[') {
+      if (s.back() != ']') {
+        problems.push_back(where(source, line) + "malformed section header '" + s + "': expected [name]");
+        continue;
+      }
+      std::string name = trim(s.substr(1, s.size() - 2));
+      for (const auto& existing : doc.sections)
+        if (existing.name == name)
+          problems.push_back(where(source, line) + "section [" + name + "] repeats the one at line " +
+                             std::to_string(existing.line));
+      doc.sections.push_back({name, line, {}});
+      continue;
+    }
+    auto eq = s.find('=');
+    if (eq == std::string::npos) {
+      problems.push_back(where(source, line) + "expected 'key = value', found '" + s + "'");
+      continue;
+    }
+    if (doc.sections.empty()) {
+      problems.push_back(where(source, line) + "'" + s + "' comes before any [section]");
+      continue;
+    }
+    IniEntry entry{trim(s.substr(0, eq)), trim(s.substr(eq + 1)), line};
+    auto& section = doc.sections.back();
+    for (const auto& e : section.entries)
+      if (e.key == entry.key)
+        problems.push_back(where(source, line) + "key '" + entry.key + "' repeats line " + std::to_string(e.line));
+    section.entries.push_back(entry);
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+  return doc;
+}
+
+IniDocument read_ini_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("cannot read experiment file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_ini(ss.str(), path);
+}
+
+ParamTable<ExperimentOptions> ExperimentOptions::params() {
+  using O = ExperimentOptions;
+  std::vector<std::string> views = all_view_names(), metrics = all_metric_names();
+  Constraint view_choices = one_of(views), metric_choices = one_of(metrics);
+  return {
+      param(&O::name, "name", unconstrained(), "experiment name (recorded in the output)"),
+      param(&O::description, "description", unconstrained(), "one line saying what the experiment shows"),
+      param(&O::steps, "steps", at_least(1), "steps T per run"),
+      param(&O::replicates, "replicates", at_least(1), "independent runs per configuration"),
+      param(&O::seed, "seed", nonnegative(), "master seed of every random stream"),
+      param(&O::checkpoints, "checkpoints", at_least(3), "number of log-spaced checkpoints, t = 0 and t = T included"),
+      param(&O::views, "views", view_choices, "iterate views to record: last, uniform, suffix, polydecay, best"),
+      param(&O::metrics, "metrics", metric_choices,
+            "metrics to record (value, subopt, dist2, gradnorm2); empty: all the problem provides"),
+      param(&O::suffix_alpha, "suffix_alpha", in_open_closed(0, 1), "suffix view: mean of the last ceil(alpha t) iterates"),
+      param(&O::polydecay_k, "polydecay_k", nonnegative(), "polynomial-decay averaging parameter k (Shamir & Zhang)"),
+      param(&O::divergence_threshold, "divergence_threshold", positive(),
+            "a run whose ||x|| exceeds this (or becomes NaN/Inf) stops with status diverged"),
+      param(&O::divergence_check_every, "divergence_check_every", at_least(1),
+            "steps between divergence checks (also checked at every checkpoint and at T)"),
+      param(&O::common_random_numbers, "common_random_numbers", unconstrained(),
+            "replicate r of every configuration sees the same instance and random inputs (paired comparisons)"),
+      choice(&O::instance, "instance", {{"shared", Instance::shared}, {"per_replicate", Instance::per_replicate}},
+             "one problem instance for all replicates, or a fresh instance per replicate"),
+      param(&O::data_directory, "data_directory", unconstrained(), "where data sets are looked up"),
+      param(&O::skip_invalid, "skip_invalid", unconstrained(),
+            "skip configurations a component refuses (recorded) instead of rejecting the experiment"),
+  };
+}
+
+std::string stable_id(const std::string& canonical) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : canonical) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::vector<std::string> expand_axis(const std::string& text, const std::string& where_text) {
+  const std::string t = trim(text);
+  auto fail = [&](const std::string& why) { return ConfigError(where_text + why); };
+  auto args_of = [&](const std::string& fn) {
+    std::string inner = trim(t.substr(fn.size() + 1, t.size() - fn.size() - 2));
+    std::vector<double> args;
+    std::stringstream ss(inner);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      char* end = nullptr;
+      std::string it = trim(item);
+      double v = std::strtod(it.c_str(), &end);
+      if (it.empty() || end != it.c_str() + it.size()) throw fail("malformed argument '" + it + "' in " + t);
+      args.push_back(v);
+    }
+    return args;
+  };
+  auto fmt = [](double v) { return format_value(ParamValue(v)); };
+  std::vector<std::string> out;
+  auto is_call = [&](const std::string& fn) { return t.rfind(fn + "(", 0) == 0 && t.back() == ')'; };
+  if (is_call("logspace") || is_call("linspace")) {
+    const bool log = is_call("logspace");
+    auto a = args_of(log ? "logspace" : "linspace");
+    if (a.size() != 3 || a[2] < 1 || std::floor(a[2]) != a[2])
+      throw fail(t + ": expected " + (log ? "logspace" : "linspace") + "(start, stop, count) with count >= 1");
+    const long k = long(a[2]);
+    for (long i = 0; i < k; ++i) {
+      // Endpoints exact: the first and last items are the given values (10^a, 10^b for logspace).
+      double s = k == 1 ? a[0] : (i == k - 1 ? a[1] : a[0] + (a[1] - a[0]) * double(i) / double(k - 1));
+      out.push_back(fmt(log ? std::pow(10.0, s) : s));
+    }
+    return out;
+  }
+  if (is_call("range")) {
+    auto a = args_of("range");
+    if (a.size() < 2 || a.size() > 3) throw fail(t + ": expected range(start, stop[, step])");
+    const double step = a.size() == 3 ? a[2] : 1.0;
+    for (double v : a)
+      if (std::floor(v) != v) throw fail(t + ": range takes integers");
+    if (step <= 0) throw fail(t + ": range step must be positive");
+    for (double v = a[0]; v <= a[1]; v += step) out.push_back(fmt(v));
+    if (out.empty()) throw fail(t + " is empty (start > stop)");
+    return out;
+  }
+  std::stringstream ss(t);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = trim(item);
+    if (item.empty()) throw fail("empty item in the list '" + t + "'");
+    out.push_back(item);
+  }
+  if (out.empty()) throw fail("empty value");
+  return out;
+}
+
+namespace {
+
+// One component section, parsed: its registry key and the axes of its parameters.
+struct Axis {
+  std::string key;
+  std::vector<ParamValue> values;
+  std::vector<std::string> texts;
+};
+struct ParsedSection {
+  SectionName name;
+  std::string registry_key;
+  const ComponentInfo* info = nullptr;
+  ParamSet base;             // defaults + single values
+  std::vector<Axis> axes;    // swept keys, file order
+  std::vector<std::vector<std::size_t>> groups;  // axes varied together (zip), each group one factor
+  std::map<std::string, std::string> texts;      // key -> text as resolved (for resolved_text)
+};
+
+ParsedSection parse_component(const Registry& registry, ComponentKind kind, const IniSection& section,
+                              const std::string& source, std::vector<std::string>& problems) {
+  ParsedSection out;
+  out.name = split_section(section.name);
+  const IniEntry* name_entry = nullptr;
+  for (const auto& e : section.entries)
+    if (e.key == "name") name_entry = &e;
+  if (!name_entry) {
+    problems.push_back(where(source, section.line) + "section [" + section.name + "] needs 'name = <" +
+                       kind_name(kind) + ">'; available: " + [&] {
+                         std::string s;
+                         for (const auto& k : registry.keys(kind)) s += (s.empty() ? "" : ", ") + k;
+                         return s;
+                       }());
+    return out;
+  }
+  try {
+    out.info = &registry.info(kind, name_entry->value);
+  } catch (const ConfigError& e) {
+    problems.push_back(where(source, name_entry->line) + e.what());
+    return out;
+  }
+  out.registry_key = name_entry->value;
+  const auto& specs = out.info->params;
+  std::vector<std::string> known;
+  for (const auto& s : specs) known.push_back(s.key);
+  for (const auto& s : specs) out.base.set(s.key, s.default_value);
+  std::vector<std::string> zip_keys;
+  for (const auto& e : section.entries) {
+    if (e.key == "name") continue;
+    if (e.key == "zip") {
+      std::stringstream ss(e.value);
+      std::string k;
+      while (std::getline(ss, k, ',')) zip_keys.push_back(trim(k));
+      continue;
+    }
+    auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == e.key; });
+    if (spec == specs.end()) {
+      problems.push_back(where(source, e.line) +
+                         unknown_key_message(std::string(kind_name(kind)) + " '" + out.registry_key + "' parameter",
+                                             e.key, known));
+      continue;
+    }
+    const std::string qualified = section.name + "." + e.key;
+    const bool is_list = spec->type == ParamType::real_list || spec->type == ParamType::choice_list;
+    std::vector<std::string> items;
+    try {
+      items = is_list ? std::vector<std::string>{e.value} : expand_axis(e.value, where(source, e.line) + qualified + ": ");
+    } catch (const ConfigError& err) {
+      problems.push_back(err.what());
+      continue;
+    }
+    Axis axis{e.key, {}, {}};
+    for (const auto& item : items) {
+      try {
+        ParamValue v = parse_value(*spec, item, qualified);
+        if (auto bad = violation(*spec, v, qualified)) {
+          problems.push_back(where(source, e.line) + *bad);
+          continue;
+        }
+        axis.values.push_back(v);
+        axis.texts.push_back(item);
+      } catch (const ConfigError& err) {
+        problems.push_back(where(source, e.line) + err.what());
+      }
+    }
+    out.texts[e.key] = e.value;
+    if (axis.values.size() == 1) out.base.set(e.key, axis.values.front());
+    else if (axis.values.size() > 1) out.axes.push_back(std::move(axis));
+  }
+  // Zip groups: listed axes vary together and must have equal lengths.
+  std::vector<bool> grouped(out.axes.size(), false);
+  if (!zip_keys.empty()) {
+    std::vector<std::size_t> group;
+    for (const auto& k : zip_keys) {
+      auto it = std::find_if(out.axes.begin(), out.axes.end(), [&](const Axis& a) { return a.key == k; });
+      if (it == out.axes.end()) {
+        problems.push_back(where(source, section.line) + "[" + section.name + "] zip names '" + k +
+                           "', which is not an axis (a parameter with several values) of this section");
+        continue;
+      }
+      group.push_back(std::size_t(it - out.axes.begin()));
+    }
+    for (std::size_t i = 1; i < group.size(); ++i)
+      if (out.axes[group[i]].values.size() != out.axes[group[0]].values.size())
+        problems.push_back(where(source, section.line) + "[" + section.name + "] zip axes '" +
+                           out.axes[group[0]].key + "' and '" + out.axes[group[i]].key +
+                           "' have different lengths (" + std::to_string(out.axes[group[0]].values.size()) +
+                           " and " + std::to_string(out.axes[group[i]].values.size()) + ")");
+    for (auto g : group) grouped[g] = true;
+    if (!group.empty()) out.groups.push_back(group);
+  }
+  for (std::size_t a = 0; a < out.axes.size(); ++a)
+    if (!grouped[a]) out.groups.push_back({a});
+  std::sort(out.groups.begin(), out.groups.end());
+  return out;
+}
+
+// Every combination of a section's axis groups (last group fastest).
+std::vector<ParamSet> expand_section(const ParsedSection& s) {
+  std::vector<ParamSet> out{s.base};
+  for (const auto& group : s.groups) {
+    std::vector<ParamSet> next;
+    const std::size_t n = s.axes[group.front()].values.size();
+    for (const auto& base : out)
+      for (std::size_t i = 0; i < n; ++i) {
+        ParamSet p = base;
+        for (auto a : group) p.set(s.axes[a].key, s.axes[a].values[i]);
+        next.push_back(std::move(p));
+      }
+    out = std::move(next);
+  }
+  return out;
+}
+
+void apply_overrides(IniDocument& doc, const std::vector<std::string>& overrides, std::vector<std::string>& problems) {
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    auto dot = o.substr(0, eq).rfind('.');
+    if (eq == std::string::npos || dot == std::string::npos) {
+      problems.push_back("--set '" + o + "' is malformed: expected section.key=value (e.g. optimizer.batch=4)");
+      continue;
+    }
+    std::string section = trim(o.substr(0, dot)), key = trim(o.substr(dot + 1, eq - dot - 1)),
+                value = trim(o.substr(eq + 1));
+    auto it = std::find_if(doc.sections.begin(), doc.sections.end(), [&](auto& s) { return s.name == section; });
+    if (it == doc.sections.end()) {
+      doc.sections.push_back({section, 0, {}});
+      it = doc.sections.end() - 1;
+    }
+    auto e = std::find_if(it->entries.begin(), it->entries.end(), [&](auto& x) { return x.key == key; });
+    if (e == it->entries.end()) it->entries.push_back({key, value, 0});
+    else *e = {key, value, 0};
+  }
+}
+
+}  // namespace
+
+ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& original,
+                               const std::vector<std::string>& overrides) {
+  std::vector<std::string> problems;
+  IniDocument doc = original;
+  apply_overrides(doc, overrides, problems);
+  const std::string& source = doc.source;
+
+  ExperimentPlan plan;
+  std::vector<const IniSection*> problem_sections, optimizer_sections, schedule_sections;
+  const IniSection* experiment_section = nullptr;
+  for (const auto& s : doc.sections) {
+    auto n = split_section(s.name);
+    if (n.kind == "experiment" && n.label.empty()) experiment_section = &s;
+    else if (n.kind == "problem") problem_sections.push_back(&s);
+    else if (n.kind == "optimizer") optimizer_sections.push_back(&s);
+    else if (n.kind == "schedule") schedule_sections.push_back(&s);
+    else if (n.kind == "claims") continue;  // read by `ratelab verify`
+    else
+      problems.push_back(where(source, s.line) + unknown_key_message("section", "[" + s.name + "]",
+                                                                     {"[experiment]", "[problem]", "[optimizer]",
+                                                                      "[schedule]", "[claims]"}));
+  }
+
+  // [experiment]
+  {
+    const auto specs = ExperimentOptions::params().specs();
+    std::vector<std::string> known;
+    for (const auto& s : specs) known.push_back(s.key);
+    for (const auto& s : specs) plan.experiment_params.set(s.key, s.default_value);
+    if (experiment_section) {
+      for (const auto& e : experiment_section->entries) {
+        auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == e.key; });
+        if (spec == specs.end()) {
+          problems.push_back(where(source, e.line) + unknown_key_message("experiment parameter", e.key, known));
+          continue;
+        }
+        try {
+          ParamValue v = parse_value(*spec, e.value, "experiment." + e.key);
+          if (auto bad = violation(*spec, v, "experiment." + e.key)) problems.push_back(where(source, e.line) + *bad);
+          else plan.experiment_params.set(e.key, v);
+        } catch (const ConfigError& err) {
+          problems.push_back(where(source, e.line) + err.what());
+        }
+      }
+    }
+    plan.options = ExperimentOptions::params().bind(plan.experiment_params);
+  }
+  if (problem_sections.empty()) problems.push_back(source + ": no [problem] section");
+  if (optimizer_sections.empty()) problems.push_back(source + ": no [optimizer] section");
+
+  std::vector<ParsedSection> parsed_problems, parsed_optimizers, parsed_schedules;
+  for (auto* s : problem_sections)
+    parsed_problems.push_back(parse_component(registry, ComponentKind::problem, *s, source, problems));
+  for (auto* s : optimizer_sections)
+    parsed_optimizers.push_back(parse_component(registry, ComponentKind::optimizer, *s, source, problems));
+  for (auto* s : schedule_sections)
+    parsed_schedules.push_back(parse_component(registry, ComponentKind::schedule, *s, source, problems));
+
+  // Each optimizer's schedule: [schedule:<label>] if present, else the plain [schedule].
+  auto schedule_for = [&](const ParsedSection& o) -> const ParsedSection* {
+    const ParsedSection* plain = nullptr;
+    for (const auto& s : parsed_schedules) {
+      if (!o.name.label.empty() && s.name.label == o.name.label) return &s;
+      if (s.name.label.empty()) plain = &s;
+    }
+    return plain;
+  };
+  for (std::size_t i = 0; i < parsed_optimizers.size(); ++i)
+    if (!schedule_for(parsed_optimizers[i]))
+      problems.push_back(where(source, optimizer_sections[i]->line) + "optimizer section [" +
+                         optimizer_sections[i]->name + "] has no step-size schedule: add [schedule] (or [schedule:" +
+                         parsed_optimizers[i].name.label + "]) with name = one of " + [&] {
+                           std::string s;
+                           for (const auto& k : registry.keys(ComponentKind::schedule)) s += (s.empty() ? "" : ", ") + k;
+                           return s;
+                         }());
+  if (!problems.empty()) throw ConfigError(problems);
+
+  // Configurations: problems x optimizers (each with its schedule) x their axes.
+  for (const auto& p : parsed_problems)
+    for (const auto& p_params : expand_section(p))
+      for (const auto& o : parsed_optimizers) {
+        const ParsedSection* s = schedule_for(o);
+        for (const auto& o_params : expand_section(o))
+          for (const auto& s_params : expand_section(*s)) {
+            Configuration c;
+            c.index = plan.configurations.size();
+            c.problem = {p.registry_key, p_params};
+            c.optimizer = {o.registry_key, o_params};
+            c.schedule = {s->registry_key, s_params};
+            c.canonical = "problem=" + p.registry_key + ";" + p_params.canonical() + "|optimizer=" +
+                          o.registry_key + ";" + o_params.canonical() + "|schedule=" + s->registry_key + ";" +
+                          s_params.canonical();
+            c.id = stable_id(c.canonical);
+            c.salt = plan.options.common_random_numbers ? 0 : std::stoull(c.id, nullptr, 16);
+            for (const auto& prev : plan.configurations)
+              if (prev.id == c.id)
+                problems.push_back("configurations " + std::to_string(prev.index) + " and " + std::to_string(c.index) +
+                                   " are identical (" + c.canonical + "); remove the repeated section or value");
+            plan.configurations.push_back(std::move(c));
+          }
+      }
+  if (!problems.empty()) throw ConfigError(problems);
+
+  // Labels: the component keys plus every parameter that varies across configurations.
+  auto qualified_entries = [](const Configuration& c) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto* part : {&c.problem, &c.optimizer, &c.schedule}) {
+      const char* kind = part == &c.problem ? "problem" : part == &c.optimizer ? "optimizer" : "schedule";
+      out.emplace_back(kind, part->key);
+      for (const auto& [k, v] : part->params.entries()) out.emplace_back(std::string(kind) + "." + k, format_value(v));
+    }
+    return out;
+  };
+  std::map<std::string, std::set<std::string>> seen;
+  for (const auto& c : plan.configurations)
+    for (const auto& [k, v] : qualified_entries(c)) seen[k].insert(v);
+  for (auto& c : plan.configurations) {
+    std::string label = c.optimizer.key;
+    for (const auto& [k, v] : qualified_entries(c)) {
+      if (seen[k].size() < 2 || k == "optimizer") continue;
+      const bool component = k == "problem" || k == "schedule";
+      label += " " + (component ? v : k.substr(k.find('.') + 1) + "=" + v);
+    }
+    c.label = label;
+  }
+
+  // Shared run plan.
+  const auto& o = plan.options;
+  plan.run.steps = o.steps;
+  plan.run.checkpoints = log_checkpoints(o.steps, o.checkpoints);
+  plan.run.views.clear();
+  for (const auto& v : o.views) plan.run.views.push_back(view_from_name(v));
+  if (plan.run.views.empty()) throw ConfigError(source + ": experiment.views is empty: record at least 'last'");
+  plan.run.metrics.clear();
+  for (const auto& m : o.metrics) plan.run.metrics.push_back(metric_from_name(m));
+  plan.run.suffix_alpha = o.suffix_alpha;
+  plan.run.polydecay_k = o.polydecay_k;
+  plan.run.divergence_threshold = o.divergence_threshold;
+  plan.run.divergence_check_every = o.divergence_check_every;
+
+  // The resolved experiment file: every section with every parameter (axes as written).
+  std::ostringstream text;
+  text << "# resolved by ratelab from " << source << "\n[experiment]\n";
+  for (const auto& [k, v] : plan.experiment_params.entries()) text << k << " = " << format_value(v) << "\n";
+  auto dump = [&](const std::vector<ParsedSection>& sections, const std::vector<const IniSection*>& raw) {
+    for (std::size_t i = 0; i < sections.size(); ++i) {
+      text << "\n[" << raw[i]->name << "]\nname = " << sections[i].registry_key << "\n";
+      for (const auto& [k, v] : sections[i].base.entries()) {
+        auto t = sections[i].texts.find(k);
+        text << k << " = " << (t != sections[i].texts.end() ? t->second : format_value(v)) << "\n";
+      }
+      for (const auto& e : raw[i]->entries)
+        if (e.key == "zip") text << "zip = " << e.value << "\n";
+    }
+  };
+  dump(parsed_problems, problem_sections);
+  dump(parsed_optimizers, optimizer_sections);
+  dump(parsed_schedules, schedule_sections);
+  for (const auto& s : doc.sections)
+    if (s.name == "claims") {
+      text << "\n[claims]\n";
+      for (const auto& e : s.entries) text << e.key << " = " << e.value << "\n";
+    }
+  plan.resolved_text = text.str();
+  return plan;
+}
+
+// ---- prepared experiment ---------------------------------------------------------------------------
+
+std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configuration& c, long replicate) const {
+  ProblemContext ctx{RandomStream(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
+                                  StreamPurpose::instance, c.salt),
+                     plan_->options.data_directory};
+  return registry_->make_problem(c.problem.key, c.problem.params, ctx);
+}
+
+PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan& plan)
+    : registry_(&registry), plan_(&plan) {
+  std::vector<std::string> problems;
+  std::map<std::string, std::shared_ptr<const Problem>> instances;  // by problem canonical (+ salt)
+  std::vector<Configuration> kept;
+  std::set<Metric> available_union;
+  bool first = true;
+  std::set<Metric> available_intersection;
+  for (auto& c : plan.configurations) {
+    std::string refusal;
+    try {
+      const std::string cache_key = c.problem.key + ";" + c.problem.params.canonical() + ";" + std::to_string(c.salt);
+      auto it = instances.find(cache_key);
+      std::shared_ptr<const Problem> problem =
+          it != instances.end() ? it->second : (instances[cache_key] = build_problem(c, 0));
+      ScheduleContext sctx{plan.run.steps, problem->facts().mu};
+      Schedule schedule = registry.make_schedule(c.schedule.key, c.schedule.params, sctx);
+      auto optimizer = registry.make_optimizer(c.optimizer.key, c.optimizer.params);
+      optimizer->prepare(*problem);
+      auto avail = available_metrics(*problem);
+      std::set<Metric> a(avail.begin(), avail.end());
+      available_union.insert(a.begin(), a.end());
+      if (first) available_intersection = a;
+      else {
+        std::set<Metric> inter;
+        std::set_intersection(available_intersection.begin(), available_intersection.end(), a.begin(), a.end(),
+                              std::inserter(inter, inter.begin()));
+        available_intersection = inter;
+      }
+      first = false;
+      for (Metric m : plan.run.metrics)
+        if (!a.count(m))
+          throw ConfigError(std::string("metric '") + metric_name(m) + "' is not available for problem '" +
+                            c.problem.key + "' (it provides: " + [&] {
+                              std::string s;
+                              for (Metric x : avail) s += (s.empty() ? "" : ", ") + std::string(metric_name(x));
+                              return s;
+                            }() + ")");
+      problems_.push_back(plan.options.instance == ExperimentOptions::Instance::shared ? problem : nullptr);
+      schedules_.push_back(schedule);
+      instance_stats_.push_back(problem->instance_stats());
+      instance_stats_.back().emplace_back("f_star_known", problem->facts().f_star ? 1.0 : 0.0);
+      kept.push_back(c);
+    } catch (const ConfigError& e) {
+      refusal = e.what();
+    } catch (const std::exception& e) {
+      refusal = std::string("set-up failed: ") + e.what();
+    }
+    if (!refusal.empty()) {
+      std::string msg = "configuration " + std::to_string(c.index) + " (" + c.label + "): " + refusal;
+      if (plan.options.skip_invalid) plan.skipped.push_back(msg);
+      else problems.push_back(msg);
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+  if (kept.empty()) throw ConfigError("every configuration was refused; nothing to run");
+  for (std::size_t i = 0; i < kept.size(); ++i) kept[i].index = i;
+  plan.configurations = std::move(kept);
+  if (plan.run.metrics.empty()) {
+    // Default: every metric available for all configurations (a metric one problem lacks would be NaN).
+    plan.run.metrics.assign(available_intersection.begin(), available_intersection.end());
+  }
+  for (Metric m : plan.run.metrics) metric_names_.push_back(metric_name(m));
+}
+
+std::shared_ptr<const Problem> PreparedExperiment::problem(std::size_t configuration, long replicate) const {
+  if (problems_[configuration]) return problems_[configuration];
+  return build_problem(plan_->configurations[configuration], replicate);
+}
+
+std::unique_ptr<Optimizer> PreparedExperiment::optimizer(std::size_t configuration) const {
+  const auto& c = plan_->configurations[configuration];
+  return registry_->make_optimizer(c.optimizer.key, c.optimizer.params);
+}
+
+RunResult PreparedExperiment::run(std::size_t configuration, long replicate, const std::atomic<bool>* cancel) const {
+  try {
+    auto problem = this->problem(configuration, replicate);
+    auto optimizer = this->optimizer(configuration);
+    RunStreams streams(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
+                       plan_->configurations[configuration].salt);
+    return run_one(*problem, *optimizer, schedules_[configuration], plan_->run, streams, cancel);
+  } catch (const std::exception& e) {
+    RunResult r;
+    r.status = RunStatus::error;
+    r.message = e.what();
+    const auto& p = plan_->run;
+    r.traces.assign(p.metrics.size() * p.views.size() * p.checkpoints.size(),
+                    std::numeric_limits<double>::quiet_NaN());
+    return r;
+  }
+}
+
+}  // namespace ratelab

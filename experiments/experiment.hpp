@@ -1,0 +1,131 @@
+// Experiment files and their expansion into configurations.
+//
+// An experiment file uses Boost.Program_options' config-file syntax (INI): `[section]`, `key = value`,
+// `#` comments. Sections: [experiment] (size, seed, what to record), [problem], [optimizer] and [schedule]
+// with `name = <registry key>` and that component's parameters. Several optimizers or problems in one file
+// take labels: [optimizer:hb], [optimizer:sgd]; a schedule section [schedule:hb] belongs to optimizer hb,
+// a plain [schedule] to every optimizer without its own.
+//
+// Any scalar parameter may be an axis: `0.01, 0.1, 1`, `logspace(-3, 0, 4)` (10^-3 .. 10^0),
+// `linspace(a, b, k)`, `range(a, b[, step])` (integers a, a+step, ... <= b). Axes combine as a Cartesian
+// product; `zip = key1, key2` in a section varies its listed axes together. Every configuration has a stable
+// id derived from its fully resolved parameters.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/params.hpp"
+#include "core/registry.hpp"
+#include "core/run.hpp"
+
+namespace ratelab {
+
+struct IniEntry {
+  std::string key, value;
+  int line = 0;
+};
+struct IniSection {
+  std::string name;  // "optimizer" or "optimizer:hb"
+  int line = 0;
+  std::vector<IniEntry> entries;
+};
+struct IniDocument {
+  std::string source;  // file name for messages
+  std::vector<IniSection> sections;
+};
+
+// Throws ConfigError "source:line: ..." for malformed lines and repeated keys.
+IniDocument parse_ini(const std::string& text, const std::string& source);
+IniDocument read_ini_file(const std::string& path);
+
+struct ExperimentOptions {
+  enum class Instance { shared, per_replicate };
+  std::string name = "experiment";
+  std::string description;
+  long steps = 1000;
+  long replicates = 16;
+  long seed = 1;
+  long checkpoints = 40;
+  std::vector<std::string> views{"last"};
+  std::vector<std::string> metrics;  // empty: every metric the problem provides
+  double suffix_alpha = 0.5;
+  double polydecay_k = 3.0;
+  double divergence_threshold = 1e100;
+  long divergence_check_every = 1;
+  bool common_random_numbers = true;
+  Instance instance = Instance::shared;
+  std::string data_directory;
+  bool skip_invalid = false;
+
+  static ParamTable<ExperimentOptions> params();
+};
+
+struct ComponentChoice {
+  std::string key;  // registry key
+  ParamSet params;  // fully resolved
+};
+
+struct Configuration {
+  std::size_t index = 0;
+  std::string id;     // 16 hex digits, hash of `canonical`
+  std::string label;  // "sgd c=0.5" (the parameters that vary across configurations)
+  std::string canonical;
+  ComponentChoice problem, optimizer, schedule;
+  std::uint64_t salt = 0;  // stream salt: 0 under common random numbers
+};
+
+struct ExperimentPlan {
+  ExperimentOptions options;
+  ParamSet experiment_params;
+  std::vector<Configuration> configurations;
+  std::vector<std::string> skipped;  // configurations a component refused, with the reason (skip_invalid)
+  RunPlan run;                       // steps, checkpoints, views, metrics: shared by every run
+  std::string resolved_text;         // the experiment file with every parameter resolved
+};
+
+// Expands and validates an experiment; every problem found is reported at once (ConfigError).
+// `overrides` are "section.key=value" strings (`--set`), applied on top of the file.
+ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& document,
+                               const std::vector<std::string>& overrides);
+
+// Problem instances and schedules for the runs of a plan, built once and shared by all threads.
+class PreparedExperiment {
+ public:
+  // Builds the instances and schedules, and dry-runs Optimizer::prepare on each configuration so that a
+  // component refusing a problem is reported before anything runs (ConfigError listing every refusal).
+  PreparedExperiment(const Registry& registry, ExperimentPlan& plan);
+
+  const ExperimentPlan& plan() const { return *plan_; }
+  // The problem instance for a run: shared by all replicates unless instance = per_replicate.
+  std::shared_ptr<const Problem> problem(std::size_t configuration, long replicate) const;
+  const Schedule& schedule(std::size_t configuration) const { return schedules_[configuration]; }
+  std::unique_ptr<Optimizer> optimizer(std::size_t configuration) const;
+  // Runs one (configuration, replicate); never throws.
+  RunResult run(std::size_t configuration, long replicate, const std::atomic<bool>* cancel) const;
+  // What set-up measured about a configuration's instance (f* method, ...).
+  const RunStats& instance_stats(std::size_t configuration) const { return instance_stats_[configuration]; }
+  const std::vector<std::string>& metric_names() const { return metric_names_; }
+
+ private:
+  std::shared_ptr<const Problem> build_problem(const Configuration& c, long replicate) const;
+
+  const Registry* registry_;
+  const ExperimentPlan* plan_;
+  std::vector<std::shared_ptr<const Problem>> problems_;  // per configuration (shared instances)
+  std::vector<Schedule> schedules_;
+  std::vector<RunStats> instance_stats_;
+  std::vector<std::string> metric_names_;
+};
+
+// Axis expressions: "0.1, 1" / "logspace(-3, 0, 4)" / "linspace(0, 1, 5)" / "range(1, 9, 2)"; a plain value
+// gives one item. Throws ConfigError (with `where`) for malformed expressions and empty axes.
+std::vector<std::string> expand_axis(const std::string& text, const std::string& where);
+
+// FNV-1a 64-bit hash as 16 lowercase hex digits: the configuration id of a canonical string.
+std::string stable_id(const std::string& canonical);
+
+}  // namespace ratelab

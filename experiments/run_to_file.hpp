@@ -1,0 +1,38 @@
+// Running an experiment into a trace file: validation, the sweep, the single HDF5 writer, provenance.
+// The CLI, the benchmarks and the tests all go through here.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "experiments/experiment.hpp"
+#include "experiments/sweep.hpp"
+#include "results/trace_file.hpp"
+
+namespace ratelab {
+
+struct RunToFileOptions {
+  std::string output_path;
+  bool overwrite = false;
+  SweepOptions sweep;
+  std::string command_line;
+};
+
+// Validates everything (ConfigError before any file is created), runs the sweep, and commits the file;
+// an interrupted sweep still commits a valid file with the unfinished runs marked.
+SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options);
+
+// The file layout of a prepared experiment (configurations, checkpoints, views, metrics, provenance).
+results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, const std::string& command_line);
+
+// A path to an experiment file: NAME itself if it is a file, else the preset NAME from the preset
+// directories (RATELAB_PRESET_PATH, the installed presets, the source tree). Unknown: ConfigError listing
+// the presets with the closest match.
+std::string find_experiment(const std::string& name_or_path);
+struct PresetInfo {
+  std::string name, path, description;
+};
+std::vector<PresetInfo> list_presets();
+
+}  // namespace ratelab

@@ -1,0 +1,239 @@
+// The `ratelab` command line. Exit codes (documented in README and --help):
+//   0 success; 1 internal failure; 2 bad usage or bad input (nothing was run, no file was written);
+//   3 the sweep finished but some runs ended with status `error`; 4 interrupted (signal or time limit):
+//   the file holds every finished run and the rest are marked.
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <csignal>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "experiments/run_to_file.hpp"
+#include "problems/noise.hpp"
+
+namespace po = boost::program_options;
+using namespace ratelab;
+
+namespace {
+
+constexpr int kExitOk = 0, kExitInternal = 1, kExitUsage = 2, kExitRunErrors = 3, kExitInterrupted = 4;
+
+std::atomic<bool> g_cancel{false};
+extern "C" void on_signal(int sig) {
+  g_cancel.store(true);
+  std::signal(sig, SIG_DFL);  // a second signal ends the process at once
+}
+
+struct Usage : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const char* kMainHelp =
+    "ratelab: convergence studies of stochastic optimizers\n"
+    "\n"
+    "usage: ratelab <command> [options]     (ratelab <command> --help for details)\n"
+    "\n"
+    "commands:\n"
+    "  run EXPERIMENT      run an experiment file or preset, write an HDF5 trace file\n"
+    "  list [WHAT]         list optimizers, problems, schedules, noise, presets, views, metrics\n"
+    "  describe NAME       parameters of a component (type, default, constraint, meaning)\n"
+    "\n"
+    "exit codes: 0 ok, 1 internal failure, 2 bad usage or input (nothing written),\n"
+    "            3 some runs ended with status error, 4 interrupted (finished runs are saved)\n";
+
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    if (i) s += ' ';
+    s += argv[i];
+  }
+  return s;
+}
+
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& visible,
+                        const po::positional_options_description& positional, const std::string& usage) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(visible).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << usage << "\n" << visible;
+      throw Usage("");
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::ostringstream msg;
+    msg << e.what() << "\n\n" << usage << "\n" << visible;
+    throw Usage(msg.str());
+  }
+  return vm;
+}
+
+int command_run(const std::vector<std::string>& args, const std::string& invocation) {
+  po::options_description opts("run options");
+  std::vector<std::string> sets;
+  std::string experiment, output, progress = "auto";
+  int threads = 0;
+  double time_limit = 0;
+  opts.add_options()("help,h", "show this help")(
+      "experiment", po::value(&experiment)->required(), "experiment file or preset name")(
+      "output,o", po::value(&output), "output HDF5 file (default: out/<experiment name>.h5)")(
+      "set", po::value(&sets)->composing(), "override a parameter: section.key=value (repeatable)")(
+      "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
+      "overwrite", "replace an existing output file")(
+      "time-limit", po::value(&time_limit)->default_value(0), "wall-clock limit for the sweep in seconds (0: none)")(
+      "progress", po::value(&progress)->default_value("auto"), "auto | quiet | lines")(
+      "quiet,q", "no progress output (same as --progress quiet)");
+  po::positional_options_description pos;
+  pos.add("experiment", 1);
+  auto vm = parse(args, opts, pos, "usage: ratelab run EXPERIMENT [-o out.h5] [--set key=value ...] [--threads N]");
+  if (threads < 0) throw ConfigError("--threads = " + std::to_string(threads) + " violates threads >= 0");
+  if (time_limit < 0) throw ConfigError("--time-limit must be >= 0 seconds");
+
+  const std::string path = find_experiment(experiment);
+  Registry registry = builtin_registry();
+  ExperimentPlan plan = plan_experiment(registry, read_ini_file(path), sets);
+
+  RunToFileOptions options;
+  options.output_path = output.empty() ? "out/" + plan.options.name + ".h5" : output;
+  if (output.empty()) std::filesystem::create_directories("out");
+  options.overwrite = vm.count("overwrite") > 0;
+  options.command_line = invocation;
+  options.sweep.threads = threads;
+  options.sweep.time_limit_seconds = time_limit;
+  options.sweep.cancel = &g_cancel;
+  if (vm.count("quiet") || progress == "quiet") options.sweep.progress = SweepOptions::Progress::quiet;
+  else if (progress == "lines") options.sweep.progress = SweepOptions::Progress::lines;
+  else if (progress != "auto") throw ConfigError("--progress = '" + progress + "' is not one of auto, quiet, lines");
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  SweepSummary s = run_experiment_to_file(registry, plan, options);
+  const long runs = s.ok + s.diverged + s.error + s.interrupted;
+  std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged
+            << " diverged, " << s.error << " error";
+  if (s.interrupted || s.not_started) std::cerr << ", " << s.interrupted << " interrupted, " << s.not_started << " not started";
+  std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
+  for (const auto& skipped : plan.skipped) std::cerr << "skipped " << skipped << "\n";
+  if (s.cancelled) {
+    std::cerr << "interrupted: the file holds every finished run; unfinished runs have status interrupted or missing\n";
+    return kExitInterrupted;
+  }
+  return s.error > 0 ? kExitRunErrors : kExitOk;
+}
+
+void print_params(const ComponentInfo& c) {
+  std::cout << kind_name(c.kind) << " " << c.key << " (" << c.origin << "): " << c.summary << "\n";
+  if (c.params.empty()) {
+    std::cout << "  no parameters\n";
+    return;
+  }
+  std::cout << "  parameters:\n";
+  for (const auto& p : c.params) {
+    std::cout << "    " << std::left << std::setw(22) << p.key << " " << std::setw(15) << type_name(p.type)
+              << " default " << std::setw(10) << (format_value(p.default_value).empty() ? "''" : format_value(p.default_value));
+    std::string constraint = p.constraint.describe(p.key);
+    if (!constraint.empty()) std::cout << "  [" << constraint << "]";
+    std::cout << "\n      " << p.doc << "\n";
+  }
+}
+
+int command_list(const std::vector<std::string>& args) {
+  po::options_description opts("list options");
+  std::string what = "all";
+  opts.add_options()("help,h", "show this help")("what", po::value(&what),
+                                                   "optimizers | problems | schedules | noise | presets | views | metrics");
+  po::positional_options_description pos;
+  pos.add("what", 1);
+  parse(args, opts, pos, "usage: ratelab list [WHAT]");
+  Registry registry = builtin_registry();
+  const std::vector<std::string> kinds{"optimizers", "problems", "schedules", "noise", "presets", "views", "metrics"};
+  if (what != "all" && std::find(kinds.begin(), kinds.end(), what) == kinds.end())
+    throw ConfigError(unknown_key_message("list", what, kinds));
+  auto show = [&](const std::string& k) { return what == "all" || what == k; };
+  auto section = [&](ComponentKind kind, const char* title) {
+    std::cout << title << ":\n";
+    for (const auto* c : registry.components(kind))
+      std::cout << "  " << std::left << std::setw(16) << c->key << " " << c->summary
+                << (c->origin == "built-in" ? "" : "  [" + c->origin + "]") << "\n";
+  };
+  if (show("optimizers")) section(ComponentKind::optimizer, "optimizers");
+  if (show("problems")) section(ComponentKind::problem, "problems");
+  if (show("schedules")) section(ComponentKind::schedule, "schedules");
+  if (show("noise")) {
+    std::cout << "noise (problem parameter 'noise', with noise_scale, noise_shape, noise_mode):\n";
+    for (const auto& s : NoiseOptions::params().specs())
+      if (s.key == "noise")
+        for (const auto& c : s.constraint.choices) std::cout << "  " << c << "\n";
+  }
+  if (show("presets")) {
+    std::cout << "presets:\n";
+    for (const auto& p : list_presets()) std::cout << "  " << std::left << std::setw(20) << p.name << " " << p.description << "\n";
+  }
+  if (show("views")) {
+    std::cout << "views (experiment parameter 'views'):\n";
+    for (const auto& v : all_view_names()) std::cout << "  " << v << "\n";
+  }
+  if (show("metrics")) {
+    std::cout << "metrics (experiment parameter 'metrics'):\n";
+    for (std::size_t i = 0; i < all_metric_names().size(); ++i)
+      std::cout << "  " << std::left << std::setw(10) << all_metric_names()[i] << " " << metric_doc(Metric(i)) << "\n";
+  }
+  return kExitOk;
+}
+
+int command_describe(const std::vector<std::string>& args) {
+  po::options_description opts("describe options");
+  std::string name;
+  opts.add_options()("help,h", "show this help")("name", po::value(&name)->required(),
+                                                   "optimizer, problem or schedule key, or 'experiment'");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  parse(args, opts, pos, "usage: ratelab describe NAME");
+  Registry registry = builtin_registry();
+  if (name == "experiment") {
+    print_params({ComponentKind::schedule, "experiment", "the [experiment] section of an experiment file",
+                  ExperimentOptions::params().specs(), "built-in"});
+    return kExitOk;
+  }
+  bool found = false;
+  std::vector<std::string> all{"experiment"};
+  for (auto kind : {ComponentKind::optimizer, ComponentKind::problem, ComponentKind::schedule}) {
+    if (registry.contains(kind, name)) {
+      print_params(registry.info(kind, name));
+      found = true;
+    }
+    for (const auto& k : registry.keys(kind)) all.push_back(k);
+  }
+  if (!found) throw ConfigError(unknown_key_message("component", name, all));
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+    std::cout << kMainHelp;
+    return argc < 2 ? kExitUsage : kExitOk;
+  }
+  const std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (command == "run") return command_run(args, command_line(argc, argv));
+    if (command == "list") return command_list(args);
+    if (command == "describe") return command_describe(args);
+    throw Usage(unknown_key_message("command", command, {"run", "list", "describe"}) + "\n\n" + kMainHelp);
+  } catch (const Usage& e) {
+    if (*e.what() == '\0') return kExitOk;  // --help
+    std::cerr << "ratelab " << command << ": " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const ConfigError& e) {
+    std::cerr << "ratelab " << command << ": error:\n";
+    for (const auto& p : e.problems()) std::cerr << "  " << p << "\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "ratelab " << command << ": internal error: " << e.what() << "\n";
+    return kExitInternal;
+  }
+}
