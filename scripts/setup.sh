@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs ratelab's build dependencies from Debian's packages (a no-op when they are present), then
+# configures and builds the release preset into build/release.
+#   bash scripts/setup.sh            # install + configure + build
+#   RATELAB_PRESET=debug bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(g++ cmake ninja-build git libeigen3-dev libtbb-dev libhdf5-dev libboost-program-options-dev
+          catch2 librandom123-dev libfftw3-dev gnuplot-nox libgnuplot-iostream-dev python3-h5py python3-numpy)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+preset=${RATELAB_PRESET:-release}
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset"

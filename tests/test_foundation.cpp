@@ -1,0 +1,240 @@
+// The foundation's end-to-end checks: SGD on the quadratic against exact recurrences, divergence as data,
+// experiment files and sweep expansion.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "experiments/experiment.hpp"
+#include "experiments/sweep.hpp"
+
+using namespace ratelab;
+
+namespace {
+
+// Runs every (configuration, replicate) of an experiment given as INI text; results indexed [c][r].
+std::vector<std::vector<RunResult>> run_text(const std::string& ini, ExperimentPlan* plan_out = nullptr,
+                                             int threads = 2) {
+  Registry registry = builtin_registry();
+  ExperimentPlan plan = plan_experiment(registry, parse_ini(ini, "test.ini"), {});
+  PreparedExperiment prepared(registry, plan);
+  std::vector<std::vector<RunResult>> out(plan.configurations.size(),
+                                          std::vector<RunResult>(std::size_t(plan.options.replicates)));
+  SweepOptions options;
+  options.threads = threads;
+  options.progress = SweepOptions::Progress::quiet;
+  run_sweep(prepared, options, [&](std::size_t c, long r, const RunResult& result) { out[c][std::size_t(r)] = result; });
+  if (plan_out) *plan_out = plan;
+  return out;
+}
+
+std::size_t metric_pos(const ExperimentPlan& plan, Metric m) {
+  return std::size_t(std::find(plan.run.metrics.begin(), plan.run.metrics.end(), m) - plan.run.metrics.begin());
+}
+
+double trace_at(const ExperimentPlan& plan, const RunResult& r, Metric m, std::size_t view, std::size_t k) {
+  const std::size_t V = plan.run.views.size(), K = plan.run.checkpoints.size();
+  return r.traces[(metric_pos(plan, m) * V + view) * K + k];
+}
+
+const char* kQuadraticSgd = R"(
+[experiment]
+steps = 300
+replicates = REPLICATES
+checkpoints = 12
+seed = 11
+[problem]
+name = quadratic
+d = 5
+mu = 0.1
+L = 1
+noise_scale = SIGMA
+[optimizer]
+name = sgd
+[schedule]
+name = constant
+eta = 0.1
+)";
+
+std::string with(std::string text, const std::string& key, const std::string& value) {
+  text.replace(text.find(key), key.size(), value);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("SGD on the noisy quadratic matches the exact second-moment recurrence", "[foundation]") {
+  const double eta = 0.1, sigma = 0.3;
+  const long R = 4000;
+  ExperimentPlan plan;
+  auto runs = run_text(with(with(kQuadraticSgd, "REPLICATES", std::to_string(R)), "SIGMA", "0.3"), &plan);
+  const std::vector<double> l{0.1, 0.325, 0.55, 0.775, 1.0};
+  for (std::size_t k = 1; k < plan.run.checkpoints.size(); k += 2) {
+    const long t = plan.run.checkpoints[k];
+    // Per eigen-direction: mean m = (1 - eta l)^t (x0 - x* = 1), variance v from
+    // e_{t+1} = (1 - eta l)^2 e_t + eta^2 sigma^2; the coordinates are independent Gaussians, so
+    // Var ||x_t - x*||^2 = sum_i 2 v_i^2 + 4 m_i^2 v_i, and the tolerance is 5 standard errors.
+    double expected = 0, var = 0;
+    for (double li : l) {
+      const double a = (1 - eta * li) * (1 - eta * li);
+      const double m = std::pow(1 - eta * li, double(t));
+      const double v = eta * eta * sigma * sigma * (1 - std::pow(a, double(t))) / (1 - a);
+      expected += m * m + v;
+      var += 2 * v * v + 4 * m * m * v;
+    }
+    double mean = 0;
+    for (const auto& r : runs[0]) mean += trace_at(plan, r, Metric::dist2, 0, k);
+    mean /= double(R);
+    INFO("t = " << t << " mean " << mean << " expected " << expected);
+    CHECK(std::abs(mean - expected) < 5 * std::sqrt(var / double(R)));
+  }
+}
+
+TEST_CASE("deterministic SGD on the quadratic equals the closed form to 1e-12", "[foundation]") {
+  ExperimentPlan plan;
+  auto runs = run_text(with(with(kQuadraticSgd, "REPLICATES", "2"), "SIGMA", "0"), &plan);
+  const std::vector<double> l{0.1, 0.325, 0.55, 0.775, 1.0};
+  for (std::size_t k = 0; k < plan.run.checkpoints.size(); ++k) {
+    const long t = plan.run.checkpoints[k];
+    double subopt = 0, dist2 = 0;
+    for (double li : l) {
+      const double e = std::pow(1 - 0.1 * li, 2.0 * double(t));
+      dist2 += e;
+      subopt += 0.5 * li * e;
+    }
+    for (const auto& r : runs[0]) {
+      CHECK(trace_at(plan, r, Metric::dist2, 0, k) == Approx(dist2).epsilon(1e-12));
+      CHECK(trace_at(plan, r, Metric::subopt, 0, k) == Approx(subopt).epsilon(1e-12));
+    }
+  }
+}
+
+TEST_CASE("a step above 2/L diverges as data, at the predicted step, and the sweep goes on", "[foundation]") {
+  // d = 1, mu = L = 1: x_t = (1 - eta)^t. With eta = 2.5, |x_t| = 1.5^t exceeds 1e6 first at
+  // t = ceil(log(1e6) / log(1.5)) = 35; eta = 0.5 converges.
+  ExperimentPlan plan;
+  auto runs = run_text(R"(
+[experiment]
+steps = 1000
+replicates = 3
+divergence_threshold = 1e6
+[problem]
+name = quadratic
+d = 1
+mu = 1
+L = 1
+[optimizer]
+name = sgd
+[schedule]
+name = constant
+eta = 0.5, 2.5
+)",
+                       &plan);
+  REQUIRE(plan.configurations.size() == 2);
+  for (const auto& r : runs[0]) {
+    CHECK(r.status == RunStatus::ok);
+    CHECK(r.stop_step == 1000);
+  }
+  for (const auto& r : runs[1]) {
+    CHECK(r.status == RunStatus::diverged);
+    CHECK(r.stop_step == 35);
+    CHECK(std::isnan(trace_at(plan, r, Metric::subopt, 0, plan.run.checkpoints.size() - 1)));
+    CHECK(trace_at(plan, r, Metric::subopt, 0, 0) == 0.5);
+  }
+}
+
+TEST_CASE("experiment files: unknown keys and bad values are reported with line numbers, all at once",
+          "[foundation][experiment]") {
+  Registry registry = builtin_registry();
+  const std::string ini = R"([experiment]
+steps = 100
+replicatez = 3
+[problem]
+name = quadratic
+mu = -1
+d = ten
+[optimizer]
+name = sgdd
+[schedule]
+name = constant
+)";
+  try {
+    plan_experiment(registry, parse_ini(ini, "bad.ini"), {});
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    const auto& p = e.problems();
+    REQUIRE(p.size() == 4);
+    CHECK_THAT(p[0], Catch::StartsWith("bad.ini:3: unknown experiment parameter 'replicatez'") &&
+                         Catch::Contains("did you mean 'replicates'"));
+    CHECK_THAT(p[1], Catch::StartsWith("bad.ini:6: ") && Catch::Contains("problem.mu = -1 violates problem.mu > 0"));
+    CHECK_THAT(p[2], Catch::StartsWith("bad.ini:7: ") && Catch::Contains("problem.d = 'ten' is malformed"));
+    CHECK_THAT(p[3], Catch::StartsWith("bad.ini:9: unknown optimizer 'sgdd'") && Catch::Contains("did you mean 'sgd'"));
+  }
+  CHECK_THROWS_WITH(parse_ini("[a]\nno equals sign\n", "x.ini"), Catch::Contains("x.ini:2: expected 'key = value'"));
+}
+
+TEST_CASE("sweep axes: lists, logspace/linspace endpoints exact, ranges, zip, stable ids", "[foundation][experiment]") {
+  CHECK(expand_axis("0.01, 0.1, 1", "") == std::vector<std::string>{"0.01", "0.1", "1"});
+  auto logs = expand_axis("logspace(-3, 0, 4)", "");
+  REQUIRE(logs.size() == 4);
+  CHECK(std::stod(logs.front()) == 1e-3);
+  CHECK(std::stod(logs.back()) == 1.0);
+  auto lin = expand_axis("linspace(0.1, 0.7, 3)", "");
+  CHECK(std::stod(lin.front()) == 0.1);
+  CHECK(std::stod(lin.back()) == 0.7);
+  CHECK(expand_axis("range(1, 7, 3)", "") == std::vector<std::string>{"1", "4", "7"});
+  CHECK_THROWS_WITH(expand_axis("range(5, 1)", "w: "), Catch::Contains("empty"));
+  CHECK_THROWS_WITH(expand_axis("0.1,,1", "w: "), Catch::Contains("empty item"));
+
+  Registry registry = builtin_registry();
+  const std::string ini = R"(
+[problem]
+name = quadratic
+d = 2, 3
+mu = 0.1, 0.2
+L = 1, 2
+zip = mu, L
+[optimizer]
+name = sgd
+[schedule]
+name = constant
+eta = 0.1
+)";
+  auto plan = plan_experiment(registry, parse_ini(ini, "s.ini"), {});
+  REQUIRE(plan.configurations.size() == 4);  // d (2) x zip(mu, L) (2)
+  auto again = plan_experiment(registry, parse_ini(ini, "s.ini"), {"experiment.replicates=3"});
+  for (std::size_t i = 0; i < 4; ++i) {
+    CHECK(plan.configurations[i].id == again.configurations[i].id);  // same parameters, same id
+    CHECK(plan.configurations[i].id.size() == 16);
+  }
+  CHECK(plan.configurations[0].id != plan.configurations[1].id);
+  CHECK(plan.configurations[0].label == "sgd d=2 mu=0.1 L=1");
+  CHECK(plan.configurations[3].label == "sgd d=3 mu=0.2 L=2");
+  CHECK_THROWS_WITH(plan_experiment(registry, parse_ini(ini, "s.ini"), {"problem.L=1,2,3"}),
+                    Catch::Contains("different lengths"));
+}
+
+TEST_CASE("a component that refuses a configuration is reported before anything runs", "[foundation][experiment]") {
+  Registry registry = builtin_registry();
+  // L < mu is refused by the quadratic at set-up.
+  ExperimentPlan plan = plan_experiment(registry, parse_ini(R"(
+[problem]
+name = quadratic
+mu = 2
+L = 1, 3
+[optimizer]
+name = sgd
+[schedule]
+name = constant
+eta = 0.1
+)",
+                                                            "r.ini"),
+                                        {});
+  CHECK_THROWS_WITH(PreparedExperiment(registry, plan), Catch::Contains("configuration 0") && Catch::Contains("need mu <= L"));
+  plan = plan_experiment(registry, parse_ini("[experiment]\nskip_invalid = true\n[problem]\nname = quadratic\nmu = 2\nL = 1, 3\n"
+                                             "[optimizer]\nname = sgd\n[schedule]\nname = constant\n",
+                                             "r.ini"),
+                         {});
+  PreparedExperiment prepared(registry, plan);
+  CHECK(plan.configurations.size() == 1);
+  REQUIRE(plan.skipped.size() == 1);
+  CHECK_THAT(plan.skipped[0], Catch::Contains("need mu <= L"));
+}
