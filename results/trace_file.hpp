@@ -36,7 +36,10 @@ struct TraceLayout {
   std::vector<long> checkpoints;
   std::vector<std::string> views;    // view names (core/run.hpp)
   std::vector<std::string> metrics;  // metric names (core/run.hpp)
-  Attributes root;                   // provenance and experiment-level parameters, written at /
+  // Provenance and experiment-level parameters, written as attributes of /. `experiment_name` is written
+  // from the field above (an entry here must agree with it); "schema_version" and "format" are reserved.
+  // Read back, root holds every attribute of / except schema_version and format, experiment_name first.
+  Attributes root;
 };
 
 enum class WriteMode { create_new, overwrite };
@@ -50,6 +53,8 @@ class TraceWriter {
   TraceWriter(const TraceWriter&) = delete;
   TraceWriter& operator=(const TraceWriter&) = delete;
 
+  // Writes one (configuration, replicate): every trace row and the run fields. `result.traces` is either
+  // empty (nothing to record: the traces keep their NaN fill) or holds metrics * views * checkpoints values.
   void write_run(std::size_t configuration, long replicate, const RunResult& result);
   void commit();  // flush, close, rename PATH.partial -> PATH
 
@@ -79,6 +84,23 @@ struct TraceData {
 TraceData read_trace_file(const std::string& path);
 
 // Raw bytes of one dataset (e.g. "traces/subopt"), for byte-for-byte comparisons in tests and merges.
+// Fixed-size types give the stored elements in the file's type; variable-length strings give each string
+// followed by a NUL byte.
 std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& dataset);
+
+// Units of a metric's values, written as the `units` attribute of /traces/<metric>.
+const char* metric_units(Metric metric);
+
+// One dimension of a dataset: its label and the paths of the dimension scales attached to it.
+struct DimensionInfo {
+  std::string label;
+  std::vector<std::string> scales;  // e.g. {"/configuration"}
+};
+// For tests and tools that check the file is self-describing for h5py/xarray.
+std::vector<DimensionInfo> dataset_dimensions(const std::string& path, const std::string& dataset);
+
+// Writes a valid HDF5 file that is not a ratelab trace file: the given root attributes and one small
+// dataset. Lets tests check the reader's refusals without including HDF5 outside results/.
+void write_plain_hdf5_file(const std::string& path, const Attributes& root_attributes);
 
 }  // namespace ratelab::results
