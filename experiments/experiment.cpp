@@ -558,6 +558,8 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan&
       schedules_.push_back(schedule);
       instance_stats_.push_back(problem->instance_stats());
       instance_stats_.back().emplace_back("f_star_known", problem->facts().f_star ? 1.0 : 0.0);
+      // Record what the schedule resolved from the problem, so the file states the step sizes actually used.
+      if (schedule.kind == Schedule::Kind::inv_mu_t) instance_stats_.back().emplace_back("schedule_mu", schedule.mu);
       kept.push_back(c);
     } catch (const ConfigError& e) {
       refusal = e.what();

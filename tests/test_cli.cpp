@@ -18,7 +18,7 @@ struct Outcome {
   std::string output;  // stdout and stderr
 };
 
-Outcome ratelab(const std::string& args) {
+Outcome run_cli(const std::string& args) {
   const std::string cmd = std::string(RATELAB_BINARY_DIR) + "/tools/ratelab " + args + " 2>&1";
   Outcome o;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -45,7 +45,7 @@ const char* kSmall = "run quickstart --quiet --set experiment.steps=2000 --set e
 
 TEST_CASE("ratelab run writes a trace file and says where", "[cli]") {
   auto out = scratch("small.h5");
-  auto o = ratelab(std::string(kSmall) + " -o " + out.string());
+  auto o = run_cli(std::string(kSmall) + " -o " + out.string());
   INFO(o.output);
   REQUIRE(o.exit_code == 0);
   CHECK_THAT(o.output, Catch::Contains("wrote " + out.string()) && Catch::Contains("6 ok"));
@@ -54,16 +54,16 @@ TEST_CASE("ratelab run writes a trace file and says where", "[cli]") {
   CHECK(data.layout.checkpoints.back() == 2000);
   CHECK(data.layout.experiment_name == "quickstart");
   // Running again without --overwrite is refused and leaves the file alone.
-  auto again = ratelab(std::string(kSmall) + " -o " + out.string());
+  auto again = run_cli(std::string(kSmall) + " -o " + out.string());
   CHECK(again.exit_code == 2);
   CHECK_THAT(again.output, Catch::Contains("--overwrite"));
-  CHECK(ratelab(std::string(kSmall) + " --overwrite -o " + out.string()).exit_code == 0);
+  CHECK(run_cli(std::string(kSmall) + " --overwrite -o " + out.string()).exit_code == 0);
 }
 
 TEST_CASE("trace data are bit-for-bit identical with 1 and 2 threads", "[cli]") {
   auto one = scratch("t1.h5"), two = scratch("t2.h5");
-  REQUIRE(ratelab(std::string(kSmall) + " --threads 1 -o " + one.string()).exit_code == 0);
-  REQUIRE(ratelab(std::string(kSmall) + " --threads 2 -o " + two.string()).exit_code == 0);
+  REQUIRE(run_cli(std::string(kSmall) + " --threads 1 -o " + one.string()).exit_code == 0);
+  REQUIRE(run_cli(std::string(kSmall) + " --threads 2 -o " + two.string()).exit_code == 0);
   for (const char* metric : {"traces/subopt", "traces/dist2", "traces/value", "runs/status", "runs/stop_step"}) {
     INFO(metric);
     auto a = ratelab::results::read_dataset_bytes(one.string(), metric);
@@ -91,7 +91,7 @@ TEST_CASE("bad input: exit code 2, a message naming the problem, and no output f
       {"quickstart --threads -3", "threads"},
   };
   for (const auto& c : cases) {
-    auto o = ratelab("run " + c.args + " --quiet -o " + out.string());
+    auto o = run_cli("run " + c.args + " --quiet -o " + out.string());
     INFO(c.args << "\n" << o.output);
     CHECK(o.exit_code == 2);
     CHECK_THAT(o.output, Catch::Contains(c.expect));
@@ -101,7 +101,7 @@ TEST_CASE("bad input: exit code 2, a message naming the problem, and no output f
   // An output path that cannot be written: a directory below a regular file.
   auto blocker = scratch("plainfile");
   std::ofstream(blocker) << "x";
-  auto o = ratelab(std::string(kSmall) + " -o " + (blocker / "sub" / "x.h5").string());
+  auto o = run_cli(std::string(kSmall) + " -o " + (blocker / "sub" / "x.h5").string());
   INFO(o.output);
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.output, Catch::Contains((blocker / "sub").string()));
@@ -109,14 +109,14 @@ TEST_CASE("bad input: exit code 2, a message naming the problem, and no output f
 }
 
 TEST_CASE("list and describe come from the declarations", "[cli]") {
-  auto o = ratelab("list");
+  auto o = run_cli("list");
   CHECK(o.exit_code == 0);
   CHECK_THAT(o.output, Catch::Contains("sgd") && Catch::Contains("quadratic") && Catch::Contains("inv_sqrt") &&
                            Catch::Contains("quickstart"));
-  auto d = ratelab("describe quadratic");
+  auto d = run_cli("describe quadratic");
   CHECK(d.exit_code == 0);
   CHECK_THAT(d.output, Catch::Contains("mu") && Catch::Contains("[mu > 0]") && Catch::Contains("noise_scale"));
-  CHECK(ratelab("describe quadratik").exit_code == 2);
-  CHECK(ratelab("frobnicate").exit_code == 2);
-  CHECK(ratelab("run --help").exit_code == 0);
+  CHECK(run_cli("describe quadratik").exit_code == 2);
+  CHECK(run_cli("frobnicate").exit_code == 2);
+  CHECK(run_cli("run --help").exit_code == 0);
 }

@@ -244,7 +244,7 @@ TEST_CASE("trace file: the same content gives byte-identical datasets whatever t
   CHECK_THROWS_WITH(read_dataset_bytes(dir.file("forward.h5"), "traces/value"), Catch::Contains("no dataset 'traces/value'"));
 }
 
-TEST_CASE("trace writer: no commit leaves nothing; create_new refuses existing files", "[results]") {
+TEST_CASE("trace writer: no commit leaves nothing, create_new refuses existing files", "[results]") {
   TempDir dir("lifecycle");
   const std::string path = dir.file("run.h5");
   {
