@@ -127,6 +127,15 @@ class Quadratic final : public Problem {
       noise_.apply(g, batch, noise_stream_);
     }
     void report(RunStats& stats) const override { noise_.report(stats); }
+    // In the identity basis without noise, block j of H (x - x*) is l_j (x_j - x*_j): computed on the block
+    // alone. Noise is drawn for the whole vector, so noisy oracles take the (full-cost) default.
+    bool has_cheap_block_gradient() const override { return problem_.H_.size() == 0 && !noise_.active(); }
+    void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
+                               int batch) override {
+      if (!has_cheap_block_gradient()) return Oracle::sample_block_gradient(x, begin, size, g_block, batch);
+      g_block = problem_.eig_.segment(begin, size).array() *
+                (x.segment(begin, size) - problem_.x_star_.segment(begin, size)).array();
+    }
 
    private:
     const Quadratic& problem_;
