@@ -1,0 +1,252 @@
+// Problems: gradients against finite differences, unbiased oracles, f* and x* against optimality
+// conditions and closed forms, prox operators against brute force, the hard instances' lower bounds.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+#include <numbers>
+#include <string>
+
+#include "core/registry.hpp"
+#include "problems/composite.hpp"
+
+using namespace ratelab;
+
+namespace {
+
+std::shared_ptr<const Problem> make_problem(const std::string& key, std::map<std::string, std::string> raw,
+                                            std::uint64_t seed = 11, std::string data_directory = "") {
+  static const Registry registry = builtin_registry();
+  std::vector<std::string> errors;
+  ParamSet p = resolve_params(registry.info(ComponentKind::problem, key).params, raw, "problem", errors);
+  if (!errors.empty()) throw ConfigError(errors);
+  ProblemContext ctx{RandomStream(seed, 0, StreamPurpose::instance), std::move(data_directory)};
+  return registry.make_problem(key, p, ctx);
+}
+
+Vec random_point(Eigen::Index d, std::uint64_t seed, double scale = 1.0) {
+  RandomStream s(seed, 0, StreamPurpose::init);
+  Vec x(d);
+  for (Eigen::Index i = 0; i < d; ++i) x[i] = scale * s.normal();
+  return x;
+}
+
+// Max over coordinates of |grad_i - central difference_i|, relative to max(1, |grad_i|).
+// Central differences with step h have error O(h^2 f''') + O(eps f / h): h = 1e-5 gives ~1e-9.
+double gradient_fd_error(const Problem& p, const Vec& x, double h = 1e-5) {
+  Vec g(p.dim());
+  p.gradient(x, g);
+  double worst = 0.0;
+  for (Eigen::Index i = 0; i < p.dim(); ++i) {
+    Vec xp = x, xm = x;
+    xp[i] += h;
+    xm[i] -= h;
+    const double fd = (p.value(xp) - p.value(xm)) / (2 * h);
+    worst = std::max(worst, std::abs(fd - g[i]) / std::max(1.0, std::abs(g[i])));
+  }
+  return worst;
+}
+
+// Mean of `draws` oracle calls (batch 1) at x, each at its own step, minus the exact gradient, in units of
+// the per-coordinate standard error; returns the largest |z| over coordinates.
+double oracle_bias_z(const Problem& p, const Vec& x, int draws, std::uint64_t seed = 5) {
+  RunStreams streams(seed, 0);
+  auto oracle = p.make_oracle(streams);
+  const Eigen::Index d = p.dim();
+  Vec g(d), sum = Vec::Zero(d), sum_sq = Vec::Zero(d), exact(d);
+  for (int k = 1; k <= draws; ++k) {
+    streams.seek(std::uint64_t(k));
+    oracle->sample_gradient(x, g, 1);
+    sum += g;
+    sum_sq += g.cwiseProduct(g);
+  }
+  p.gradient(x, exact);
+  const Vec mean = sum / draws;
+  const Vec var = (sum_sq / draws - mean.cwiseProduct(mean)).cwiseMax(1e-300);
+  double worst = 0.0;
+  for (Eigen::Index i = 0; i < d; ++i) {
+    const double se = std::sqrt(var[i] / draws);
+    // A deterministic coordinate must match exactly (up to rounding of the sum).
+    const double z = se < 1e-12 ? (std::abs(mean[i] - exact[i]) < 1e-10 ? 0.0 : 1e9) : (mean[i] - exact[i]) / se;
+    worst = std::max(worst, std::abs(z));
+  }
+  return worst;
+}
+
+// Brute-force prox of eta*h at v: minimize h(u) + ||u - v||^2/(2 eta) over a grid in 2-D.
+double prox_objective(const Regularizer& h, double eta, const Vec& v, const Vec& u) {
+  // Written out: GCC 12 reports a false -Warray-bounds on Eigen's vectorized squaredNorm of 2-vectors here.
+  const double d0 = u[0] - v[0], d1 = u[1] - v[1];
+  return h.value(u) + (d0 * d0 + d1 * d1) / (2 * eta);
+}
+Vec brute_force_prox(const Regularizer& h, double eta, const Vec& v, double lo, double hi, int n) {
+  Vec best = Vec::Zero(2), u = Vec::Zero(2);
+  double best_value = std::numeric_limits<double>::infinity();
+  for (int i = 0; i <= n; ++i)
+    for (int j = 0; j <= n; ++j) {
+      u[0] = lo + (hi - lo) * i / n;
+      u[1] = lo + (hi - lo) * j / n;
+      const double value = prox_objective(h, eta, v, u);
+      if (value < best_value) best_value = value, best = u;
+    }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("prox operators match brute-force minimization in 2-D", "[problems]") {
+  using K = RegularizerOptions::Kind;
+  const double eta = 0.7;
+  // The prox is the exact minimizer, so its objective is never above the best grid point's (up to
+  // rounding). Grid spacing 6/3000 = 2e-3: for the penalties the grid minimizer of a 1/eta-strongly
+  // convex function lies within one cell (3e-3); for the sets, feasible grid points near a curved
+  // boundary can be farther, so the distance bound is 1e-2 there.
+  for (K kind : {K::l1, K::l2, K::elastic_net, K::linf, K::box, K::ball}) {
+    RegularizerOptions o;
+    o.kind = kind;
+    o.weight = 0.9;
+    o.radius = 0.8;
+    o.l1_ratio = 0.3;
+    Regularizer h(o);
+    for (int trial = 0; trial < 6; ++trial) {
+      Vec v = random_point(2, 100 + trial, 1.5);
+      Vec p = v;
+      h.prox(eta, p);
+      const Vec b = brute_force_prox(h, eta, v, -3, 3, 3000);
+      INFO(h.describe() << " at v = " << v.transpose() << ": prox " << p.transpose() << " brute " << b.transpose());
+      CHECK(prox_objective(h, eta, v, p) <= prox_objective(h, eta, v, b) + 1e-12);
+      CHECK((p - b).lpNorm<Eigen::Infinity>() < (h.is_constraint() ? 1e-2 : 3e-3));
+    }
+  }
+}
+
+TEST_CASE("simplex and l1-ball projections: optimality (KKT) and idempotence", "[problems]") {
+  std::vector<double> scratch;
+  for (int trial = 0; trial < 20; ++trial) {
+    const Eigen::Index d = 1 + trial % 7;
+    const double r = 0.5 + 0.25 * trial;
+    Vec v = random_point(d, 300 + trial, 2.0);
+    // Simplex: x = max(v - theta, 0) with sum x = r; KKT: every positive coordinate has v_i - x_i = theta,
+    // every zero coordinate has v_i <= theta.
+    Vec x = v;
+    project_simplex(x, r, scratch);
+    CHECK(x.minCoeff() >= 0.0);
+    CHECK(x.sum() == Approx(r).epsilon(1e-14));
+    double theta = 0;
+    for (Eigen::Index i = 0; i < d; ++i)
+      if (x[i] > 0) theta = v[i] - x[i];
+    for (Eigen::Index i = 0; i < d; ++i) {
+      if (x[i] > 0) CHECK(v[i] - x[i] == Approx(theta).margin(1e-12));
+      else CHECK(v[i] <= theta + 1e-12);
+    }
+    Vec again = x;
+    project_simplex(again, r, scratch);
+    CHECK((again - x).lpNorm<Eigen::Infinity>() < 1e-14);
+    // l1 ball: either v inside, or ||x||_1 = r with x = soft(v, theta).
+    Vec y = v;
+    project_l1_ball(y, r, scratch);
+    CHECK(y.lpNorm<1>() <= r * (1 + 1e-14));
+    if (v.lpNorm<1>() > r) CHECK(y.lpNorm<1>() == Approx(r).epsilon(1e-14));
+    else CHECK(y == v);
+    Vec y2 = y;
+    project_l1_ball(y2, r, scratch);
+    CHECK((y2 - y).lpNorm<Eigen::Infinity>() < 1e-14);
+    // Box and ball: idempotent and inside.
+    Vec z = v;
+    project_ball(z, r);
+    CHECK(z.norm() <= r * (1 + 1e-15));
+    Vec z2 = z;
+    project_ball(z2, r);
+    CHECK((z2 - z).lpNorm<Eigen::Infinity>() < 1e-15 * r);
+    Vec w = v;
+    project_box(w, r);
+    Vec w2 = w;
+    project_box(w2, r);
+    CHECK(w2 == w);
+    CHECK(w.lpNorm<Eigen::Infinity>() <= r);
+  }
+  // Simplex projection in 2-D against brute force on the segment {(s, r - s), 0 <= s <= r}.
+  Vec v(2);
+  v << 0.9, -0.4;
+  Vec x = v;
+  project_simplex(x, 1.0, scratch);
+  CHECK(x[0] == Approx(1.0));  // theta = -0.1 would leave x_1 < 0; so x = (1, 0)
+  CHECK(x[1] == 0.0);
+  v << 0.3, 0.5;
+  x = v;
+  project_simplex(x, 1.0, scratch);
+  CHECK(x[0] == Approx(0.4));
+  CHECK(x[1] == Approx(0.6));
+}
+
+TEST_CASE("l_inf prox is the Moreau complement of the l1-ball projection", "[problems]") {
+  std::vector<double> scratch;
+  for (int trial = 0; trial < 20; ++trial) {
+    const Eigen::Index d = 1 + trial % 6;
+    const double t = 0.2 + 0.3 * trial;
+    Vec v = random_point(d, 500 + trial, 2.0);
+    Vec p = v, q = v;
+    prox_linf(p, t, scratch);
+    project_l1_ball(q, t, scratch);
+    CHECK((p + q - v).lpNorm<Eigen::Infinity>() < 1e-13);
+  }
+}
+
+TEST_CASE("l1-regularized diagonal quadratic: FISTA's F* and x* equal the soft-thresholding closed form",
+          "[problems]") {
+  // f = 1/2 sum l_i (x_i - c_i)^2, h = lambda ||x||_1 separates: x*_i = soft(c_i, lambda / l_i).
+  auto p = make_problem("quadratic", {{"d", "12"},
+                                      {"mu", "0.1"},
+                                      {"L", "3"},
+                                      {"random_minimizer", "true"},
+                                      {"regularizer", "l1"},
+                                      {"reg_weight", "0.4"}});
+  REQUIRE(p->is_composite());
+  REQUIRE(p->facts().x_star_known);
+  // Recover c and l from the problem: grad f(0) = -l .* c, and grad f(e_i) - grad f(0) = l_i e_i.
+  const Eigen::Index d = p->dim();
+  Vec g0(d), gi(d), c(d), l(d), x = Vec::Zero(d);
+  p->gradient(x, g0);
+  for (Eigen::Index i = 0; i < d; ++i) {
+    x.setZero();
+    x[i] = 1.0;
+    p->gradient(x, gi);
+    l[i] = gi[i] - g0[i];
+    c[i] = -g0[i] / l[i];
+  }
+  Vec closed = c;
+  double F = 0;
+  for (Eigen::Index i = 0; i < d; ++i) {
+    const double a = std::abs(c[i]) - 0.4 / l[i];
+    closed[i] = a > 0 ? std::copysign(a, c[i]) : 0.0;
+    F += 0.5 * l[i] * (closed[i] - c[i]) * (closed[i] - c[i]) + 0.4 * std::abs(closed[i]);
+  }
+  int zeros = 0;
+  for (Eigen::Index i = 0; i < d; ++i) zeros += closed[i] == 0.0;
+  CHECK(zeros > 0);  // the instance exercises both branches of soft thresholding
+  CHECK(zeros < d);
+  // FISTA stops at gradient-mapping norm <= 1e-11; with mu = 0.1, ||x - x*|| <= ||G|| / mu ~ 1e-10.
+  CHECK((p->x_star() - closed).lpNorm<Eigen::Infinity>() < 1e-9);
+  CHECK(*p->facts().f_star == Approx(F).epsilon(1e-12));
+  CHECK_THAT(p->facts().f_star_method, Catch::Contains("fista"));
+}
+
+TEST_CASE("constrained problems declare their domain and keep prox-gradient fixed points", "[problems]") {
+  for (std::string kind : {"box", "ball", "simplex"}) {
+    auto p = make_problem("quadratic", {{"d", "6"},
+                                        {"basis", "random"},
+                                        {"random_minimizer", "true"},
+                                        {"regularizer", kind},
+                                        {"reg_radius", "0.5"}});
+    INFO(kind);
+    CHECK(std::string(domain_name(p->facts().domain)) == kind);
+    // x* is a fixed point of the prox-gradient map: x* = P(x* - grad f(x*)/L).
+    Vec xs = p->x_star(), g(6);
+    p->gradient(xs, g);
+    Vec y = xs - g / *p->facts().L;
+    p->prox(1.0 / *p->facts().L, y);
+    CHECK((y - xs).norm() < 1e-9);
+    CHECK(std::isfinite(p->value(xs)));
+    Vec far = Vec::Constant(6, 3.0);
+    CHECK(std::isinf(p->value(far)));
+  }
+}
