@@ -250,3 +250,113 @@ TEST_CASE("constrained problems declare their domain and keep prox-gradient fixe
     CHECK(std::isinf(p->value(far)));
   }
 }
+
+// ---- least squares -----------------------------------------------------------------------------------
+
+#include "problems/least_squares.hpp"
+
+TEST_CASE("least_squares: gradient, block values, exact solve", "[problems]") {
+  auto p = make_problem("least_squares", {{"n", "300"}, {"d", "12"}, {"condition", "50"}});
+  const Eigen::Index d = p->dim();
+  REQUIRE(d == 12);
+  for (int trial = 0; trial < 3; ++trial) CHECK(gradient_fd_error(*p, random_point(d, 40 + trial)) < 1e-7);
+  // values() (one matrix product) equals value() column by column up to summation order.
+  Mat X(d, 5);
+  for (int j = 0; j < 5; ++j) X.col(j) = random_point(d, 60 + j);
+  Vec block(5);
+  p->values(X, block);
+  for (int j = 0; j < 5; ++j) CHECK(block[j] == Approx(p->value(X.col(j))).epsilon(1e-13));
+  // x*: the normal equations hold to rounding; f* = f(x*); L and mu bracket the Rayleigh quotients.
+  REQUIRE(p->facts().x_star_known);
+  Vec g(d);
+  p->gradient(p->x_star(), g);
+  CHECK(g.norm() < 1e-13);
+  CHECK(*p->facts().f_star == p->value(p->x_star()));
+  const double L = *p->facts().L, mu = *p->facts().mu;
+  CHECK(L / mu > 25);  // column scaling to 50 gives a realized condition number of the same order
+  CHECK(L / mu < 100);
+  for (int trial = 0; trial < 5; ++trial) {
+    const Vec v = random_point(d, 80 + trial);
+    const Vec w = p->x_star() + v;
+    // f(x* + v) - f* = v^T H v / 2 exactly for a quadratic.
+    const double q = 2 * (p->value(w) - *p->facts().f_star) / v.squaredNorm();
+    CHECK(q <= L * (1 + 1e-9));
+    CHECK(q >= mu * (1 - 1e-9));
+  }
+}
+
+TEST_CASE("least_squares: the row oracle is unbiased; without replacement one epoch is exact", "[problems]") {
+  auto p = make_problem("least_squares", {{"n", "200"}, {"d", "6"}});
+  const Vec x = random_point(6, 3);
+  // 5 standard errors per coordinate (6 coordinates: a false alarm has probability below 4e-6).
+  CHECK(oracle_bias_z(*p, x, 20000) < 5.0);
+
+  auto q = make_problem("least_squares", {{"n", "200"}, {"d", "6"}, {"sampling", "without_replacement"}});
+  RunStreams streams(9, 0);
+  auto oracle = q->make_oracle(streams);
+  Vec g(6), sum = Vec::Zero(6), exact(6);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    sum.setZero();
+    for (int k = 1; k <= 200; ++k) {
+      streams.seek(std::uint64_t(epoch * 200 + k));
+      oracle->sample_gradient(x, g, 1);
+      sum += g;
+    }
+    q->gradient(x, exact);
+    CHECK((sum / 200 - exact).norm() < 1e-13);  // every row exactly once per epoch
+  }
+  // sigma^2 fact = E||g(x*) - grad f(x*)||^2: Monte Carlo mean within 5 standard errors.
+  RunStreams s2(10, 0);
+  auto o2 = p->make_oracle(s2);
+  const int draws = 20000;
+  double m1 = 0, m2 = 0;
+  for (int k = 1; k <= draws; ++k) {
+    s2.seek(std::uint64_t(k));
+    o2->sample_gradient(p->x_star(), g, 1);
+    const double e = g.squaredNorm();
+    m1 += e;
+    m2 += e * e;
+  }
+  m1 /= draws;
+  m2 /= draws;
+  CHECK(std::abs(m1 - *p->facts().sigma2) < 5 * std::sqrt((m2 - m1 * m1) / draws));
+}
+
+TEST_CASE("least_squares: the W1 benchmark instance gives the documented f*", "[problems]") {
+  // WORKLOADS.md recipe: SplitMix64(12345) uniforms, Box-Muller normals, A = Z / sqrt(d) row-major, then
+  // x_true, then e; b = A x_true + 0.1 e. f* = 0.004906696940132532 from LAPACK gelsd (1e-12 agreement).
+  const int n = 4096, d = 128;
+  std::uint64_t state = 12345;
+  auto uniform = [&]() {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (double(z >> 11) + 0.5) * 0x1.0p-53;
+  };
+  std::vector<double> z(std::size_t(n) * d + d + n);
+  for (std::size_t k = 0; k < z.size(); k += 2) {
+    const double u1 = uniform(), u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1)), th = 2.0 * std::numbers::pi * u2;
+    z[k] = r * std::cos(th);
+    z[k + 1] = r * std::sin(th);
+  }
+  RowMat A(n, d);
+  Vec b(n);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < d; ++j) A(i, j) = z[std::size_t(i) * d + j] / std::sqrt(double(d));
+  const Eigen::Map<const Vec> x_true(z.data() + std::size_t(n) * d, d), e(z.data() + std::size_t(n) * d + d, n);
+  for (int i = 0; i < n; ++i) b[i] = A.row(i).dot(x_true) + 0.1 * e[i];
+  LeastSquares p(A, b, LeastSquaresOptions{});
+  CHECK(*p.facts().f_star == Approx(0.004906696940132532).epsilon(1e-12));
+  CHECK(p.value(Vec::Zero(d)) == Approx(0.45515142457008845).epsilon(1e-12));
+  CHECK(p.x_star().sum() == Approx(23.701145179384667).epsilon(1e-10));
+  CHECK(*p.facts().mu == Approx(0.005314).epsilon(1e-3));  // documented to 4 digits
+  CHECK(*p.facts().L == Approx(0.010769).epsilon(1e-3));
+  // The benchmark's path: f* given, no solve; L by power iteration agrees with the eigensolver.
+  LeastSquaresOptions fast;
+  fast.solve = false;
+  LeastSquares q(A, b, fast, 0.004906696940132532);
+  CHECK(q.facts().f_star_method == "given");
+  CHECK(*q.facts().L == Approx(*p.facts().L).epsilon(1e-6));
+}
