@@ -500,3 +500,40 @@ TEST_CASE("lessard: continuous piecewise quadratic with mu = 1, L = 25", "[probl
       CHECK(slope <= 25.0 + 1e-12);
     }
 }
+
+// ---- logistic and softmax ----------------------------------------------------------------------------
+
+TEST_CASE("logistic and softmax: gradients, unbiased oracles, Newton's f*", "[problems]") {
+  for (std::string key : {"logistic", "softmax"}) {
+    INFO(key);
+    auto p = make_problem(key, {{"n", "150"}, {"d", "5"}, {"lambda", "0.01"}, {"separability", "3"}});
+    const Eigen::Index d = p->dim();
+    CHECK(d == (key == "logistic" ? 5 : 15));
+    for (int t = 0; t < 3; ++t) CHECK(gradient_fd_error(*p, random_point(d, 70 + t)) < 1e-8);
+    CHECK(oracle_bias_z(*p, random_point(d, 7), 20000) < 5.0);  // 5 standard errors per coordinate
+    REQUIRE(p->facts().x_star_known);
+    Vec g(d);
+    p->gradient(p->x_star(), g);
+    CHECK(g.norm() < 1e-12);
+    CHECK_THAT(p->facts().f_star_method, Catch::Contains("newton"));
+    // Strong convexity (mu = lambda) and smoothness: mu/2 ||v||^2 <= F(x* + v) - F* <= L/2 ||v||^2.
+    for (int t = 0; t < 5; ++t) {
+      const Vec v = random_point(d, 90 + t, 0.5);
+      const double gap = p->value(p->x_star() + v) - *p->facts().f_star;
+      CHECK(gap >= 0.5 * *p->facts().mu * v.squaredNorm() * (1 - 1e-9));
+      CHECK(gap <= 0.5 * *p->facts().L * v.squaredNorm() * (1 + 1e-9));
+    }
+    Mat X(d, 3);
+    for (int j = 0; j < 3; ++j) X.col(j) = random_point(d, 95 + j);
+    Vec block(3);
+    p->values(X, block);
+    for (int j = 0; j < 3; ++j) CHECK(block[j] == Approx(p->value(X.col(j))).epsilon(1e-13));
+  }
+  // Composite: l1-regularized logistic regression by FISTA is a prox-gradient fixed point.
+  auto q = make_problem("logistic", {{"n", "150"}, {"d", "5"}, {"regularizer", "l1"}, {"reg_weight", "0.02"}});
+  Vec xs = q->x_star(), g(5);
+  q->gradient(xs, g);
+  Vec y = xs - g / *q->facts().L;
+  q->prox(1.0 / *q->facts().L, y);
+  CHECK((y - xs).norm() < 1e-9);
+}
