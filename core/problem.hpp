@@ -83,6 +83,11 @@ class Problem {
   // Exact (sub)gradient of the smooth part f; only called when has_gradient().
   virtual bool has_gradient() const { return true; }
   virtual void gradient(ConstVecRef x, VecRef g) const = 0;
+  // Block [begin, begin + size) of the exact gradient of f, for multi-block methods; only called when
+  // has_block_gradient(), which a problem returns when the block costs O(size) rather than a full gradient.
+  virtual bool has_block_gradient() const { return false; }
+  virtual void block_gradient(ConstVecRef /*x*/, Eigen::Index /*begin*/, Eigen::Index /*size*/,
+                              VecRef /*g_block*/) const {}
   // prox of eta*h, in place; identity when the problem has no composite part.
   virtual bool is_composite() const { return false; }
   virtual void prox(double /*eta*/, VecRef /*x*/) const {}

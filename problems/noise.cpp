@@ -1,6 +1,7 @@
 #include "problems/noise.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <numbers>
 
 namespace ratelab {
@@ -16,8 +17,9 @@ ParamTable<NoiseOptions> NoiseOptions::params() {
               {"pareto", K::pareto}},
              "gradient noise law"),
       param(&NoiseOptions::scale, "noise_scale", nonnegative(),
-            "noise scale s (gaussian: standard deviation per coordinate; others: multiplies the standard "
-            "variate of the law)"),
+            "noise scale s: the standard deviation per coordinate (isotropic: sqrt E||noise||^2) where the law "
+            "has finite variance; otherwise the scale parameter of the law (student_t nu <= 2, pareto tail <= 2, "
+            "alpha_stable: exp(-|s k|^alpha) characteristic function)"),
       param(&NoiseOptions::nu, "noise_nu", positive(), "student_t degrees of freedom (nu <= 2: infinite variance)"),
       param(&NoiseOptions::alpha, "noise_alpha", in_open_closed(0, 2),
             "alpha_stable index (Chambers-Mallows-Stuck, symmetric; 2 is gaussian with variance 2)"),
@@ -30,14 +32,44 @@ ParamTable<NoiseOptions> NoiseOptions::params() {
   };
 }
 
+std::optional<double> NoiseOptions::variance(Eigen::Index dim) const {
+  if (kind == Kind::none || scale == 0.0) return 0.0;
+  if (mode != Mode::additive) return std::nullopt;
+  double per_variate;  // variance of one standard variate
+  switch (kind) {
+    case Kind::gaussian: per_variate = 1.0; break;
+    case Kind::student_t:
+      if (nu <= 2.0) return std::nullopt;
+      per_variate = 1.0;
+      break;
+    case Kind::pareto:
+      if (tail <= 2.0) return std::nullopt;
+      per_variate = 1.0;
+      break;
+    case Kind::alpha_stable:
+      if (alpha < 2.0) return std::nullopt;
+      per_variate = 2.0;
+      break;
+    default: return std::nullopt;
+  }
+  const double coordinates = shape == Shape::coordinate ? double(dim) : 1.0;
+  return coordinates * per_variate * scale * scale;
+}
+
 GradientNoise::GradientNoise(const NoiseOptions& options, Eigen::Index dim)
-    : options_(options), xi_(dim), sum_(dim), exact_(dim) {}
+    : options_(options), xi_(dim), sum_(dim), exact_(dim) {
+  if (options_.kind == NoiseOptions::Kind::student_t && options_.nu > 2.0)
+    variate_factor_ = std::sqrt((options_.nu - 2.0) / options_.nu);
+  if (options_.kind == NoiseOptions::Kind::pareto && options_.tail > 2.0)
+    variate_factor_ = std::sqrt((options_.tail - 2.0) / options_.tail);
+  largest_.reserve(std::size_t(kHillMaxK + 1));
+}
 
 double GradientNoise::standard_variate(RandomStream& s) {
   switch (options_.kind) {
     case NoiseOptions::Kind::none: return 0.0;
     case NoiseOptions::Kind::gaussian: return s.normal();
-    case NoiseOptions::Kind::student_t: return s.student_t(options_.nu);
+    case NoiseOptions::Kind::student_t: return variate_factor_ * s.student_t(options_.nu);
     case NoiseOptions::Kind::alpha_stable: {
       // Chambers-Mallows-Stuck, symmetric (beta = 0), unit scale.
       const double a = options_.alpha;
@@ -50,7 +82,7 @@ double GradientNoise::standard_variate(RandomStream& s) {
     case NoiseOptions::Kind::pareto: {
       // Symmetrized Pareto with x_m = 1: random sign times U^(-1/tail).
       const double r = std::pow(s.uniform(), -1.0 / options_.tail);
-      return s.uniform() < 0.5 ? -r : r;
+      return variate_factor_ * (s.uniform() < 0.5 ? -r : r);
     }
   }
   return 0.0;
@@ -80,25 +112,57 @@ void GradientNoise::apply(VecRef g, int batch, RandomStream& s) {
     }
     xi_ = sum_ / double(batch);
   }
+  double n2;
   if (options_.mode == NoiseOptions::Mode::additive) {
     g += scale * xi_;
-    const double n2 = scale * scale * xi_.squaredNorm();
-    sum_sq_norm_ += n2;
-    max_norm_ = std::max(max_norm_, std::sqrt(n2));
+    n2 = scale * scale * xi_.squaredNorm();
   } else {
     exact_ = g;
     g.array() *= 1.0 + scale * xi_.array();
-    const double n2 = (g - exact_).squaredNorm();
-    sum_sq_norm_ += n2;
-    max_norm_ = std::max(max_norm_, std::sqrt(n2));
+    n2 = (g - exact_).squaredNorm();
   }
+  sum_sq_norm_ += n2;
+  record_norm(std::sqrt(n2));
   ++draws_;
+}
+
+void GradientNoise::record_norm(double norm) {
+  max_norm_ = std::max(max_norm_, norm);
+  // Min-heap of the largest norms; the capacity was reserved in the constructor, so no allocation.
+  if (largest_.size() < std::size_t(kHillMaxK + 1)) {
+    largest_.push_back(norm);
+    std::push_heap(largest_.begin(), largest_.end(), std::greater<double>());
+  } else if (norm > largest_.front()) {
+    std::pop_heap(largest_.begin(), largest_.end(), std::greater<double>());
+    largest_.back() = norm;
+    std::push_heap(largest_.begin(), largest_.end(), std::greater<double>());
+  }
+}
+
+long GradientNoise::hill_k() const {
+  return std::min(kHillMaxK, long(std::floor(std::sqrt(double(draws_)))));
+}
+
+double GradientNoise::hill_tail_index() const {
+  const long k = hill_k();
+  if (k < 10) return std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> top(largest_);
+  std::sort(top.begin(), top.end(), std::greater<double>());
+  const double threshold = top[std::size_t(k)];
+  if (!(threshold > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+  double sum_log = 0.0;
+  for (long i = 0; i < k; ++i) sum_log += std::log(top[std::size_t(i)] / threshold);
+  return double(k) / sum_log;
 }
 
 void GradientNoise::report(RunStats& stats) const {
   if (!active() || draws_ == 0) return;
   stats.emplace_back("noise_mean_sq_norm", sum_sq_norm_ / double(draws_));
   stats.emplace_back("noise_max_norm", max_norm_);
+  if (hill_k() >= 10) {
+    stats.emplace_back("noise_tail_index_hill", hill_tail_index());
+    stats.emplace_back("noise_hill_k", double(hill_k()));
+  }
 }
 
 }  // namespace ratelab

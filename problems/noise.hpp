@@ -3,13 +3,24 @@
 //   additive:       g = grad f(x) + s * xi
 //   multiplicative: g = grad f(x) .* (1 + s * xi)
 // with xi drawn coordinate-wise i.i.d. or as an isotropic vector (uniform direction times a radius of the
-// chosen law). Scale convention: for gaussian, s is the standard deviation of each coordinate; for the
-// heavy-tailed laws s multiplies the standard variate of that law (documented per kind in `describe`).
+// chosen law). Scale convention (issue 5): where the law has finite variance the standard variate xi has
+// unit variance, so s is the standard deviation (per coordinate; for the isotropic shape E||s xi||^2 = s^2):
+//   gaussian      N(0, 1)
+//   student_t     t_nu * sqrt((nu-2)/nu) for nu > 2; plain t_nu (scale parameter 1) for nu <= 2
+//   pareto        random sign times U^(-1/tail) (x_m = 1), divided by sqrt(tail/(tail-2)) for tail > 2
+//   alpha_stable  symmetric stable with unit scale parameter, E exp(i k xi) = exp(-|k|^alpha), sampled by
+//                 Chambers, Mallows & Stuck (1976); its variance is infinite for alpha < 2 and equals 2
+//                 at alpha = 2 (N(0, 2)), so the scale is the stable scale parameter, not a deviation.
+// Each run records the mean squared noise norm, the largest norm and the Hill (1975) estimate of the tail
+// index of ||noise|| from the k largest norms: k = min(1000, floor(sqrt(draws))), kept in a fixed-size heap
+// (reported when k >= 10, i.e. after at least 100 oracle calls).
 #pragma once
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/params.hpp"
 #include "core/problem.hpp"
@@ -30,6 +41,9 @@ struct NoiseOptions {
   Mode mode = Mode::additive;
 
   static ParamTable<NoiseOptions> params();
+  // E||s xi||^2 of one additive draw in dimension `dim` when finite and known; empty otherwise
+  // (multiplicative noise depends on the gradient).
+  std::optional<double> variance(Eigen::Index dim) const;
 };
 
 // Per-run state of a noise model: draws noise into a gradient and records what it realized.
@@ -40,16 +54,50 @@ class GradientNoise {
   // Adds the average of `batch` independent noise draws to g (g holds the exact gradient on entry).
   void apply(VecRef g, int batch, RandomStream& stream);
   void report(RunStats& stats) const;
+  // Hill's estimate 1 / mean_{i<=k} log(N_(i) / N_(k+1)) over the k largest norms N_(1) >= N_(2) >= ...;
+  // NaN when fewer than 100 draws were made.
+  double hill_tail_index() const;
+  long hill_k() const;
+
+  double standard_variate(RandomStream& stream);
+  void draw(VecRef xi, RandomStream& stream);
+
+  static constexpr long kHillMaxK = 1000;
 
  private:
-  void draw(VecRef xi, RandomStream& stream);
-  double standard_variate(RandomStream& stream);
+  void record_norm(double norm);
 
   NoiseOptions options_;
   Vec xi_, sum_, exact_;
   long draws_ = 0;
   double sum_sq_norm_ = 0.0;
   double max_norm_ = 0.0;
+  double variate_factor_ = 1.0;  // makes the standard variate unit-variance where the variance is finite
+  std::vector<double> largest_;  // min-heap of the kHillMaxK + 1 largest norms, capacity reserved up front
+};
+
+// "Exact gradient + noise": the oracle of problems whose randomness is only the gradient noise model.
+class ExactGradientOracle final : public Oracle {
+ public:
+  ExactGradientOracle(const Problem& problem, const NoiseOptions& options, RandomStream& noise)
+      : problem_(problem), noise_stream_(noise), noise_(options, problem.dim()) {}
+  void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
+    problem_.gradient(x, g);
+    noise_.apply(g, batch, noise_stream_);
+  }
+  void report(RunStats& stats) const override { noise_.report(stats); }
+  // Noise is drawn for the whole vector, so only noiseless oracles of problems with cheap blocks qualify.
+  bool has_cheap_block_gradient() const override { return problem_.has_block_gradient() && !noise_.active(); }
+  void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
+                             int batch) override {
+    if (!has_cheap_block_gradient()) return Oracle::sample_block_gradient(x, begin, size, g_block, batch);
+    problem_.block_gradient(x, begin, size, g_block);
+  }
+
+ private:
+  const Problem& problem_;
+  RandomStream& noise_stream_;
+  GradientNoise noise_;
 };
 
 }  // namespace ratelab

@@ -4,10 +4,13 @@
 // matrix from the instance stream. The oracle returns H (x - x*) plus gradient noise (gaussian with
 // standard deviation s per coordinate by default). f* = 0, x* known, L, mu and sigma^2 = E||noise||^2
 // declared. The textbook testbed for SGD rates (e.g. Bach & Moulines, NeurIPS 2011).
+// With a regularizer (problems/composite.hpp) F = f + h and F*, x* come from FISTA at set-up; L and mu
+// keep describing f.
 #include <Eigen/QR>
 #include <cmath>
 
 #include "core/registry.hpp"
+#include "problems/composite.hpp"
 #include "problems/noise.hpp"
 
 namespace ratelab {
@@ -26,6 +29,7 @@ struct QuadraticOptions {
   Init init = Init::ones;
   double init_scale = 1.0;
   NoiseOptions noise;
+  RegularizerOptions regularizer;
 
   static ParamTable<QuadraticOptions> params() {
     return ParamTable<QuadraticOptions>{
@@ -42,13 +46,15 @@ struct QuadraticOptions {
                "x0 = x* + init_scale * (all-ones vector | N(0, I) from the init stream)"),
         param(&QuadraticOptions::init_scale, "init_scale", unconstrained(), "distance scale of x0 from x*"),
     }
-        .with(&QuadraticOptions::noise, NoiseOptions::params());
+        .with(&QuadraticOptions::noise, NoiseOptions::params())
+        .with(&QuadraticOptions::regularizer, RegularizerOptions::params());
   }
 };
 
-class Quadratic final : public Problem {
+class Quadratic final : public CompositeProblem {
  public:
-  Quadratic(const QuadraticOptions& o, ProblemContext& ctx) : options_(o), eig_(o.d), x_star_(Vec::Zero(o.d)) {
+  Quadratic(const QuadraticOptions& o, ProblemContext& ctx)
+      : CompositeProblem(o.regularizer), options_(o), eig_(o.d), center_(Vec::Zero(o.d)) {
     if (o.L < o.mu) throw ConfigError("problem.L = " + std::to_string(o.L) + " is below problem.mu = " +
                                       std::to_string(o.mu) + "; need mu <= L");
     for (long i = 0; i < o.d; ++i) {
@@ -70,84 +76,65 @@ class Quadratic final : public Problem {
       H_ = 0.5 * (H_ + H_.transpose());
     }
     if (o.random_minimizer)
-      for (long i = 0; i < o.d; ++i) x_star_[i] = rng.normal();
-    if (H_.size() != 0) h_x_star_ = H_ * x_star_;
-    facts_.f_star = 0.0;
-    facts_.x_star_known = true;
+      for (long i = 0; i < o.d; ++i) center_[i] = rng.normal();
+    if (H_.size() != 0) h_center_ = H_ * center_;
     facts_.L = o.L;
     facts_.mu = o.mu;
-    if (o.noise.kind == NoiseOptions::Kind::gaussian && o.noise.mode == NoiseOptions::Mode::additive &&
-        o.noise.shape == NoiseOptions::Shape::coordinate)
-      facts_.sigma2 = double(o.d) * o.noise.scale * o.noise.scale;
-    else if (o.noise.kind == NoiseOptions::Kind::none || o.noise.scale == 0.0)
-      facts_.sigma2 = 0.0;
-  }
-
-  Eigen::Index dim() const override { return options_.d; }
-  const ProblemFacts& facts() const override { return facts_; }
-  ConstVecRef x_star() const override { return x_star_; }
-
-  void initial_point(VecRef x0, RandomStream& init) const override {
-    if (options_.init == QuadraticOptions::Init::ones) {
-      x0 = x_star_.array() + options_.init_scale;
+    facts_.sigma2 = o.noise.variance(o.d);
+    if (regularizer_.active()) {
+      solve_composite(o.L);
     } else {
-      for (Eigen::Index i = 0; i < x0.size(); ++i) x0[i] = x_star_[i] + options_.init_scale * init.normal();
+      facts_.f_star = 0.0;
+      facts_.x_star_known = true;
+      x_star_ = center_;
     }
   }
 
-  double value(ConstVecRef x) const override {
-    Vec y = x - x_star_;
+  Eigen::Index dim() const override { return options_.d; }
+
+  // x0 is placed around the minimizer of f (the center), also for composite instances.
+  void initial_point(VecRef x0, RandomStream& init) const override {
+    if (options_.init == QuadraticOptions::Init::ones) {
+      x0 = center_.array() + options_.init_scale;
+    } else {
+      for (Eigen::Index i = 0; i < x0.size(); ++i) x0[i] = center_[i] + options_.init_scale * init.normal();
+    }
+  }
+
+  double smooth_value(ConstVecRef x) const override {
+    Vec y = x - center_;
     if (H_.size() == 0) return 0.5 * (eig_.array() * y.array().square()).sum();
     return 0.5 * y.dot(H_ * y);
   }
-  void values(ConstMatRef X, VecRef out) const override {
-    Mat Y = X.colwise() - x_star_;
+  void smooth_values(ConstMatRef X, VecRef out) const override {
+    Mat Y = X.colwise() - center_;
     if (H_.size() == 0) out = 0.5 * (Y.array().square().colwise() * eig_.array()).colwise().sum().transpose();
     else out = 0.5 * (Y.array() * (H_ * Y).array()).colwise().sum().transpose();
   }
   void gradient(ConstVecRef x, VecRef g) const override {
-    if (H_.size() == 0) g = eig_.array() * (x - x_star_).array();
+    if (H_.size() == 0) g = eig_.array() * (x - center_).array();
     else {
-      g.noalias() = H_ * x;  // H (x - x*) as H x - H x*, so no temporary is allocated per call
-      g -= h_x_star_;
+      g.noalias() = H_ * x;  // H (x - c) as H x - H c, so no temporary is allocated per call
+      g -= h_center_;
     }
+  }
+
+  // In the identity basis, block j of H (x - c) is l_j (x_j - c_j): computed on the block alone.
+  bool has_block_gradient() const override { return H_.size() == 0; }
+  void block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block) const override {
+    g_block = eig_.segment(begin, size).array() * (x.segment(begin, size) - center_.segment(begin, size)).array();
   }
 
   std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override {
-    return std::make_unique<NoisyOracle>(*this, streams.noise);
+    return std::make_unique<ExactGradientOracle>(*this, options_.noise, streams.noise);
   }
 
  private:
-  class NoisyOracle final : public Oracle {
-   public:
-    NoisyOracle(const Quadratic& p, RandomStream& noise)
-        : problem_(p), noise_stream_(noise), noise_(p.options_.noise, p.dim()) {}
-    void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
-      problem_.gradient(x, g);
-      noise_.apply(g, batch, noise_stream_);
-    }
-    void report(RunStats& stats) const override { noise_.report(stats); }
-    // In the identity basis without noise, block j of H (x - x*) is l_j (x_j - x*_j): computed on the block
-    // alone. Noise is drawn for the whole vector, so noisy oracles take the (full-cost) default.
-    bool has_cheap_block_gradient() const override { return problem_.H_.size() == 0 && !noise_.active(); }
-    void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
-                               int batch) override {
-      if (!has_cheap_block_gradient()) return Oracle::sample_block_gradient(x, begin, size, g_block, batch);
-      g_block = problem_.eig_.segment(begin, size).array() *
-                (x.segment(begin, size) - problem_.x_star_.segment(begin, size)).array();
-    }
-
-   private:
-    const Quadratic& problem_;
-    RandomStream& noise_stream_;
-    GradientNoise noise_;
-  };
-
   QuadraticOptions options_;
-  Vec eig_, x_star_;
-  Vec h_x_star_;
+  Vec eig_;
+  Vec center_;    // minimizer of f; x* = center_ unless a regularizer moves it
+  Vec h_center_;
   Mat H_;  // empty in the identity basis: the diagonal eig_ is used directly
-  ProblemFacts facts_;
 };
 
 }  // namespace

@@ -1,0 +1,250 @@
+#include "problems/least_squares.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+#include <Eigen/QR>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "core/registry.hpp"
+
+namespace ratelab {
+
+ParamTable<LeastSquaresOptions> LeastSquaresOptions::params() {
+  using O = LeastSquaresOptions;
+  return ParamTable<O>{
+      param(&O::n, "n", at_least(1), "number of rows (synthetic instance)"),
+      param(&O::d, "d", at_least(1), "dimension (synthetic instance)"),
+      param(&O::noise_std, "noise_std", nonnegative(), "b = A x_true + noise_std N(0, 1)"),
+      param(&O::condition, "condition", at_least(1),
+            "target condition number of A^T A / n by column scaling (1: plain Gaussian A)"),
+      choice(&O::sampling, "sampling",
+             {{"with_replacement", Sampling::with_replacement}, {"without_replacement", Sampling::without_replacement}},
+             "row sampling of the oracle: i.i.d. uniform, or a fresh random permutation every epoch"),
+      choice(&O::oracle, "oracle", {{"sampled", OracleKind::sampled}, {"exact", OracleKind::exact}},
+             "sampled rows, or the exact gradient H x - c (plus the noise model)"),
+      param(&O::dataset, "dataset", unconstrained(),
+            "breast_cancer | digits | diabetes | path to a LIBSVM or .csv file; empty: synthetic"),
+      param(&O::standardize, "standardize", unconstrained(), "standardize the data set's features"),
+      param(&O::intercept, "intercept", unconstrained(), "append a constant-1 feature to the data set"),
+      param(&O::solve, "solve", unconstrained(), "compute x*, f*, L, mu at set-up by an exact solve"),
+  }
+      .with(&O::noise, NoiseOptions::params())
+      .with(&O::regularizer, RegularizerOptions::params());
+}
+
+namespace {
+
+void synthesize(const LeastSquaresOptions& o, RandomStream& rng, RowMat& A, Vec& b) {
+  A.resize(o.n, o.d);
+  const double s = 1.0 / std::sqrt(double(o.d));
+  for (long i = 0; i < o.n; ++i)
+    for (long j = 0; j < o.d; ++j) A(i, j) = s * rng.normal();
+  if (o.condition > 1.0 && o.d > 1)
+    for (long j = 0; j < o.d; ++j) A.col(j) *= std::pow(o.condition, -double(j) / (2.0 * double(o.d - 1)));
+  Vec x_true(o.d);
+  for (long j = 0; j < o.d; ++j) x_true[j] = rng.normal();
+  b = A * x_true;
+  for (long i = 0; i < o.n; ++i) b[i] += o.noise_std * rng.normal();
+}
+
+}  // namespace
+
+LeastSquares::LeastSquares(const LeastSquaresOptions& o, ProblemContext& ctx)
+    : CompositeProblem(o.regularizer), options_(o) {
+  if (o.dataset.empty()) {
+    synthesize(o, ctx.instance, A_, b_);
+  } else {
+    Dataset data = load_dataset(o.dataset, ctx.data_directory, o.standardize);
+    if (o.intercept) {
+      A_.resize(data.X.rows(), data.X.cols() + 1);
+      A_ << data.X, RowMat::Ones(data.X.rows(), 1);
+    } else {
+      A_ = std::move(data.X);
+    }
+    b_ = std::move(data.y);
+  }
+  set_up({});
+}
+
+LeastSquares::LeastSquares(RowMat A, Vec b, const LeastSquaresOptions& o, std::optional<double> known_f_star)
+    : CompositeProblem(o.regularizer), options_(o), A_(std::move(A)), b_(std::move(b)) {
+  if (A_.rows() != b_.size())
+    throw ConfigError("least_squares: A has " + std::to_string(A_.rows()) + " rows but b has " +
+                      std::to_string(b_.size()) + " entries");
+  options_.n = A_.rows();
+  options_.d = A_.cols();
+  set_up(known_f_star);
+}
+
+void LeastSquares::set_up(std::optional<double> known_f_star) {
+  const Eigen::Index n = A_.rows(), d = A_.cols();
+  options_.n = n;
+  options_.d = d;
+  const bool need_h = options_.solve || options_.oracle == LeastSquaresOptions::OracleKind::exact;
+  if (need_h) {
+    H_ = Mat::Zero(d, d);
+    H_.selfadjointView<Eigen::Lower>().rankUpdate(A_.transpose(), 1.0 / double(n));
+    H_.triangularView<Eigen::StrictlyUpper>() = H_.transpose();
+    c_ = A_.transpose() * b_ / double(n);
+  }
+  if (options_.solve) {
+    Eigen::SelfAdjointEigenSolver<Mat> eig(H_, Eigen::EigenvaluesOnly);
+    const double lmax = eig.eigenvalues().maxCoeff(), lmin = eig.eigenvalues().minCoeff();
+    facts_.L = lmax;
+    const bool regular = n >= d && lmin > 1e-12 * lmax;
+    if (regular) facts_.mu = lmin;
+    instance_stats_.emplace_back("hessian_lambda_max", lmax);
+    instance_stats_.emplace_back("hessian_lambda_min", lmin);
+    if (regular) instance_stats_.emplace_back("condition_number", lmax / lmin);
+  } else {
+    // Power iteration on H = A^T A / n without forming H: L to about 1e-8 relative.
+    Vec v = Vec::Ones(d) / std::sqrt(double(d)), w(d);
+    double lambda = 0.0;
+    for (int k = 0; k < 1000; ++k) {
+      w.noalias() = A_.transpose() * (A_ * v) / double(n);
+      const double next = w.norm();
+      v = w / next;
+      const bool done = std::abs(next - lambda) <= 1e-9 * next;
+      lambda = next;
+      if (done) break;
+    }
+    facts_.L = lambda;
+  }
+  if (regularizer_.active()) {
+    if (!options_.solve && known_f_star) {
+      facts_.f_star = known_f_star;
+      facts_.f_star_method = "given";
+    } else {
+      solve_composite(*facts_.L);
+    }
+  } else if (options_.solve) {
+    double gradient_norm;
+    Eigen::LLT<Mat> llt(H_);
+    const bool regular = facts_.mu.has_value() && llt.info() == Eigen::Success;
+    Vec x;
+    if (regular) {
+      x = llt.solve(c_);
+      // One step of iterative refinement with the residual computed from A itself.
+      const Vec r = b_ - A_ * x;
+      x += llt.solve(A_.transpose() * r / double(n));
+      x_star_ = x;
+      facts_.x_star_known = true;
+    } else {
+      Eigen::CompleteOrthogonalDecomposition<Mat> cod{Mat(A_)};
+      x = cod.solve(b_);
+    }
+    Vec g(d);
+    gradient(x, g);
+    gradient_norm = g.norm();
+    facts_.f_star = smooth_value(x);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%s, ||grad f(x*)|| = %.3g",
+                  regular ? "cholesky on the normal equations + 1 refinement step"
+                          : "complete orthogonal decomposition of A (minimum-norm x, not unique)",
+                  gradient_norm);
+    facts_.f_star_method = buf;
+    instance_stats_.emplace_back("f_star_gradient_norm", gradient_norm);
+    if (!regular) x_star_ = x;
+  } else if (known_f_star) {
+    facts_.f_star = known_f_star;
+    facts_.f_star_method = "given";
+  }
+  // Row-sampling variance at x*: E||a_i r_i - grad f(x*)||^2 = (1/n) sum ||a_i||^2 r_i^2 - ||grad f(x*)||^2.
+  if (facts_.x_star_known && options_.oracle == LeastSquaresOptions::OracleKind::sampled) {
+    const Vec r = A_ * x_star_ - b_;
+    Vec g(d);
+    gradient(x_star_, g);
+    const double second = (A_.rowwise().squaredNorm().array() * r.array().square()).sum() / double(n);
+    facts_.sigma2 = second - g.squaredNorm();
+    if (auto extra = options_.noise.variance(d)) *facts_.sigma2 += *extra;
+    else facts_.sigma2.reset();
+  } else if (options_.oracle == LeastSquaresOptions::OracleKind::exact) {
+    facts_.sigma2 = options_.noise.variance(d);
+  }
+}
+
+double LeastSquares::smooth_value(ConstVecRef x) const {
+  return 0.5 * (A_ * x - b_).squaredNorm() / double(A_.rows());
+}
+
+void LeastSquares::smooth_values(ConstMatRef X, VecRef out) const {
+  // One matrix product for the whole block: A is streamed once, not once per iterate.
+  Mat R = A_ * X;
+  R.colwise() -= b_;
+  out = (0.5 / double(A_.rows())) * R.colwise().squaredNorm().transpose();
+}
+
+void LeastSquares::gradient(ConstVecRef x, VecRef g) const {
+  if (H_.size() != 0) {
+    g.noalias() = H_ * x;
+    g -= c_;
+    return;
+  }
+  thread_local Vec residual;
+  residual.resize(A_.rows());
+  residual.noalias() = A_ * x;
+  residual -= b_;
+  g.noalias() = A_.transpose() * residual;
+  g /= double(A_.rows());
+}
+
+class LeastSquares::RowOracle final : public Oracle {
+ public:
+  RowOracle(const LeastSquares& p, RunStreams& streams)
+      : p_(p), sampling_(streams.sampling), noise_stream_(streams.noise), noise_(p.options_.noise, p.dim()) {
+    if (p.options_.sampling == LeastSquaresOptions::Sampling::without_replacement) {
+      permutation_.resize(std::size_t(p.A_.rows()));
+      for (std::size_t i = 0; i < permutation_.size(); ++i) permutation_[i] = Eigen::Index(i);
+      cursor_ = permutation_.size();  // the first call draws the first epoch's permutation
+    }
+  }
+
+  void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
+    if (p_.options_.oracle == LeastSquaresOptions::OracleKind::exact) {
+      p_.gradient(x, g);
+    } else {
+      for (int k = 0; k < batch; ++k) {
+        const Eigen::Index i = next_row();
+        const auto a = p_.A_.row(i);
+        const double r = a.dot(x) - p_.b_[i];
+        if (k == 0) g.noalias() = r * a.transpose();
+        else g.noalias() += r * a.transpose();
+      }
+      if (batch > 1) g /= double(batch);
+    }
+    noise_.apply(g, batch, noise_stream_);
+  }
+  void report(RunStats& stats) const override { noise_.report(stats); }
+
+ private:
+  Eigen::Index next_row() {
+    if (permutation_.empty()) return Eigen::Index(sampling_.below(std::uint64_t(p_.A_.rows())));
+    if (cursor_ == permutation_.size()) {
+      // Fisher-Yates with the sampling stream of the step at which the epoch starts.
+      for (std::size_t i = permutation_.size() - 1; i > 0; --i)
+        std::swap(permutation_[i], permutation_[sampling_.below(i + 1)]);
+      cursor_ = 0;
+    }
+    return permutation_[cursor_++];
+  }
+
+  const LeastSquares& p_;
+  RandomStream& sampling_;
+  RandomStream& noise_stream_;
+  GradientNoise noise_;
+  std::vector<Eigen::Index> permutation_;
+  std::size_t cursor_ = 0;
+};
+
+std::unique_ptr<Oracle> LeastSquares::make_oracle(RunStreams& streams) const {
+  return std::make_unique<RowOracle>(*this, streams);
+}
+
+}  // namespace ratelab
+
+using ratelab::LeastSquares;
+using ratelab::LeastSquaresOptions;
+RATELAB_REGISTER_PROBLEM(least_squares, LeastSquares, LeastSquaresOptions,
+                         "least squares (1/(2n))||Ax - b||^2, Gaussian or data-set A, row-sampling oracle")

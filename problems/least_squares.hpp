@@ -1,0 +1,80 @@
+// Least squares, f(x) = (1/(2n)) ||A x - b||^2 (+ h(x) with a regularizer).
+//
+// Synthetic instance (from the instance stream, in this order): A n x d with i.i.d. N(0, 1/d) entries drawn
+// row by row, x_true ~ N(0, I_d), e ~ N(0, I_n), b = A x_true + noise_std e. Option `condition` > 1 scales
+// column j by condition^(-j / (2(d-1))), so the column norms^2 span `condition` and A^T A / n has a
+// condition number close to it (the realized one is recorded). Or A, b from a data set (`dataset`), or
+// from memory (the constructor taking A and b; used by the benchmark).
+//
+// Oracle (`oracle = sampled`): B rows i_1..i_B uniform with replacement (or without replacement, a
+// Fisher-Yates permutation redrawn every epoch) from the sampling stream,
+//   g = (1/B) sum_b a_{i_b} (a_{i_b}^T x - b_{i_b}),
+// an unbiased estimate of grad f(x) = A^T (A x - b) / n (the stochastic gradient of Robbins & Monro 1951 /
+// Kaczmarz-type SGD as analysed by Bach & Moulines 2011). `oracle = exact` returns H x - c with
+// H = A^T A / n and c = A^T b / n precomputed. Either can take extra gradient noise (problems/noise.hpp).
+//
+// Set-up (`solve = true`): H, its eigenvalues (L = lambda_max, mu = lambda_min when positive), x* by
+// Cholesky on the normal equations plus one step of iterative refinement (complete orthogonal decomposition
+// of A when H is singular: then the minimum-norm solution and x* is not declared), f* = f(x*), and
+// sigma^2 = E||g(x*) - grad f(x*)||^2 for one row. With `solve = false` only L is estimated (power
+// iteration) and f* is whatever the in-memory constructor was given: the benchmark's timed job.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "problems/composite.hpp"
+#include "problems/data.hpp"
+#include "problems/noise.hpp"
+
+namespace ratelab {
+
+struct ProblemContext;
+
+struct LeastSquaresOptions {
+  enum class Sampling { with_replacement, without_replacement };
+  enum class OracleKind { sampled, exact };
+  long n = 1000;
+  long d = 20;
+  double noise_std = 0.1;
+  double condition = 1.0;
+  Sampling sampling = Sampling::with_replacement;
+  OracleKind oracle = OracleKind::sampled;
+  std::string dataset;  // empty: synthetic
+  bool standardize = true;
+  bool intercept = false;
+  bool solve = true;
+  NoiseOptions noise;  // inactive by default (scale 0)
+  RegularizerOptions regularizer;
+
+  static ParamTable<LeastSquaresOptions> params();
+};
+
+class LeastSquares final : public CompositeProblem {
+ public:
+  LeastSquares(const LeastSquaresOptions& options, ProblemContext& context);
+  // In-memory data. `known_f_star`, when given, is declared as f* (method "given") and no solve is made
+  // unless options.solve is set.
+  LeastSquares(RowMat A, Vec b, const LeastSquaresOptions& options, std::optional<double> known_f_star = {});
+
+  Eigen::Index dim() const override { return A_.cols(); }
+  double smooth_value(ConstVecRef x) const override;
+  void smooth_values(ConstMatRef X, VecRef out) const override;
+  void gradient(ConstVecRef x, VecRef g) const override;
+  std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override;
+
+  const RowMat& A() const { return A_; }
+  const Vec& b() const { return b_; }
+
+ private:
+  class RowOracle;
+  void set_up(std::optional<double> known_f_star);
+
+  LeastSquaresOptions options_;
+  RowMat A_;  // row-major: the oracle reads one contiguous row per sample
+  Vec b_;
+  Mat H_;     // A^T A / n; empty when not needed
+  Vec c_;     // A^T b / n
+};
+
+}  // namespace ratelab

@@ -1,0 +1,387 @@
+// Regularized logistic and multinomial (softmax) regression, the standard smooth finite-sum problems
+// (e.g. Bottou, Curtis & Nocedal, "Optimization methods for large-scale machine learning", SIAM Review 2018).
+//
+// logistic: f(x) = (1/n) sum_i log(1 + exp(-y_i a_i^T x)) + (lambda/2) ||x||^2, y_i in {-1, +1}.
+//   Synthetic (instance stream): a_i ~ N(0, I_d), teacher w ~ uniform on the unit sphere,
+//   P(y_i = +1) = sigmoid(separability * a_i^T w): large separability approaches separable data.
+//   Or a two-class data set (labels mapped to -1/+1 in increasing order).
+//   L = lambda_max(A^T A / n) / 4 + lambda, mu = lambda.
+// softmax: W in R^{d x K} stored column-major as x = vec(W),
+//   f(W) = (1/n) sum_i [log sum_k exp(w_k^T a_i) - w_{y_i}^T a_i] + (lambda/2) ||W||_F^2.
+//   Synthetic: a_i ~ N(0, I_d), teacher columns ~ N(0, I_d / d), y_i ~ softmax(separability * W*^T a_i).
+//   Or a data set with K classes (labels mapped to 0..K-1). L <= lambda_max(A^T A / n) / 2 + lambda
+//   (the softmax Jacobian diag(p) - p p^T has norm at most 1/2), mu = lambda.
+// Oracle: B examples uniform with replacement from the sampling stream, the average of their gradients
+// plus the lambda term, plus the gradient-noise model. f* and x* by Newton's method with backtracking
+// (Armijo) until ||grad f|| < 1e-12 (or the attained norm is recorded); with a regularizer, FISTA.
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
+#include <cmath>
+#include <cstdio>
+
+#include "core/registry.hpp"
+#include "problems/composite.hpp"
+#include "problems/data.hpp"
+#include "problems/noise.hpp"
+
+namespace ratelab {
+namespace {
+
+double softplus(double z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
+double sigmoid(double z) {
+  if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
+  const double e = std::exp(z);
+  return e / (1.0 + e);
+}
+
+// One options struct for both problems; `Multiclass` only decides whether `classes` is a parameter.
+template <bool Multiclass>
+struct ClassificationOptions {
+  long n = 1000;
+  long d = 20;
+  long classes = 3;  // softmax only
+  double separability = 5.0;
+  double lambda = 1e-3;
+  std::string dataset;
+  bool standardize = true;
+  bool intercept = false;
+  NoiseOptions noise;
+  RegularizerOptions regularizer;
+  static ParamTable<ClassificationOptions> params();
+};
+
+template <bool Multiclass>
+ParamTable<ClassificationOptions<Multiclass>> ClassificationOptions<Multiclass>::params() {
+  using O = ClassificationOptions<Multiclass>;
+  const bool multiclass = Multiclass;
+  std::vector<Field<O>> fields{
+      param(&O::n, "n", at_least(1), "number of examples (synthetic)"),
+      param(&O::d, "d", at_least(1), "number of features (synthetic)"),
+  };
+  if (multiclass) fields.push_back(param(&O::classes, "classes", at_least(2), "number of classes (synthetic)"));
+  fields.push_back(param(&O::separability, "separability", nonnegative(),
+                         "labels drawn from the teacher's probabilities at this inverse temperature (synthetic)"));
+  fields.push_back(param(&O::lambda, "lambda", positive(), "l2 weight (lambda/2)||x||^2; > 0 makes x* unique"));
+  fields.push_back(param(&O::dataset, "dataset", unconstrained(),
+                         multiclass ? "digits | path to a LIBSVM or .csv file; empty: synthetic"
+                                    : "breast_cancer | path to a two-class LIBSVM or .csv file; empty: synthetic"));
+  fields.push_back(param(&O::standardize, "standardize", unconstrained(), "standardize the data set's features"));
+  fields.push_back(param(&O::intercept, "intercept", unconstrained(), "append a constant-1 feature"));
+  return ParamTable<O>(fields).with(&O::noise, NoiseOptions::params()).with(&O::regularizer, RegularizerOptions::params());
+}
+
+using LogisticOptions = ClassificationOptions<false>;
+using SoftmaxOptions = ClassificationOptions<true>;
+
+template <bool Multiclass>
+Dataset load_features(const ClassificationOptions<Multiclass>& o, ProblemContext& ctx) {
+  Dataset data = load_dataset(o.dataset, ctx.data_directory, o.standardize);
+  if (o.intercept) {
+    RowMat X(data.X.rows(), data.X.cols() + 1);
+    X << data.X, RowMat::Ones(data.X.rows(), 1);
+    data.X = std::move(X);
+  }
+  return data;
+}
+
+double gram_lambda_max(const RowMat& A) {
+  Mat G = Mat::Zero(A.cols(), A.cols());
+  G.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose(), 1.0 / double(A.rows()));
+  Eigen::SelfAdjointEigenSolver<Mat> eig(G, Eigen::EigenvaluesOnly);
+  return eig.eigenvalues().maxCoeff();
+}
+
+// Newton's method with Armijo backtracking on a smooth strongly convex problem; returns ||grad|| reached.
+template <class Hessian>
+double newton(const CompositeProblem& p, Vec& x, Hessian hessian, long& iterations) {
+  const Eigen::Index d = p.dim();
+  Vec g(d), step(d), trial(d);
+  Mat H(d, d);
+  double gn = 0;
+  for (iterations = 0; iterations < 200; ++iterations) {
+    p.gradient(x, g);
+    gn = g.norm();
+    if (gn < 1e-12) break;
+    hessian(x, H);
+    step = H.ldlt().solve(-g);
+    const double f0 = p.smooth_value(x), slope = g.dot(step);
+    double t = 1.0;
+    trial = x + step;
+    while (p.smooth_value(trial) > f0 + 1e-4 * t * slope && t > 1e-12) {
+      t *= 0.5;
+      trial = x + t * step;
+    }
+    if (trial == x) break;  // no representable progress: rounding floor reached
+    x = trial;
+  }
+  return gn;
+}
+
+class Logistic final : public CompositeProblem {
+ public:
+  Logistic(const LogisticOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+    if (o.dataset.empty()) {
+      RandomStream& rng = ctx.instance;
+      A_.resize(o.n, o.d);
+      for (long i = 0; i < o.n; ++i)
+        for (long j = 0; j < o.d; ++j) A_(i, j) = rng.normal();
+      Vec w(o.d);
+      for (long j = 0; j < o.d; ++j) w[j] = rng.normal();
+      w /= w.norm();
+      y_.resize(o.n);
+      for (long i = 0; i < o.n; ++i)
+        y_[i] = rng.uniform() < sigmoid(o.separability * A_.row(i).dot(w)) ? 1.0 : -1.0;
+    } else {
+      Dataset data = load_features(o, ctx);
+      if (index_labels(data.y) != 2)
+        throw ConfigError("problem.dataset = '" + o.dataset + "' does not have exactly two classes; logistic needs two "
+                          "(use softmax for more)");
+      A_ = std::move(data.X);
+      y_ = 2.0 * data.y.array() - 1.0;
+    }
+    const double n = double(A_.rows());
+    facts_.L = gram_lambda_max(A_) / 4.0 + o.lambda;
+    facts_.mu = o.lambda;
+    facts_.sigma2.reset();
+    if (regularizer_.active()) {
+      solve_composite(*facts_.L);
+      return;
+    }
+    Vec x = Vec::Zero(A_.cols());
+    long iterations = 0;
+    const double gn = newton(*this, x,
+                             [&](const Vec& at, Mat& H) {
+                               const Vec m = A_ * at;
+                               Vec w(A_.rows());
+                               for (Eigen::Index i = 0; i < A_.rows(); ++i) {
+                                 const double s = sigmoid(y_[i] * m[i]);
+                                 w[i] = s * (1 - s) / n;
+                               }
+                               H = A_.transpose() * w.asDiagonal() * A_;
+                               H.diagonal().array() += options_.lambda;
+                             },
+                             iterations);
+    x_star_ = x;
+    facts_.f_star = smooth_value(x);
+    facts_.x_star_known = true;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
+    facts_.f_star_method = buf;
+    instance_stats_.emplace_back("f_star_gradient_norm", gn);
+  }
+
+  Eigen::Index dim() const override { return A_.cols(); }
+  double smooth_value(ConstVecRef x) const override {
+    const Vec m = A_ * x;
+    double s = 0;
+    for (Eigen::Index i = 0; i < m.size(); ++i) s += softplus(-y_[i] * m[i]);
+    return s / double(A_.rows()) + 0.5 * options_.lambda * x.squaredNorm();
+  }
+  void smooth_values(ConstMatRef X, VecRef out) const override {
+    const Mat M = A_ * X;  // one pass over A for the block
+    for (Eigen::Index j = 0; j < X.cols(); ++j) {
+      double s = 0;
+      for (Eigen::Index i = 0; i < M.rows(); ++i) s += softplus(-y_[i] * M(i, j));
+      out[j] = s / double(A_.rows()) + 0.5 * options_.lambda * X.col(j).squaredNorm();
+    }
+  }
+  void gradient(ConstVecRef x, VecRef g) const override {
+    thread_local Vec w;
+    w.resize(A_.rows());
+    w.noalias() = A_ * x;
+    for (Eigen::Index i = 0; i < w.size(); ++i) w[i] = -y_[i] * sigmoid(-y_[i] * w[i]) / double(A_.rows());
+    g.noalias() = A_.transpose() * w;
+    g += options_.lambda * x;
+  }
+  std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override {
+    return std::make_unique<SampleOracle>(*this, streams);
+  }
+
+ private:
+  class SampleOracle final : public Oracle {
+   public:
+    SampleOracle(const Logistic& p, RunStreams& s)
+        : p_(p), sampling_(s.sampling), noise_stream_(s.noise), noise_(p.options_.noise, p.dim()) {}
+    void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
+      g = p_.options_.lambda * x;
+      const double w = 1.0 / double(batch);
+      for (int b = 0; b < batch; ++b) {
+        const Eigen::Index i = Eigen::Index(sampling_.below(std::uint64_t(p_.A_.rows())));
+        const auto a = p_.A_.row(i);
+        const double yi = p_.y_[i];
+        g.noalias() += (-w * yi * sigmoid(-yi * a.dot(x))) * a.transpose();
+      }
+      noise_.apply(g, batch, noise_stream_);
+    }
+    void report(RunStats& stats) const override { noise_.report(stats); }
+
+   private:
+    const Logistic& p_;
+    RandomStream& sampling_;
+    RandomStream& noise_stream_;
+    GradientNoise noise_;
+  };
+
+  LogisticOptions options_;
+  RowMat A_;
+  Vec y_;
+};
+
+class Softmax final : public CompositeProblem {
+ public:
+  Softmax(const SoftmaxOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+    if (o.dataset.empty()) {
+      RandomStream& rng = ctx.instance;
+      K_ = o.classes;
+      A_.resize(o.n, o.d);
+      for (long i = 0; i < o.n; ++i)
+        for (long j = 0; j < o.d; ++j) A_(i, j) = rng.normal();
+      Mat teacher(o.d, K_);
+      for (long k = 0; k < K_; ++k)
+        for (long j = 0; j < o.d; ++j) teacher(j, k) = rng.normal() / std::sqrt(double(o.d));
+      labels_.resize(o.n);
+      Vec logits(K_);
+      for (long i = 0; i < o.n; ++i) {
+        logits = o.separability * (teacher.transpose() * A_.row(i).transpose());
+        const double u = rng.uniform();
+        logits.array() = (logits.array() - logits.maxCoeff()).exp();
+        double cumulative = 0;
+        labels_[i] = int(K_ - 1);
+        for (long k = 0; k < K_; ++k) {
+          cumulative += logits[k] / logits.sum();
+          if (u < cumulative) {
+            labels_[i] = int(k);
+            break;
+          }
+        }
+      }
+    } else {
+      Dataset data = load_features(o, ctx);
+      K_ = index_labels(data.y);
+      A_ = std::move(data.X);
+      labels_.resize(A_.rows());
+      for (Eigen::Index i = 0; i < A_.rows(); ++i) labels_[i] = int(data.y[i]);
+    }
+    d_ = A_.cols();
+    const double n = double(A_.rows());
+    facts_.L = gram_lambda_max(A_) / 2.0 + o.lambda;
+    facts_.mu = o.lambda;
+    if (regularizer_.active()) {
+      solve_composite(*facts_.L);
+      return;
+    }
+    Vec x = Vec::Zero(d_ * K_);
+    long iterations = 0;
+    const double gn = newton(*this, x,
+                             [&](const Vec& at, Mat& H) {
+                               const Mat P = probabilities(at);  // n x K
+                               H.setZero();
+                               Vec c(A_.rows());
+                               for (Eigen::Index k = 0; k < K_; ++k)
+                                 for (Eigen::Index l = 0; l <= k; ++l) {
+                                   c = -P.col(k).cwiseProduct(P.col(l));
+                                   if (k == l) c += P.col(k);
+                                   c /= n;
+                                   H.block(k * d_, l * d_, d_, d_) = A_.transpose() * c.asDiagonal() * A_;
+                                   if (k != l) H.block(l * d_, k * d_, d_, d_) = H.block(k * d_, l * d_, d_, d_).transpose();
+                                 }
+                               H.diagonal().array() += options_.lambda;
+                             },
+                             iterations);
+    x_star_ = x;
+    facts_.f_star = smooth_value(x);
+    facts_.x_star_known = true;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
+    facts_.f_star_method = buf;
+    instance_stats_.emplace_back("f_star_gradient_norm", gn);
+  }
+
+  Eigen::Index dim() const override { return d_ * K_; }
+  long classes() const { return K_; }
+
+  double smooth_value(ConstVecRef x) const override {
+    const Eigen::Map<const Mat> W(x.data(), d_, K_);
+    const Mat Z = A_ * W;  // n x K logits
+    return loss(Z) + 0.5 * options_.lambda * x.squaredNorm();
+  }
+  void smooth_values(ConstMatRef X, VecRef out) const override {
+    for (Eigen::Index j = 0; j < X.cols(); ++j) out[j] = smooth_value(X.col(j));
+  }
+  void gradient(ConstVecRef x, VecRef g) const override {
+    Mat P = probabilities(x);
+    for (Eigen::Index i = 0; i < P.rows(); ++i) P(i, labels_[i]) -= 1.0;
+    Eigen::Map<Mat> G(g.data(), d_, K_);
+    G.noalias() = A_.transpose() * P / double(A_.rows());
+    g += options_.lambda * x;
+  }
+  std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override {
+    return std::make_unique<SampleOracle>(*this, streams);
+  }
+
+ private:
+  Mat probabilities(ConstVecRef x) const {
+    const Eigen::Map<const Mat> W(x.data(), d_, K_);
+    Mat Z = A_ * W;
+    for (Eigen::Index i = 0; i < Z.rows(); ++i) {
+      Z.row(i).array() = (Z.row(i).array() - Z.row(i).maxCoeff()).exp();
+      Z.row(i) /= Z.row(i).sum();
+    }
+    return Z;
+  }
+  double loss(const Mat& Z) const {
+    double s = 0;
+    for (Eigen::Index i = 0; i < Z.rows(); ++i) {
+      const double m = Z.row(i).maxCoeff();
+      s += m + std::log((Z.row(i).array() - m).exp().sum()) - Z(i, labels_[i]);
+    }
+    return s / double(Z.rows());
+  }
+
+  class SampleOracle final : public Oracle {
+   public:
+    SampleOracle(const Softmax& p, RunStreams& s)
+        : p_(p), sampling_(s.sampling), noise_stream_(s.noise), noise_(p.options_.noise, p.dim()), z_(p.K_) {}
+    void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
+      g = p_.options_.lambda * x;
+      const Eigen::Map<const Mat> W(x.data(), p_.d_, p_.K_);
+      Eigen::Map<Mat> G(g.data(), p_.d_, p_.K_);
+      const double w = 1.0 / double(batch);
+      for (int b = 0; b < batch; ++b) {
+        const Eigen::Index i = Eigen::Index(sampling_.below(std::uint64_t(p_.A_.rows())));
+        const auto a = p_.A_.row(i);
+        z_.noalias() = W.transpose() * a.transpose();
+        z_.array() = (z_.array() - z_.maxCoeff()).exp();
+        z_ /= z_.sum();
+        z_[p_.labels_[i]] -= 1.0;
+        G.noalias() += w * a.transpose() * z_.transpose();
+      }
+      noise_.apply(g, batch, noise_stream_);
+    }
+    void report(RunStats& stats) const override { noise_.report(stats); }
+
+   private:
+    const Softmax& p_;
+    RandomStream& sampling_;
+    RandomStream& noise_stream_;
+    GradientNoise noise_;
+    Vec z_;
+  };
+
+  SoftmaxOptions options_;
+  RowMat A_;
+  std::vector<int> labels_;
+  Eigen::Index d_ = 0, K_ = 0;
+};
+
+}  // namespace
+}  // namespace ratelab
+
+using ratelab::Logistic;
+using ratelab::LogisticOptions;
+using ratelab::Softmax;
+using ratelab::SoftmaxOptions;
+RATELAB_REGISTER_PROBLEM(logistic, Logistic, LogisticOptions,
+                         "l2-regularized logistic regression, synthetic (teacher, separability) or a data set")
+RATELAB_REGISTER_PROBLEM(softmax, Softmax, SoftmaxOptions,
+                         "l2-regularized multinomial logistic regression, synthetic or a multi-class data set")
