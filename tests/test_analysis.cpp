@@ -194,47 +194,61 @@ TEST_CASE("replicate curves ignore non-finite runs and count them", "[analysis]"
   CHECK(q90.value[1] == Approx(20 + 0.8 * 20).epsilon(1e-15));  // h = 1.8 over 10 20 40
 }
 
-TEST_CASE("bootstrap intervals of a log-log slope: reproducible, and 95% cover the true exponent", "[analysis]") {
-  // 200 synthetic data sets: 40 replicates of 3 t^-0.75 exp(0.5 z_r + 0.3 e_{r,k}) on 13 log-spaced t in
-  // [10, 1000]; the median curve is exactly C t^-0.75 in the population, so the true slope is -0.75.
+namespace {
+// Coverage of 95% bootstrap intervals over 200 synthetic data sets: `replicates` runs of
+// 3 t^-0.75 exp(0.5 z_r + 0.3 e_{r,k}) on 13 log-spaced t in [10, 1000]. Every statistic over replicates of
+// this family is exactly C t^-0.75 in the population, so the true slope is -0.75.
+int covered_data_sets(Eigen::Index replicates, stats::Statistic center) {
   std::vector<long> t;
   for (int j = 0; j <= 12; ++j) t.push_back(std::lround(std::pow(10.0, 1.0 + j / 6.0)));
   const stats::FitWindow window{10, 1000};
   const double p = 0.75;
   const stats::BootstrapOptions options{400, 0.95};
   int covered = 0;
-  const int data_sets = 200;
-  for (int d = 0; d < data_sets; ++d) {
+  for (int d = 0; d < 200; ++d) {
     RandomStream noise(20240611, std::uint64_t(d), StreamPurpose::noise);
-    stats::ReplicateMatrix runs(40, Eigen::Index(t.size()));
+    stats::ReplicateMatrix runs(replicates, Eigen::Index(t.size()));
     for (Eigen::Index r = 0; r < runs.rows(); ++r) {
       const double shift = 0.5 * noise.normal();
       for (Eigen::Index k = 0; k < runs.cols(); ++k)
         runs(r, k) = 3.0 * std::pow(double(t[std::size_t(k)]), -p) * std::exp(shift + 0.3 * noise.normal());
     }
     RandomStream stream = stats::bootstrap_stream(1, "data set " + std::to_string(d));
-    const auto fit = stats::bootstrap_loglog_slope(runs, t, window, stats::Statistic::median(), options, stream);
+    const auto fit = stats::bootstrap_loglog_slope(runs, t, window, center, options, stream);
     REQUIRE(fit.resamples_used == 400);
     if (fit.slope_ci.lo <= -p && -p <= fit.slope_ci.hi) ++covered;
     if (d == 0) {
-      // Same seed and key: the same interval, to the bit; another seed: a different one.
+      // Same seed and key: the same interval, to the bit; another seed: another interval, same estimate.
       RandomStream again = stats::bootstrap_stream(1, "data set 0");
-      const auto repeat = stats::bootstrap_loglog_slope(runs, t, window, stats::Statistic::median(), options, again);
+      const auto repeat = stats::bootstrap_loglog_slope(runs, t, window, center, options, again);
       CHECK(repeat.slope_ci.lo == fit.slope_ci.lo);
       CHECK(repeat.slope_ci.hi == fit.slope_ci.hi);
       RandomStream other = stats::bootstrap_stream(2, "data set 0");
-      const auto moved = stats::bootstrap_loglog_slope(runs, t, window, stats::Statistic::median(), options, other);
+      const auto moved = stats::bootstrap_loglog_slope(runs, t, window, center, options, other);
       CHECK(moved.slope_ci.lo != fit.slope_ci.lo);
       CHECK(fit.fit.slope == moved.fit.slope);
       CHECK(fit.slope_ci.lo < fit.fit.slope);
       CHECK(fit.fit.slope < fit.slope_ci.hi);
     }
   }
-  // If the intervals had exactly 95% coverage, the count would be Binomial(200, 0.95): mean 190, standard
-  // deviation sqrt(200 * 0.95 * 0.05) = 3.08; accept within 3 standard deviations.
-  INFO("covered " << covered << " of " << data_sets);
-  CHECK(covered >= 181);
-  CHECK(covered <= 199);
+  return covered;
+}
+}  // namespace
+
+TEST_CASE("bootstrap intervals of a log-log slope: reproducible, and 95% cover the true exponent", "[analysis]") {
+  // Mean curve, 80 replicates. With exactly 95% coverage the count would be Binomial(200, 0.95): mean
+  // 190, standard deviation sqrt(200 * 0.95 * 0.05) = 3.08; accept within 3 standard deviations. (Over
+  // 1000 data sets this design covers 94.4%: percentile intervals run slightly short at finite n.)
+  const int mean_covered = covered_data_sets(80, stats::Statistic::mean());
+  INFO("mean curve: covered " << mean_covered << " of 200");
+  CHECK(mean_covered >= 181);
+  CHECK(mean_covered <= 199);
+  // Median curve, 40 replicates: the percentile bootstrap of medians of runs sharing a per-run shift is
+  // conservative (98.8% over 1000 data sets, 98.2% with 160 replicates; 96.5% without the shared shift),
+  // so only the lower binomial bound applies.
+  const int median_covered = covered_data_sets(40, stats::Statistic::median());
+  INFO("median curve: covered " << median_covered << " of 200");
+  CHECK(median_covered >= 181);
 }
 
 TEST_CASE("paired differences: median, mean, standard error and a bootstrap interval", "[analysis]") {
