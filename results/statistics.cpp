@@ -1,0 +1,290 @@
+#include "results/statistics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/params.hpp"
+
+namespace ratelab::stats {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Salt of every bootstrap stream, distinct from the run streams' default salt 0 ("bootstrp" in ASCII).
+constexpr std::uint64_t kBootstrapSalt = 0x626f6f7473747270ULL;
+
+void check_probability(double p) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw ConfigError("quantile level p = " + format_value(p) + " violates 0 <= p <= 1");
+}
+
+void check_options(const BootstrapOptions& options) {
+  std::vector<std::string> errors;
+  if (options.resamples < 1)
+    errors.push_back("bootstrap = " + std::to_string(options.resamples) + " violates bootstrap >= 1");
+  if (!(options.confidence > 0.0 && options.confidence < 1.0))
+    errors.push_back("confidence = " + format_value(options.confidence) + " violates 0 < confidence < 1");
+  if (!errors.empty()) throw ConfigError(errors);
+}
+
+void keep_finite(std::span<const double> values, std::vector<double>& out) {
+  out.clear();
+  for (double v : values)
+    if (std::isfinite(v)) out.push_back(v);
+}
+
+// Definition 7 on an unsorted finite buffer, reordering it: the two order statistics it needs are found
+// by selection, which gives exactly the values sorting would.
+double quantile_in_place(std::vector<double>& buffer, double p) {
+  const std::size_t n = buffer.size();
+  if (n == 0) return kNaN;
+  const double h = double(n - 1) * p;
+  const std::size_t lo = std::min(std::size_t(std::floor(h)), n - 1);
+  std::nth_element(buffer.begin(), buffer.begin() + std::ptrdiff_t(lo), buffer.end());
+  const double x_lo = buffer[lo];
+  if (lo + 1 >= n) return x_lo;
+  const double x_hi = *std::min_element(buffer.begin() + std::ptrdiff_t(lo) + 1, buffer.end());
+  const double fraction = h - double(lo);
+  return fraction == 0.0 ? x_lo : x_lo + fraction * (x_hi - x_lo);
+}
+
+double statistic_in_place(std::vector<double>& buffer, Statistic statistic) {
+  if (statistic.kind == Statistic::Kind::quantile) return quantile_in_place(buffer, statistic.p);
+  if (buffer.empty()) return kNaN;
+  double sum = 0.0;
+  for (double v : buffer) sum += v;
+  return sum / double(buffer.size());
+}
+
+void check_statistic(Statistic statistic) {
+  if (statistic.kind == Statistic::Kind::quantile) check_probability(statistic.p);
+}
+
+Interval percentile_interval(std::vector<double>& draws, double confidence) {
+  if (draws.empty()) return {kNaN, kNaN};
+  std::sort(draws.begin(), draws.end());
+  const double tail = (1.0 - confidence) / 2.0;
+  return {quantile_sorted(draws, tail), quantile_sorted(draws, 1.0 - tail)};
+}
+}  // namespace
+
+double quantile_sorted(std::span<const double> sorted, double p) {
+  check_probability(p);
+  const std::size_t n = sorted.size();
+  if (n == 0) return kNaN;
+  const double h = double(n - 1) * p;
+  const std::size_t lo = std::min(std::size_t(std::floor(h)), n - 1);
+  if (lo + 1 >= n) return sorted[lo];
+  const double fraction = h - double(lo);
+  return fraction == 0.0 ? sorted[lo] : sorted[lo] + fraction * (sorted[lo + 1] - sorted[lo]);
+}
+
+double quantile(std::span<const double> values, double p) {
+  check_probability(p);
+  std::vector<double> buffer;
+  keep_finite(values, buffer);
+  return quantile_in_place(buffer, p);
+}
+
+double median(std::span<const double> values) { return quantile(values, 0.5); }
+
+double mean(std::span<const double> values) {
+  double sum = 0.0;
+  std::size_t n = 0;
+  for (double v : values)
+    if (std::isfinite(v)) sum += v, ++n;
+  return n ? sum / double(n) : kNaN;
+}
+
+double standard_error(std::span<const double> values) {
+  const std::size_t n = count_finite(values);
+  if (n < 2) return kNaN;
+  const double m = mean(values);
+  double ss = 0.0;
+  for (double v : values)
+    if (std::isfinite(v)) ss += (v - m) * (v - m);
+  return std::sqrt(ss / double(n - 1) / double(n));
+}
+
+std::size_t count_finite(std::span<const double> values) {
+  return std::size_t(std::count_if(values.begin(), values.end(), [](double v) { return std::isfinite(v); }));
+}
+
+LineFit fit_line(std::span<const double> x, std::span<const double> y) {
+  LineFit fit{kNaN, kNaN, kNaN, 0};
+  const std::size_t n_all = std::min(x.size(), y.size());
+  double sx = 0.0, sy = 0.0;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < n_all; ++i)
+    if (std::isfinite(x[i]) && std::isfinite(y[i])) sx += x[i], sy += y[i], ++n;
+  fit.points = n;
+  if (n < 2) return fit;
+  const double mx = sx / double(n), my = sy / double(n);
+  // Centered sums: far better conditioned than the raw-moment formula when log t is large.
+  double sxx = 0.0, sxy = 0.0;
+  for (std::size_t i = 0; i < n_all; ++i)
+    if (std::isfinite(x[i]) && std::isfinite(y[i])) {
+      sxx += (x[i] - mx) * (x[i] - mx);
+      sxy += (x[i] - mx) * (y[i] - my);
+    }
+  if (!(sxx > 0.0)) return fit;  // all x equal: no slope
+  fit.slope = sxy / sxx;
+  fit.intercept = my - fit.slope * mx;
+  if (n >= 3) {
+    double ssr = 0.0;
+    for (std::size_t i = 0; i < n_all; ++i)
+      if (std::isfinite(x[i]) && std::isfinite(y[i])) {
+        const double r = y[i] - fit.intercept - fit.slope * x[i];
+        ssr += r * r;
+      }
+    fit.slope_se = std::sqrt(ssr / double(n - 2) / sxx);
+  }
+  return fit;
+}
+
+FitWindow last_decade(std::span<const long> checkpoints) {
+  const double t_max = checkpoints.empty() ? 0.0 : double(checkpoints.back());
+  return {t_max / 10.0, t_max};
+}
+
+namespace {
+// log t for the checkpoints inside the window (t > 0), with their column indices.
+void window_columns(std::span<const long> checkpoints, FitWindow window, std::vector<std::size_t>& columns,
+                    std::vector<double>& log_t) {
+  columns.clear();
+  log_t.clear();
+  for (std::size_t k = 0; k < checkpoints.size(); ++k) {
+    const double t = double(checkpoints[k]);
+    if (t > 0.0 && t >= window.t_min && t <= window.t_max) {
+      columns.push_back(k);
+      log_t.push_back(std::log(t));
+    }
+  }
+}
+
+LineFit fit_log_values(const std::vector<double>& log_t, const std::vector<double>& values,
+                       std::vector<double>& log_values) {
+  log_values.resize(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i)
+    log_values[i] = values[i] > 0.0 && std::isfinite(values[i]) ? std::log(values[i]) : kNaN;
+  return fit_line(log_t, log_values);
+}
+}  // namespace
+
+LineFit fit_loglog(std::span<const long> checkpoints, std::span<const double> curve, FitWindow window) {
+  std::vector<std::size_t> columns;
+  std::vector<double> log_t, values, log_values;
+  window_columns(checkpoints, window, columns, log_t);
+  for (std::size_t k : columns) values.push_back(k < curve.size() ? curve[k] : kNaN);
+  return fit_log_values(log_t, values, log_values);
+}
+
+ReplicateCurve replicate_curve(const ReplicateMatrix& runs, Statistic statistic) {
+  check_statistic(statistic);
+  ReplicateCurve curve;
+  curve.replicates = long(runs.rows());
+  curve.value.resize(std::size_t(runs.cols()));
+  curve.used.resize(std::size_t(runs.cols()));
+  std::vector<double> buffer;
+  buffer.reserve(std::size_t(runs.rows()));
+  for (Eigen::Index k = 0; k < runs.cols(); ++k) {
+    buffer.clear();
+    for (Eigen::Index r = 0; r < runs.rows(); ++r)
+      if (std::isfinite(runs(r, k))) buffer.push_back(runs(r, k));
+    curve.used[std::size_t(k)] = long(buffer.size());
+    curve.value[std::size_t(k)] = statistic_in_place(buffer, statistic);
+  }
+  return curve;
+}
+
+std::uint64_t stable_hash(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+RandomStream bootstrap_stream(std::uint64_t seed, std::string_view key) {
+  return RandomStream(seed, stable_hash(key), StreamPurpose::sampling, kBootstrapSalt);
+}
+
+RateFit bootstrap_loglog_slope(const ReplicateMatrix& runs, std::span<const long> checkpoints,
+                               FitWindow window, Statistic center, const BootstrapOptions& options,
+                               RandomStream& stream) {
+  check_statistic(center);
+  check_options(options);
+  std::vector<std::size_t> columns;
+  std::vector<double> log_t;
+  window_columns(checkpoints, window, columns, log_t);
+  const Eigen::Index replicates = runs.rows();
+
+  // Only the window's columns matter: copy them once, contiguous per checkpoint.
+  Eigen::MatrixXd sub(replicates, Eigen::Index(columns.size()));
+  for (std::size_t j = 0; j < columns.size(); ++j) sub.col(Eigen::Index(j)) = runs.col(Eigen::Index(columns[j]));
+
+  std::vector<double> buffer, centers(columns.size()), log_values;
+  buffer.reserve(std::size_t(replicates));
+  auto center_curve = [&](auto row_of) {
+    for (std::size_t j = 0; j < columns.size(); ++j) {
+      buffer.clear();
+      for (Eigen::Index i = 0; i < replicates; ++i) {
+        const double v = sub(row_of(i), Eigen::Index(j));
+        if (std::isfinite(v)) buffer.push_back(v);
+      }
+      centers[j] = statistic_in_place(buffer, center);
+    }
+    return fit_log_values(log_t, centers, log_values);
+  };
+
+  RateFit result;
+  result.fit = center_curve([](Eigen::Index i) { return i; });
+  result.slope_ci = {kNaN, kNaN};
+  result.resamples_used = 0;
+  if (replicates == 0 || result.fit.points < 2) return result;
+
+  std::vector<Eigen::Index> rows(static_cast<std::size_t>(replicates));
+  std::vector<double> slopes;
+  slopes.reserve(std::size_t(options.resamples));
+  for (long b = 0; b < options.resamples; ++b) {
+    for (auto& row : rows) row = Eigen::Index(stream.below(std::uint64_t(replicates)));
+    const LineFit fit = center_curve([&](Eigen::Index i) { return rows[std::size_t(i)]; });
+    if (fit.points >= 2 && std::isfinite(fit.slope)) slopes.push_back(fit.slope);
+  }
+  result.resamples_used = long(slopes.size());
+  result.slope_ci = percentile_interval(slopes, options.confidence);
+  return result;
+}
+
+PairedDifference paired_difference(std::span<const double> a, std::span<const double> b,
+                                   const BootstrapOptions& options, RandomStream& stream) {
+  check_options(options);
+  std::vector<double> d;
+  double smaller = 0.0;
+  for (std::size_t r = 0; r < std::min(a.size(), b.size()); ++r) {
+    if (!std::isfinite(a[r]) || !std::isfinite(b[r])) continue;
+    d.push_back(a[r] - b[r]);
+    smaller += a[r] < b[r] ? 1.0 : a[r] == b[r] ? 0.5 : 0.0;
+  }
+  PairedDifference out;
+  out.pairs = long(d.size());
+  out.median = median(d);
+  out.mean = mean(d);
+  out.mean_se = standard_error(d);
+  out.fraction_a_smaller = d.empty() ? kNaN : smaller / double(d.size());
+  out.median_ci = {kNaN, kNaN};
+  if (d.empty()) return out;
+
+  std::vector<double> resample(d.size()), medians;
+  medians.reserve(std::size_t(options.resamples));
+  for (long i = 0; i < options.resamples; ++i) {
+    for (auto& v : resample) v = d[stream.below(d.size())];
+    medians.push_back(quantile_in_place(resample, 0.5));
+  }
+  out.median_ci = percentile_interval(medians, options.confidence);
+  return out;
+}
+
+}  // namespace ratelab::stats
