@@ -547,6 +547,8 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
   }
 
   // Traces: one chunk per (configuration, replicate) run, which is exactly what write_run writes.
+  // Uncompressed on purpose: shuffle + deflate made writing 100,000 runs (640 MB of traces) 5x slower
+  // (65 s instead of 11 s) for an 18% smaller file; `h5repack -f SHUF -f GZIP=4` compresses afterwards.
   w.trace_space = simple_space({w.configurations, w.views, w.replicates, w.checkpoints});
   w.trace_block_space = simple_space({w.views * w.checkpoints});
   {
@@ -556,10 +558,6 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
     const hsize_t chunk[4] = {1, w.views, 1, w.checkpoints};
     check(H5Pset_chunk(trace_dcpl.get(), 4, chunk), "trace chunking");
     check(H5Pset_fill_value(trace_dcpl.get(), H5T_NATIVE_DOUBLE, &kNaN), "trace fill value");
-    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
-      check(H5Pset_shuffle(trace_dcpl.get()), "trace shuffle filter");
-      check(H5Pset_deflate(trace_dcpl.get(), 4), "trace deflate filter");
-    }
     for (const auto& name : layout.metrics) {
       const Metric metric = metric_from_name(name);
       Id dataset = checked(H5Dcreate2(group.get(), name.c_str(), H5T_IEEE_F64LE, w.trace_space.get(), H5P_DEFAULT,

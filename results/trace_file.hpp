@@ -70,11 +70,11 @@ struct TraceData {
   std::vector<std::string> metric_units;
   // traces[metric] is a flat array of size C*V*R*K in row-major (C, V, R, K) order.
   std::vector<std::vector<double>> traces;
-  std::vector<RunStatus> status;  // [C*R]
-  std::vector<long> stop_step;    // [C*R]
+  std::vector<RunStatus> status;  // [C*R]; `missing` for runs never written
+  std::vector<long> stop_step;    // [C*R]; -1 for runs never written
   std::vector<double> wall_seconds, eval_seconds;  // [C*R]
   std::vector<std::string> messages;               // [C*R]
-  std::vector<std::pair<std::string, std::vector<double>>> run_stats;  // name -> [C*R]
+  std::vector<std::pair<std::string, std::vector<double>>> run_stats;  // name -> [C*R], NaN where not reported
 
   double trace(std::size_t metric, std::size_t c, std::size_t v, std::size_t r, std::size_t k) const;
   std::optional<std::size_t> metric_index(const std::string& name) const;

@@ -1,12 +1,14 @@
 // Results: HDF5 trace files written by TraceWriter and read back by read_trace_file. Every value is
 // deterministic, so every check is exact equality (NaN where nothing was written).
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
-#include <sstream>
+#include <string>
 
 #include <unistd.h>
 
