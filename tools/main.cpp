@@ -2,6 +2,7 @@
 //   0 success; 1 internal failure; 2 bad usage or bad input (nothing was run, no file was written);
 //   3 the sweep finished but some runs ended with status `error`; 4 interrupted (signal or time limit):
 //   the file holds every finished run and the rest are marked.
+#include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
 #include <csignal>
@@ -12,6 +13,7 @@
 
 #include "experiments/run_to_file.hpp"
 #include "problems/noise.hpp"
+#include "tools/analysis_commands.hpp"
 
 namespace po = boost::program_options;
 using namespace ratelab;
@@ -39,6 +41,10 @@ const char* kMainHelp =
     "  run EXPERIMENT      run an experiment file or preset, write an HDF5 trace file\n"
     "  list [WHAT]         list optimizers, problems, schedules, noise, presets, views, metrics\n"
     "  describe NAME       parameters of a component (type, default, constraint, meaning)\n"
+    "  plot FILE -o F      convergence curves with quantile bands (.png, .svg, .pdf)\n"
+    "  summary FILE        final values and fitted rates with bootstrap intervals\n"
+    "  compare FILE --a A --b B   paired difference of two configurations\n"
+    "  inspect FILE        what a trace file holds\n"
     "\n"
     "exit codes: 0 ok, 1 internal failure, 2 bad usage or input (nothing written),\n"
     "            3 some runs ended with status error, 4 interrupted (finished runs are saved)\n";
@@ -70,6 +76,82 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
   return vm;
 }
 
+
+// Command-line options generated from a parameter declaration: `--key value` for each declared key
+// (underscores or dashes), lists as comma-separated values or repeated options, bools as bare flags.
+struct DeclaredOptions {
+  po::options_description description;
+  std::vector<ParamSpec> specs;
+};
+
+DeclaredOptions declared_options(const std::string& title, const std::vector<ParamSpec>& specs) {
+  DeclaredOptions out{po::options_description(title), specs};
+  for (const auto& s : specs) {
+    std::string name = s.key;
+    std::replace(name.begin(), name.end(), '_', '-');
+    if (s.key == "output") name += ",o";
+    std::string doc = s.doc;
+    const std::string constraint = s.constraint.describe(s.key);
+    if (!constraint.empty()) doc += " [" + constraint + "]";
+    const std::string def = format_value(s.default_value);
+    if (!def.empty() && s.type != ParamType::boolean) doc += " (default " + def + ")";
+    if (s.type == ParamType::boolean)
+      out.description.add_options()(name.c_str(), po::value<std::string>()->implicit_value("true"), doc.c_str());
+    else if (s.type == ParamType::real_list || s.type == ParamType::choice_list)
+      out.description.add_options()(name.c_str(), po::value<std::vector<std::string>>()->composing(), doc.c_str());
+    else
+      out.description.add_options()(name.c_str(), po::value<std::string>(), doc.c_str());
+  }
+  return out;
+}
+
+// Resolves the parsed values against the declaration; every violation is reported at once.
+template <class Options>
+Options bind_declared(const DeclaredOptions& declared, const po::variables_map& vm, const ParamTable<Options>& table) {
+  std::map<std::string, std::string> raw;
+  for (const auto& s : declared.specs) {
+    std::string name = s.key;
+    std::replace(name.begin(), name.end(), '_', '-');
+    if (!vm.count(name)) continue;
+    if (s.type == ParamType::real_list || s.type == ParamType::choice_list) {
+      std::string joined;
+      for (const auto& item : vm[name].as<std::vector<std::string>>()) joined += (joined.empty() ? "" : ",") + item;
+      raw[s.key] = joined;
+    } else {
+      raw[s.key] = vm[name].as<std::string>();
+    }
+  }
+  std::vector<std::string> errors;
+  ParamSet values = resolve_params(declared.specs, raw, "", errors);
+  if (!errors.empty()) throw ConfigError(errors);
+  return table.bind(values);
+}
+
+template <class Options, class Command>
+int analysis_command(const std::vector<std::string>& args, const std::string& name, const std::string& usage,
+                     Command command) {
+  auto declared = declared_options(name + " options", Options::params().specs());
+  std::string file;
+  po::options_description all;
+  all.add(declared.description);
+  all.add_options()("help,h", "show this help")("file", po::value(&file)->required(), "trace file (.h5)");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  auto vm = parse(args, all, pos, usage);
+  Options options = bind_declared(declared, vm, Options::params());
+  return command(options, results::read_trace_file(file));
+}
+
+int command_inspect(const std::vector<std::string>& args) {
+  po::options_description opts("inspect options");
+  std::string file;
+  opts.add_options()("help,h", "show this help")("file", po::value(&file)->required(), "trace file (.h5)");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  parse(args, opts, pos, "usage: ratelab inspect FILE");
+  return tools::inspect(results::read_trace_file(file), std::cout);
+}
+
 int command_run(const std::vector<std::string>& args, const std::string& invocation) {
   po::options_description opts("run options");
   std::vector<std::string> sets;
@@ -84,7 +166,8 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "overwrite", "replace an existing output file")(
       "time-limit", po::value(&time_limit)->default_value(0), "wall-clock limit for the sweep in seconds (0: none)")(
       "progress", po::value(&progress)->default_value("auto"), "auto | quiet | lines")(
-      "quiet,q", "no progress output (same as --progress quiet)");
+      "quiet,q", "no progress output (same as --progress quiet)")(
+      "plot", "also draw the convergence curves next to the output (same name, .png)");
   po::positional_options_description pos;
   pos.add("experiment", 1);
   auto vm = parse(args, opts, pos, "usage: ratelab run EXPERIMENT [-o out.h5] [--set key=value ...] [--threads N]");
@@ -116,6 +199,11 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   if (s.interrupted || s.not_started) std::cerr << ", " << s.interrupted << " interrupted, " << s.not_started << " not started";
   std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
   for (const auto& skipped : plan.skipped) std::cerr << "skipped " << skipped << "\n";
+  if (vm.count("plot")) {
+    tools::PlotOptions plot;
+    plot.output = std::filesystem::path(options.output_path).replace_extension(".png").string();
+    tools::plot(plot, results::read_trace_file(options.output_path), std::cerr);
+  }
   if (s.cancelled) {
     std::cerr << "interrupted: the file holds every finished run; unfinished runs have status interrupted or missing\n";
     return kExitInterrupted;
@@ -223,7 +311,18 @@ int main(int argc, char** argv) {
     if (command == "run") return command_run(args, command_line(argc, argv));
     if (command == "list") return command_list(args);
     if (command == "describe") return command_describe(args);
-    throw Usage(unknown_key_message("command", command, {"run", "list", "describe"}) + "\n\n" + kMainHelp);
+    if (command == "inspect") return command_inspect(args);
+    if (command == "summary")
+      return analysis_command<tools::SummaryOptions>(args, "summary", "usage: ratelab summary FILE [options]",
+                                                     [](const auto& o, const auto& d) { return tools::summary(o, d, std::cout); });
+    if (command == "compare")
+      return analysis_command<tools::CompareOptions>(args, "compare", "usage: ratelab compare FILE --a A --b B [options]",
+                                                     [](const auto& o, const auto& d) { return tools::compare(o, d, std::cout); });
+    if (command == "plot")
+      return analysis_command<tools::PlotOptions>(args, "plot", "usage: ratelab plot FILE -o FIGURE.png [options]",
+                                                  [](const auto& o, const auto& d) { return tools::plot(o, d, std::cout); });
+    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect"}) +
+                "\n\n" + kMainHelp);
   } catch (const Usage& e) {
     if (*e.what() == '\0') return kExitOk;  // --help
     std::cerr << "ratelab " << command << ": " << e.what() << "\n";
