@@ -3,6 +3,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <set>
@@ -141,15 +145,123 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   return layout;
 }
 
+ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout) {
+  namespace fs = std::filesystem;
+  const std::uint64_t fingerprint = results::layout_fingerprint(layout);
+  const std::size_t C = layout.configurations.size();
+  const long R = layout.replicates;
+  ResumeState state;
+  state.done.assign(C * std::size_t(R), false);
+  std::vector<std::size_t> slot(C * std::size_t(R), SIZE_MAX);  // index into state.finished
+  auto keep = [&](results::JournalRecord&& rec) {
+    if (rec.result.status != RunStatus::ok && rec.result.status != RunStatus::diverged &&
+        rec.result.status != RunStatus::error)
+      return;  // interrupted or missing: run again
+    const std::size_t i = rec.configuration * std::size_t(R) + std::size_t(rec.replicate);
+    state.done[i] = true;
+    if (slot[i] == SIZE_MAX) {
+      slot[i] = state.finished.size();
+      state.finished.push_back(std::move(rec));
+    } else {
+      state.finished[slot[i]] = std::move(rec);
+    }
+  };
+  const bool have_file = fs::exists(path), have_journal = fs::exists(path + ".journal");
+  if (!have_file && !have_journal)
+    throw ConfigError("--resume: there is nothing to resume at " + path + " (no file, no " + path +
+                      ".journal); run without --resume");
+  auto refuse = [&](const std::string& what) {
+    return ConfigError("--resume: " + what + " belongs to a different experiment (its resolved configurations, "
+                       "seeds, replicates, checkpoints, views or metrics differ from this one's); run the "
+                       "experiment that wrote it, or write to another file");
+  };
+  long from_file = 0, from_journal = 0;
+  if (have_file) {
+    results::TraceData data = results::read_trace_file(path);
+    if (results::layout_fingerprint(data.layout) != fingerprint) throw refuse(path);
+    const std::size_t V = data.layout.views.size(), K = data.layout.checkpoints.size(), M = data.layout.metrics.size();
+    for (std::size_t c = 0; c < C; ++c)
+      for (long r = 0; r < R; ++r) {
+        const std::size_t i = c * std::size_t(R) + std::size_t(r);
+        results::JournalRecord rec{c, r, {}};
+        RunResult& res = rec.result;
+        res.status = data.status[i];
+        res.stop_step = data.stop_step[i];
+        res.wall_seconds = data.wall_seconds[i];
+        res.eval_seconds = data.eval_seconds[i];
+        res.message = data.messages[i];
+        res.traces.resize(M * V * K);
+        for (std::size_t m = 0; m < M; ++m)
+          for (std::size_t v = 0; v < V; ++v)
+            for (std::size_t k = 0; k < K; ++k) res.traces[(m * V + v) * K + k] = data.trace(m, c, v, std::size_t(r), k);
+        for (const auto& [name, values] : data.run_stats)
+          if (!std::isnan(values[i])) res.stats.emplace_back(name, values[i]);
+        const bool finished = res.status == RunStatus::ok || res.status == RunStatus::diverged || res.status == RunStatus::error;
+        from_file += finished;
+        keep(std::move(rec));
+      }
+  }
+  if (have_journal) {
+    results::JournalContents journal = results::read_journal(path + ".journal");
+    if (journal.fingerprint != fingerprint) throw refuse(path + ".journal");
+    for (auto& rec : journal.records) {
+      if (rec.configuration >= C || rec.replicate < 0 || rec.replicate >= R) throw refuse(path + ".journal");
+      ++from_journal;
+      keep(std::move(rec));
+    }
+    if (journal.truncated) state.note = "dropped a record cut short by a kill; ";
+  }
+  state.note += "recovered " + std::to_string(state.finished.size()) + " finished runs (" + std::to_string(from_file) +
+                " from " + path + ", " + std::to_string(from_journal) + " from its journal)";
+  return state;
+}
+
+namespace {
+// Fault injection for the crash-safety tests (documented in results/SCHEMA.md): after the n-th run of
+// this process is written, RATELAB_FAULT_KILL_AFTER_RUNS=n kills the process with SIGKILL and
+// RATELAB_FAULT_SIGNAL_AFTER_RUNS=n sends it SIGINT (RATELAB_FAULT_KILL_IN_WRITE, in the writer, kills it
+// halfway through a run's HDF5 write).
+long fault_point(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::atol(v) : 0;
+}
+}  // namespace
+
 SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options) {
   PreparedExperiment experiment(registry, plan);
   const int threads = options.sweep.threads > 0 ? options.sweep.threads : int(std::thread::hardware_concurrency());
-  results::TraceWriter writer(options.output_path, trace_layout(experiment, threads, options.command_line),
-                              options.overwrite ? results::WriteMode::overwrite : results::WriteMode::create_new);
-  SweepSummary summary = run_sweep(experiment, options.sweep, [&](std::size_t c, long r, const RunResult& result) {
+  const results::TraceLayout layout = trace_layout(experiment, threads, options.command_line);
+  const std::string journal_path = options.output_path + ".journal";
+
+  ResumeState resumed;
+  if (options.resume) {
+    resumed = recover_finished_runs(options.output_path, layout);
+  } else if (std::filesystem::exists(journal_path) && !options.overwrite) {
+    throw ConfigError(journal_path + " exists: a sweep writing " + options.output_path +
+                      " was killed before it finished. Continue it with --resume (finished runs are kept), or "
+                      "start over with --overwrite");
+  }
+  const bool replace = options.overwrite || options.resume;
+  results::TraceWriter writer(options.output_path, layout,
+                              replace ? results::WriteMode::overwrite : results::WriteMode::create_new);
+  results::Journal journal(journal_path, results::layout_fingerprint(layout), resumed.finished);
+  for (const auto& rec : resumed.finished) writer.write_run(rec.configuration, rec.replicate, rec.result);
+  if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
+
+  const long kill_after = fault_point("RATELAB_FAULT_KILL_AFTER_RUNS");
+  const long signal_after = fault_point("RATELAB_FAULT_SIGNAL_AFTER_RUNS");
+  long written = 0;
+  SweepOptions sweep = options.sweep;
+  sweep.skip = resumed.done;
+  SweepSummary summary = run_sweep(experiment, sweep, [&](std::size_t c, long r, const RunResult& result) {
+    journal.append(c, r, result);  // durable first: the HDF5 write below may be cut by a kill
+    ++written;
     writer.write_run(c, r, result);
+    if (written == kill_after) std::raise(SIGKILL);
+    if (written == signal_after) std::raise(SIGINT);
   });
   writer.commit();
+  journal.remove();
   return summary;
 }
 

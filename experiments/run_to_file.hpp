@@ -8,6 +8,7 @@
 
 #include "experiments/experiment.hpp"
 #include "experiments/sweep.hpp"
+#include "results/journal.hpp"
 #include "results/trace_file.hpp"
 
 namespace ratelab {
@@ -15,12 +16,16 @@ namespace ratelab {
 struct RunToFileOptions {
   std::string output_path;
   bool overwrite = false;
+  // Continue an interrupted or killed sweep writing output_path: keep every finished run found in the
+  // committed file and in its journal (after checking they belong to this experiment), run the rest.
+  bool resume = false;
   SweepOptions sweep;
   std::string command_line;
 };
 
 // Validates everything (ConfigError before any file is created), runs the sweep, and commits the file;
-// an interrupted sweep still commits a valid file with the unfinished runs marked.
+// an interrupted sweep still commits a valid file with the unfinished runs marked. Finished runs go to
+// the journal (results/journal.hpp) before the HDF5 file, so a kill at any moment loses none of them.
 SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options);
 
 // The file layout of a prepared experiment (configurations, checkpoints, views, metrics, provenance).
@@ -30,6 +35,15 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
 // directories (RATELAB_PRESET_PATH, the installed presets, the source tree). Unknown: ConfigError listing
 // the presets with the closest match.
 std::string find_experiment(const std::string& name_or_path);
+struct ResumeState {
+  std::vector<results::JournalRecord> finished;  // runs to keep
+  std::vector<bool> done;                        // [configuration * R + replicate]
+  std::string note;                              // what was recovered, for the user
+};
+// What a previous sweep writing `path` left: the committed file and/or PATH.journal, checked against
+// `layout`. Throws ConfigError if neither exists or either belongs to a different experiment.
+ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout);
+
 struct PresetInfo {
   std::string name, path, description;
 };

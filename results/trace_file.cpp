@@ -7,6 +7,7 @@
 // back or merged; the only per-call state is the selection on dataspaces created once.
 #include "results/trace_file.hpp"
 
+#include <csignal>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -447,6 +448,13 @@ struct TraceWriter::Impl {
   Id status, stop_step, wall_seconds, eval_seconds, message;
   Id stats_group;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
+  // Crash-safety tests: RATELAB_FAULT_KILL_IN_WRITE=n kills the process with SIGKILL in the middle of the
+  // n-th write_run (traces written, run fields not), the worst moment for the HDF5 file.
+  long fault_kill_in_write = [] {
+    const char* v = std::getenv("RATELAB_FAULT_KILL_IN_WRITE");
+    return v ? std::atol(v) : 0L;
+  }();
+  long runs_written = 0;
 
   ~Impl() {
     if (committed) return;
@@ -658,6 +666,7 @@ void TraceWriter::write_run(std::size_t configuration, long replicate, const Run
                      result.traces.data() + m * block),
             "write traces to " + w.partial_path);
   }
+  if (++w.runs_written == w.fault_kill_in_write) std::raise(SIGKILL);
 
   const hsize_t start[2] = {configuration, hsize_t(replicate)};
   const hsize_t count[2] = {1, 1};

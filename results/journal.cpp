@@ -1,0 +1,210 @@
+#include "results/journal.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace ratelab::results {
+
+namespace {
+
+constexpr char kMagic[8] = {'R', 'L', 'J', 'O', 'U', 'R', 'N', '1'};
+
+std::uint32_t crc32(const unsigned char* data, std::size_t size) {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < size; ++i) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 0xcbf29ce484222325ULL) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+template <class T>
+void put(std::vector<unsigned char>& out, const T& value) {
+  const auto* p = reinterpret_cast<const unsigned char*>(&value);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+void put_string(std::vector<unsigned char>& out, const std::string& s) {
+  put(out, std::uint32_t(s.size()));
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+class Reader {
+ public:
+  Reader(const unsigned char* data, std::size_t size) : p_(data), end_(data + size) {}
+  template <class T>
+  T get() {
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, p_, sizeof(T));
+    p_ += sizeof(T);
+    return v;
+  }
+  std::string get_string() {
+    const auto n = get<std::uint32_t>();
+    need(n);
+    std::string s(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return s;
+  }
+  bool done() const { return p_ == end_; }
+
+ private:
+  void need(std::size_t n) {
+    if (std::size_t(end_ - p_) < n) throw std::runtime_error("journal record shorter than its content");
+  }
+  const unsigned char* p_;
+  const unsigned char* end_;
+};
+
+void encode(std::vector<unsigned char>& out, std::size_t configuration, long replicate, const RunResult& r) {
+  std::vector<unsigned char> payload;
+  put(payload, std::uint64_t(configuration));
+  put(payload, std::int64_t(replicate));
+  put(payload, std::int8_t(r.status));
+  put(payload, std::int64_t(r.stop_step));
+  put(payload, r.wall_seconds);
+  put(payload, r.eval_seconds);
+  put_string(payload, r.message);
+  put(payload, std::uint32_t(r.traces.size()));
+  for (double v : r.traces) put(payload, v);
+  put(payload, std::uint32_t(r.stats.size()));
+  for (const auto& [name, value] : r.stats) {
+    put_string(payload, name);
+    put(payload, value);
+  }
+  out.clear();
+  put(out, std::uint32_t(payload.size()));
+  put(out, crc32(payload.data(), payload.size()));
+  out.insert(out.end(), payload.begin(), payload.end());
+}
+
+JournalRecord decode(const unsigned char* data, std::size_t size) {
+  Reader in(data, size);
+  JournalRecord rec;
+  rec.configuration = std::size_t(in.get<std::uint64_t>());
+  rec.replicate = long(in.get<std::int64_t>());
+  rec.result.status = RunStatus(in.get<std::int8_t>());
+  rec.result.stop_step = long(in.get<std::int64_t>());
+  rec.result.wall_seconds = in.get<double>();
+  rec.result.eval_seconds = in.get<double>();
+  rec.result.message = in.get_string();
+  rec.result.traces.resize(in.get<std::uint32_t>());
+  for (double& v : rec.result.traces) v = in.get<double>();
+  const auto stats = in.get<std::uint32_t>();
+  for (std::uint32_t i = 0; i < stats; ++i) {
+    std::string name = in.get_string();
+    rec.result.stats.emplace_back(std::move(name), in.get<double>());
+  }
+  if (!in.done()) throw std::runtime_error("journal record longer than its content");
+  return rec;
+}
+
+void write_all(int fd, const unsigned char* data, std::size_t size, const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ConfigError("cannot write the run journal " + path + ": " + std::strerror(errno) +
+                        " (runs finished so far are kept in it; free space, then resume with --resume)");
+    }
+    data += n;
+    size -= std::size_t(n);
+  }
+}
+
+}  // namespace
+
+std::uint64_t layout_fingerprint(const TraceLayout& layout) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  std::istringstream text(layout.experiment_text);
+  std::string line;
+  while (std::getline(text, line))
+    if (!line.empty() && line[0] != '#') h = fnv1a(line + "\n", h);
+  for (const auto& c : layout.configurations) h = fnv1a("config " + c.id + "\n", h);
+  h = fnv1a("replicates " + std::to_string(layout.replicates) + "\n", h);
+  for (long t : layout.checkpoints) h = fnv1a("step " + std::to_string(t) + "\n", h);
+  for (const auto& v : layout.views) h = fnv1a("view " + v + "\n", h);
+  for (const auto& m : layout.metrics) h = fnv1a("metric " + m + "\n", h);
+  return h;
+}
+
+Journal::Journal(const std::string& path, std::uint64_t fingerprint, const std::vector<JournalRecord>& records)
+    : path_(path) {
+  const std::string tmp = path + ".tmp";
+  fd_ = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw ConfigError("cannot create the run journal " + tmp + ": " + std::strerror(errno));
+  std::vector<unsigned char> header(kMagic, kMagic + sizeof kMagic);
+  put(header, fingerprint);
+  write_all(fd_, header.data(), header.size(), tmp);
+  for (const auto& r : records) {
+    encode(buffer_, r.configuration, r.replicate, r.result);
+    write_all(fd_, buffer_.data(), buffer_.size(), tmp);
+  }
+  // The recovered records must be on disk before the old journal is replaced by this one.
+  if (::fsync(fd_) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0)
+    throw ConfigError("cannot install the run journal " + path + ": " + std::strerror(errno));
+}
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Journal::append(std::size_t configuration, long replicate, const RunResult& result) {
+  encode(buffer_, configuration, replicate, result);
+  write_all(fd_, buffer_.data(), buffer_.size(), path_);
+}
+
+void Journal::remove() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(path_.c_str());
+}
+
+JournalContents read_journal(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read the run journal " + path);
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < sizeof kMagic + 8 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+    throw ConfigError(path + " is not a ratelab run journal");
+  JournalContents out;
+  std::memcpy(&out.fingerprint, bytes.data() + sizeof kMagic, 8);
+  std::size_t pos = sizeof kMagic + 8;
+  while (pos < bytes.size()) {
+    if (bytes.size() - pos < 8) {
+      out.truncated = true;
+      break;
+    }
+    std::uint32_t size, crc;
+    std::memcpy(&size, bytes.data() + pos, 4);
+    std::memcpy(&crc, bytes.data() + pos + 4, 4);
+    if (bytes.size() - pos - 8 < size || crc32(bytes.data() + pos + 8, size) != crc) {
+      out.truncated = true;  // cut short by a kill; everything before it is intact
+      break;
+    }
+    out.records.push_back(decode(bytes.data() + pos + 8, size));
+    pos += 8 + size;
+  }
+  return out;
+}
+
+}  // namespace ratelab::results
