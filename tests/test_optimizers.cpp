@@ -512,6 +512,12 @@ TEST_CASE("lp_sgd: q = 1, s_e = 0 is sgd bit for bit; uniform shrink factors hav
   CHECK(stat(u.stats, "q_min") >= 0.2);
   CHECK(stat(u.stats, "q_min") < 0.2 + 0.8 * 20.0 / T);  // P(min > 0.2 + 20*0.8/T) ~ e^-20
   CHECK(stat(u.stats, "e_mean_sq") == 0.0);
+
+  // Additive quantization noise: e_t = s_e xi with xi ~ N(0, I_6), so ||e_t||^2 = s_e^2 chi^2_6 has mean
+  // 6 s_e^2 = 1.5 and variance 2 * 6 s_e^4 = 0.75; 5 standard errors of the mean of T draws.
+  Trajectory n = trajectory(*noisy, *optimizer("lp_sgd", {{"s_e", "0.5"}}), 0.05, T, 4);
+  CHECK(std::abs(stat(n.stats, "e_mean_sq") - 1.5) < 5.0 * std::sqrt(0.75 / T));
+  CHECK(stat(n.stats, "q_mean") == 1.0);
 }
 
 TEST_CASE("lp_sgd: quantize follows x - eta Q(g) and measures q_t and e_t", "[optimizers]") {
