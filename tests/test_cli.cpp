@@ -18,8 +18,9 @@ struct Outcome {
   std::string output;  // stdout and stderr
 };
 
-Outcome run_cli(const std::string& args) {
-  const std::string cmd = std::string(RATELAB_BINARY_DIR) + "/tools/ratelab " + args + " 2>&1";
+// Runs `ENV ratelab ARGS` through the shell (which reports a child killed by signal s as 128 + s).
+Outcome run_cli(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + " " + std::string(RATELAB_BINARY_DIR) + "/tools/ratelab " + args + " 2>&1";
   Outcome o;
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe);
@@ -119,4 +120,98 @@ TEST_CASE("list and describe come from the declarations", "[cli]") {
   CHECK(run_cli("describe quadratik").exit_code == 2);
   CHECK(run_cli("frobnicate").exit_code == 2);
   CHECK(run_cli("run --help").exit_code == 0);
+}
+
+// ---- interruption, kills and resume -----------------------------------------------------------------
+
+namespace {
+
+const char* kSweep =
+    "run quickstart --quiet --threads 2 --set experiment.steps=3000 --set experiment.replicates=6 "
+    "--set schedule.c=0.5,1";
+
+// The trace data and run outcomes (not timings) of a file, for byte comparisons.
+std::vector<std::vector<unsigned char>> trace_bytes(const fs::path& file) {
+  std::vector<std::vector<unsigned char>> out;
+  for (const char* d : {"traces/subopt", "traces/dist2", "traces/value", "traces/gradnorm2", "runs/status",
+                        "runs/stop_step", "runs/stats/noise_mean_sq_norm"})
+    out.push_back(ratelab::results::read_dataset_bytes(file.string(), d));
+  return out;
+}
+
+const std::vector<std::vector<unsigned char>>& reference_bytes() {
+  static const auto bytes = [] {
+    auto ref = scratch("reference.h5");
+    auto o = run_cli(std::string(kSweep) + " -o " + ref.string());
+    REQUIRE(o.exit_code == 0);
+    return trace_bytes(ref);
+  }();
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("SIGINT: a valid file with the finished runs, a resume hint, and --resume completes it identically",
+          "[cli][resume]") {
+  auto out = scratch("sigint.h5");
+  auto o = run_cli(std::string(kSweep) + " -o " + out.string(), "RATELAB_FAULT_SIGNAL_AFTER_RUNS=4");
+  INFO(o.output);
+  CHECK(o.exit_code == 4);
+  CHECK_THAT(o.output, Catch::Contains("continue with:") && Catch::Contains("--resume"));
+  REQUIRE(fs::exists(out));
+  CHECK(!fs::exists(out.string() + ".journal"));
+  auto partial = ratelab::results::read_trace_file(out.string());
+  long finished = 0;
+  for (auto s : partial.status) finished += s == ratelab::RunStatus::ok;
+  CHECK(finished >= 4);
+  CHECK(finished < 12);
+  auto resumed = run_cli(std::string(kSweep) + " --resume -o " + out.string());
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Catch::Contains("recovered " + std::to_string(finished) + " finished runs"));
+  CHECK(trace_bytes(out) == reference_bytes());
+}
+
+TEST_CASE("SIGKILL after k runs or in the middle of an HDF5 write: recovered by --resume, identical",
+          "[cli][resume]") {
+  for (std::string fault : {"RATELAB_FAULT_KILL_AFTER_RUNS=1", "RATELAB_FAULT_KILL_AFTER_RUNS=7",
+                            "RATELAB_FAULT_KILL_IN_WRITE=3", "RATELAB_FAULT_KILL_IN_WRITE=11"}) {
+    INFO(fault);
+    auto out = scratch("killed.h5");
+    fs::remove(out.string() + ".journal");
+    auto o = run_cli(std::string(kSweep) + " -o " + out.string(), fault);
+    CHECK(o.exit_code == 128 + 9);  // killed by SIGKILL (as the shell reports it)
+    CHECK(!fs::exists(out));
+    REQUIRE(fs::exists(out.string() + ".journal"));
+    // Without --resume the leftover is not silently replaced.
+    auto refused = run_cli(std::string(kSweep) + " -o " + out.string());
+    CHECK(refused.exit_code == 2);
+    CHECK_THAT(refused.output, Catch::Contains("was killed") && Catch::Contains("--resume"));
+    // A second kill during the resume, then a final resume.
+    auto again = run_cli(std::string(kSweep) + " --resume -o " + out.string(), "RATELAB_FAULT_KILL_AFTER_RUNS=1");
+    CHECK(again.exit_code == 128 + 9);
+    auto resumed = run_cli(std::string(kSweep) + " --resume -o " + out.string());
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK(!fs::exists(out.string() + ".journal"));
+    CHECK(!fs::exists(out.string() + ".partial"));
+    CHECK(trace_bytes(out) == reference_bytes());
+  }
+}
+
+TEST_CASE("--resume refuses a file from a different experiment and a path with nothing to resume", "[cli][resume]") {
+  auto out = scratch("other.h5");
+  REQUIRE(run_cli(std::string(kSweep) + " -o " + out.string()).exit_code == 0);
+  auto o = run_cli(std::string(kSweep) + " --set experiment.replicates=7 --resume -o " + out.string());
+  CHECK(o.exit_code == 2);
+  CHECK_THAT(o.output, Catch::Contains("belongs to a different experiment"));
+  auto none = run_cli(std::string(kSweep) + " --resume -o " + scratch("nothing.h5").string());
+  CHECK(none.exit_code == 2);
+  CHECK_THAT(none.output, Catch::Contains("nothing to resume"));
+  // Resuming a complete file runs nothing and changes no trace data.
+  auto before = trace_bytes(out);
+  auto again = run_cli(std::string(kSweep) + " --resume -o " + out.string());
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("recovered 12 finished runs"));
+  CHECK(trace_bytes(out) == before);
 }

@@ -164,6 +164,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "set", po::value(&sets)->composing(), "override a parameter: section.key=value (repeatable)")(
       "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
       "overwrite", "replace an existing output file")(
+      "resume", "continue an interrupted or killed sweep writing the output file: keep its finished runs, run the rest")(
       "time-limit", po::value(&time_limit)->default_value(0), "wall-clock limit for the sweep in seconds (0: none)")(
       "progress", po::value(&progress)->default_value("auto"), "auto | quiet | lines")(
       "quiet,q", "no progress output (same as --progress quiet)")(
@@ -182,6 +183,8 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   options.output_path = output.empty() ? "out/" + plan.options.name + ".h5" : output;
   if (output.empty()) std::filesystem::create_directories("out");
   options.overwrite = vm.count("overwrite") > 0;
+  options.resume = vm.count("resume") > 0;
+  if (options.overwrite && options.resume) throw ConfigError("--overwrite and --resume exclude each other: choose one");
   options.command_line = invocation;
   options.sweep.threads = threads;
   options.sweep.time_limit_seconds = time_limit;
@@ -205,7 +208,13 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
     tools::plot(plot, results::read_trace_file(options.output_path), std::cerr);
   }
   if (s.cancelled) {
-    std::cerr << "interrupted: the file holds every finished run; unfinished runs have status interrupted or missing\n";
+    std::string again = invocation;
+    if (auto at = again.find(" --overwrite"); at != std::string::npos) again.erase(at, 12);
+    if (again.find("--resume") == std::string::npos) again += " --resume";
+    if (output.empty()) again += " -o " + options.output_path;
+    std::cerr << "interrupted: " << options.output_path
+              << " holds every finished run (the others are marked interrupted or missing).\n"
+              << "continue with: " << again << "\n";
     return kExitInterrupted;
   }
   return s.error > 0 ? kExitRunErrors : kExitOk;
