@@ -238,3 +238,83 @@ eta = 0.1
   REQUIRE(plan.skipped.size() == 1);
   CHECK_THAT(plan.skipped[0], Catch::Contains("need mu <= L"));
 }
+
+TEST_CASE("an exception inside one run is recorded as status error and the sweep goes on", "[foundation][sweep]") {
+  // A registry value of our own: the built-ins plus an optimizer whose step throws at step 3.
+  struct Exploding final : Optimizer {
+    Vec x;
+    void prepare(const Problem& p) override { x.resize(p.dim()); }
+    void start(ConstVecRef x0, RunStreams&) override { x = x0; }
+    void step(long t, double, Oracle&) override {
+      if (t == 3) throw std::runtime_error("boom at step 3");
+    }
+    ConstVecRef iterate() const override { return x; }
+  };
+  Registry registry = builtin_registry();
+  registry.add_optimizer({ComponentKind::optimizer, "exploding", "throws at step 3", {}, "test"},
+                         [](const ParamSet&) { return std::make_unique<Exploding>(); });
+  ExperimentPlan plan = plan_experiment(registry, parse_ini(R"(
+[experiment]
+steps = 100
+replicates = 4
+[problem]
+name = quadratic
+[optimizer:a]
+name = exploding
+[optimizer:b]
+name = sgd
+[schedule]
+name = constant
+eta = 0.1
+)",
+                                                            "e.ini"),
+                                        {});
+  PreparedExperiment prepared(registry, plan);
+  SweepOptions options;
+  options.threads = 2;
+  options.progress = SweepOptions::Progress::quiet;
+  std::vector<RunResult> results(8);
+  auto summary = run_sweep(prepared, options, [&](std::size_t c, long r, const RunResult& res) { results[c * 4 + std::size_t(r)] = res; });
+  CHECK(summary.error == 4);
+  CHECK(summary.ok == 4);
+  for (int r = 0; r < 4; ++r) {
+    CHECK(results[std::size_t(r)].status == RunStatus::error);
+    CHECK(results[std::size_t(r)].message == "boom at step 3");
+    CHECK(results[4 + std::size_t(r)].status == RunStatus::ok);
+  }
+  CHECK(plan.configurations[0].label == "exploding");
+}
+
+TEST_CASE("the sweep's time limit stops starting runs and interrupts the ones in flight", "[foundation][sweep]") {
+  Registry registry = builtin_registry();
+  ExperimentPlan plan = plan_experiment(registry, parse_ini(R"(
+[experiment]
+steps = 100000000
+replicates = 8
+[problem]
+name = quadratic
+d = 2
+[optimizer]
+name = sgd
+[schedule]
+name = constant
+eta = 0.1
+)",
+                                                            "t.ini"),
+                                        {});
+  PreparedExperiment prepared(registry, plan);
+  SweepOptions options;
+  options.threads = 2;
+  options.time_limit_seconds = 0.3;
+  options.progress = SweepOptions::Progress::quiet;
+  long written = 0;
+  auto summary = run_sweep(prepared, options, [&](std::size_t, long, const RunResult& r) {
+    CHECK(r.status == RunStatus::interrupted);
+    CHECK(r.stop_step < 100000000);
+    ++written;
+  });
+  CHECK(summary.cancelled);
+  CHECK(summary.interrupted == written);
+  CHECK(summary.interrupted + summary.not_started == 8);
+  CHECK(summary.seconds < 5.0);
+}
