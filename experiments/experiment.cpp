@@ -153,11 +153,17 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
     auto a = args_of(log ? "logspace" : "linspace");
     if (a.size() != 3 || a[2] < 1 || std::floor(a[2]) != a[2])
       throw fail(t + ": expected " + (log ? "logspace" : "linspace") + "(start, stop, count) with count >= 1");
+    if (log && (a[0] <= 0 || a[1] <= 0))
+      throw fail(t + ": logspace takes the endpoint values themselves (like numpy.geomspace), both > 0; for "
+                     "10^-3 .. 10^0 write logspace(1e-3, 1, 4)");
     const long k = long(a[2]);
     for (long i = 0; i < k; ++i) {
-      // Endpoints exact: the first and last items are the given values (10^a, 10^b for logspace).
-      double s = k == 1 ? a[0] : (i == k - 1 ? a[1] : a[0] + (a[1] - a[0]) * double(i) / double(k - 1));
-      out.push_back(fmt(log ? std::pow(10.0, s) : s));
+      // Endpoints exact: the first and last items are the given values.
+      const double s = k == 1 ? 0.0 : double(i) / double(k - 1);
+      double v = log ? a[0] * std::pow(a[1] / a[0], s) : a[0] + (a[1] - a[0]) * s;
+      if (i == 0) v = a[0];
+      if (i == k - 1) v = a[1];
+      out.push_back(fmt(v));
     }
     return out;
   }

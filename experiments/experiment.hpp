@@ -6,7 +6,7 @@
 // take labels: [optimizer:hb], [optimizer:sgd]; a schedule section [schedule:hb] belongs to optimizer hb,
 // a plain [schedule] to every optimizer without its own.
 //
-// Any scalar parameter may be an axis: `0.01, 0.1, 1`, `logspace(-3, 0, 4)` (10^-3 .. 10^0),
+// Any scalar parameter may be an axis: `0.01, 0.1, 1`, `logspace(1e-3, 1, 4)` (geometric, endpoints given),
 // `linspace(a, b, k)`, `range(a, b[, step])` (integers a, a+step, ... <= b). Axes combine as a Cartesian
 // product; `zip = key1, key2` in a section varies its listed axes together. Every configuration has a stable
 // id derived from its fully resolved parameters.
@@ -121,7 +121,7 @@ class PreparedExperiment {
   std::vector<std::string> metric_names_;
 };
 
-// Axis expressions: "0.1, 1" / "logspace(-3, 0, 4)" / "linspace(0, 1, 5)" / "range(1, 9, 2)"; a plain value
+// Axis expressions: "0.1, 1" / "logspace(1e-3, 1, 4)" / "linspace(0, 1, 5)" / "range(1, 9, 2)"; a plain value
 // gives one item. Throws ConfigError (with `where`) for malformed expressions and empty axes.
 std::vector<std::string> expand_axis(const std::string& text, const std::string& where);
 

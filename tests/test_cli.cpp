@@ -199,7 +199,7 @@ TEST_CASE("SIGKILL after k runs or in the middle of an HDF5 write: recovered by 
   }
 }
 
-TEST_CASE("--resume refuses a file from a different experiment and a path with nothing to resume", "[cli][resume]") {
+TEST_CASE("resume refuses a file from a different experiment and a path with nothing to resume", "[cli][resume]") {
   auto out = scratch("other.h5");
   REQUIRE(run_cli(std::string(kSweep) + " -o " + out.string()).exit_code == 0);
   auto o = run_cli(std::string(kSweep) + " --set experiment.replicates=7 --resume -o " + out.string());
@@ -214,4 +214,18 @@ TEST_CASE("--resume refuses a file from a different experiment and a path with n
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.output, Catch::Contains("recovered 12 finished runs"));
   CHECK(trace_bytes(out) == before);
+}
+
+TEST_CASE("command-line axes (--sweep) and single values (--set) combine", "[cli]") {
+  auto out = scratch("sweep.h5");
+  auto o = run_cli("run quickstart --quiet --sweep 'schedule.c=logspace(0.5,2,3)' --set experiment.replicates=3 "
+                   "--set experiment.steps=50 -o " + out.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  auto data = ratelab::results::read_trace_file(out.string());
+  CHECK(data.layout.replicates == 3);
+  CHECK(data.layout.checkpoints.back() == 50);
+  REQUIRE(data.layout.configurations.size() == 3);
+  CHECK(data.layout.configurations[0].label == "sgd c=0.5");
+  CHECK(data.layout.configurations[2].label == "sgd c=2");
 }

@@ -173,10 +173,13 @@ name = constant
 
 TEST_CASE("sweep axes: lists, logspace/linspace endpoints exact, ranges, zip, stable ids", "[foundation][experiment]") {
   CHECK(expand_axis("0.01, 0.1, 1", "") == std::vector<std::string>{"0.01", "0.1", "1"});
-  auto logs = expand_axis("logspace(-3, 0, 4)", "");
+  auto logs = expand_axis("logspace(1e-3, 1, 4)", "");
   REQUIRE(logs.size() == 4);
-  CHECK(std::stod(logs.front()) == 1e-3);
-  CHECK(std::stod(logs.back()) == 1.0);
+  CHECK(std::stod(logs[0]) == 1e-3);
+  CHECK(std::stod(logs[1]) == Approx(1e-2).epsilon(1e-15));
+  CHECK(std::stod(logs[2]) == Approx(1e-1).epsilon(1e-15));
+  CHECK(std::stod(logs[3]) == 1.0);
+  CHECK_THROWS_WITH(expand_axis("logspace(-3, 0, 4)", "w: "), Catch::Contains("numpy.geomspace"));
   auto lin = expand_axis("linspace(0.1, 0.7, 3)", "");
   CHECK(std::stod(lin.front()) == 0.1);
   CHECK(std::stod(lin.back()) == 0.7);

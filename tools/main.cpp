@@ -154,7 +154,7 @@ int command_inspect(const std::vector<std::string>& args) {
 
 int command_run(const std::vector<std::string>& args, const std::string& invocation) {
   po::options_description opts("run options");
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, sweeps;
   std::string experiment, output, progress = "auto";
   int threads = 0;
   double time_limit = 0;
@@ -162,6 +162,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "experiment", po::value(&experiment)->required(), "experiment file or preset name")(
       "output,o", po::value(&output), "output HDF5 file (default: out/<experiment name>.h5)")(
       "set", po::value(&sets)->composing(), "override a parameter: section.key=value (repeatable)")(
+      "sweep", po::value(&sweeps)->composing(), "sweep a parameter: section.key=AXIS, e.g. schedule.c=logspace(0.01,1,3)")(
       "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
       "overwrite", "replace an existing output file")(
       "resume", "continue an interrupted or killed sweep writing the output file: keep its finished runs, run the rest")(
@@ -175,6 +176,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   if (threads < 0) throw ConfigError("--threads = " + std::to_string(threads) + " violates threads >= 0");
   if (time_limit < 0) throw ConfigError("--time-limit must be >= 0 seconds");
 
+  sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
   Registry registry = builtin_registry();
   ExperimentPlan plan = plan_experiment(registry, read_ini_file(path), sets);
