@@ -51,8 +51,25 @@ void synthesize(const LeastSquaresOptions& o, RandomStream& rng, RowMat& A, Vec&
 
 }  // namespace
 
+namespace {
+void validate(const LeastSquaresOptions& o) {
+  std::vector<std::string> errors;
+  if (!o.dataset.empty() && o.condition != 1.0)
+    errors.push_back("problem.condition = " + std::to_string(o.condition) +
+                     " applies to the synthetic instance only; remove it or remove problem.dataset");
+  if (o.dataset.empty() && o.intercept)
+    errors.push_back("problem.intercept = true applies to data sets only; set problem.dataset or remove it");
+  if (o.oracle == LeastSquaresOptions::OracleKind::exact &&
+      o.sampling == LeastSquaresOptions::Sampling::without_replacement)
+    errors.push_back("problem.sampling = without_replacement has no effect with problem.oracle = exact; use "
+                     "oracle = sampled or drop sampling");
+  if (!errors.empty()) throw ConfigError(errors);
+}
+}  // namespace
+
 LeastSquares::LeastSquares(const LeastSquaresOptions& o, ProblemContext& ctx)
     : CompositeProblem(o.regularizer), options_(o) {
+  validate(o);
   if (o.dataset.empty()) {
     synthesize(o, ctx.instance, A_, b_);
   } else {

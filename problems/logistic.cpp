@@ -74,6 +74,12 @@ using LogisticOptions = ClassificationOptions<false>;
 using SoftmaxOptions = ClassificationOptions<true>;
 
 template <bool Multiclass>
+void validate(const ClassificationOptions<Multiclass>& o) {
+  if (o.dataset.empty() && o.intercept)
+    throw ConfigError("problem.intercept = true applies to data sets only; set problem.dataset or remove it");
+}
+
+template <bool Multiclass>
 Dataset load_features(const ClassificationOptions<Multiclass>& o, ProblemContext& ctx) {
   Dataset data = load_dataset(o.dataset, ctx.data_directory, o.standardize);
   if (o.intercept) {
@@ -128,6 +134,7 @@ double newton(const CompositeProblem& p, Vec& x, Hessian hessian, long& iteratio
 class Logistic final : public CompositeProblem {
  public:
   Logistic(const LogisticOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+    validate(o);
     if (o.dataset.empty()) {
       RandomStream& rng = ctx.instance;
       A_.resize(o.n, o.d);
@@ -238,6 +245,7 @@ class Logistic final : public CompositeProblem {
 class Softmax final : public CompositeProblem {
  public:
   Softmax(const SoftmaxOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+    validate(o);
     if (o.dataset.empty()) {
       RandomStream& rng = ctx.instance;
       K_ = o.classes;
@@ -314,7 +322,12 @@ class Softmax final : public CompositeProblem {
     return loss(Z) + 0.5 * options_.lambda * x.squaredNorm();
   }
   void smooth_values(ConstMatRef X, VecRef out) const override {
-    for (Eigen::Index j = 0; j < X.cols(); ++j) out[j] = smooth_value(X.col(j));
+    // The block of iterates as one d x (K m) matrix [W_1 ... W_m]: one product streams A once.
+    const Mat packed = X;  // contiguous copy (X may have an outer stride)
+    const Eigen::Map<const Mat> Ws(packed.data(), d_, K_ * X.cols());
+    const Mat Z = A_ * Ws;
+    for (Eigen::Index j = 0; j < X.cols(); ++j)
+      out[j] = loss(Z.middleCols(j * K_, K_)) + 0.5 * options_.lambda * X.col(j).squaredNorm();
   }
   void gradient(ConstVecRef x, VecRef g) const override {
     Mat P = probabilities(x);
@@ -337,7 +350,8 @@ class Softmax final : public CompositeProblem {
     }
     return Z;
   }
-  double loss(const Mat& Z) const {
+  template <class Logits>
+  double loss(const Logits& Z) const {
     double s = 0;
     for (Eigen::Index i = 0; i < Z.rows(); ++i) {
       const double m = Z.row(i).maxCoeff();

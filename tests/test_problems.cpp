@@ -537,3 +537,57 @@ TEST_CASE("logistic and softmax: gradients, unbiased oracles, Newton's f*", "[pr
   q->prox(1.0 / *q->facts().L, y);
   CHECK((y - xs).norm() < 1e-9);
 }
+
+TEST_CASE("problems reject invalid combinations naming the parameter", "[problems]") {
+  auto message = [](const std::string& key, std::map<std::string, std::string> raw) -> std::string {
+    try {
+      make_problem(key, raw);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK_THAT(message("quadratic", {{"regularizer", "l1"}}), Catch::Contains("problem.reg_weight = 0"));
+  CHECK_THAT(message("quadratic", {{"mu", "2"}, {"L", "1"}}), Catch::Contains("need mu <= L"));
+  CHECK_THAT(message("least_squares", {{"intercept", "true"}}), Catch::Contains("problem.intercept"));
+  CHECK_THAT(message("least_squares", {{"dataset", "x.csv"}, {"condition", "10"}}), Catch::Contains("problem.condition"));
+  CHECK_THAT(message("least_squares", {{"oracle", "exact"}, {"sampling", "without_replacement"}}),
+             Catch::Contains("problem.sampling"));
+  CHECK_THAT(message("logistic", {{"intercept", "true"}}), Catch::Contains("problem.intercept"));
+  CHECK_THAT(message("least_squares", {{"dataset", "no_such_file.svm"}}), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("every registered problem declares consistent facts", "[problems]") {
+  // Small instances of every key the issue names; L, mu, f*, x* cross-checked where declared.
+  const std::vector<std::pair<std::string, std::map<std::string, std::string>>> cases{
+      {"quadratic", {{"d", "5"}}},
+      {"least_squares", {{"n", "60"}, {"d", "5"}}},
+      {"logistic", {{"n", "60"}, {"d", "4"}}},
+      {"softmax", {{"n", "60"}, {"d", "3"}, {"classes", "3"}}},
+      {"logcosh", {{"d", "5"}}},
+      {"abs_mean", {{"d", "3"}}},
+      {"harvey_sc", {{"T", "20"}}},
+      {"harvey_lip", {{"T", "20"}}},
+      {"lessard", {}},
+  };
+  for (const auto& [key, raw] : cases) {
+    INFO(key);
+    auto p = make_problem(key, raw);
+    const ProblemFacts& f = p->facts();
+    REQUIRE(f.f_star.has_value());
+    REQUIRE(f.x_star_known);
+    CHECK(p->value(p->x_star()) == Approx(*f.f_star).margin(1e-14));
+    if (f.mu && f.L) CHECK(*f.mu <= *f.L);
+    // f* is a lower bound at random feasible points.
+    for (int t = 0; t < 10; ++t) {
+      Vec x = random_point(p->dim(), 700 + t);
+      p->prox(1.0, x);  // onto the domain for the constrained instances (identity otherwise)
+      CHECK(p->value(x) >= *f.f_star - 1e-12);
+    }
+    // Initial points are finite and evaluate.
+    Vec x0(p->dim());
+    RandomStream init(1, 0, StreamPurpose::init);
+    p->initial_point(x0, init);
+    CHECK(std::isfinite(p->value(x0)));
+  }
+}
