@@ -48,6 +48,22 @@ class Oracle {
   virtual void sample_gradient(ConstVecRef x, VecRef g, int batch) = 0;
   // Statistics of the randomness this oracle realized over the run.
   virtual void report(RunStats& /*stats*/) const {}
+
+  // Block-coordinate access for block methods (multi-block heavy-ball). An oracle that can compute the
+  // coordinates [begin, begin + size) of a stochastic gradient at x for about size/dim of the cost of a full
+  // one overrides both functions below and returns true from has_cheap_block_gradient(). The default
+  // computes the full stochastic gradient (paying its full cost, which callers count as dim() coordinates)
+  // into a scratch vector owned by the oracle, allocated on the first call only, and copies the block out.
+  virtual bool has_cheap_block_gradient() const { return false; }
+  virtual void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
+                                     int batch) {
+    if (block_scratch_.size() != x.size()) block_scratch_.resize(x.size());
+    sample_gradient(x, block_scratch_, batch);
+    g_block = block_scratch_.segment(begin, size);
+  }
+
+ private:
+  Vec block_scratch_;  // only used by the default sample_block_gradient
 };
 
 class Problem {

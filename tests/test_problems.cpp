@@ -591,3 +591,22 @@ TEST_CASE("every registered problem declares consistent facts", "[problems]") {
     CHECK(std::isfinite(p->value(x0)));
   }
 }
+
+TEST_CASE("quadratic: gradient, unbiased heavy-tailed oracle, cheap block gradient", "[problems]") {
+  auto p = make_problem("quadratic", {{"d", "6"}, {"basis", "random"}, {"random_minimizer", "true"},
+                                      {"noise", "student_t"}, {"noise_nu", "5"}, {"noise_scale", "0.7"}});
+  for (int t = 0; t < 3; ++t) CHECK(gradient_fd_error(*p, random_point(6, 110 + t)) < 1e-8);
+  CHECK(oracle_bias_z(*p, random_point(6, 4), 20000) < 5.0);  // 5 standard errors per coordinate
+  CHECK(*p->facts().sigma2 == Approx(6 * 0.49));              // unit-variance t_5 times s, 6 coordinates
+  // Identity basis without noise: the block oracle computes l_j (x_j - c_j) on the block alone, equal to the
+  // full gradient's block.
+  auto q = make_problem("quadratic", {{"d", "8"}, {"random_minimizer", "true"}, {"noise_scale", "0"}});
+  RunStreams streams(1, 0);
+  auto oracle = q->make_oracle(streams);
+  REQUIRE(oracle->has_cheap_block_gradient());
+  const Vec x = random_point(8, 5);
+  Vec full(8), block(3);
+  q->gradient(x, full);
+  oracle->sample_block_gradient(x, 2, 3, block, 1);
+  CHECK(block == full.segment(2, 3));
+}
