@@ -326,27 +326,12 @@ TEST_CASE("least_squares: the W1 benchmark instance gives the documented f*", "[
   // WORKLOADS.md recipe: SplitMix64(12345) uniforms, Box-Muller normals, A = Z / sqrt(d) row-major, then
   // x_true, then e; b = A x_true + 0.1 e. f* = 0.004906696940132532 from LAPACK gelsd (1e-12 agreement).
   const int n = 4096, d = 128;
-  std::uint64_t state = 12345;
-  auto uniform = [&]() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (double(z >> 11) + 0.5) * 0x1.0p-53;
-  };
-  std::vector<double> z(std::size_t(n) * d + d + n);
-  for (std::size_t k = 0; k < z.size(); k += 2) {
-    const double u1 = uniform(), u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1)), th = 2.0 * std::numbers::pi * u2;
-    z[k] = r * std::cos(th);
-    z[k + 1] = r * std::sin(th);
-  }
-  RowMat A(n, d);
-  Vec b(n);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < d; ++j) A(i, j) = z[std::size_t(i) * d + j] / std::sqrt(double(d));
-  const Eigen::Map<const Vec> x_true(z.data() + std::size_t(n) * d, d), e(z.data() + std::size_t(n) * d + d, n);
-  for (int i = 0; i < n; ++i) b[i] = A.row(i).dot(x_true) + 0.1 * e[i];
+  RowMat A;
+  Vec b;
+  make_splitmix_instance(n, d, 12345, 0.1, A, b);
+  CHECK(A(0, 0) == Approx(0.04972229208822638).epsilon(1e-15));
+  CHECK(b[0] == Approx(-0.3075536348999733).epsilon(1e-14));
+  CHECK(A.sum() == Approx(27.754550228693752).epsilon(1e-12));
   LeastSquares p(A, b, LeastSquaresOptions{});
   CHECK(*p.facts().f_star == Approx(0.004906696940132532).epsilon(1e-12));
   CHECK(p.value(Vec::Zero(d)) == Approx(0.45515142457008845).epsilon(1e-12));
@@ -359,6 +344,9 @@ TEST_CASE("least_squares: the W1 benchmark instance gives the documented f*", "[
   LeastSquares q(A, b, fast, 0.004906696940132532);
   CHECK(q.facts().f_star_method == "given");
   CHECK(*q.facts().L == Approx(*p.facts().L).epsilon(1e-6));
+  // The same instance through the registry.
+  auto r = make_problem("least_squares", {{"generator", "splitmix"}, {"n", "4096"}, {"d", "128"}});
+  CHECK(*r->facts().f_star == *p.facts().f_star);
 }
 
 // ---- separable and hard instances --------------------------------------------------------------------
