@@ -157,7 +157,6 @@ class Logistic final : public CompositeProblem {
     const double n = double(A_.rows());
     facts_.L = gram_lambda_max(A_) / 4.0 + o.lambda;
     facts_.mu = o.lambda;
-    facts_.sigma2.reset();
     if (regularizer_.active()) {
       solve_composite(*facts_.L);
       return;
@@ -183,6 +182,18 @@ class Logistic final : public CompositeProblem {
     std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
     facts_.f_star_method = buf;
     instance_stats_.emplace_back("f_star_gradient_norm", gn);
+    // One-example variance at x*: the per-example loss gradients l_i a_i around their mean.
+    const Vec m = A_ * x;
+    Vec mean = Vec::Zero(A_.cols());
+    double second = 0;
+    for (Eigen::Index i = 0; i < A_.rows(); ++i) {
+      const double l = -y_[i] * sigmoid(-y_[i] * m[i]);
+      mean += l * A_.row(i).transpose() / n;
+      second += l * l * A_.row(i).squaredNorm() / n;
+    }
+    facts_.sigma2 = second - mean.squaredNorm();
+    if (auto extra = o.noise.variance(dim())) *facts_.sigma2 += *extra;
+    else facts_.sigma2.reset();
   }
 
   Eigen::Index dim() const override { return A_.cols(); }
@@ -311,6 +322,14 @@ class Softmax final : public CompositeProblem {
     std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
     facts_.f_star_method = buf;
     instance_stats_.emplace_back("f_star_gradient_norm", gn);
+    // One-example variance at x*: per-example gradients a_i (p_i - e_{y_i})^T around their mean.
+    Mat P = probabilities(x);
+    for (Eigen::Index i = 0; i < P.rows(); ++i) P(i, labels_[i]) -= 1.0;
+    const Mat mean = A_.transpose() * P / n;
+    facts_.sigma2 = (A_.rowwise().squaredNorm().array() * P.rowwise().squaredNorm().array()).sum() / n -
+                    mean.squaredNorm();
+    if (auto extra = o.noise.variance(dim())) *facts_.sigma2 += *extra;
+    else facts_.sigma2.reset();
   }
 
   Eigen::Index dim() const override { return d_ * K_; }

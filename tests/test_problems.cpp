@@ -511,6 +511,24 @@ TEST_CASE("logistic and softmax: gradients, unbiased oracles, Newton's f*", "[pr
       CHECK(gap >= 0.5 * *p->facts().mu * v.squaredNorm() * (1 - 1e-9));
       CHECK(gap <= 0.5 * *p->facts().L * v.squaredNorm() * (1 + 1e-9));
     }
+    // sigma^2 fact = E||g(x*) - grad f(x*)||^2 for one example: Monte Carlo within 5 standard errors.
+    {
+      RunStreams s(12, 0);
+      auto o = p->make_oracle(s);
+      Vec gs(d);
+      const int draws = 20000;
+      double m1 = 0, m2 = 0;
+      for (int k = 1; k <= draws; ++k) {
+        s.seek(std::uint64_t(k));
+        o->sample_gradient(p->x_star(), gs, 1);
+        m1 += gs.squaredNorm();
+        m2 += gs.squaredNorm() * gs.squaredNorm();
+      }
+      m1 /= draws;
+      m2 /= draws;
+      REQUIRE(p->facts().sigma2.has_value());
+      CHECK(std::abs(m1 - *p->facts().sigma2) < 5 * std::sqrt((m2 - m1 * m1) / draws));
+    }
     Mat X(d, 3);
     for (int j = 0; j < 3; ++j) X.col(j) = random_point(d, 95 + j);
     Vec block(3);
@@ -597,4 +615,54 @@ TEST_CASE("quadratic: gradient, unbiased heavy-tailed oracle, cheap block gradie
   q->gradient(x, full);
   oracle->sample_block_gradient(x, 2, 3, block, 1);
   CHECK(block == full.segment(2, 3));
+}
+
+TEST_CASE("every regularizer on least squares: FISTA's x* is a prox-gradient fixed point", "[problems]") {
+  for (std::string kind : {"l1", "l2", "elastic_net", "linf", "box", "ball", "simplex"}) {
+    INFO(kind);
+    auto p = make_problem("least_squares", {{"n", "80"}, {"d", "6"}, {"regularizer", kind}, {"reg_weight", "0.05"},
+                                            {"reg_radius", "0.7"}});
+    REQUIRE(p->is_composite());
+    CHECK_THAT(p->facts().f_star_method, Catch::Contains("fista"));
+    const double L = *p->facts().L;
+    Vec xs = p->x_star(), g(6);
+    p->gradient(xs, g);
+    Vec y = xs - g / L;
+    p->prox(1.0 / L, y);
+    // Gradient mapping below 1e-11 relative (FISTA's stopping rule); with mu > 0, ||x - x*|| <= ||G|| / mu.
+    CHECK(L * (y - xs).norm() < 1e-9);
+    CHECK(std::isfinite(p->value(xs)));
+    for (int t = 0; t < 20; ++t) {
+      Vec x = xs + random_point(6, 600 + t, 0.3);
+      p->prox(1.0, x);  // feasible for the constraint kinds; a different point for the penalties
+      CHECK(p->value(x) >= *p->facts().f_star - 1e-12);
+    }
+  }
+}
+
+#include "core/run.hpp"
+
+TEST_CASE("a run records the noise statistics, including the Hill tail index", "[problems]") {
+  auto p = make_problem("quadratic", {{"d", "4"}, {"noise", "pareto"}, {"noise_tail", "1.5"}, {"noise_scale", "0.01"},
+                                      {"noise_shape", "isotropic"}});
+  Registry registry = builtin_registry();
+  std::vector<std::string> errors;
+  auto sgd = registry.make_optimizer("sgd", resolve_params(registry.info(ComponentKind::optimizer, "sgd").params, {},
+                                                           "optimizer", errors));
+  auto schedule = registry.make_schedule(
+      "constant", resolve_params(registry.info(ComponentKind::schedule, "constant").params, {{"eta", "0.1"}},
+                                 "schedule", errors),
+      {});
+  RunPlan plan;
+  plan.steps = 40000;
+  plan.checkpoints = log_checkpoints(plan.steps, 10);
+  RunStreams streams(3, 0);
+  RunResult r = run_one(*p, *sgd, schedule, plan, streams);
+  REQUIRE(r.status == RunStatus::ok);
+  std::map<std::string, double> stats(r.stats.begin(), r.stats.end());
+  REQUIRE(stats.count("noise_tail_index_hill"));
+  CHECK(stats["noise_hill_k"] == 200.0);  // floor(sqrt(40000))
+  // Exact Pareto radii: the estimate has sd 1.5/sqrt(200) = 0.106; 5 sd.
+  CHECK(std::abs(stats["noise_tail_index_hill"] - 1.5 * 200 / 199) < 5 * 0.106);
+  CHECK(stats["noise_max_norm"] >= 0.01);
 }
