@@ -65,7 +65,7 @@ TEST_CASE("data: LIBSVM and CSV round trips are exact", "[problems][data]") {
   CHECK(csv.X == d.X);
   CHECK(csv.y == d.y);
   // Comments, blank lines, whitespace-separated CSV, a header line and a label in the first column.
-  Dataset s = read_libsvm(dir.write("b.svm", "# header comment\n+1 2:0.5 10:-1 # trailing\n\n-1 1:3\n"));
+  Dataset s = read_libsvm(dir.write("b.svm", "# header comment\n+1 qid:3 2:0.5 10:-1 # trailing\n\n-1 1:3\n"));
   CHECK(s.X.rows() == 2);
   CHECK(s.X.cols() == 10);
   CHECK(s.X(0, 1) == 0.5);
