@@ -177,6 +177,9 @@ std::string Regularizer::describe() const {
 
 CompositeProblem::CompositeProblem(const RegularizerOptions& regularizer) : regularizer_(regularizer) {
   facts_.domain = regularizer_.domain();
+  // Diameters that do not depend on the dimension; the box's (2 r sqrt d) is set by solve_composite.
+  if (regularizer_.domain() == Domain::ball) facts_.D = 2.0 * regularizer.radius;
+  if (regularizer_.domain() == Domain::simplex) facts_.D = std::sqrt(2.0) * regularizer.radius;
 }
 
 double CompositeProblem::value(ConstVecRef x) const {
@@ -195,6 +198,7 @@ void CompositeProblem::smooth_values(ConstMatRef X, VecRef out) const {
 
 void CompositeProblem::solve_composite(double L, double tolerance, long max_iterations) {
   const Eigen::Index d = dim();
+  if (facts_.domain == Domain::box) facts_.D = 2.0 * regularizer_.options().radius * std::sqrt(double(d));
   Vec x = Vec::Zero(d), y(d), x_next(d), g(d);
   prox(1.0 / L, x);  // a feasible start for the constraint kinds
   y = x;

@@ -102,6 +102,7 @@ Dataset read_libsvm(const std::string& path) {
     long previous = 0;
     for (std::size_t k = 1; k < tokens.size(); ++k) {
       const Token& t = tokens[k];
+      if (t.text.rfind("qid:", 0) == 0) continue;  // SVMlight ranking groups: not a feature
       const std::size_t colon = t.text.find(':');
       if (colon == std::string::npos) fail(path, line_no, t.column, "expected index:value, got '" + t.text + "'");
       const std::string index_text = t.text.substr(0, colon), value_text = t.text.substr(colon + 1);

@@ -1,7 +1,7 @@
 // Data sets for the data-driven problems (least_squares, logistic, softmax).
 //
 // Readers for the LIBSVM/SVMlight text format ("label index:value ...", 1-based increasing indices, '#'
-// comments; Chang & Lin, LIBSVM) and for numeric CSV (comma- or whitespace-separated, label in the last
+// comments, SVMlight "qid:" fields ignored; Chang & Lin, LIBSVM) and for numeric CSV (comma- or whitespace-separated, label in the last
 // column unless told otherwise). Malformed input raises ConfigError "path:line:column: what is wrong",
 // column counting characters from 1.
 //

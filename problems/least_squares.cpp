@@ -5,6 +5,7 @@
 #include <Eigen/QR>
 #include <cmath>
 #include <cstdio>
+#include <numbers>
 #include <vector>
 
 #include "core/registry.hpp"
@@ -19,6 +20,9 @@ ParamTable<LeastSquaresOptions> LeastSquaresOptions::params() {
       param(&O::noise_std, "noise_std", nonnegative(), "b = A x_true + noise_std N(0, 1)"),
       param(&O::condition, "condition", at_least(1),
             "target condition number of A^T A / n by column scaling (1: plain Gaussian A)"),
+      choice(&O::generator, "generator", {{"philox", Generator::philox}, {"splitmix", Generator::splitmix}},
+             "synthetic A, b from the instance stream, or the benchmark's portable SplitMix64/Box-Muller recipe"),
+      param(&O::generator_seed, "generator_seed", at_least(0), "seed of the splitmix generator (W1 uses 12345)"),
       choice(&O::sampling, "sampling",
              {{"with_replacement", Sampling::with_replacement}, {"without_replacement", Sampling::without_replacement}},
              "row sampling of the oracle: i.i.d. uniform, or a fresh random permutation every epoch"),
@@ -37,6 +41,10 @@ ParamTable<LeastSquaresOptions> LeastSquaresOptions::params() {
 namespace {
 
 void synthesize(const LeastSquaresOptions& o, RandomStream& rng, RowMat& A, Vec& b) {
+  if (o.generator == LeastSquaresOptions::Generator::splitmix) {
+    make_splitmix_instance(o.n, o.d, std::uint64_t(o.generator_seed), o.noise_std, A, b);
+    return;
+  }
   A.resize(o.n, o.d);
   const double s = 1.0 / std::sqrt(double(o.d));
   for (long i = 0; i < o.n; ++i)
@@ -51,8 +59,59 @@ void synthesize(const LeastSquaresOptions& o, RandomStream& rng, RowMat& A, Vec&
 
 }  // namespace
 
+namespace {
+void validate(const LeastSquaresOptions& o) {
+  std::vector<std::string> errors;
+  if (o.generator == LeastSquaresOptions::Generator::splitmix && o.condition != 1.0)
+    errors.push_back("problem.condition = " + std::to_string(o.condition) +
+                     " is not part of the splitmix recipe; use generator = philox for column scaling");
+  if (!o.dataset.empty() && o.condition != 1.0)
+    errors.push_back("problem.condition = " + std::to_string(o.condition) +
+                     " applies to the synthetic instance only; remove it or remove problem.dataset");
+  if (o.dataset.empty() && o.intercept)
+    errors.push_back("problem.intercept = true applies to data sets only; set problem.dataset or remove it");
+  if (o.oracle == LeastSquaresOptions::OracleKind::exact &&
+      o.sampling == LeastSquaresOptions::Sampling::without_replacement)
+    errors.push_back("problem.sampling = without_replacement has no effect with problem.oracle = exact; use "
+                     "oracle = sampled or drop sampling");
+  if (!errors.empty()) throw ConfigError(errors);
+}
+}  // namespace
+
+void make_splitmix_instance(long n, long d, std::uint64_t seed, double noise_std, RowMat& A, Vec& b) {
+  std::uint64_t state = seed;
+  auto uniform = [&]() {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (double(z >> 11) + 0.5) * 0x1.0p-53;
+  };
+  const std::size_t count = std::size_t(n) * std::size_t(d) + std::size_t(d) + std::size_t(n);
+  std::vector<double> z(count + 1);  // + 1: an odd count still fills whole Box-Muller pairs
+  for (std::size_t k = 0; k < count; k += 2) {
+    const double u1 = uniform(), u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * std::numbers::pi * u2;
+    z[k] = r * std::cos(theta);
+    z[k + 1] = r * std::sin(theta);
+  }
+  A.resize(n, d);
+  b.resize(n);
+  const double s = 1.0 / std::sqrt(double(d));
+  for (long i = 0; i < n; ++i)
+    for (long j = 0; j < d; ++j) A(i, j) = z[std::size_t(i) * std::size_t(d) + std::size_t(j)] * s;
+  const double* x_true = z.data() + std::size_t(n) * std::size_t(d);
+  const double* e = x_true + d;
+  for (long i = 0; i < n; ++i) {
+    double acc = 0;  // the recipe's summation order: j = 0, 1, ..., d-1
+    for (long j = 0; j < d; ++j) acc += A(i, j) * x_true[j];
+    b[i] = acc + noise_std * e[i];
+  }
+}
+
 LeastSquares::LeastSquares(const LeastSquaresOptions& o, ProblemContext& ctx)
     : CompositeProblem(o.regularizer), options_(o) {
+  validate(o);
   if (o.dataset.empty()) {
     synthesize(o, ctx.instance, A_, b_);
   } else {

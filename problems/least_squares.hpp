@@ -3,8 +3,10 @@
 // Synthetic instance (from the instance stream, in this order): A n x d with i.i.d. N(0, 1/d) entries drawn
 // row by row, x_true ~ N(0, I_d), e ~ N(0, I_n), b = A x_true + noise_std e. Option `condition` > 1 scales
 // column j by condition^(-j / (2(d-1))), so the column norms^2 span `condition` and A^T A / n has a
-// condition number close to it (the realized one is recorded). Or A, b from a data set (`dataset`), or
-// from memory (the constructor taking A and b; used by the benchmark).
+// condition number close to it (the realized one is recorded). `generator = splitmix` instead builds the
+// benchmark's portable instance (bench WORKLOADS.md, W1): SplitMix64(generator_seed) uniforms, Box-Muller
+// normals, A = Z / sqrt(d) row-major, then x_true, then e, b = A x_true + noise_std e; identical in every
+// implementation. Or A, b from a data set (`dataset`), or from memory (the constructor taking A and b).
 //
 // Oracle (`oracle = sampled`): B rows i_1..i_B uniform with replacement (or without replacement, a
 // Fisher-Yates permutation redrawn every epoch) from the sampling stream,
@@ -31,13 +33,19 @@ namespace ratelab {
 
 struct ProblemContext;
 
+// The W1 benchmark's portable instance (see above); n * d + d + n must be even.
+void make_splitmix_instance(long n, long d, std::uint64_t seed, double noise_std, RowMat& A, Vec& b);
+
 struct LeastSquaresOptions {
   enum class Sampling { with_replacement, without_replacement };
+  enum class Generator { philox, splitmix };
   enum class OracleKind { sampled, exact };
   long n = 1000;
   long d = 20;
   double noise_std = 0.1;
   double condition = 1.0;
+  Generator generator = Generator::philox;
+  long generator_seed = 12345;
   Sampling sampling = Sampling::with_replacement;
   OracleKind oracle = OracleKind::sampled;
   std::string dataset;  // empty: synthetic

@@ -74,6 +74,12 @@ using LogisticOptions = ClassificationOptions<false>;
 using SoftmaxOptions = ClassificationOptions<true>;
 
 template <bool Multiclass>
+void validate(const ClassificationOptions<Multiclass>& o) {
+  if (o.dataset.empty() && o.intercept)
+    throw ConfigError("problem.intercept = true applies to data sets only; set problem.dataset or remove it");
+}
+
+template <bool Multiclass>
 Dataset load_features(const ClassificationOptions<Multiclass>& o, ProblemContext& ctx) {
   Dataset data = load_dataset(o.dataset, ctx.data_directory, o.standardize);
   if (o.intercept) {
@@ -95,7 +101,7 @@ double gram_lambda_max(const RowMat& A) {
 template <class Hessian>
 double newton(const CompositeProblem& p, Vec& x, Hessian hessian, long& iterations) {
   const Eigen::Index d = p.dim();
-  Vec g(d), step(d), trial(d);
+  Vec g(d), g_trial(d), step(d), trial(d);
   Mat H(d, d);
   double gn = 0;
   for (iterations = 0; iterations < 200; ++iterations) {
@@ -107,9 +113,17 @@ double newton(const CompositeProblem& p, Vec& x, Hessian hessian, long& iteratio
     const double f0 = p.smooth_value(x), slope = g.dot(step);
     double t = 1.0;
     trial = x + step;
-    while (p.smooth_value(trial) > f0 + 1e-4 * t * slope && t > 1e-12) {
+    // Near x* the decrease g^T H^-1 g falls below the rounding of f itself, so the full step is also
+    // accepted when it reduces the gradient norm (the quantity the stopping rule measures).
+    bool accept = p.smooth_value(trial) <= f0 + 1e-4 * slope;
+    if (!accept) {
+      p.gradient(trial, g_trial);
+      accept = g_trial.norm() < 0.5 * gn;
+    }
+    while (!accept && t > 1e-12) {
       t *= 0.5;
       trial = x + t * step;
+      accept = p.smooth_value(trial) <= f0 + 1e-4 * t * slope;
     }
     if (trial == x) break;  // no representable progress: rounding floor reached
     x = trial;
@@ -120,6 +134,7 @@ double newton(const CompositeProblem& p, Vec& x, Hessian hessian, long& iteratio
 class Logistic final : public CompositeProblem {
  public:
   Logistic(const LogisticOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+    validate(o);
     if (o.dataset.empty()) {
       RandomStream& rng = ctx.instance;
       A_.resize(o.n, o.d);
@@ -142,7 +157,6 @@ class Logistic final : public CompositeProblem {
     const double n = double(A_.rows());
     facts_.L = gram_lambda_max(A_) / 4.0 + o.lambda;
     facts_.mu = o.lambda;
-    facts_.sigma2.reset();
     if (regularizer_.active()) {
       solve_composite(*facts_.L);
       return;
@@ -168,6 +182,18 @@ class Logistic final : public CompositeProblem {
     std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
     facts_.f_star_method = buf;
     instance_stats_.emplace_back("f_star_gradient_norm", gn);
+    // One-example variance at x*: the per-example loss gradients l_i a_i around their mean.
+    const Vec m = A_ * x;
+    Vec mean = Vec::Zero(A_.cols());
+    double second = 0;
+    for (Eigen::Index i = 0; i < A_.rows(); ++i) {
+      const double l = -y_[i] * sigmoid(-y_[i] * m[i]);
+      mean += l * A_.row(i).transpose() / n;
+      second += l * l * A_.row(i).squaredNorm() / n;
+    }
+    facts_.sigma2 = second - mean.squaredNorm();
+    if (auto extra = o.noise.variance(dim())) *facts_.sigma2 += *extra;
+    else facts_.sigma2.reset();
   }
 
   Eigen::Index dim() const override { return A_.cols(); }
@@ -230,6 +256,7 @@ class Logistic final : public CompositeProblem {
 class Softmax final : public CompositeProblem {
  public:
   Softmax(const SoftmaxOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+    validate(o);
     if (o.dataset.empty()) {
       RandomStream& rng = ctx.instance;
       K_ = o.classes;
@@ -295,6 +322,14 @@ class Softmax final : public CompositeProblem {
     std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
     facts_.f_star_method = buf;
     instance_stats_.emplace_back("f_star_gradient_norm", gn);
+    // One-example variance at x*: per-example gradients a_i (p_i - e_{y_i})^T around their mean.
+    Mat P = probabilities(x);
+    for (Eigen::Index i = 0; i < P.rows(); ++i) P(i, labels_[i]) -= 1.0;
+    const Mat mean = A_.transpose() * P / n;
+    facts_.sigma2 = (A_.rowwise().squaredNorm().array() * P.rowwise().squaredNorm().array()).sum() / n -
+                    mean.squaredNorm();
+    if (auto extra = o.noise.variance(dim())) *facts_.sigma2 += *extra;
+    else facts_.sigma2.reset();
   }
 
   Eigen::Index dim() const override { return d_ * K_; }
@@ -306,7 +341,12 @@ class Softmax final : public CompositeProblem {
     return loss(Z) + 0.5 * options_.lambda * x.squaredNorm();
   }
   void smooth_values(ConstMatRef X, VecRef out) const override {
-    for (Eigen::Index j = 0; j < X.cols(); ++j) out[j] = smooth_value(X.col(j));
+    // The block of iterates as one d x (K m) matrix [W_1 ... W_m]: one product streams A once.
+    const Mat packed = X;  // contiguous copy (X may have an outer stride)
+    const Eigen::Map<const Mat> Ws(packed.data(), d_, K_ * X.cols());
+    const Mat Z = A_ * Ws;
+    for (Eigen::Index j = 0; j < X.cols(); ++j)
+      out[j] = loss(Z.middleCols(j * K_, K_)) + 0.5 * options_.lambda * X.col(j).squaredNorm();
   }
   void gradient(ConstVecRef x, VecRef g) const override {
     Mat P = probabilities(x);
@@ -329,7 +369,8 @@ class Softmax final : public CompositeProblem {
     }
     return Z;
   }
-  double loss(const Mat& Z) const {
+  template <class Logits>
+  double loss(const Logits& Z) const {
     double s = 0;
     for (Eigen::Index i = 0; i < Z.rows(); ++i) {
       const double m = Z.row(i).maxCoeff();

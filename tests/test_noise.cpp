@@ -235,3 +235,26 @@ TEST_CASE("noise: Hill estimate of the tail index from the run's largest norms",
   }
   CHECK(light.hill_tail_index() > 3.0);
 }
+
+TEST_CASE("noise: alpha_stable has the characteristic function exp(-|k|^alpha) for every alpha", "[problems][noise]") {
+  // E cos(k X) = exp(-|k|^alpha) for the unit-scale symmetric stable law (the scale convention of
+  // noise_scale). cos is bounded, so the Monte Carlo mean has a finite standard error; 5 of them.
+  const int n = 100000;
+  for (double alpha : {0.7, 1.0, 1.5, 1.9, 2.0}) {
+    NoiseOptions o = noise(NoiseOptions::Kind::alpha_stable);
+    o.alpha = alpha;
+    auto x = variates(o, n, 40 + std::uint64_t(alpha * 10));
+    for (double k : {0.3, 1.0, 2.0}) {
+      double m = 0, m2 = 0;
+      for (double v : x) {
+        const double c = std::cos(k * v);
+        m += c;
+        m2 += c * c;
+      }
+      m /= n;
+      m2 /= n;
+      INFO("alpha = " << alpha << ", k = " << k);
+      CHECK(std::abs(m - std::exp(-std::pow(k, alpha))) < 5 * std::sqrt((m2 - m * m) / n) + 1e-12);
+    }
+  }
+}

@@ -326,27 +326,12 @@ TEST_CASE("least_squares: the W1 benchmark instance gives the documented f*", "[
   // WORKLOADS.md recipe: SplitMix64(12345) uniforms, Box-Muller normals, A = Z / sqrt(d) row-major, then
   // x_true, then e; b = A x_true + 0.1 e. f* = 0.004906696940132532 from LAPACK gelsd (1e-12 agreement).
   const int n = 4096, d = 128;
-  std::uint64_t state = 12345;
-  auto uniform = [&]() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (double(z >> 11) + 0.5) * 0x1.0p-53;
-  };
-  std::vector<double> z(std::size_t(n) * d + d + n);
-  for (std::size_t k = 0; k < z.size(); k += 2) {
-    const double u1 = uniform(), u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1)), th = 2.0 * std::numbers::pi * u2;
-    z[k] = r * std::cos(th);
-    z[k + 1] = r * std::sin(th);
-  }
-  RowMat A(n, d);
-  Vec b(n);
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < d; ++j) A(i, j) = z[std::size_t(i) * d + j] / std::sqrt(double(d));
-  const Eigen::Map<const Vec> x_true(z.data() + std::size_t(n) * d, d), e(z.data() + std::size_t(n) * d + d, n);
-  for (int i = 0; i < n; ++i) b[i] = A.row(i).dot(x_true) + 0.1 * e[i];
+  RowMat A;
+  Vec b;
+  make_splitmix_instance(n, d, 12345, 0.1, A, b);
+  CHECK(A(0, 0) == Approx(0.04972229208822638).epsilon(1e-15));
+  CHECK(b[0] == Approx(-0.3075536348999733).epsilon(1e-14));
+  CHECK(A.sum() == Approx(27.754550228693752).epsilon(1e-12));
   LeastSquares p(A, b, LeastSquaresOptions{});
   CHECK(*p.facts().f_star == Approx(0.004906696940132532).epsilon(1e-12));
   CHECK(p.value(Vec::Zero(d)) == Approx(0.45515142457008845).epsilon(1e-12));
@@ -359,6 +344,9 @@ TEST_CASE("least_squares: the W1 benchmark instance gives the documented f*", "[
   LeastSquares q(A, b, fast, 0.004906696940132532);
   CHECK(q.facts().f_star_method == "given");
   CHECK(*q.facts().L == Approx(*p.facts().L).epsilon(1e-6));
+  // The same instance through the registry.
+  auto r = make_problem("least_squares", {{"generator", "splitmix"}, {"n", "4096"}, {"d", "128"}});
+  CHECK(*r->facts().f_star == *p.facts().f_star);
 }
 
 // ---- separable and hard instances --------------------------------------------------------------------
@@ -523,6 +511,24 @@ TEST_CASE("logistic and softmax: gradients, unbiased oracles, Newton's f*", "[pr
       CHECK(gap >= 0.5 * *p->facts().mu * v.squaredNorm() * (1 - 1e-9));
       CHECK(gap <= 0.5 * *p->facts().L * v.squaredNorm() * (1 + 1e-9));
     }
+    // sigma^2 fact = E||g(x*) - grad f(x*)||^2 for one example: Monte Carlo within 5 standard errors.
+    {
+      RunStreams s(12, 0);
+      auto o = p->make_oracle(s);
+      Vec gs(d);
+      const int draws = 20000;
+      double m1 = 0, m2 = 0;
+      for (int k = 1; k <= draws; ++k) {
+        s.seek(std::uint64_t(k));
+        o->sample_gradient(p->x_star(), gs, 1);
+        m1 += gs.squaredNorm();
+        m2 += gs.squaredNorm() * gs.squaredNorm();
+      }
+      m1 /= draws;
+      m2 /= draws;
+      REQUIRE(p->facts().sigma2.has_value());
+      CHECK(std::abs(m1 - *p->facts().sigma2) < 5 * std::sqrt((m2 - m1 * m1) / draws));
+    }
     Mat X(d, 3);
     for (int j = 0; j < 3; ++j) X.col(j) = random_point(d, 95 + j);
     Vec block(3);
@@ -536,4 +542,127 @@ TEST_CASE("logistic and softmax: gradients, unbiased oracles, Newton's f*", "[pr
   Vec y = xs - g / *q->facts().L;
   q->prox(1.0 / *q->facts().L, y);
   CHECK((y - xs).norm() < 1e-9);
+}
+
+TEST_CASE("problems reject invalid combinations naming the parameter", "[problems]") {
+  auto message = [](const std::string& key, std::map<std::string, std::string> raw) -> std::string {
+    try {
+      make_problem(key, raw);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK_THAT(message("quadratic", {{"regularizer", "l1"}}), Catch::Contains("problem.reg_weight = 0"));
+  CHECK_THAT(message("quadratic", {{"mu", "2"}, {"L", "1"}}), Catch::Contains("need mu <= L"));
+  CHECK_THAT(message("least_squares", {{"intercept", "true"}}), Catch::Contains("problem.intercept"));
+  CHECK_THAT(message("least_squares", {{"dataset", "x.csv"}, {"condition", "10"}}), Catch::Contains("problem.condition"));
+  CHECK_THAT(message("least_squares", {{"oracle", "exact"}, {"sampling", "without_replacement"}}),
+             Catch::Contains("problem.sampling"));
+  CHECK_THAT(message("logistic", {{"intercept", "true"}}), Catch::Contains("problem.intercept"));
+  CHECK_THAT(message("least_squares", {{"dataset", "no_such_file.svm"}}), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("every registered problem declares consistent facts", "[problems]") {
+  // Small instances of every key the issue names; L, mu, f*, x* cross-checked where declared.
+  const std::vector<std::pair<std::string, std::map<std::string, std::string>>> cases{
+      {"quadratic", {{"d", "5"}}},
+      {"least_squares", {{"n", "60"}, {"d", "5"}}},
+      {"logistic", {{"n", "60"}, {"d", "4"}}},
+      {"softmax", {{"n", "60"}, {"d", "3"}, {"classes", "3"}}},
+      {"logcosh", {{"d", "5"}}},
+      {"abs_mean", {{"d", "3"}}},
+      {"harvey_sc", {{"T", "20"}}},
+      {"harvey_lip", {{"T", "20"}}},
+      {"lessard", {}},
+  };
+  for (const auto& [key, raw] : cases) {
+    INFO(key);
+    auto p = make_problem(key, raw);
+    const ProblemFacts& f = p->facts();
+    REQUIRE(f.f_star.has_value());
+    REQUIRE(f.x_star_known);
+    CHECK(p->value(p->x_star()) == Approx(*f.f_star).margin(1e-14));
+    if (f.mu && f.L) CHECK(*f.mu <= *f.L);
+    // f* is a lower bound at random feasible points.
+    for (int t = 0; t < 10; ++t) {
+      Vec x = random_point(p->dim(), 700 + t);
+      p->prox(1.0, x);  // onto the domain for the constrained instances (identity otherwise)
+      CHECK(p->value(x) >= *f.f_star - 1e-12);
+    }
+    // Initial points are finite and evaluate.
+    Vec x0(p->dim());
+    RandomStream init(1, 0, StreamPurpose::init);
+    p->initial_point(x0, init);
+    CHECK(std::isfinite(p->value(x0)));
+  }
+}
+
+TEST_CASE("quadratic: gradient, unbiased heavy-tailed oracle, cheap block gradient", "[problems]") {
+  auto p = make_problem("quadratic", {{"d", "6"}, {"basis", "random"}, {"random_minimizer", "true"},
+                                      {"noise", "student_t"}, {"noise_nu", "5"}, {"noise_scale", "0.7"}});
+  for (int t = 0; t < 3; ++t) CHECK(gradient_fd_error(*p, random_point(6, 110 + t)) < 1e-8);
+  CHECK(oracle_bias_z(*p, random_point(6, 4), 20000) < 5.0);  // 5 standard errors per coordinate
+  CHECK(*p->facts().sigma2 == Approx(6 * 0.49));              // unit-variance t_5 times s, 6 coordinates
+  // Identity basis without noise: the block oracle computes l_j (x_j - c_j) on the block alone, equal to the
+  // full gradient's block.
+  auto q = make_problem("quadratic", {{"d", "8"}, {"random_minimizer", "true"}, {"noise_scale", "0"}});
+  RunStreams streams(1, 0);
+  auto oracle = q->make_oracle(streams);
+  REQUIRE(oracle->has_cheap_block_gradient());
+  const Vec x = random_point(8, 5);
+  Vec full(8), block(3);
+  q->gradient(x, full);
+  oracle->sample_block_gradient(x, 2, 3, block, 1);
+  CHECK(block == full.segment(2, 3));
+}
+
+TEST_CASE("every regularizer on least squares: FISTA's x* is a prox-gradient fixed point", "[problems]") {
+  for (std::string kind : {"l1", "l2", "elastic_net", "linf", "box", "ball", "simplex"}) {
+    INFO(kind);
+    auto p = make_problem("least_squares", {{"n", "80"}, {"d", "6"}, {"regularizer", kind}, {"reg_weight", "0.05"},
+                                            {"reg_radius", "0.7"}});
+    REQUIRE(p->is_composite());
+    CHECK_THAT(p->facts().f_star_method, Catch::Contains("fista"));
+    const double L = *p->facts().L;
+    Vec xs = p->x_star(), g(6);
+    p->gradient(xs, g);
+    Vec y = xs - g / L;
+    p->prox(1.0 / L, y);
+    // Gradient mapping below 1e-11 relative (FISTA's stopping rule); with mu > 0, ||x - x*|| <= ||G|| / mu.
+    CHECK(L * (y - xs).norm() < 1e-9);
+    CHECK(std::isfinite(p->value(xs)));
+    for (int t = 0; t < 20; ++t) {
+      Vec x = xs + random_point(6, 600 + t, 0.3);
+      p->prox(1.0, x);  // feasible for the constraint kinds; a different point for the penalties
+      CHECK(p->value(x) >= *p->facts().f_star - 1e-12);
+    }
+  }
+}
+
+#include "core/run.hpp"
+
+TEST_CASE("a run records the noise statistics, including the Hill tail index", "[problems]") {
+  auto p = make_problem("quadratic", {{"d", "4"}, {"noise", "pareto"}, {"noise_tail", "1.5"}, {"noise_scale", "0.01"},
+                                      {"noise_shape", "isotropic"}});
+  Registry registry = builtin_registry();
+  std::vector<std::string> errors;
+  auto sgd = registry.make_optimizer("sgd", resolve_params(registry.info(ComponentKind::optimizer, "sgd").params, {},
+                                                           "optimizer", errors));
+  auto schedule = registry.make_schedule(
+      "constant", resolve_params(registry.info(ComponentKind::schedule, "constant").params, {{"eta", "0.1"}},
+                                 "schedule", errors),
+      {});
+  RunPlan plan;
+  plan.steps = 40000;
+  plan.checkpoints = log_checkpoints(plan.steps, 10);
+  RunStreams streams(3, 0);
+  RunResult r = run_one(*p, *sgd, schedule, plan, streams);
+  REQUIRE(r.status == RunStatus::ok);
+  std::map<std::string, double> stats(r.stats.begin(), r.stats.end());
+  REQUIRE(stats.count("noise_tail_index_hill"));
+  CHECK(stats["noise_hill_k"] == 200.0);  // floor(sqrt(40000))
+  // Exact Pareto radii: the estimate has sd 1.5/sqrt(200) = 0.106; 5 sd.
+  CHECK(std::abs(stats["noise_tail_index_hill"] - 1.5 * 200 / 199) < 5 * 0.106);
+  CHECK(stats["noise_max_norm"] >= 0.01);
 }
