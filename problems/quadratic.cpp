@@ -126,35 +126,10 @@ class Quadratic final : public CompositeProblem {
   }
 
   std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override {
-    return std::make_unique<NoisyOracle>(*this, streams.noise);
+    return std::make_unique<ExactGradientOracle>(*this, options_.noise, streams.noise);
   }
 
  private:
-  class NoisyOracle final : public Oracle {
-   public:
-    NoisyOracle(const Quadratic& p, RandomStream& noise)
-        : problem_(p), noise_stream_(noise), noise_(p.options_.noise, p.dim()) {}
-    void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
-      problem_.gradient(x, g);
-      noise_.apply(g, batch, noise_stream_);
-    }
-    void report(RunStats& stats) const override { noise_.report(stats); }
-    // In the identity basis without noise, block j of H (x - c) is l_j (x_j - c_j): computed on the block
-    // alone. Noise is drawn for the whole vector, so noisy oracles take the (full-cost) default.
-    bool has_cheap_block_gradient() const override { return problem_.H_.size() == 0 && !noise_.active(); }
-    void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
-                               int batch) override {
-      if (!has_cheap_block_gradient()) return Oracle::sample_block_gradient(x, begin, size, g_block, batch);
-      g_block = problem_.eig_.segment(begin, size).array() *
-                (x.segment(begin, size) - problem_.center_.segment(begin, size)).array();
-    }
-
-   private:
-    const Quadratic& problem_;
-    RandomStream& noise_stream_;
-    GradientNoise noise_;
-  };
-
   QuadraticOptions options_;
   Vec eig_;
   Vec center_;    // minimizer of f; x* = center_ unless a regularizer moves it
