@@ -33,6 +33,8 @@ ParamTable<LeastSquaresOptions> LeastSquaresOptions::params() {
       param(&O::standardize, "standardize", unconstrained(), "standardize the data set's features"),
       param(&O::intercept, "intercept", unconstrained(), "append a constant-1 feature to the data set"),
       param(&O::solve, "solve", unconstrained(), "compute x*, f*, L, mu at set-up by an exact solve"),
+      param(&O::estimate_L, "estimate_L", unconstrained(),
+            "with solve = false: estimate L by power iteration (the benchmark's timed job turns it off)"),
   }
       .with(&O::noise, NoiseOptions::params())
       .with(&O::regularizer, RegularizerOptions::params());
@@ -157,7 +159,7 @@ void LeastSquares::set_up(std::optional<double> known_f_star) {
     instance_stats_.emplace_back("hessian_lambda_max", lmax);
     instance_stats_.emplace_back("hessian_lambda_min", lmin);
     if (regular) instance_stats_.emplace_back("condition_number", lmax / lmin);
-  } else {
+  } else if (options_.estimate_L) {
     // Power iteration on H = A^T A / n without forming H: L to about 1e-8 relative.
     Vec v = Vec::Ones(d) / std::sqrt(double(d)), w(d);
     double lambda = 0.0;

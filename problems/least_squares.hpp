@@ -52,6 +52,7 @@ struct LeastSquaresOptions {
   bool standardize = true;
   bool intercept = false;
   bool solve = true;
+  bool estimate_L = true;  // without solve: L by power iteration (up to 1000 passes over A)
   NoiseOptions noise;  // inactive by default (scale 0)
   RegularizerOptions regularizer;
 
