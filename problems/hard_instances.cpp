@@ -17,7 +17,9 @@
 // lessard: Lessard, Recht & Packard, "Analysis and design of optimization algorithms via integral quadratic
 // constraints" (SIAM J. Optim. 2016), Sec. 2.2: the 1-D function, mu = 1, L = 25,
 //   f(x) = 25x^2/2 (x < 1);  x^2/2 + 24x - 12 (1 <= x < 2);  25x^2/2 - 24x + 36 (x >= 2),
-// on which heavy ball with the step and momentum tuned for quadratics (Polyak) does not converge.
+// on which heavy ball with the step and momentum tuned for quadratics (Polyak: alpha = 4/(sqrt L + sqrt mu)^2
+// = 1/9, beta = ((sqrt L - sqrt mu)/(sqrt L + sqrt mu))^2 = 4/9) does not converge: from the default
+// x0 = 3.3 (x_{-1} = x0) it settles on a limit cycle (tests/test_problems.cpp checks it).
 // f* = 0 at 0. Oracle: exact gradient plus the gradient-noise model.
 #include <cmath>
 #include <cstdio>

@@ -285,6 +285,8 @@ class Softmax final : public CompositeProblem {
     } else {
       Dataset data = load_features(o, ctx);
       K_ = index_labels(data.y);
+      if (K_ < 2)
+        throw ConfigError("problem.dataset = '" + o.dataset + "' has a single class; softmax needs at least two");
       A_ = std::move(data.X);
       labels_.resize(A_.rows());
       for (Eigen::Index i = 0; i < A_.rows(); ++i) labels_[i] = int(data.y[i]);

@@ -475,6 +475,30 @@ TEST_CASE("lessard: continuous piecewise quadratic with mu = 1, L = 25", "[probl
   }
   x << 0.0;
   CHECK(p->value(x) == 0.0);
+  // Heavy ball with Polyak's quadratic tuning (alpha = 1/9, beta = 4/9) from the default x0 does not
+  // converge (Lessard et al. 2016): after 2000 steps the iterate is still far from 0 and keeps cycling;
+  // gradient descent with step 1/L converges.
+  RandomStream init(1, 0, StreamPurpose::init);
+  Vec x0(1), gx(1);
+  p->initial_point(x0, init);
+  CHECK(x0[0] == 3.3);
+  double cur = x0[0], prev = x0[0], far = 0;
+  for (int t = 0; t < 2000; ++t) {
+    x << cur;
+    p->gradient(x, gx);
+    const double next = cur - gx[0] / 9.0 + 4.0 / 9.0 * (cur - prev);
+    prev = cur;
+    cur = next;
+    if (t >= 1900) far = std::max(far, std::abs(cur));
+  }
+  CHECK(far > 1.0);
+  double gd = x0[0];
+  for (int t = 0; t < 2000; ++t) {
+    x << gd;
+    p->gradient(x, gx);
+    gd -= gx[0] / 25.0;
+  }
+  CHECK(std::abs(gd) < 1e-12);
   // Strong convexity and smoothness: the slope ratio between any two points lies in [1, 25].
   Vec g1(1), g2(1), y(1);
   for (double a = -3; a < 4; a += 0.37)
