@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
                            o.oracle = LeastSquaresOptions::OracleKind::exact;
                            o.noise.kind = NoiseOptions::Kind::student_t;
                            o.noise.nu = 2.5;
-                           o.noise.scale = 0.1;
+                           o.noise.scale = 0.1 * std::sqrt(5.0);  // noise_scale is the standard deviation: 0.1 t(2.5)
                          }
                          auto p = std::make_shared<LeastSquares>(std::move(A), std::move(b), o, f_star);
                          setup_seconds = seconds_since(t0);

@@ -6,18 +6,6 @@
 
 namespace ratelab {
 
-double Schedule::operator()(long t) const {
-  switch (kind) {
-    case Kind::constant: return c;
-    case Kind::inv_sqrt: return c / std::sqrt(double(t));
-    case Kind::inv_t: return c / double(t);
-    case Kind::inv_mu_t: return c / (mu * (double(t) + t0));
-    case Kind::horizon: return c * double(horizon - t + 1) / std::pow(double(horizon), 1.5);
-    case Kind::step_decay: return c * std::pow(factor, double((t - 1) / every));
-  }
-  return c;
-}
-
 namespace {
 struct ConstantOptions {
   double eta = 0.01;

@@ -1,6 +1,7 @@
 // Step-size schedules eta_t, t = 1, 2, ..., T. A schedule is a plain value (no virtual call per step).
 #pragma once
 
+#include <cmath>
 #include <optional>
 
 namespace ratelab {
@@ -15,7 +16,18 @@ struct Schedule {
   long every = 1000;    // step_decay period
   long horizon = 1;     // T, for the known-horizon schedule
 
-  double operator()(long t) const;
+  // Inline: evaluated once per step of every run.
+  double operator()(long t) const {
+    switch (kind) {
+      case Kind::constant: return c;
+      case Kind::inv_sqrt: return c / std::sqrt(double(t));
+      case Kind::inv_t: return c / double(t);
+      case Kind::inv_mu_t: return c / (mu * (double(t) + t0));
+      case Kind::horizon: return c * double(horizon - t + 1) / std::pow(double(horizon), 1.5);
+      case Kind::step_decay: return c * std::pow(factor, double((t - 1) / every));
+    }
+    return c;
+  }
 };
 
 // What a schedule may need from the experiment and the problem.

@@ -1,5 +1,6 @@
 #include "problems/least_squares.hpp"
 
+#include <array>
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
 #include <Eigen/QR>
@@ -260,6 +261,10 @@ class LeastSquares::RowOracle final : public Oracle {
       for (std::size_t i = 0; i < permutation_.size(); ++i) permutation_[i] = Eigen::Index(i);
       cursor_ = permutation_.size();  // the first call draws the first epoch's permutation
     }
+    // A random row comes from L3 or memory: fetching it kLookahead steps early hides that latency.
+    // Rows up to 2 KiB are prefetched whole; longer rows by their first 2 KiB (the hardware prefetcher
+    // follows the rest).
+    prefetch_bytes_ = std::min<std::size_t>(std::size_t(p.A_.cols()) * sizeof(double), 2048);
   }
 
   void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
@@ -267,7 +272,7 @@ class LeastSquares::RowOracle final : public Oracle {
       p_.gradient(x, g);
     } else {
       for (int k = 0; k < batch; ++k) {
-        const Eigen::Index i = next_row();
+        const Eigen::Index i = batch == 1 ? first_row_of_step() : next_row();
         const auto a = p_.A_.row(i);
         const double r = a.dot(x) - p_.b_[i];
         if (k == 0) g.noalias() = r * a.transpose();
@@ -280,6 +285,34 @@ class LeastSquares::RowOracle final : public Oracle {
   void report(RunStats& stats) const override { noise_.report(stats); }
 
  private:
+  static constexpr std::uint64_t kLookahead = 6;
+
+  // The row of a step that draws one row with replacement. The sampling stream is counter-based, so the
+  // row of step t + kLookahead can be drawn now from a copy of the stream seeked ahead, and its row
+  // prefetched. At step t the stream's state after that draw is handed over, so every bit (the row and
+  // whatever the stream yields afterwards) is what drawing at step t would have given.
+  Eigen::Index first_row_of_step() {
+    if (!permutation_.empty() || !sampling_.fresh()) return next_row();
+    const std::uint64_t t = sampling_.step();
+    if (t != next_step_) {  // first call, or the caller skipped steps: refill the window [t, t + lookahead)
+      for (std::uint64_t s = t; s < t + kLookahead; ++s) draw_ahead(s);
+    }
+    draw_ahead(t + kLookahead);
+    const Ahead& now = ahead_[t % kRing];
+    sampling_ = now.state;
+    next_step_ = t + 1;
+    return now.row;
+  }
+
+  void draw_ahead(std::uint64_t step) {
+    Ahead& slot = ahead_[step % kRing];
+    slot.state = sampling_;
+    slot.state.seek(step);
+    slot.row = Eigen::Index(slot.state.below(std::uint64_t(p_.A_.rows())));
+    const char* row = reinterpret_cast<const char*>(p_.A_.row(slot.row).data());
+    for (std::size_t byte = 0; byte < prefetch_bytes_; byte += 64) __builtin_prefetch(row + byte);
+  }
+
   Eigen::Index next_row() {
     if (permutation_.empty()) return Eigen::Index(sampling_.below(std::uint64_t(p_.A_.rows())));
     if (cursor_ == permutation_.size()) {
@@ -291,12 +324,21 @@ class LeastSquares::RowOracle final : public Oracle {
     return permutation_[cursor_++];
   }
 
+  struct Ahead {
+    RandomStream state;
+    Eigen::Index row = 0;
+  };
+  static constexpr std::uint64_t kRing = kLookahead + 1;
+
   const LeastSquares& p_;
   RandomStream& sampling_;
   RandomStream& noise_stream_;
   GradientNoise noise_;
   std::vector<Eigen::Index> permutation_;
   std::size_t cursor_ = 0;
+  std::array<Ahead, kRing> ahead_;
+  std::uint64_t next_step_ = 0;
+  std::size_t prefetch_bytes_ = 0;
 };
 
 std::unique_ptr<Oracle> LeastSquares::make_oracle(RunStreams& streams) const {
