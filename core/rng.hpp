@@ -57,7 +57,14 @@ class RandomStream {
   // Standard normal (Marsaglia polar method).
   double normal();
   // Student-t with nu > 0 degrees of freedom (Bailey's polar method, exact for every nu > 0).
-  double student_t(double nu);
+  double student_t(double nu) {
+    double t;
+    fill_student_t({&t, 1}, nu);
+    return t;
+  }
+  // out.size() Student-t variates, the same bits as that many student_t() calls (the candidate pairs are
+  // drawn in the same order and never past the last one the scalar loop would use), but vectorizable.
+  void fill_student_t(std::span<double> out, double nu);
 
   void fill_normal(std::span<double> out) {
     for (double& v : out) v = normal();

@@ -90,7 +90,15 @@ double GradientNoise::standard_variate(RandomStream& s) {
 
 void GradientNoise::draw(VecRef xi, RandomStream& s) {
   if (options_.shape == NoiseOptions::Shape::coordinate) {
-    for (Eigen::Index j = 0; j < xi.size(); ++j) xi[j] = standard_variate(s);
+    // The common laws in bulk (same bits as one variate at a time, see core/rng.hpp).
+    if (options_.kind == NoiseOptions::Kind::student_t) {
+      s.fill_student_t({xi.data(), std::size_t(xi.size())}, options_.nu);
+      xi *= variate_factor_;
+    } else if (options_.kind == NoiseOptions::Kind::gaussian) {
+      s.fill_normal({xi.data(), std::size_t(xi.size())});
+    } else {
+      for (Eigen::Index j = 0; j < xi.size(); ++j) xi[j] = standard_variate(s);
+    }
   } else {
     for (Eigen::Index j = 0; j < xi.size(); ++j) xi[j] = s.normal();
     const double n = xi.norm();
