@@ -50,6 +50,7 @@ class QuantizedMlp final : public Problem {
  public:
   QuantizedMlp(const QuantizedMlpOptions& o, ProblemContext& ctx)
       : options_(o), sigma_(o.activation), quantizer_(o.quantized_weights), h_(o.hidden) {
+    o.quantized_weights.validate();
     if (o.dataset.empty())
       throw ConfigError("problem.dataset is empty; quantized_mlp needs a data set (digits, or a file path)");
     Dataset data = load_dataset(o.dataset, ctx.data_directory, o.standardize);
@@ -100,6 +101,13 @@ class QuantizedMlp final : public Problem {
     if (!quantizer_.active()) return;
     quantizer_.project(x.head(w1_size_), xq.head(w1_size_));
     quantizer_.project(x.segment(w2_begin_, w2_size_), xq.segment(w2_begin_, w2_size_));
+  }
+
+  // BinaryConnect's clip of the float weight matrices (problems/quantized_weights.hpp).
+  bool is_composite() const override { return quantizer_.clips(); }
+  void prox(double, VecRef x) const override {
+    quantizer_.clip(x.head(w1_size_));
+    quantizer_.clip(x.segment(w2_begin_, w2_size_));
   }
 
   double value(ConstVecRef x) const override {

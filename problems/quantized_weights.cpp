@@ -21,7 +21,16 @@ ParamTable<QuantizedWeightsOptions> QuantizedWeightsOptions::params() {
              "a fixed (weight_scale), or fitted to w_f at every projection (binary: mean|w|; ternary: TWN; "
              "bits: max|w|)"),
       param(&O::scale, "weight_scale", positive(), "a, the largest weight level, for weight_scale_mode = fixed"),
+      param(&O::clip, "weight_clip", nonnegative(),
+            "c > 0: float weights clipped to [-c, c] after each step (BinaryConnect) by optimizers that apply the "
+            "problem's prox (prox_sgd); 0: no clip"),
   };
+}
+
+void QuantizedWeightsOptions::validate() const {
+  if (clip > 0.0 && kind == Kind::none)
+    throw ConfigError("problem.weight_clip = " + std::to_string(clip) +
+                      " needs problem.quantized_weights (binary, ternary or bits); remove it or set one");
 }
 
 WeightQuantizer::WeightQuantizer(const QuantizedWeightsOptions& options) : options_(options) {
@@ -200,12 +209,14 @@ Vec enumerate_max_cosine(const Vec& u, const std::vector<double>& levels, double
 WeightQuantizedProblem::WeightQuantizedProblem(std::shared_ptr<const Problem> inner,
                                                const QuantizedWeightsOptions& options, const Quadratic* quadratic)
     : inner_(std::move(inner)), quantizer_(options) {
+  options.validate();
   if (!quantizer_.active()) return;
   if (inner_->is_composite())
     throw ConfigError("problem.quantized_weights = " + quantizer_.describe() +
                       " cannot be combined with a regularizer (the discrete problem has no prox); set "
                       "problem.regularizer = none");
   facts_ = ProblemFacts{};  // L, mu, x* of the float problem do not describe the discrete one
+  facts_.f_star_method = "unknown";
   const bool fixed = options.scale_mode == QuantizedWeightsOptions::Scale::fixed;
   const std::vector<double> levels = quantizer_.levels(options.scale);
   if (quadratic && fixed && enumeration_size(levels.size(), dim()) > 0) {

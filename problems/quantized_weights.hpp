@@ -11,9 +11,11 @@
 //   bits      the uniform grid {a (2k - (2^b - 1)) / (2^b - 1), k = 0 .. 2^b - 1} (2^b levels in [-a, a],
 //             no zero level); fitted: a = max |w_f|
 // With a fixed scale, Proj_Q is the Euclidean projection (coordinate-wise nearest level; ties go to the
-// lower level). The fitted scales are the usual heuristics, not exact projections. The float weights are
-// not clipped (BinaryConnect clips them to [-1, 1]): on ste_two_layer with binary weights ||w_f|| grows
-// without bound under a constant step (measured ~300-900 after 10^4 sgd steps), freezing Proj_Q(w_f).
+// lower level). The fitted scales are the usual heuristics, not exact projections. `weight_clip` = c > 0
+// clips the float weights to [-c, c] as BinaryConnect does (as the problem's prox, so with prox_sgd; the
+// objective value omits the box indicator, which is 0 at every prox_sgd iterate). Without it, on
+// ste_two_layer with binary weights ||w_f|| grows without bound under a constant step (measured ~300-900
+// after 10^4 sgd steps), which freezes Proj_Q(w_f).
 //
 // Discrete optimum: for n <= 16 coordinates and at most 5e7 points of Q^n, the global minimizer over Q^n
 // (fixed scale) is found at set-up by exhaustive enumeration in mixed-radix Gray-code order, so that one
@@ -37,9 +39,12 @@ struct QuantizedWeightsOptions {
   long bits = 2;
   Scale scale_mode = Scale::fixed;
   double scale = 1.0;  // a, for scale_mode = fixed
+  double clip = 0.0;   // BinaryConnect clip of the float weights to [-clip, clip]; 0: none
 
   static ParamTable<QuantizedWeightsOptions> params();
   bool active() const { return kind != Kind::none; }
+  // Throws ConfigError for weight_clip without quantization.
+  void validate() const;
 };
 
 class WeightQuantizer {
@@ -53,6 +58,10 @@ class WeightQuantizer {
   // out = Proj_Q(w); allocates nothing. `none` copies.
   void project(ConstVecRef w, VecRef out) const;
   double fitted_scale(ConstVecRef w) const;
+  // BinaryConnect's clip w_f <- clamp(w_f, -c, c), offered to optimizers as the problem's prox (the prox of
+  // the indicator of the box), so prox_sgd applies it after every step; plain sgd does not call prox.
+  bool clips() const { return options_.clip > 0.0; }
+  void clip(VecRef w) const { w = w.cwiseMax(-options_.clip).cwiseMin(options_.clip); }
   std::string describe() const;
 
  private:
@@ -103,8 +112,11 @@ class WeightQuantizedProblem : public Problem {
   void block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block) const override {
     inner_->block_gradient(x, begin, size, g_block);
   }
-  bool is_composite() const override { return inner_->is_composite(); }
-  void prox(double eta, VecRef x) const override { inner_->prox(eta, x); }
+  bool is_composite() const override { return quantizer_.active() ? quantizer_.clips() : inner_->is_composite(); }
+  void prox(double eta, VecRef x) const override {
+    if (quantizer_.active()) quantizer_.clip(x);
+    else inner_->prox(eta, x);
+  }
   ConstVecRef x_star() const override { return inner_->x_star(); }
   std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override;
   RunStats instance_stats() const override;

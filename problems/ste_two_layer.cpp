@@ -73,6 +73,7 @@ class SteTwoLayer final : public Problem {
  public:
   SteTwoLayer(const SteTwoLayerOptions& o, ProblemContext& ctx)
       : options_(o), sigma_(o.activation), quantizer_(o.quantized_weights), m_(o.m), n_(o.n) {
+    o.quantized_weights.validate();
     RandomStream& rng = ctx.instance;
     v_star_.resize(m_);
     w_star_.resize(n_);
@@ -142,6 +143,9 @@ class SteTwoLayer final : public Problem {
   }
 
   std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override;
+  // BinaryConnect's clip of the float first-layer weights (problems/quantized_weights.hpp).
+  bool is_composite() const override { return quantizer_.clips(); }
+  void prox(double, VecRef x) const override { quantizer_.clip(x.tail(n_)); }
 
   std::vector<std::string> extra_metric_names() const override {
     std::vector<std::string> names{"theta", "w_norm"};

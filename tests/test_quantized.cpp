@@ -370,6 +370,20 @@ TEST_CASE("BinaryConnect on least squares: checkpoint and run statistics of the 
   CHECK(stats.at("final_at_discrete_optimum") == r.extra_traces[K - 1]);
   CHECK(r.traces[K + K - 1] >= -1e-15);  // no quantized point is below the enumerated minimum
 
+  // BinaryConnect's clip is the problem's prox: the float weights (only) are clamped to [-c, c].
+  CHECK(!p->is_composite());
+  auto clipped = make_problem("least_squares", {{"d", "3"}, {"quantized_weights", "binary"}, {"weight_clip", "1"}});
+  CHECK(clipped->is_composite());
+  Vec y(3);
+  y << -2.5, 0.4, 1.7;
+  clipped->prox(0.1, y);
+  CHECK(y == (Vec(3) << -1.0, 0.4, 1.0).finished());
+  auto net = make_problem("ste_two_layer", {{"m", "2"}, {"n", "3"}, {"quantized_weights", "ternary"}, {"weight_clip", "0.5"}});
+  Vec z(5);
+  z << 3.0, -3.0, 0.2, -0.9, 0.7;
+  net->prox(0.1, z);
+  CHECK(z == (Vec(5) << 3.0, -3.0, 0.2, -0.5, 0.5).finished());
+  CHECK_THROWS_WITH(make_problem("least_squares", {{"weight_clip", "1"}}), Catch::Contains("needs problem.quantized_weights"));
   CHECK_THROWS_WITH(make_problem("least_squares", {{"quantized_weights", "binary"}, {"regularizer", "l1"},
                                                    {"reg_weight", "0.1"}, {"d", "4"}}),
                     Catch::Contains("regularizer = none"));
