@@ -97,6 +97,12 @@ class Problem {
   virtual std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const = 0;
   // Attributes recorded with every run of this instance (how f* was computed, realized condition number).
   virtual RunStats instance_stats() const { return {}; }
+
+  // Problem-specific checkpoint quantities beyond the generic metrics (angle to a teacher, test accuracy).
+  // The run loop evaluates them on the last iterate at every checkpoint, after the step loop like the
+  // metrics: out is extra_metric_names().size() x X.cols(), row e holding quantity e at each column of X.
+  virtual std::vector<std::string> extra_metric_names() const { return {}; }
+  virtual void extra_metrics(ConstMatRef /*X*/, MatRef /*out*/) const {}
 };
 
 }  // namespace ratelab

@@ -213,6 +213,30 @@ class ViewTracker {
   std::size_t next_snapshot_ = 0;
 };
 
+// Extra metrics on the stored `last` iterates (when that view is stored) and on the final iterate.
+void record_extra_metrics(const Problem& problem, const Mat& store, const std::vector<View>& stored,
+                          std::size_t recorded, std::size_t K, ConstVecRef final_x, RunResult& result) {
+  result.extra_names = problem.extra_metric_names();
+  const Eigen::Index E = Eigen::Index(result.extra_names.size());
+  if (E == 0) return;
+  result.extra_traces.assign(std::size_t(E) * K, kNaN);
+  const auto s_last = std::size_t(std::find(stored.begin(), stored.end(), View::last) - stored.begin());
+  if (s_last < stored.size() && recorded > 0) {
+    const std::size_t S = stored.size();
+    Mat X(store.rows(), Eigen::Index(recorded));
+    for (std::size_t k = 0; k < recorded; ++k) X.col(Eigen::Index(k)) = store.col(Eigen::Index(k * S + s_last));
+    Mat out(E, X.cols());
+    problem.extra_metrics(X, out);
+    for (Eigen::Index e = 0; e < E; ++e)
+      for (std::size_t k = 0; k < recorded; ++k)
+        result.extra_traces[std::size_t(e) * K + k] = out(e, Eigen::Index(k));
+  }
+  if (result.status != RunStatus::ok) return;
+  Mat out(E, 1);
+  problem.extra_metrics(final_x, out);
+  for (Eigen::Index e = 0; e < E; ++e) result.stats.emplace_back("final_" + result.extra_names[std::size_t(e)], out(e, 0));
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -299,6 +323,7 @@ RunResult run_one(const Problem& problem, Optimizer& optimizer, const Schedule& 
           result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
         }
       }
+    record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
     result.eval_seconds = seconds_since(t_eval);
     oracle->report(result.stats);
     optimizer.report(result.stats);

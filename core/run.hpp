@@ -56,6 +56,11 @@ struct RunResult {
   // metric-major: traces[(m * views + v) * checkpoints + k]; NaN after divergence or interruption.
   std::vector<double> traces;
   RunStats stats;
+  // Problem::extra_metrics of the last iterate: extra_traces[e * checkpoints + k] for extra_names[e]
+  // (NaN where not recorded). Their values at the final iterate are also appended to `stats` as
+  // "final_<name>", so run-level writers persist them without knowing about extra metrics.
+  std::vector<std::string> extra_names;
+  std::vector<double> extra_traces;
 };
 
 // Runs steps 1..T. Never throws: an exception inside the run is returned as status `error`.

@@ -38,7 +38,8 @@ ParamTable<LeastSquaresOptions> LeastSquaresOptions::params() {
             "with solve = false: estimate L by power iteration (the benchmark's timed job turns it off)"),
   }
       .with(&O::noise, NoiseOptions::params())
-      .with(&O::regularizer, RegularizerOptions::params());
+      .with(&O::regularizer, RegularizerOptions::params())
+      .with(&O::quantized_weights, QuantizedWeightsOptions::params());
 }
 
 namespace {
@@ -347,7 +348,7 @@ std::unique_ptr<Oracle> LeastSquares::make_oracle(RunStreams& streams) const {
 
 }  // namespace ratelab
 
-using ratelab::LeastSquares;
 using ratelab::LeastSquaresOptions;
-RATELAB_REGISTER_PROBLEM(least_squares, LeastSquares, LeastSquaresOptions,
+using ratelab::QuantizableLeastSquares;  // LeastSquares, wrapped when problem.quantized_weights is set
+RATELAB_REGISTER_PROBLEM(least_squares, QuantizableLeastSquares, LeastSquaresOptions,
                          "least squares (1/(2n))||Ax - b||^2, Gaussian or data-set A, row-sampling oracle")

@@ -28,6 +28,7 @@
 #include "problems/composite.hpp"
 #include "problems/data.hpp"
 #include "problems/noise.hpp"
+#include "problems/quantized_weights.hpp"
 
 namespace ratelab {
 
@@ -55,6 +56,7 @@ struct LeastSquaresOptions {
   bool estimate_L = true;  // without solve: L by power iteration (up to 1000 passes over A)
   NoiseOptions noise;  // inactive by default (scale 0)
   RegularizerOptions regularizer;
+  QuantizedWeightsOptions quantized_weights;  // none by default; see problems/quantized_weights.hpp
 
   static ParamTable<LeastSquaresOptions> params();
 };
