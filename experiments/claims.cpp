@@ -490,8 +490,10 @@ Claim parse_claim(const std::string& name, const std::string& text) {
     throw ConfigError(kind + std::string(" claim needs ") + (claim.kind == K::converges ? "below=" : "above="));
   if (claim.kind == K::status && claim.diverged_low.empty() && claim.error_low.empty() && claim.ok_low.empty())
     throw ConfigError("status claim needs at least one of diverged=, error=, ok=");
-  if (claim.kind == K::compare && claim.a.empty() && claim.b.empty())
-    throw ConfigError("compare claim needs a= and/or b= (configuration filters); where= applies to both");
+  if (claim.kind == K::compare && claim.a.empty() && claim.b.empty() &&
+      (claim.a_view.empty() ? claim.view : claim.a_view) == (claim.b_view.empty() ? claim.view : claim.b_view))
+    throw ConfigError("compare claim needs a= and/or b= (configuration filters; where= applies to both), or "
+                      "a_view= and b_view= that differ");
   if (claim.kind == K::compare) {
     if (claim.a.empty()) claim.a = claim.where;
     if (claim.b.empty()) claim.b = claim.where;
@@ -824,7 +826,7 @@ Verdict evaluate_compare(const Claim& claim, const results::TraceData& data, lon
   v.measured = "a = " + measured_text(ma) + ", b = " + measured_text(mb);
   if (claim.measure == Claim::Measure::at) {
     v.measured += ", a/b = " + real(ma.value / mb.value);
-    if (ma.per_replicate.size() == mb.per_replicate.size() && a != b) {
+    if (ma.per_replicate.size() == mb.per_replicate.size() && (a != b || claim.a_view != claim.b_view)) {
       auto stream = stats::bootstrap_stream(std::uint64_t(seed), data.layout.configurations[a].id + "|" + data.layout.configurations[b].id);
       const auto d = stats::paired_difference(ma.per_replicate, mb.per_replicate, {resamples, 0.95}, stream);
       if (d.pairs > 0) v.measured += ", a<b in " + real(100 * d.fraction_a_smaller) + "% of pairs";
