@@ -203,7 +203,7 @@ class FormulaParser {
 
 void collect_names(const Formula::Node& n, std::set<std::string>& bound, std::vector<std::string>& out) {
   if (n.op == Op::name) {
-    if (!bound.count(n.name) && n.name != "T" && n.name != "R" &&
+    if (!bound.count(n.name) && n.name != "T" && n.name != "R" && n.name != "t" &&
         std::find(out.begin(), out.end(), n.name) == out.end())
       out.push_back(n.name);
     return;
@@ -258,6 +258,10 @@ double eval_node(const Formula::Node& n, const results::TraceData& data, std::si
     case Op::number: return n.number;
     case Op::name: {
       if (auto it = locals.find(n.name); it != locals.end()) return it->second;
+      if (n.name == "t") {
+        if (auto it = locals.find("@t"); it != locals.end()) return it->second;
+        throw ConfigError("'t' (the checkpoint measured) exists only in scale= of a measurement at one t");
+      }
       if (n.name == "T") return data.layout.checkpoints.empty() ? kNaN : double(data.layout.checkpoints.back());
       if (n.name == "R") return double(data.layout.replicates);
       return parameter_value(data, c, n.name);
@@ -312,8 +316,9 @@ std::vector<std::string> Formula::names() const {
   return out;
 }
 
-double evaluate(const Formula& formula, const results::TraceData& data, std::size_t configuration) {
+double evaluate(const Formula& formula, const results::TraceData& data, std::size_t configuration, double t) {
   std::map<std::string, double> locals;
+  if (!std::isnan(t)) locals["@t"] = t;
   try {
     return eval_node(*formula.root_, data, configuration, locals);
   } catch (const ConfigError& e) {
@@ -633,10 +638,10 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
   const std::size_t m = tools::metric_column(data, claim.metric);
   const std::size_t v = tools::view_column(data, view);
   const stats::ReplicateMatrix runs = tools::replicate_matrix(data, m, c, v);
-  const double scale = evaluate(claim.scale, data, c);
   Measurement out;
   if (kind == Claim::Measure::at) {
     const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
+    const double scale = evaluate(claim.scale, data, c, double(data.layout.checkpoints[k]));
     out.at_text = "t=" + std::to_string(data.layout.checkpoints[k]);
     out.per_replicate = column(runs, k);
     for (auto& x : out.per_replicate) x *= scale;
@@ -655,6 +660,7 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
     }
     return out;
   }
+  const double scale = evaluate(claim.scale, data, c);
   const stats::FitWindow window{evaluate(claim.window_from, data, c), evaluate(claim.window_to, data, c)};
   out.at_text = window_text(window);
   if (kind == Claim::Measure::slope) {
@@ -866,7 +872,7 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
                                  &claim.expect_high, &claim.expect_target, &claim.factor, &claim.threshold,
                                  &claim.diverged_low, &claim.diverged_high, &claim.error_low, &claim.error_high,
                                  &claim.ok_low, &claim.ok_high})
-          if (!f->empty()) evaluate(*f, data, c);
+          if (!f->empty()) evaluate(*f, data, c, f == &claim.scale && claim.measure == Claim::Measure::at ? 1.0 : kNaN);
     } catch (const ConfigError& e) {
       for (const auto& p : e.problems()) problems.push_back(p.rfind(at, 0) == 0 ? p : at + p);
     }

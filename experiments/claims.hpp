@@ -22,6 +22,7 @@
 // `summary`, `compare` and `plot`.
 #pragma once
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ namespace ratelab::claims {
 
 // A formula of the configuration's constants: numbers, + - * / ^, parentheses, functions sqrt log exp
 // abs min max, sum(i, lo, hi, expr) (i = lo..hi integers), constants inf and pi, the names T (last
-// checkpoint) and R (replicates), and the configuration's parameters (qualified "problem.mu", or
+// checkpoint), R (replicates), t (in scale=, the checkpoint measured) and the configuration's parameters (qualified "problem.mu", or
 // unqualified "mu" when only one component has it).
 class Formula {
  public:
@@ -48,13 +49,15 @@ class Formula {
   std::vector<std::string> names() const;
 
  private:
-  friend double evaluate(const Formula&, const results::TraceData&, std::size_t configuration);
+  friend double evaluate(const Formula&, const results::TraceData&, std::size_t configuration, double t);
   std::string text_;
   std::shared_ptr<const Node> root_;
 };
 
-// ConfigError for an unknown name or a string-valued parameter.
-double evaluate(const Formula& formula, const results::TraceData& data, std::size_t configuration);
+// ConfigError for an unknown name or a string-valued parameter. `t` (the checkpoint a statistic is taken at)
+// is a name only when given (scale= of a measurement at one t).
+double evaluate(const Formula& formula, const results::TraceData& data, std::size_t configuration,
+                double t = std::numeric_limits<double>::quiet_NaN());
 
 struct Claim {
   enum class Kind { slope, value, compare, converges, fails, status };
