@@ -166,10 +166,10 @@ class FormulaParser {
         return n;
       }
       static const std::map<std::string, std::pair<int, int>> arity{
-          {"sqrt", {1, 1}}, {"log", {1, 1}}, {"exp", {1, 1}}, {"abs", {1, 1}},
+          {"sqrt", {1, 1}}, {"log", {1, 1}}, {"exp", {1, 1}}, {"abs", {1, 1}}, {"sin", {1, 1}}, {"cos", {1, 1}},
           {"min", {2, 99}}, {"max", {2, 99}}, {"sum", {4, 4}}};
       auto fn = arity.find(name);
-      if (fn == arity.end()) fail("unknown function '" + name + "' (sqrt, log, exp, abs, min, max, sum)");
+      if (fn == arity.end()) fail("unknown function '" + name + "' (sqrt, log, exp, abs, sin, cos, min, max, sum)");
       n->op = name == "sum" ? Op::sum : Op::call;
       n->name = name;
       if (n->op == Op::sum) {
@@ -277,6 +277,8 @@ double eval_node(const Formula::Node& n, const results::TraceData& data, std::si
       if (n.name == "log") return std::log(arg(0));
       if (n.name == "exp") return std::exp(arg(0));
       if (n.name == "abs") return std::abs(arg(0));
+      if (n.name == "sin") return std::sin(arg(0));
+      if (n.name == "cos") return std::cos(arg(0));
       double v = arg(0);
       for (std::size_t k = 1; k < n.args.size(); ++k) v = n.name == "min" ? std::min(v, arg(k)) : std::max(v, arg(k));
       return v;
@@ -419,7 +421,7 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   using K = Claim::Kind;
   const std::map<K, std::vector<std::string>> allowed{
       {K::slope, {"where", "metric", "view", "stat", "window", "expect"}},
-      {K::value, {"where", "metric", "view", "stat", "measure", "at", "window", "scale", "expect", "tol", "atol"}},
+      {K::value, {"where", "metric", "view", "stat", "measure", "at", "window", "scale", "expect", "tol", "atol", "se"}},
       {K::compare, {"where", "a", "b", "metric", "view", "a_view", "b_view", "stat", "measure", "at", "window", "scale", "expect", "factor"}},
       {K::converges, {"where", "metric", "view", "at", "below", "fraction"}},
       {K::fails, {"where", "metric", "view", "window", "above", "fraction"}},
@@ -472,12 +474,12 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       } else {
         claim.expect_target = Formula::parse(value, "expect");
       }
-    } else if (key == "tol" || key == "atol" || key == "fraction") {
+    } else if (key == "tol" || key == "atol" || key == "fraction" || key == "se") {
       char* end = nullptr;
       const double v = std::strtod(value.c_str(), &end);
       if (*end != '\0' || !(v >= 0) || (key == "fraction" && v > 1))
         throw ConfigError(key + "=" + value + (key == "fraction" ? " is not a number in [0, 1]" : " is not a number >= 0"));
-      (key == "tol" ? claim.tol : key == "atol" ? claim.atol : claim.fraction) = v;
+      (key == "tol" ? claim.tol : key == "atol" ? claim.atol : key == "se" ? claim.se : claim.fraction) = v;
     } else if (key == "factor") claim.factor = Formula::parse(value, "factor");
     else if (key == "below" || key == "above") claim.threshold = Formula::parse(value, key);
     else if (key == "diverged") interval(key, value, claim.diverged_low, claim.diverged_high);
@@ -487,10 +489,12 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   if ((claim.kind == K::slope || claim.kind == K::value || claim.kind == K::compare) && !has_expect)
     throw ConfigError(kind + " claim needs expect=" +
                       (claim.kind == K::compare ? std::string("a<b or a>b") : std::string("[low, high]")));
-  if (claim.kind == K::value && !claim.expect_target.empty() && claim.tol < 0 && claim.atol < 0)
-    throw ConfigError("value claim with expect=FORMULA needs tol= (relative) or atol= (absolute)");
-  if (claim.kind == K::value && claim.expect_target.empty() && (claim.tol >= 0 || claim.atol >= 0))
-    throw ConfigError("tol=/atol= go with expect=FORMULA, not with an interval");
+  if (claim.kind == K::value && !claim.expect_target.empty() && claim.tol < 0 && claim.atol < 0 && claim.se < 0)
+    throw ConfigError("value claim with expect=FORMULA needs tol= (relative), atol= (absolute) or se= (standard errors)");
+  if (claim.kind == K::value && claim.expect_target.empty() && (claim.tol >= 0 || claim.atol >= 0 || claim.se >= 0))
+    throw ConfigError("tol=/atol=/se= go with expect=FORMULA, not with an interval");
+  if (claim.se >= 0 && (claim.statistic.kind != stats::Statistic::Kind::mean || claim.measure != Claim::Measure::at))
+    throw ConfigError("se= needs stat=mean at one t (the standard error of the mean over replicates)");
   if ((claim.kind == K::converges || claim.kind == K::fails) && claim.threshold.empty())
     throw ConfigError(kind + std::string(" claim needs ") + (claim.kind == K::converges ? "below=" : "above="));
   if (claim.kind == K::status && claim.diverged_low.empty() && claim.error_low.empty() && claim.ok_low.empty())
@@ -739,14 +743,20 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       v.measured = measured_text(m);
       if (!claim.expect_target.empty()) {
         const double target = evaluate(claim.expect_target, data, c);
-        const double slack = std::max(claim.tol >= 0 ? claim.tol * std::abs(target) : 0.0, claim.atol >= 0 ? claim.atol : 0.0);
+        // se=K: K standard errors of the mean, the half-width of the +-1.96se interval divided by 1.96.
+        const double se = (m.interval.hi - m.interval.lo) / (2 * 1.96);
+        const double slack = std::max({claim.tol >= 0 ? claim.tol * std::abs(target) : 0.0, claim.atol >= 0 ? claim.atol : 0.0,
+                                       claim.se >= 0 ? claim.se * se : 0.0});
         v.pass = std::abs(m.value - target) <= slack;
+        v.margin = (slack - std::abs(m.value - target)) / std::max(slack, 1e-300);
         v.bound = "within " + real(slack) + " of " + claim.expect_target.text() + " = " + real(target) +
                   " (off by " + real(m.value - target) + ", " + real(100 * (m.value - target) / std::abs(target)) + "%)";
       } else {
         const double lo = evaluate(claim.expect_low, data, c), hi = evaluate(claim.expect_high, data, c);
         v.pass = in_bounds(m.value, lo, hi);
         v.bound = "in [" + real(lo) + ", " + real(hi) + "]";
+        const double width = std::isfinite(hi - lo) && hi > lo ? hi - lo : std::max(std::abs(m.value), 1e-300);
+        v.margin = std::min(m.value - lo, hi - m.value) / width;
       }
       return v;
     }
@@ -783,6 +793,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
                (claim.kind == K::converges ? "below " : "stays above ") + real(threshold) + " (" + where + ")";
       v.measured = std::to_string(hits) + "/" + std::to_string(runs.rows()) + " replicates";
       v.pass = runs.rows() > 0 && share >= claim.fraction;
+      v.margin = share - claim.fraction;
       v.bound = "fraction >= " + real(claim.fraction);
       return v;
     }
@@ -894,13 +905,16 @@ std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const res
       const auto configs = tools::select_configurations(data, claim.where);
       std::vector<Verdict> each;
       for (auto c : configs) each.push_back(evaluate_one(claim, data, c, seed, resamples));
-      // One line per claim: the first failing configuration, else the first one, with the count.
-      auto shown = std::find_if(each.begin(), each.end(), [](const Verdict& v) { return !v.pass; });
+      // One line per claim: the configuration closest to (or furthest beyond) its bound, with the count.
+      auto shown = std::min_element(each.begin(), each.end(), [](const Verdict& x, const Verdict& y) {
+        if (x.pass != y.pass) return !x.pass;
+        return x.margin < y.margin;
+      });
       const long failing = long(std::count_if(each.begin(), each.end(), [](const Verdict& v) { return !v.pass; }));
       Verdict v = shown != each.end() ? *shown : each.front();
       if (each.size() > 1)
         v.what += " [" + std::to_string(long(each.size()) - failing) + "/" + std::to_string(each.size()) +
-                  " configurations pass" + (failing ? "; first failing shown" : "") + "]";
+                  " configurations pass; " + (failing ? "a failing one" : "the closest to its bound") + " shown]";
       out.push_back(std::move(v));
     } catch (const ConfigError& e) {
       std::vector<std::string> problems;

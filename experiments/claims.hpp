@@ -9,7 +9,7 @@
 //   slope     the log-log slope of stat(metric) over window lies in expect=[a, b] (bootstrap CI reported)
 //   value     stat(metric) at t (measure=at, default) or the per-step contraction factor over a window
 //             (measure=contraction: exp of the slope of log stat against t) lies in expect=[a, b], or
-//             within tol (relative) / atol (absolute) of expect=FORMULA
+//             within tol (relative) / atol (absolute) / se (standard errors of the mean) of expect=FORMULA
 //   compare   quantity of a= vs quantity of b= (measure=at or slope): expect=a<b or a>b, factor=k
 //             (a < b / k, resp. a > k b)
 //   converges the metric at t is below below=FORMULA in at least fraction= of the replicates
@@ -34,7 +34,7 @@
 namespace ratelab::claims {
 
 // A formula of the configuration's constants: numbers, + - * / ^, parentheses, functions sqrt log exp
-// abs min max, sum(i, lo, hi, expr) (i = lo..hi integers), constants inf and pi, the names T (last
+// abs sin cos min max, sum(i, lo, hi, expr) (i = lo..hi integers), constants inf and pi, the names T (last
 // checkpoint), R (replicates), t (in scale=, the checkpoint measured) and the configuration's parameters (qualified "problem.mu", or
 // unqualified "mu" when only one component has it).
 class Formula {
@@ -74,7 +74,7 @@ struct Claim {
   Formula at, scale, window_from, window_to;  // defaults: T, 1, T/10, T
   // Bounds: expect=[lo, hi] (formulas), or expect=FORMULA with tol / atol.
   Formula expect_low, expect_high, expect_target;
-  double tol = -1, atol = -1;
+  double tol = -1, atol = -1, se = -1;  // slack: relative, absolute, standard errors of the mean
   bool a_less = true;  // compare: a<b or a>b
   Formula factor;      // compare: default 1
   Formula threshold;   // converges below= / fails above=
@@ -107,6 +107,7 @@ struct Verdict {
   std::string what;      // "slope of median subopt[last] for sgd"
   std::string measured;  // "-0.512 CI [-0.53, -0.49]"
   std::string bound;     // "in [-0.6, -0.4]"
+  double margin = 0;     // distance to the bound in units of its width (< 0: beyond it); picks the line shown
 };
 
 // Evaluates every claim; `seed` keys the bootstrap streams. Throws ConfigError for claims that do not fit
