@@ -637,18 +637,48 @@ struct Measurement {
 
 std::string window_text(const stats::FitWindow& w) { return "t in [" + real(w.t_min) + ", " + real(w.t_max) + "]"; }
 
+// metric=run.NAME: a run statistic (one number per run, e.g. run.q_mean, run.clip_fraction) instead of a
+// trace; NaN for runs that did not report it or ended with an error.
+bool is_run_statistic(const std::string& metric) { return metric.rfind("run.", 0) == 0; }
+
+std::vector<double> run_statistic(const results::TraceData& data, const std::string& metric, std::size_t c) {
+  const std::string name = metric.substr(4);
+  for (const auto& [key, values] : data.run_stats) {
+    if (key != name) continue;
+    std::vector<double> out(std::size_t(data.layout.replicates));
+    for (std::size_t r = 0; r < out.size(); ++r) {
+      const std::size_t i = c * out.size() + r;
+      out[r] = data.status[i] == RunStatus::error || data.status[i] == RunStatus::missing ? kNaN : values[i];
+    }
+    return out;
+  }
+  std::vector<std::string> names;
+  for (const auto& [key, values] : data.run_stats) names.push_back("run." + key);
+  throw ConfigError(unknown_key_message("run statistic (metric=run.NAME)", metric, names));
+}
+
 Measurement measure(const Claim& claim, Claim::Measure kind, const results::TraceData& data, std::size_t c,
                     const std::string& view, long seed, long resamples) {
-  const std::size_t m = tools::metric_column(data, claim.metric);
-  const std::size_t v = tools::view_column(data, view);
-  const stats::ReplicateMatrix runs = tools::replicate_matrix(data, m, c, v);
   Measurement out;
-  if (kind == Claim::Measure::at) {
-    const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
-    const double scale = evaluate(claim.scale, data, c, double(data.layout.checkpoints[k]));
-    out.at_text = "t=" + std::to_string(data.layout.checkpoints[k]);
-    out.per_replicate = column(runs, k);
+  if (is_run_statistic(claim.metric)) {
+    if (kind != Claim::Measure::at)
+      throw ConfigError(where_text(claim) + "metric=" + claim.metric + " is one number per run: only a value at the end");
+    out.at_text = "per run";
+    out.per_replicate = run_statistic(data, claim.metric, c);
+    const double scale = evaluate(claim.scale, data, c);
     for (auto& x : out.per_replicate) x *= scale;
+  }
+  const std::size_t m = is_run_statistic(claim.metric) ? 0 : tools::metric_column(data, claim.metric);
+  const std::size_t v = is_run_statistic(claim.metric) ? 0 : tools::view_column(data, view);
+  const stats::ReplicateMatrix runs = is_run_statistic(claim.metric) ? stats::ReplicateMatrix() : tools::replicate_matrix(data, m, c, v);
+  if (kind == Claim::Measure::at) {
+    if (!is_run_statistic(claim.metric)) {
+      const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
+      const double scale = evaluate(claim.scale, data, c, double(data.layout.checkpoints[k]));
+      out.at_text = "t=" + std::to_string(data.layout.checkpoints[k]);
+      out.per_replicate = column(runs, k);
+      for (auto& x : out.per_replicate) x *= scale;
+    }
     out.value = statistic_of(out.per_replicate, claim.statistic);
     if (claim.statistic.kind == stats::Statistic::Kind::mean) {
       const double se = stats::standard_error(out.per_replicate);
@@ -877,7 +907,15 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
       }
       for (const auto& view : {claim.view, claim.a_view, claim.b_view})
         if (claim.kind != Claim::Kind::status) tools::view_column(data, view);
-      if (check_metrics && claim.kind != Claim::Kind::status) tools::metric_column(data, claim.metric);
+      if (is_run_statistic(claim.metric)) {
+        if (claim.kind != Claim::Kind::value && claim.kind != Claim::Kind::compare)
+          throw ConfigError("metric=" + claim.metric + " (a run statistic) goes with value and compare claims");
+        if (claim.measure != Claim::Measure::at)
+          throw ConfigError("metric=" + claim.metric + " is one number per run: measure=at only");
+        if (check_metrics) run_statistic(data, claim.metric, configs.front());
+      } else if (check_metrics && claim.kind != Claim::Kind::status) {
+        tools::metric_column(data, claim.metric);
+      }
       for (auto c : configs)
         for (const Formula* f : {&claim.at, &claim.scale, &claim.window_from, &claim.window_to, &claim.expect_low,
                                  &claim.expect_high, &claim.expect_target, &claim.factor, &claim.threshold,
