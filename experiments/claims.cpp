@@ -67,8 +67,8 @@ namespace {
 using NodePtr = std::shared_ptr<const Formula::Node>;
 using Op = Formula::Node::Op;
 
-// Recursive descent: expr := term (('+'|'-') term)*; term := factor (('*'|'/') factor)*;
-// factor := unary ('^' factor)?; unary := '-' unary | primary; primary := number | name | name(args) | (expr).
+// Recursive descent: expr := term (('+'|'-') term)*; term := unary (('*'|'/') unary)*;
+// unary := ('-'|'+') unary | power; power := primary ('^' unary)?; primary := number | name | name(args) | (expr).
 class FormulaParser {
  public:
   FormulaParser(const std::string& text, const std::string& what) : s_(text), what_(what) {}
@@ -109,18 +109,14 @@ class FormulaParser {
     }
   }
   NodePtr term() {
-    auto left = power();
+    auto left = unary();
     for (;;) {
-      if (accept('*')) left = binary(Op::mul, left, power());
-      else if (accept('/')) left = binary(Op::div, left, power());
+      if (accept('*')) left = binary(Op::mul, left, unary());
+      else if (accept('/')) left = binary(Op::div, left, unary());
       else return left;
     }
   }
-  NodePtr power() {
-    auto base = unary();
-    if (accept('^')) return binary(Op::pow, base, power());  // right associative
-    return base;
-  }
+  // Unary minus binds looser than ^ (-2^2 = -4); ^ is right associative and takes a signed exponent.
   NodePtr unary() {
     if (accept('-')) {
       auto n = std::make_shared<Formula::Node>();
@@ -129,7 +125,12 @@ class FormulaParser {
       return n;
     }
     if (accept('+')) return unary();
-    return primary();
+    return power();
+  }
+  NodePtr power() {
+    auto base = primary();
+    if (accept('^')) return binary(Op::pow, base, unary());
+    return base;
   }
   NodePtr primary() {
     skip();
