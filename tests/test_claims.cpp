@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/registry.hpp"
 #include "experiments/claims.hpp"
 
 using namespace ratelab;
@@ -224,4 +225,58 @@ TEST_CASE("ratelab verify: exit 0 when claims hold, 5 when one fails, 2 for a ma
   CHECK(bad == 2);
   CHECK_THAT(bad_out, Catch::Contains("v.ini:18: claim 'rate': no configuration matches"));
   fs::remove_all(dir);
+}
+
+namespace {
+std::shared_ptr<const Problem> make_layer(std::map<std::string, std::string> raw) {
+  static const Registry registry = builtin_registry();
+  std::vector<std::string> errors;
+  ParamSet p = resolve_params(registry.info(ComponentKind::problem, "magr_layer").params, raw, "problem", errors);
+  REQUIRE(errors.empty());
+  ProblemContext ctx{RandomStream(5, 0, StreamPurpose::instance), ""};
+  return registry.make_problem("magr_layer", p, ctx);
+}
+}  // namespace
+
+TEST_CASE("magr_layer: starts at w with f = 0, L = 1, and its run statistics at w are exact", "[claims][magr]") {
+  auto p = make_layer({{"d", "16"}, {"n", "64"}, {"outliers", "2"}, {"alpha", "0.02"}, {"bits", "3"}});
+  REQUIRE(p->dim() == 16);
+  Vec w(16), g(16);
+  RandomStream init(1, 0, StreamPurpose::init);
+  p->initial_point(w, init);
+  // Outliers at indices 0 and 8 have magnitude 8/sqrt(16) = 2: they are the largest entries.
+  CHECK(std::abs(w[0]) == 2.0);
+  CHECK(std::abs(w[8]) == 2.0);
+  CHECK(p->value(w) == Approx(0.02 * 2.0).epsilon(1e-14));  // F(w) = 0 + alpha ||w||_inf
+  p->gradient(w, g);
+  CHECK(g.norm() == 0.0);
+  // gradient(w + v) = H v; H = X^T X/n scaled to lambda_max = 1: power iteration on H (200 steps from a generic
+  // vector; the ratio converges to lambda_max = 1 from below, spectral gap permitting, to 1e-6).
+  Vec v = Vec::Ones(16), hv(16);
+  for (int k = 0; k < 200; ++k) {
+    p->gradient(w + v, hv);
+    v = hv / hv.norm();
+  }
+  p->gradient(w + v, hv);
+  CHECK(v.dot(hv) == Approx(1.0).epsilon(1e-6));
+  CHECK(*p->facts().L == 1.0);
+  CHECK(*p->facts().f_star <= p->value(w));
+  // At w' = w: every ratio is exactly 1 and the output change 0.
+  RunStreams streams(1, 0);
+  auto oracle = p->make_oracle(streams);
+  oracle->sample_gradient(w, g, 1);
+  RunStats stats;
+  oracle->report(stats);
+  REQUIRE(stats.size() == 4);
+  CHECK(stats[0] == std::pair<std::string, double>{"max_abs_ratio", 1.0});
+  CHECK(stats[1] == std::pair<std::string, double>{"quant_error_ratio", 1.0});
+  CHECK(stats[2] == std::pair<std::string, double>{"output_change", 0.0});
+  CHECK(stats[3] == std::pair<std::string, double>{"quantized_output_error", 1.0});
+  // At w' = w / 2 the max-abs grid halves with it: Q(w/2) = Q(w)/2, so the quantization error ratio is 1/4.
+  oracle->sample_gradient(0.5 * w, g, 1);
+  stats.clear();
+  oracle->report(stats);
+  CHECK(stats[0].second == 0.5);
+  CHECK(stats[1].second == Approx(0.25).epsilon(1e-12));
+  CHECK_THROWS_WITH(make_layer({{"d", "4"}, {"outliers", "5"}}), Catch::Contains("problem.outliers = 5 exceeds problem.d = 4"));
 }
