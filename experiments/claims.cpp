@@ -68,7 +68,8 @@ using NodePtr = std::shared_ptr<const Formula::Node>;
 using Op = Formula::Node::Op;
 
 // Recursive descent: expr := term (('+'|'-') term)*; term := unary (('*'|'/') unary)*;
-// unary := ('-'|'+') unary | power; power := primary ('^' unary)?; primary := number | name | name(args) | (expr).
+// unary := ('-'|'+') unary | power; power := primary ('^' unary)?; primary := number | name | name(args) |
+// (expr).
 class FormulaParser {
  public:
   FormulaParser(const std::string& text, const std::string& what) : s_(text), what_(what) {}
@@ -103,17 +104,23 @@ class FormulaParser {
   NodePtr expression() {
     auto left = term();
     for (;;) {
-      if (accept('+')) left = binary(Op::add, left, term());
-      else if (accept('-')) left = binary(Op::sub, left, term());
-      else return left;
+      if (accept('+'))
+        left = binary(Op::add, left, term());
+      else if (accept('-'))
+        left = binary(Op::sub, left, term());
+      else
+        return left;
     }
   }
   NodePtr term() {
     auto left = unary();
     for (;;) {
-      if (accept('*')) left = binary(Op::mul, left, unary());
-      else if (accept('/')) left = binary(Op::div, left, unary());
-      else return left;
+      if (accept('*'))
+        left = binary(Op::mul, left, unary());
+      else if (accept('/'))
+        left = binary(Op::div, left, unary());
+      else
+        return left;
     }
   }
   // Unary minus binds looser than ^ (-2^2 = -4); ^ is right associative and takes a signed exponent.
@@ -153,13 +160,16 @@ class FormulaParser {
     }
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       std::size_t start = i_;
-      while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '.'))
+      while (i_ < s_.size() &&
+             (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '.'))
         ++i_;
       const std::string name = s_.substr(start, i_ - start);
       auto n = std::make_shared<Formula::Node>();
       if (!accept('(')) {
-        if (name == "inf") n->number = kInf;
-        else if (name == "pi") n->number = 3.14159265358979323846;
+        if (name == "inf")
+          n->number = kInf;
+        else if (name == "pi")
+          n->number = 3.14159265358979323846;
         else {
           n->op = Op::name;
           n->name = name;
@@ -167,10 +177,11 @@ class FormulaParser {
         return n;
       }
       static const std::map<std::string, std::pair<int, int>> arity{
-          {"sqrt", {1, 1}}, {"log", {1, 1}}, {"exp", {1, 1}}, {"abs", {1, 1}}, {"sin", {1, 1}}, {"cos", {1, 1}},
-          {"min", {2, 99}}, {"max", {2, 99}}, {"sum", {4, 4}}};
+          {"sqrt", {1, 1}}, {"log", {1, 1}},  {"exp", {1, 1}},  {"abs", {1, 1}}, {"sin", {1, 1}},
+          {"cos", {1, 1}},  {"min", {2, 99}}, {"max", {2, 99}}, {"sum", {4, 4}}};
       auto fn = arity.find(name);
-      if (fn == arity.end()) fail("unknown function '" + name + "' (sqrt, log, exp, abs, sin, cos, min, max, sum)");
+      if (fn == arity.end())
+        fail("unknown function '" + name + "' (sqrt, log, exp, abs, sin, cos, min, max, sum)");
       n->op = name == "sum" ? Op::sum : Op::call;
       n->name = name;
       if (n->op == Op::sum) {
@@ -245,7 +256,8 @@ double parameter_value(const results::TraceData& data, std::size_t c, const std:
                       "': " + keys + ")");
   }
   if (candidates.size() > 1)
-    throw ConfigError("name '" + name + "' is ambiguous: qualify it (" + candidates[0] + " or " + candidates[1] + ")");
+    throw ConfigError("name '" + name + "' is ambiguous: qualify it (" + candidates[0] + " or " +
+                      candidates[1] + ")");
   if (auto* d = std::get_if<double>(found)) return *d;
   if (auto* i = std::get_if<std::int64_t>(found)) return double(*i);
   if (auto* b = std::get_if<bool>(found)) return *b ? 1.0 : 0.0;
@@ -256,23 +268,31 @@ double eval_node(const Formula::Node& n, const results::TraceData& data, std::si
                  std::map<std::string, double>& locals) {
   auto arg = [&](std::size_t k) { return eval_node(*n.args[k], data, c, locals); };
   switch (n.op) {
-    case Op::number: return n.number;
+    case Op::number:
+      return n.number;
     case Op::name: {
       if (auto it = locals.find(n.name); it != locals.end()) return it->second;
       if (n.name == "t") {
         if (auto it = locals.find("@t"); it != locals.end()) return it->second;
         throw ConfigError("'t' (the checkpoint measured) exists only in scale= of a measurement at one t");
       }
-      if (n.name == "T") return data.layout.checkpoints.empty() ? kNaN : double(data.layout.checkpoints.back());
+      if (n.name == "T")
+        return data.layout.checkpoints.empty() ? kNaN : double(data.layout.checkpoints.back());
       if (n.name == "R") return double(data.layout.replicates);
       return parameter_value(data, c, n.name);
     }
-    case Op::neg: return -arg(0);
-    case Op::add: return arg(0) + arg(1);
-    case Op::sub: return arg(0) - arg(1);
-    case Op::mul: return arg(0) * arg(1);
-    case Op::div: return arg(0) / arg(1);
-    case Op::pow: return std::pow(arg(0), arg(1));
+    case Op::neg:
+      return -arg(0);
+    case Op::add:
+      return arg(0) + arg(1);
+    case Op::sub:
+      return arg(0) - arg(1);
+    case Op::mul:
+      return arg(0) * arg(1);
+    case Op::div:
+      return arg(0) / arg(1);
+    case Op::pow:
+      return std::pow(arg(0), arg(1));
     case Op::call: {
       if (n.name == "sqrt") return std::sqrt(arg(0));
       if (n.name == "log") return std::log(arg(0));
@@ -281,7 +301,8 @@ double eval_node(const Formula::Node& n, const results::TraceData& data, std::si
       if (n.name == "sin") return std::sin(arg(0));
       if (n.name == "cos") return std::cos(arg(0));
       double v = arg(0);
-      for (std::size_t k = 1; k < n.args.size(); ++k) v = n.name == "min" ? std::min(v, arg(k)) : std::max(v, arg(k));
+      for (std::size_t k = 1; k < n.args.size(); ++k)
+        v = n.name == "min" ? std::min(v, arg(k)) : std::max(v, arg(k));
       return v;
     }
     case Op::sum: {
@@ -294,8 +315,10 @@ double eval_node(const Formula::Node& n, const results::TraceData& data, std::si
         locals[var] = i;
         total += arg(3);
       }
-      if (saved) locals[var] = *saved;
-      else locals.erase(var);
+      if (saved)
+        locals[var] = *saved;
+      else
+        locals.erase(var);
       return total;
     }
   }
@@ -354,8 +377,7 @@ std::vector<Field> tokenize(const std::string& text, std::string& kind) {
     start = i;
     while (i < text.size() && text[i] != '=' && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
     const std::string key = text.substr(start, i - start);
-    if (i >= text.size() || text[i] != '=')
-      throw ConfigError("expected key=value, found '" + key + "'");
+    if (i >= text.size() || text[i] != '=') throw ConfigError("expected key=value, found '" + key + "'");
     ++i;
     std::string value;
     if (i < text.size() && text[i] == '"') {
@@ -386,7 +408,9 @@ std::vector<Field> tokenize(const std::string& text, std::string& kind) {
   return fields;
 }
 
-bool bracketed(const std::string& v) { return v.size() >= 2 && v.front() == '[' && v.back() == ']'; }
+bool bracketed(const std::string& v) {
+  return v.size() >= 2 && v.front() == '[' && v.back() == ']';
+}
 
 void interval(const std::string& key, const std::string& value, Formula& low, Formula& high) {
   if (!bracketed(value)) {  // a single number or formula: exactly that
@@ -422,8 +446,12 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   using K = Claim::Kind;
   const std::map<K, std::vector<std::string>> allowed{
       {K::slope, {"where", "metric", "view", "stat", "window", "expect"}},
-      {K::value, {"where", "metric", "view", "stat", "measure", "at", "window", "scale", "expect", "tol", "atol", "se"}},
-      {K::compare, {"where", "a", "b", "metric", "view", "a_view", "b_view", "stat", "measure", "at", "window", "scale", "expect", "factor"}},
+      {K::value,
+       {"where", "metric", "view", "stat", "measure", "at", "window", "scale", "expect", "tol", "atol",
+        "se"}},
+      {K::compare,
+       {"where", "a", "b", "metric", "view", "a_view", "b_view", "stat", "measure", "at", "window", "scale",
+        "expect", "factor"}},
       {K::converges, {"where", "metric", "view", "at", "below", "fraction"}},
       {K::fails, {"where", "metric", "view", "window", "above", "fraction"}},
       {K::status, {"where", "diverged", "error", "ok"}}};
@@ -432,32 +460,49 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   for (const auto& [key, value] : fields) {
     if (std::find(keys.begin(), keys.end(), key) == keys.end())
       throw ConfigError(unknown_key_message(kind + " claim field", key, keys));
-    if (key == "where") claim.where = filters(value);
-    else if (key == "a") claim.a = filters(value);
-    else if (key == "b") claim.b = filters(value);
-    else if (key == "metric") claim.metric = value;
-    else if (key == "view") claim.view = value;
-    else if (key == "a_view") claim.a_view = value;
-    else if (key == "b_view") claim.b_view = value;
+    if (key == "where")
+      claim.where = filters(value);
+    else if (key == "a")
+      claim.a = filters(value);
+    else if (key == "b")
+      claim.b = filters(value);
+    else if (key == "metric")
+      claim.metric = value;
+    else if (key == "view")
+      claim.view = value;
+    else if (key == "a_view")
+      claim.a_view = value;
+    else if (key == "b_view")
+      claim.b_view = value;
     else if (key == "stat") {
       claim.statistic_text = value;
-      if (value == "median") claim.statistic = stats::Statistic::median();
-      else if (value == "mean") claim.statistic = stats::Statistic::mean();
+      if (value == "median")
+        claim.statistic = stats::Statistic::median();
+      else if (value == "mean")
+        claim.statistic = stats::Statistic::mean();
       else if (value.size() > 1 && value[0] == 'q') {
         char* end = nullptr;
         const double p = std::strtod(value.c_str() + 1, &end);
-        if (*end != '\0' || !(p >= 0 && p <= 1)) throw ConfigError("stat=" + value + ": a quantile is q<p> with p in [0, 1], e.g. q0.9");
+        if (*end != '\0' || !(p >= 0 && p <= 1))
+          throw ConfigError("stat=" + value + ": a quantile is q<p> with p in [0, 1], e.g. q0.9");
         claim.statistic = stats::Statistic::quantile(p);
       } else {
         throw ConfigError("stat=" + value + " is not one of median, mean, q<p> (e.g. q0.9)");
       }
     } else if (key == "measure") {
-      if (value == "at") claim.measure = Claim::Measure::at;
-      else if (value == "slope" && claim.kind == K::compare) claim.measure = Claim::Measure::slope;
-      else if (value == "contraction" && claim.kind == K::value) claim.measure = Claim::Measure::contraction;
-      else throw ConfigError("measure=" + value + " is not one of " + (claim.kind == K::compare ? "at, slope" : "at, contraction"));
-    } else if (key == "at") claim.at = Formula::parse(value, "at");
-    else if (key == "scale") claim.scale = Formula::parse(value, "scale");
+      if (value == "at")
+        claim.measure = Claim::Measure::at;
+      else if (value == "slope" && claim.kind == K::compare)
+        claim.measure = Claim::Measure::slope;
+      else if (value == "contraction" && claim.kind == K::value)
+        claim.measure = Claim::Measure::contraction;
+      else
+        throw ConfigError("measure=" + value + " is not one of " +
+                          (claim.kind == K::compare ? "at, slope" : "at, contraction"));
+    } else if (key == "at")
+      claim.at = Formula::parse(value, "at");
+    else if (key == "scale")
+      claim.scale = Formula::parse(value, "scale");
     else if (key == "window") {
       if (!bracketed(value)) throw ConfigError("window=" + value + ": expected [from, to], e.g. [T/10, T]");
       interval("window", value, claim.window_from, claim.window_to);
@@ -465,12 +510,17 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       has_expect = true;
       if (claim.kind == K::compare) {
         std::string v;
-        for (char c : value) if (!std::isspace(static_cast<unsigned char>(c))) v += c;
-        if (v == "a<b") claim.a_less = true;
-        else if (v == "a>b") claim.a_less = false;
-        else throw ConfigError("expect=" + value + " is not one of a<b, a>b");
+        for (char c : value)
+          if (!std::isspace(static_cast<unsigned char>(c))) v += c;
+        if (v == "a<b")
+          claim.a_less = true;
+        else if (v == "a>b")
+          claim.a_less = false;
+        else
+          throw ConfigError("expect=" + value + " is not one of a<b, a>b");
       } else if (bracketed(value) || claim.kind == K::slope) {
-        if (!bracketed(value)) throw ConfigError("expect=" + value + ": a slope claim needs an interval [low, high]");
+        if (!bracketed(value))
+          throw ConfigError("expect=" + value + ": a slope claim needs an interval [low, high]");
         interval("expect", value, claim.expect_low, claim.expect_high);
       } else {
         claim.expect_target = Formula::parse(value, "expect");
@@ -479,31 +529,45 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       char* end = nullptr;
       const double v = std::strtod(value.c_str(), &end);
       if (*end != '\0' || !(v >= 0) || (key == "fraction" && v > 1))
-        throw ConfigError(key + "=" + value + (key == "fraction" ? " is not a number in [0, 1]" : " is not a number >= 0"));
+        throw ConfigError(key + "=" + value +
+                          (key == "fraction" ? " is not a number in [0, 1]" : " is not a number >= 0"));
       (key == "tol" ? claim.tol : key == "atol" ? claim.atol : key == "se" ? claim.se : claim.fraction) = v;
-    } else if (key == "factor") claim.factor = Formula::parse(value, "factor");
-    else if (key == "below" || key == "above") claim.threshold = Formula::parse(value, key);
-    else if (key == "diverged") interval(key, value, claim.diverged_low, claim.diverged_high);
-    else if (key == "error") interval(key, value, claim.error_low, claim.error_high);
-    else if (key == "ok") interval(key, value, claim.ok_low, claim.ok_high);
+    } else if (key == "factor")
+      claim.factor = Formula::parse(value, "factor");
+    else if (key == "below" || key == "above")
+      claim.threshold = Formula::parse(value, key);
+    else if (key == "diverged")
+      interval(key, value, claim.diverged_low, claim.diverged_high);
+    else if (key == "error")
+      interval(key, value, claim.error_low, claim.error_high);
+    else if (key == "ok")
+      interval(key, value, claim.ok_low, claim.ok_high);
   }
   if ((claim.kind == K::slope || claim.kind == K::value || claim.kind == K::compare) && !has_expect)
     throw ConfigError(kind + " claim needs expect=" +
                       (claim.kind == K::compare ? std::string("a<b or a>b") : std::string("[low, high]")));
-  if (claim.kind == K::value && !claim.expect_target.empty() && claim.tol < 0 && claim.atol < 0 && claim.se < 0)
-    throw ConfigError("value claim with expect=FORMULA needs tol= (relative), atol= (absolute) or se= (standard errors)");
-  if (claim.kind == K::value && claim.expect_target.empty() && (claim.tol >= 0 || claim.atol >= 0 || claim.se >= 0))
+  if (claim.kind == K::value && !claim.expect_target.empty() && claim.tol < 0 && claim.atol < 0 &&
+      claim.se < 0)
+    throw ConfigError(
+        "value claim with expect=FORMULA needs tol= (relative), atol= (absolute) or se= (standard errors)");
+  if (claim.kind == K::value && claim.expect_target.empty() &&
+      (claim.tol >= 0 || claim.atol >= 0 || claim.se >= 0))
     throw ConfigError("tol=/atol=/se= go with expect=FORMULA, not with an interval");
-  if (claim.se >= 0 && (claim.statistic.kind != stats::Statistic::Kind::mean || claim.measure != Claim::Measure::at))
+  if (claim.se >= 0 &&
+      (claim.statistic.kind != stats::Statistic::Kind::mean || claim.measure != Claim::Measure::at))
     throw ConfigError("se= needs stat=mean at one t (the standard error of the mean over replicates)");
   if ((claim.kind == K::converges || claim.kind == K::fails) && claim.threshold.empty())
-    throw ConfigError(kind + std::string(" claim needs ") + (claim.kind == K::converges ? "below=" : "above="));
-  if (claim.kind == K::status && claim.diverged_low.empty() && claim.error_low.empty() && claim.ok_low.empty())
+    throw ConfigError(kind + std::string(" claim needs ") +
+                      (claim.kind == K::converges ? "below=" : "above="));
+  if (claim.kind == K::status && claim.diverged_low.empty() && claim.error_low.empty() &&
+      claim.ok_low.empty())
     throw ConfigError("status claim needs at least one of diverged=, error=, ok=");
   if (claim.kind == K::compare && claim.a.empty() && claim.b.empty() &&
-      (claim.a_view.empty() ? claim.view : claim.a_view) == (claim.b_view.empty() ? claim.view : claim.b_view))
-    throw ConfigError("compare claim needs a= and/or b= (configuration filters; where= applies to both), or "
-                      "a_view= and b_view= that differ");
+      (claim.a_view.empty() ? claim.view : claim.a_view) ==
+          (claim.b_view.empty() ? claim.view : claim.b_view))
+    throw ConfigError(
+        "compare claim needs a= and/or b= (configuration filters; where= applies to both), or "
+        "a_view= and b_view= that differ");
   if (claim.kind == K::compare) {
     if (claim.a.empty()) claim.a = claim.where;
     if (claim.b.empty()) claim.b = claim.where;
@@ -532,7 +596,9 @@ std::vector<Claim> parse_claims(const IniDocument& document) {
   for (const auto& section : document.sections) {
     if (section.name != "claims") continue;
     for (const auto& e : section.entries) {
-      const std::string at = document.source + (e.line > 0 ? ":" + std::to_string(e.line) : std::string(" [quick]")) + ": claim '" + e.key + "': ";
+      const std::string at = document.source +
+                             (e.line > 0 ? ":" + std::to_string(e.line) : std::string(" [quick]")) +
+                             ": claim '" + e.key + "': ";
       try {
         Claim c = parse_claim(e.key, e.value);
         c.source = document.source;
@@ -555,19 +621,25 @@ std::vector<std::string> quick_overrides(IniDocument& document) {
   if (!quick) return overrides;
   std::vector<IniEntry> claim_edits;
   for (const auto& e : quick->entries) {
-    if (e.key.rfind("claims.", 0) == 0) claim_edits.push_back({e.key.substr(7), e.value, e.line});
-    else overrides.push_back(e.key + "=" + e.value);
+    if (e.key.rfind("claims.", 0) == 0)
+      claim_edits.push_back({e.key.substr(7), e.value, e.line});
+    else
+      overrides.push_back(e.key + "=" + e.value);
   }
   if (claim_edits.empty()) return overrides;
-  auto claims = std::find_if(document.sections.begin(), document.sections.end(), [](auto& s) { return s.name == "claims"; });
+  auto claims = std::find_if(document.sections.begin(), document.sections.end(),
+                             [](auto& s) { return s.name == "claims"; });
   if (claims == document.sections.end()) {
     document.sections.push_back({"claims", 0, {}});
     claims = document.sections.end() - 1;
   }
   for (const auto& edit : claim_edits) {
-    auto e = std::find_if(claims->entries.begin(), claims->entries.end(), [&](auto& x) { return x.key == edit.key; });
-    if (e == claims->entries.end()) claims->entries.push_back(edit);
-    else *e = edit;
+    auto e = std::find_if(claims->entries.begin(), claims->entries.end(),
+                          [&](auto& x) { return x.key == edit.key; });
+    if (e == claims->entries.end())
+      claims->entries.push_back(edit);
+    else
+      *e = edit;
   }
   return overrides;
 }
@@ -592,7 +664,9 @@ results::TraceData layout_of(const ExperimentPlan& plan) {
     rec.id = c.id;
     rec.label = c.label;
     for (const auto* part : {&c.problem, &c.optimizer, &c.schedule}) {
-      const std::string kind = part == &c.problem ? "problem" : part == &c.optimizer ? "optimizer" : "schedule";
+      const std::string kind = part == &c.problem     ? "problem"
+                               : part == &c.optimizer ? "optimizer"
+                                                      : "schedule";
       rec.parameters.emplace_back(kind, part->key);
       for (const auto& [k, v] : part->params.entries()) rec.parameters.emplace_back(kind + "." + k, v);
     }
@@ -606,7 +680,8 @@ results::TraceData layout_of(const ExperimentPlan& plan) {
 namespace {
 
 std::string where_text(const Claim& c) {
-  return c.source + (c.line > 0 ? ":" + std::to_string(c.line) : std::string()) + ": claim '" + c.name + "': ";
+  return c.source + (c.line > 0 ? ":" + std::to_string(c.line) : std::string()) + ": claim '" + c.name +
+         "': ";
 }
 
 std::size_t nearest_checkpoint(const results::TraceData& data, double t) {
@@ -631,16 +706,20 @@ double statistic_of(std::span<const double> values, const stats::Statistic& s) {
 struct Measurement {
   double value = kNaN;
   stats::Interval interval{kNaN, kNaN};
-  std::string interval_kind;  // "CI", "95% CI", "+-1.96se", ""
+  std::string interval_kind;          // "CI", "95% CI", "+-1.96se", ""
   std::vector<double> per_replicate;  // the scaled column, for paired comparisons (measure=at)
   std::string at_text;
 };
 
-std::string window_text(const stats::FitWindow& w) { return "t in [" + real(w.t_min) + ", " + real(w.t_max) + "]"; }
+std::string window_text(const stats::FitWindow& w) {
+  return "t in [" + real(w.t_min) + ", " + real(w.t_max) + "]";
+}
 
 // metric=run.NAME: a run statistic (one number per run, e.g. run.q_mean, run.clip_fraction) instead of a
 // trace; NaN for runs that did not report it or ended with an error.
-bool is_run_statistic(const std::string& metric) { return metric.rfind("run.", 0) == 0; }
+bool is_run_statistic(const std::string& metric) {
+  return metric.rfind("run.", 0) == 0;
+}
 
 std::vector<double> run_statistic(const results::TraceData& data, const std::string& metric, std::size_t c) {
   const std::string name = metric.substr(4);
@@ -663,7 +742,8 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
   Measurement out;
   if (is_run_statistic(claim.metric)) {
     if (kind != Claim::Measure::at)
-      throw ConfigError(where_text(claim) + "metric=" + claim.metric + " is one number per run: only a value at the end");
+      throw ConfigError(where_text(claim) + "metric=" + claim.metric +
+                        " is one number per run: only a value at the end");
     out.at_text = "per run";
     out.per_replicate = run_statistic(data, claim.metric, c);
     const double scale = evaluate(claim.scale, data, c);
@@ -671,7 +751,8 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
   }
   const std::size_t m = is_run_statistic(claim.metric) ? 0 : tools::metric_column(data, claim.metric);
   const std::size_t v = is_run_statistic(claim.metric) ? 0 : tools::view_column(data, view);
-  const stats::ReplicateMatrix runs = is_run_statistic(claim.metric) ? stats::ReplicateMatrix() : tools::replicate_matrix(data, m, c, v);
+  const stats::ReplicateMatrix runs =
+      is_run_statistic(claim.metric) ? stats::ReplicateMatrix() : tools::replicate_matrix(data, m, c, v);
   if (kind == Claim::Measure::at) {
     if (!is_run_statistic(claim.metric)) {
       const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
@@ -688,7 +769,8 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
     } else if (claim.statistic.p == 0.5 && stats::count_finite(out.per_replicate) >= 2) {
       // The bootstrap interval of the median: the paired difference against zero is the sample itself.
       const std::vector<double> zeros(out.per_replicate.size(), 0.0);
-      auto stream = stats::bootstrap_stream(std::uint64_t(seed), data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
+      auto stream = stats::bootstrap_stream(
+          std::uint64_t(seed), data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
       const auto d = stats::paired_difference(out.per_replicate, zeros, {resamples, 0.95}, stream);
       out.interval = d.median_ci;
       out.interval_kind = "CI";
@@ -699,9 +781,10 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
   const stats::FitWindow window{evaluate(claim.window_from, data, c), evaluate(claim.window_to, data, c)};
   out.at_text = window_text(window);
   if (kind == Claim::Measure::slope) {
-    auto stream = stats::bootstrap_stream(std::uint64_t(seed), data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
-    const stats::RateFit fit =
-        stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window, claim.statistic, {resamples, 0.95}, stream);
+    auto stream = stats::bootstrap_stream(std::uint64_t(seed),
+                                          data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
+    const stats::RateFit fit = stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window,
+                                                             claim.statistic, {resamples, 0.95}, stream);
     out.value = fit.fit.slope;
     out.interval = fit.slope_ci;
     out.interval_kind = "CI";
@@ -715,7 +798,8 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
   std::vector<double> t, log_center;
   for (std::size_t k = 0; k < data.layout.checkpoints.size(); ++k) {
     const double tk = double(data.layout.checkpoints[k]);
-    if (tk < window.t_min || tk > window.t_max || !(curve.value[k] > 0) || !std::isfinite(curve.value[k])) continue;
+    if (tk < window.t_min || tk > window.t_max || !(curve.value[k] > 0) || !std::isfinite(curve.value[k]))
+      continue;
     t.push_back(tk);
     log_center.push_back(std::log(curve.value[k] * scale));
   }
@@ -736,13 +820,16 @@ std::string measured_text(const Measurement& m) {
   return s;
 }
 
-std::string what_text(const Claim& claim, const results::TraceData& data, std::size_t c, const std::string& view) {
+std::string what_text(const Claim& claim, const results::TraceData& data, std::size_t c,
+                      const std::string& view) {
   std::string q = claim.statistic_text + " " + claim.metric + "[" + view + "]";
   if (claim.scale.text() != "1") q = "(" + claim.scale.text() + ") * " + q;
   return q + " of '" + data.layout.configurations[c].label + "'";
 }
 
-bool in_bounds(double v, double lo, double hi) { return v >= lo && v <= hi; }
+bool in_bounds(double v, double lo, double hi) {
+  return v >= lo && v <= hi;
+}
 
 // Run counts of a configuration.
 struct Counts {
@@ -752,15 +839,19 @@ Counts counts_of(const results::TraceData& data, std::size_t c) {
   Counts n;
   for (long r = 0; r < data.layout.replicates; ++r) {
     const RunStatus s = data.status[c * std::size_t(data.layout.replicates) + std::size_t(r)];
-    if (s == RunStatus::ok) ++n.ok;
-    else if (s == RunStatus::diverged) ++n.diverged;
-    else if (s == RunStatus::error) ++n.error;
+    if (s == RunStatus::ok)
+      ++n.ok;
+    else if (s == RunStatus::diverged)
+      ++n.diverged;
+    else if (s == RunStatus::error)
+      ++n.error;
   }
   return n;
 }
 
 // One configuration's verdict for the single-configuration kinds.
-Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::size_t c, long seed, long resamples) {
+Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::size_t c, long seed,
+                     long resamples) {
   Verdict v;
   v.name = claim.name;
   using K = Claim::Kind;
@@ -769,24 +860,29 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
     case K::value: {
       const auto kind = claim.kind == K::slope ? Claim::Measure::slope : claim.measure;
       const Measurement m = measure(claim, kind, data, c, claim.view, seed, resamples);
-      v.what = std::string(kind == Claim::Measure::slope ? "slope of " : kind == Claim::Measure::contraction ? "contraction of " : "") +
+      v.what = std::string(kind == Claim::Measure::slope         ? "slope of "
+                           : kind == Claim::Measure::contraction ? "contraction of "
+                                                                 : "") +
                what_text(claim, data, c, claim.view) + " (" + m.at_text + ")";
       v.measured = measured_text(m);
       if (!claim.expect_target.empty()) {
         const double target = evaluate(claim.expect_target, data, c);
         // se=K: K standard errors of the mean, the half-width of the +-1.96se interval divided by 1.96.
         const double se = (m.interval.hi - m.interval.lo) / (2 * 1.96);
-        const double slack = std::max({claim.tol >= 0 ? claim.tol * std::abs(target) : 0.0, claim.atol >= 0 ? claim.atol : 0.0,
-                                       claim.se >= 0 ? claim.se * se : 0.0});
+        const double slack =
+            std::max({claim.tol >= 0 ? claim.tol * std::abs(target) : 0.0, claim.atol >= 0 ? claim.atol : 0.0,
+                      claim.se >= 0 ? claim.se * se : 0.0});
         v.pass = std::abs(m.value - target) <= slack;
         v.margin = (slack - std::abs(m.value - target)) / std::max(slack, 1e-300);
         v.bound = "within " + real(slack) + " of " + claim.expect_target.text() + " = " + real(target) +
-                  " (off by " + real(m.value - target) + ", " + real(100 * (m.value - target) / std::abs(target)) + "%)";
+                  " (off by " + real(m.value - target) + ", " +
+                  real(100 * (m.value - target) / std::abs(target)) + "%)";
       } else {
         const double lo = evaluate(claim.expect_low, data, c), hi = evaluate(claim.expect_high, data, c);
         v.pass = in_bounds(m.value, lo, hi);
         v.bound = "in [" + real(lo) + ", " + real(hi) + "]";
-        const double width = std::isfinite(hi - lo) && hi > lo ? hi - lo : std::max(std::abs(m.value), 1e-300);
+        const double width =
+            std::isfinite(hi - lo) && hi > lo ? hi - lo : std::max(std::abs(m.value), 1e-300);
         v.margin = std::min(m.value - lo, hi - m.value) / width;
       }
       return v;
@@ -821,7 +917,8 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       }
       const double share = runs.rows() ? double(hits) / double(runs.rows()) : 0.0;
       v.what = claim.metric + "[" + claim.view + "] of '" + data.layout.configurations[c].label + "' " +
-               (claim.kind == K::converges ? "below " : "stays above ") + real(threshold) + " (" + where + ")";
+               (claim.kind == K::converges ? "below " : "stays above ") + real(threshold) + " (" + where +
+               ")";
       v.measured = std::to_string(hits) + "/" + std::to_string(runs.rows()) + " replicates";
       v.pass = runs.rows() > 0 && share >= claim.fraction;
       v.margin = share - claim.fraction;
@@ -831,32 +928,37 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
     case K::status: {
       const Counts n = counts_of(data, c);
       v.what = "run status of '" + data.layout.configurations[c].label + "'";
-      v.measured = std::to_string(n.ok) + " ok, " + std::to_string(n.diverged) + " diverged, " + std::to_string(n.error) + " error";
+      v.measured = std::to_string(n.ok) + " ok, " + std::to_string(n.diverged) + " diverged, " +
+                   std::to_string(n.error) + " error";
       v.pass = true;
       auto check = [&](const Formula& lo, const Formula& hi, long count, const char* what) {
         if (lo.empty()) return;
         const double a = evaluate(lo, data, c), b = evaluate(hi, data, c);
         v.pass = v.pass && in_bounds(double(count), a, b);
-        v.bound += (v.bound.empty() ? "" : ", ") + std::string(what) + " in [" + real(a) + ", " + real(b) + "]";
+        v.bound +=
+            (v.bound.empty() ? "" : ", ") + std::string(what) + " in [" + real(a) + ", " + real(b) + "]";
       };
       check(claim.ok_low, claim.ok_high, n.ok, "ok");
       check(claim.diverged_low, claim.diverged_high, n.diverged, "diverged");
       check(claim.error_low, claim.error_high, n.error, "error");
       return v;
     }
-    case K::compare: break;
+    case K::compare:
+      break;
   }
   throw ConfigError("internal: compare evaluated as a single configuration");
 }
 
-std::size_t single(const results::TraceData& data, const std::vector<std::string>& filters, const Claim& claim,
-                   const char* side) {
+std::size_t single(const results::TraceData& data, const std::vector<std::string>& filters,
+                   const Claim& claim, const char* side) {
   const auto selected = tools::select_configurations(data, filters);
   if (selected.size() != 1) {
     std::string labels;
-    for (auto c : selected) labels += (labels.empty() ? "'" : ", '") + data.layout.configurations[c].label + "'";
+    for (auto c : selected)
+      labels += (labels.empty() ? "'" : ", '") + data.layout.configurations[c].label + "'";
     throw ConfigError(where_text(claim) + side + " selects " + std::to_string(selected.size()) +
-                      " configurations (" + labels + "); a compare needs exactly one on each side: add filters");
+                      " configurations (" + labels +
+                      "); a compare needs exactly one on each side: add filters");
   }
   return selected.front();
 }
@@ -869,13 +971,15 @@ Verdict evaluate_compare(const Claim& claim, const results::TraceData& data, lon
   Verdict v;
   v.name = claim.name;
   const char* quantity = claim.measure == Claim::Measure::slope ? "slope of " : "";
-  v.what = std::string(quantity) + what_text(claim, data, a, claim.a_view) + " vs " + what_text(claim, data, b, claim.b_view) +
-           " (" + ma.at_text + (mb.at_text != ma.at_text ? " / " + mb.at_text : "") + ")";
+  v.what = std::string(quantity) + what_text(claim, data, a, claim.a_view) + " vs " +
+           what_text(claim, data, b, claim.b_view) + " (" + ma.at_text +
+           (mb.at_text != ma.at_text ? " / " + mb.at_text : "") + ")";
   v.measured = "a = " + measured_text(ma) + ", b = " + measured_text(mb);
   if (claim.measure == Claim::Measure::at) {
     v.measured += ", a/b = " + real(ma.value / mb.value);
     if (ma.per_replicate.size() == mb.per_replicate.size() && (a != b || claim.a_view != claim.b_view)) {
-      auto stream = stats::bootstrap_stream(std::uint64_t(seed), data.layout.configurations[a].id + "|" + data.layout.configurations[b].id);
+      auto stream = stats::bootstrap_stream(
+          std::uint64_t(seed), data.layout.configurations[a].id + "|" + data.layout.configurations[b].id);
       const auto d = stats::paired_difference(ma.per_replicate, mb.per_replicate, {resamples, 0.95}, stream);
       if (d.pairs > 0) v.measured += ", a<b in " + real(100 * d.fraction_a_smaller) + "% of pairs";
     }
@@ -910,7 +1014,8 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
         if (claim.kind != Claim::Kind::status) tools::view_column(data, view);
       if (is_run_statistic(claim.metric)) {
         if (claim.kind != Claim::Kind::value && claim.kind != Claim::Kind::compare)
-          throw ConfigError("metric=" + claim.metric + " (a run statistic) goes with value and compare claims");
+          throw ConfigError("metric=" + claim.metric +
+                            " (a run statistic) goes with value and compare claims");
         if (claim.measure != Claim::Measure::at)
           throw ConfigError("metric=" + claim.metric + " is one number per run: measure=at only");
         if (check_metrics) run_statistic(data, claim.metric, configs.front());
@@ -918,11 +1023,12 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
         tools::metric_column(data, claim.metric);
       }
       for (auto c : configs)
-        for (const Formula* f : {&claim.at, &claim.scale, &claim.window_from, &claim.window_to, &claim.expect_low,
-                                 &claim.expect_high, &claim.expect_target, &claim.factor, &claim.threshold,
-                                 &claim.diverged_low, &claim.diverged_high, &claim.error_low, &claim.error_high,
-                                 &claim.ok_low, &claim.ok_high})
-          if (!f->empty()) evaluate(*f, data, c, f == &claim.scale && claim.measure == Claim::Measure::at ? 1.0 : kNaN);
+        for (const Formula* f :
+             {&claim.at, &claim.scale, &claim.window_from, &claim.window_to, &claim.expect_low,
+              &claim.expect_high, &claim.expect_target, &claim.factor, &claim.threshold, &claim.diverged_low,
+              &claim.diverged_high, &claim.error_low, &claim.error_high, &claim.ok_low, &claim.ok_high})
+          if (!f->empty())
+            evaluate(*f, data, c, f == &claim.scale && claim.measure == Claim::Measure::at ? 1.0 : kNaN);
     } catch (const ConfigError& e) {
       for (const auto& p : e.problems()) problems.push_back(p.rfind(at, 0) == 0 ? p : at + p);
     }
@@ -930,8 +1036,8 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
   if (!problems.empty()) throw ConfigError(problems);
 }
 
-std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const results::TraceData& data, long seed,
-                                     long resamples) {
+std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const results::TraceData& data,
+                                     long seed, long resamples) {
   tools::check_trace_data(data);
   check_claims(claims, data, true);
   std::vector<Verdict> out;
@@ -949,11 +1055,13 @@ std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const res
         if (x.pass != y.pass) return !x.pass;
         return x.margin < y.margin;
       });
-      const long failing = long(std::count_if(each.begin(), each.end(), [](const Verdict& v) { return !v.pass; }));
+      const long failing =
+          long(std::count_if(each.begin(), each.end(), [](const Verdict& v) { return !v.pass; }));
       Verdict v = shown != each.end() ? *shown : each.front();
       if (each.size() > 1)
         v.what += " [" + std::to_string(long(each.size()) - failing) + "/" + std::to_string(each.size()) +
-                  " configurations pass; " + (failing ? "a failing one" : "the closest to its bound") + " shown]";
+                  " configurations pass; " + (failing ? "a failing one" : "the closest to its bound") +
+                  " shown]";
       out.push_back(std::move(v));
     } catch (const ConfigError& e) {
       std::vector<std::string> problems;
@@ -966,7 +1074,8 @@ std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const res
 }
 
 std::string format_verdict(const Verdict& v) {
-  return std::string(v.pass ? "PASS " : "FAIL ") + v.name + ": " + v.what + ": " + v.measured + "; expected " + v.bound;
+  return std::string(v.pass ? "PASS " : "FAIL ") + v.name + ": " + v.what + ": " + v.measured +
+         "; expected " + v.bound;
 }
 
 }  // namespace ratelab::claims

@@ -35,8 +35,8 @@ namespace ratelab::claims {
 
 // A formula of the configuration's constants: numbers, + - * / ^, parentheses, functions sqrt log exp
 // abs sin cos min max, sum(i, lo, hi, expr) (i = lo..hi integers), constants inf and pi, the names T (last
-// checkpoint), R (replicates), t (in scale=, the checkpoint measured) and the configuration's parameters (qualified "problem.mu", or
-// unqualified "mu" when only one component has it).
+// checkpoint), R (replicates), t (in scale=, the checkpoint measured) and the configuration's parameters
+// (qualified "problem.mu", or unqualified "mu" when only one component has it).
 class Formula {
  public:
   struct Node;
@@ -75,9 +75,9 @@ struct Claim {
   // Bounds: expect=[lo, hi] (formulas), or expect=FORMULA with tol / atol.
   Formula expect_low, expect_high, expect_target;
   double tol = -1, atol = -1, se = -1;  // slack: relative, absolute, standard errors of the mean
-  bool a_less = true;  // compare: a<b or a>b
-  Formula factor;      // compare: default 1
-  Formula threshold;   // converges below= / fails above=
+  bool a_less = true;                   // compare: a<b or a>b
+  Formula factor;                       // compare: default 1
+  Formula threshold;                    // converges below= / fails above=
   double fraction = 1.0;
   Formula diverged_low, diverged_high, error_low, error_high, ok_low, ok_high;  // status
 };

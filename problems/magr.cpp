@@ -1,11 +1,12 @@
-// magr_layer: the l_inf-regularized layer reconstruction of MagR (Zhang, Zhang, Saab et al., "MagR: weight
-// magnitude reduction for enhancing post-training quantization", NeurIPS 2024):
+// magr_layer: the l_inf-regularized layer reconstruction of MagR (A. Zhang, N. Wang, Y. Deng, X. Li, Z. Yang
+// & P. Yin, "MagR: weight magnitude reduction for enhancing post-training quantization", NeurIPS 2024):
 //   F(w') = ||X w' - X w||^2 / (2n) + alpha ||w'||_inf,   started at w' = w,
 // solved by proximal gradient (prox_sgd with the exact gradient; the l_inf prox is problems/composite.hpp's).
 // Shrinking the largest weight while keeping the layer's output X w makes round-to-nearest quantization,
 // whose grid step is max|w'| / (2^(b-1) - 1), more accurate.
 //
-// Synthetic layer (instance stream): w_j ~ N(0, 1/d) with `outliers` coordinates (evenly spaced indices) set to
+// Synthetic layer (instance stream): w_j ~ N(0, 1/d) with `outliers` coordinates (evenly spaced indices) set
+// to
 // +-outlier_scale / sqrt(d); calibration features X = Z diag(s) Q^T / c with Z ~ N(0, 1) (n x d),
 // s_j = condition^(-j/(d-1)) (a decaying spectrum, like the activations of a trained net), Q Haar-random, and
 // c chosen so that L = lambda_max(X^T X / n) = 1. f* and x* by FISTA at set-up.
@@ -13,15 +14,15 @@
 // Run statistics, measured at the last point the oracle was queried (x_{T-1}; the claims are about a
 // converged reconstruction, where x_{T-1} and x_T agree):
 //   max_abs_ratio      max|w'| / max|w|
-//   quant_error_ratio  ||X (Q_b(w') - w')||^2 / ||X (Q_b(w) - w)||^2, Q_b b-bit symmetric round-to-nearest on the
+//   quant_error_ratio  ||X (Q_b(w') - w')||^2 / ||X (Q_b(w) - w)||^2, Q_b b-bit symmetric round-to-nearest on
+//   the
 //                      grid max|v| k / (2^(b-1) - 1), k = -(2^(b-1) - 1) .. 2^(b-1) - 1
 //   output_change      ||X (w' - w)||^2 / ||X w||^2
 //   quantized_output_error  ||X Q_b(w') - X w||^2 / ||X Q_b(w) - X w||^2 (the end-to-end effect)
-#include <algorithm>
-#include <cmath>
-
 #include <Eigen/Eigenvalues>
 #include <Eigen/QR>
+#include <algorithm>
+#include <cmath>
 
 #include "core/registry.hpp"
 #include "problems/composite.hpp"
@@ -39,13 +40,15 @@ struct MagrOptions {
   long bits = 4;
 
   static ParamTable<MagrOptions> params() {
-    return {param(&MagrOptions::n, "n", at_least(1), "calibration samples (rows of X)"),
-            param(&MagrOptions::d, "d", at_least(2), "input features (length of w)"),
-            param(&MagrOptions::outliers, "outliers", at_least(0), "outlier weights (must be <= d)"),
-            param(&MagrOptions::outlier_scale, "outlier_scale", positive(), "outliers are +-outlier_scale/sqrt(d)"),
-            param(&MagrOptions::condition, "condition", at_least(1), "spread s_1/s_d of the feature scales"),
-            param(&MagrOptions::alpha, "alpha", positive(), "weight of alpha ||w'||_inf"),
-            param(&MagrOptions::bits, "bits", in_closed(2, 16), "bits b of the reported round-to-nearest error")};
+    return {
+        param(&MagrOptions::n, "n", at_least(1), "calibration samples (rows of X)"),
+        param(&MagrOptions::d, "d", at_least(2), "input features (length of w)"),
+        param(&MagrOptions::outliers, "outliers", at_least(0), "outlier weights (must be <= d)"),
+        param(&MagrOptions::outlier_scale, "outlier_scale", positive(),
+              "outliers are +-outlier_scale/sqrt(d)"),
+        param(&MagrOptions::condition, "condition", at_least(1), "spread s_1/s_d of the feature scales"),
+        param(&MagrOptions::alpha, "alpha", positive(), "weight of alpha ||w'||_inf"),
+        param(&MagrOptions::bits, "bits", in_closed(2, 16), "bits b of the reported round-to-nearest error")};
   }
 };
 
@@ -70,10 +73,11 @@ void round_to_nearest(ConstVecRef v, long bits, VecRef out) {
 
 class MagrLayer final : public CompositeProblem {
  public:
-  MagrLayer(const MagrOptions& o, ProblemContext& ctx) : CompositeProblem(linf(o.alpha)), options_(o), w_(o.d) {
+  MagrLayer(const MagrOptions& o, ProblemContext& ctx)
+      : CompositeProblem(linf(o.alpha)), options_(o), w_(o.d) {
     if (o.outliers > o.d)
-      throw ConfigError("problem.outliers = " + std::to_string(o.outliers) + " exceeds problem.d = " +
-                        std::to_string(o.d) + "; need outliers <= d");
+      throw ConfigError("problem.outliers = " + std::to_string(o.outliers) +
+                        " exceeds problem.d = " + std::to_string(o.d) + "; need outliers <= d");
     RandomStream& rng = ctx.instance;
     const double inv_sqrt_d = 1.0 / std::sqrt(double(o.d));
     for (long j = 0; j < o.d; ++j) w_[j] = inv_sqrt_d * rng.normal();
@@ -122,7 +126,9 @@ class MagrLayer final : public CompositeProblem {
   const Vec& weights() const { return w_; }
   long bits() const { return options_.bits; }
 
-  std::unique_ptr<Oracle> make_oracle(RunStreams&) const override { return std::make_unique<LayerOracle>(*this); }
+  std::unique_ptr<Oracle> make_oracle(RunStreams&) const override {
+    return std::make_unique<LayerOracle>(*this);
+  }
 
  private:
   class LayerOracle final : public Oracle {
@@ -159,5 +165,6 @@ class MagrLayer final : public CompositeProblem {
 
 using ratelab::MagrLayer;
 using ratelab::MagrOptions;
-RATELAB_REGISTER_PROBLEM(magr_layer, MagrLayer, MagrOptions,
-                         "MagR layer reconstruction ||X w' - X w||^2/(2n) + alpha ||w'||_inf from w' = w (outlier weights)")
+RATELAB_REGISTER_PROBLEM(
+    magr_layer, MagrLayer, MagrOptions,
+    "MagR layer reconstruction ||X w' - X w||^2/(2n) + alpha ||w'||_inf from w' = w (outlier weights)")

@@ -32,8 +32,9 @@ results::TraceData synthetic(long R) {
     results::ConfigurationRecord rec;
     rec.id = label == "a" ? "00000000000000aa" : "00000000000000bb";
     rec.label = label;
-    rec.parameters = {{"problem", std::string("quadratic")}, {"problem.mu", mu}, {"problem.d", std::int64_t(4)},
-                      {"optimizer", std::string("sgd")}, {"schedule", std::string("constant")}, {"schedule.eta", 0.1}};
+    rec.parameters = {{"problem", std::string("quadratic")}, {"problem.mu", mu},
+                      {"problem.d", std::int64_t(4)},        {"optimizer", std::string("sgd")},
+                      {"schedule", std::string("constant")}, {"schedule.eta", 0.1}};
     d.layout.configurations.push_back(rec);
   }
   const std::size_t K = d.layout.checkpoints.size();
@@ -64,11 +65,13 @@ std::vector<claims::Claim> claims_of(const std::string& text) {
 
 TEST_CASE("claim formulas: arithmetic, sums, parameters and errors", "[claims]") {
   const auto data = synthetic(3);
-  auto eval = [&](const std::string& text, std::size_t c = 0) { return evaluate(Formula::parse(text, "f"), data, c); };
+  auto eval = [&](const std::string& text, std::size_t c = 0) {
+    return evaluate(Formula::parse(text, "f"), data, c);
+  };
   CHECK(eval("2*3 + 1") == 7.0);
-  CHECK(eval("-2^2") == -4.0);       // unary minus binds looser than ^
+  CHECK(eval("-2^2") == -4.0);  // unary minus binds looser than ^
   CHECK(eval("2^-1") == 0.5);
-  CHECK(eval("2^3^2") == 512.0);     // ^ is right associative
+  CHECK(eval("2^3^2") == 512.0);  // ^ is right associative
   CHECK(eval("sum(i, 0, 3, i^2)") == 14.0);
   CHECK(eval("sum(i, 1, 2, sum(j, 1, i, j))") == 4.0);  // 1 + (1 + 2)
   CHECK(eval("min(3, 1, 2) + max(1, 5)") == 6.0);
@@ -91,8 +94,10 @@ TEST_CASE("claim formulas: arithmetic, sums, parameters and errors", "[claims]")
 
 TEST_CASE("malformed claims are reported together with file and line", "[claims]") {
   try {
-    claims_of("ok = slope expect=[-1, 0]\nbad_kind = slop expect=[1, 2]\nbad_field = value expect=[0, 1] colour=red\n"
-              "no_expect = slope\nbad_quantile = value stat=q1.5 expect=[0, 1]\nno_tol = value expect=mu\n");
+    claims_of(
+        "ok = slope expect=[-1, 0]\nbad_kind = slop expect=[1, 2]\nbad_field = value expect=[0, 1] "
+        "colour=red\n"
+        "no_expect = slope\nbad_quantile = value stat=q1.5 expect=[0, 1]\nno_tol = value expect=mu\n");
     FAIL("no error");
   } catch (const ConfigError& e) {
     const auto& p = e.problems();
@@ -107,8 +112,9 @@ TEST_CASE("malformed claims are reported together with file and line", "[claims]
   const auto data = synthetic(2);
   CHECK_THROWS_WITH(claims::check_claims(claims_of("x = slope where=label=c expect=[-1, 0]"), data, true),
                     Catch::Contains("test.ini:2: claim 'x': no configuration matches"));
-  CHECK_THROWS_WITH(claims::check_claims(claims_of("x = compare a=optimizer=sgd b=label=b expect=a<b"), data, true),
-                    Catch::Contains("a= selects 2 configurations"));
+  CHECK_THROWS_WITH(
+      claims::check_claims(claims_of("x = compare a=optimizer=sgd b=label=b expect=a<b"), data, true),
+      Catch::Contains("a= selects 2 configurations"));
   CHECK_THROWS_WITH(claims::check_claims(claims_of("x = value expect=nu tol=0.1"), data, true),
                     Catch::Contains("unknown name 'nu'"));
   CHECK_THROWS_WITH(claims::check_claims(claims_of("x = value metric=dist2 expect=[0, 1]"), data, true),
@@ -119,23 +125,24 @@ TEST_CASE("claims evaluate to exact statistics of hand-built traces", "[claims]"
   // R = 5: replicate r of "a" is (r + 1)/t, so the median over replicates is 3/t and the mean 3/t;
   // "b" has median 6/sqrt(t). Log-log slopes are exact: -1 and -1/2.
   const auto data = synthetic(5);
-  const auto verdicts = claims::evaluate_claims(claims_of(
-      "slope_a = slope where=label=a window=[10, T] expect=[-1.0000001, -0.9999999]\n"
-      "slope_b = slope where=label=b window=[1, T] expect=[-0.6, -0.55]\n"                 // -0.5: FAIL
-      "median_a = value where=label=a at=100 expect=3/100 atol=1e-15\n"
-      "q_a = value where=label=a stat=q0.25 expect=[0.00199, 0.00201]\n"       // 2/1000
-      "scaled = value where=label=a scale=t at=10 expect=3 tol=1e-12\n"
-      "mean_se = value where=label=a stat=mean expect=0.0031 se=1\n"            // se = sqrt(2.5/5)/1000
-      "contraction_b = value measure=contraction where=label=b window=[1, T] expect=[0, 1]\n"
-      "a_below_b = compare a=label=a b=label=b expect=a<b factor=10\n"          // 0.003 * 10 < 6/sqrt(1000)
-      "b_above_a = compare a=label=b b=label=a expect=a>b factor=100\n"         // 0.19 > 0.3: FAIL
-      "slopes = compare a=label=a b=label=b measure=slope window=[1, T] expect=a<b\n"
-      "conv = converges where=label=a below=0.0035 fraction=0.6\n"              // 3 of 5 below 3.5e-3
-      "conv_strict = converges where=label=a below=0.0035 fraction=0.7\n"       // FAIL
-      "stays = fails where=label=b above=0.1 window=[T/10, T] fraction=1\n"     // min 2/sqrt(1000) = 0.063: FAIL
-      "stays_loose = fails where=label=b above=0.06 fraction=1\n"
-      "status = status diverged=0 error=0 ok=R\n"
-      "q_run = value where=label=b metric=run.q_mean stat=mean expect=3 atol=0\n"),
+  const auto verdicts = claims::evaluate_claims(
+      claims_of("slope_a = slope where=label=a window=[10, T] expect=[-1.0000001, -0.9999999]\n"
+                "slope_b = slope where=label=b window=[1, T] expect=[-0.6, -0.55]\n"  // -0.5: FAIL
+                "median_a = value where=label=a at=100 expect=3/100 atol=1e-15\n"
+                "q_a = value where=label=a stat=q0.25 expect=[0.00199, 0.00201]\n"  // 2/1000
+                "scaled = value where=label=a scale=t at=10 expect=3 tol=1e-12\n"
+                "mean_se = value where=label=a stat=mean expect=0.0031 se=1\n"  // se = sqrt(2.5/5)/1000
+                "contraction_b = value measure=contraction where=label=b window=[1, T] expect=[0, 1]\n"
+                "a_below_b = compare a=label=a b=label=b expect=a<b factor=10\n"  // 0.003 * 10 < 6/sqrt(1000)
+                "b_above_a = compare a=label=b b=label=a expect=a>b factor=100\n"  // 0.19 > 0.3: FAIL
+                "slopes = compare a=label=a b=label=b measure=slope window=[1, T] expect=a<b\n"
+                "conv = converges where=label=a below=0.0035 fraction=0.6\n"           // 3 of 5 below 3.5e-3
+                "conv_strict = converges where=label=a below=0.0035 fraction=0.7\n"    // FAIL
+                "stays = fails where=label=b above=0.1 window=[T/10, T] fraction=1\n"  // min 2/sqrt(1000) =
+                                                                                       // 0.063: FAIL
+                "stays_loose = fails where=label=b above=0.06 fraction=1\n"
+                "status = status diverged=0 error=0 ok=R\n"
+                "q_run = value where=label=b metric=run.q_mean stat=mean expect=3 atol=0\n"),
       data, 1, 200);
   REQUIRE(verdicts.size() == 16);
   std::map<std::string, claims::Verdict> v;
@@ -158,7 +165,8 @@ TEST_CASE("claims evaluate to exact statistics of hand-built traces", "[claims]"
   CHECK(v["stays_loose"].pass);
   CHECK(v["status"].pass);
   CHECK(v["q_run"].pass);
-  CHECK_THAT(claims::format_verdict(v["slope_b"]), Catch::StartsWith("FAIL slope_b: slope of median subopt[last] of 'b'"));
+  CHECK_THAT(claims::format_verdict(v["slope_b"]),
+             Catch::StartsWith("FAIL slope_b: slope of median subopt[last] of 'b'"));
 }
 
 TEST_CASE("status and converges count diverged and error runs", "[claims]") {
@@ -166,18 +174,18 @@ TEST_CASE("status and converges count diverged and error runs", "[claims]") {
   data.status[0] = RunStatus::diverged;  // config a, replicate 0
   data.status[1] = RunStatus::error;
   for (std::size_t k = 0; k < data.layout.checkpoints.size(); ++k) data.traces[0][k] = std::nan("");
-  const auto v = claims::evaluate_claims(
-      claims_of("counts = status where=label=a diverged=1 error=1 ok=2\n"
-                "counts_b = status where=label=b diverged=[1, R]\n"
-                "conv = converges where=label=a below=1 fraction=0.5\n"
-                "conv_more = converges where=label=a below=1 fraction=0.75\n"
-                "stays = fails where=label=a above=0.0035 fraction=0.5\n"),
-      data);
+  const auto v =
+      claims::evaluate_claims(claims_of("counts = status where=label=a diverged=1 error=1 ok=2\n"
+                                        "counts_b = status where=label=b diverged=[1, R]\n"
+                                        "conv = converges where=label=a below=1 fraction=0.5\n"
+                                        "conv_more = converges where=label=a below=1 fraction=0.75\n"
+                                        "stays = fails where=label=a above=0.0035 fraction=0.5\n"),
+                              data);
   CHECK(v[0].pass);
   CHECK_FALSE(v[1].pass);
-  CHECK(v[2].pass);       // replicates 2, 3 converge; 0 diverged, 1 error
+  CHECK(v[2].pass);  // replicates 2, 3 converge; 0 diverged, 1 error
   CHECK_FALSE(v[3].pass);
-  CHECK(v[4].pass);       // diverged (0) and 4/1000 >= 0.0035 (3); error run 1 and 3/1000 (2) do not count
+  CHECK(v[4].pass);  // diverged (0) and 4/1000 >= 0.0035 (3); error run 1 and 3/1000 (2) do not count
   CHECK_THAT(v[4].measured, Catch::Equals("2/4 replicates"));
 }
 
@@ -195,7 +203,8 @@ TEST_CASE("[quick] overrides the experiment and replaces claims", "[claims]") {
   REQUIRE(claims::plot_section(doc).size() == 1);
 }
 
-TEST_CASE("ratelab verify: exit 0 when claims hold, 5 when one fails, 2 for a malformed claim", "[claims][cli]") {
+TEST_CASE("ratelab verify: exit 0 when claims hold, 5 when one fails, 2 for a malformed claim",
+          "[claims][cli]") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("ratelab_claims_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -204,8 +213,10 @@ TEST_CASE("ratelab verify: exit 0 when claims hold, 5 when one fails, 2 for a ma
     std::ofstream(file) << "[experiment]\nname = v\nsteps = 2000\nreplicates = 64\ncheckpoints = 20\n"
                            "[problem]\nname = quadratic\nd = 5\nnoise_scale = 2\ninit_scale = 0.1\n"
                            "[optimizer]\nname = sgd\n[schedule]\nname = inv_mu_t\nc = 1\nt0 = 10\n"
-                           "[claims]\n" << claims_text << "\n[quick]\nexperiment.steps = 500\n";
-    const std::string cmd = std::string(RATELAB_BINARY_DIR) + "/tools/ratelab verify " + file.string() + " " + extra + " 2>&1";
+                           "[claims]\n"
+                        << claims_text << "\n[quick]\nexperiment.steps = 500\n";
+    const std::string cmd =
+        std::string(RATELAB_BINARY_DIR) + "/tools/ratelab verify " + file.string() + " " + extra + " 2>&1";
     FILE* pipe = popen(cmd.c_str(), "r");
     REQUIRE(pipe);
     std::string out;
@@ -215,7 +226,8 @@ TEST_CASE("ratelab verify: exit 0 when claims hold, 5 when one fails, 2 for a ma
     return std::pair<int, std::string>(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
   };
   // SGD with 1/(mu t) on a noisy quadratic: slope -1 (quick, 64 replicates: -0.88 to -1.0 over seeds 1-6).
-  auto [ok, ok_out] = verify("rate = slope expect=[-1.4, -0.6]\nclean = status diverged=0 error=0", "--quick");
+  auto [ok, ok_out] =
+      verify("rate = slope expect=[-1.4, -0.6]\nclean = status diverged=0 error=0", "--quick");
   CHECK(ok == 0);
   CHECK_THAT(ok_out, Catch::Contains("PASS rate") && Catch::Contains("t in [50, 500]"));
   auto [fail, fail_out] = verify("rate = slope expect=[-0.3, 0]");
@@ -231,14 +243,16 @@ namespace {
 std::shared_ptr<const Problem> make_layer(std::map<std::string, std::string> raw) {
   static const Registry registry = builtin_registry();
   std::vector<std::string> errors;
-  ParamSet p = resolve_params(registry.info(ComponentKind::problem, "magr_layer").params, raw, "problem", errors);
+  ParamSet p =
+      resolve_params(registry.info(ComponentKind::problem, "magr_layer").params, raw, "problem", errors);
   REQUIRE(errors.empty());
   ProblemContext ctx{RandomStream(5, 0, StreamPurpose::instance), ""};
   return registry.make_problem("magr_layer", p, ctx);
 }
 }  // namespace
 
-TEST_CASE("magr_layer: starts at w with f = 0, L = 1, and its run statistics at w are exact", "[claims][magr]") {
+TEST_CASE("magr_layer: starts at w with f = 0, L = 1, and its run statistics at w are exact",
+          "[claims][magr]") {
   auto p = make_layer({{"d", "16"}, {"n", "64"}, {"outliers", "2"}, {"alpha", "0.02"}, {"bits", "3"}});
   REQUIRE(p->dim() == 16);
   Vec w(16), g(16);
@@ -250,8 +264,8 @@ TEST_CASE("magr_layer: starts at w with f = 0, L = 1, and its run statistics at 
   CHECK(p->value(w) == Approx(0.02 * 2.0).epsilon(1e-14));  // F(w) = 0 + alpha ||w||_inf
   p->gradient(w, g);
   CHECK(g.norm() == 0.0);
-  // gradient(w + v) = H v; H = X^T X/n scaled to lambda_max = 1: power iteration on H (200 steps from a generic
-  // vector; the ratio converges to lambda_max = 1 from below, spectral gap permitting, to 1e-6).
+  // gradient(w + v) = H v; H = X^T X/n scaled to lambda_max = 1: power iteration on H (200 steps from a
+  // generic vector; the ratio converges to lambda_max = 1 from below, spectral gap permitting, to 1e-6).
   Vec v = Vec::Ones(16), hv(16);
   for (int k = 0; k < 200; ++k) {
     p->gradient(w + v, hv);
@@ -278,5 +292,6 @@ TEST_CASE("magr_layer: starts at w with f = 0, L = 1, and its run statistics at 
   oracle->report(stats);
   CHECK(stats[0].second == 0.5);
   CHECK(stats[1].second == Approx(0.25).epsilon(1e-12));
-  CHECK_THROWS_WITH(make_layer({{"d", "4"}, {"outliers", "5"}}), Catch::Contains("problem.outliers = 5 exceeds problem.d = 4"));
+  CHECK_THROWS_WITH(make_layer({{"d", "4"}, {"outliers", "5"}}),
+                    Catch::Contains("problem.outliers = 5 exceeds problem.d = 4"));
 }
