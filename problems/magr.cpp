@@ -165,6 +165,5 @@ class MagrLayer final : public CompositeProblem {
 
 using ratelab::MagrLayer;
 using ratelab::MagrOptions;
-RATELAB_REGISTER_PROBLEM(
-    magr_layer, MagrLayer, MagrOptions,
-    "MagR layer reconstruction ||X w' - X w||^2/(2n) + alpha ||w'||_inf from w' = w (outlier weights)")
+RATELAB_REGISTER_PROBLEM(magr_layer, MagrLayer, MagrOptions,
+                         "MagR layer reconstruction ||Xw' - Xw||^2/2n + alpha ||w'||_inf from w' = w")
