@@ -361,11 +361,11 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     else if (n.kind == "problem") problem_sections.push_back(&s);
     else if (n.kind == "optimizer") optimizer_sections.push_back(&s);
     else if (n.kind == "schedule") schedule_sections.push_back(&s);
-    else if (n.kind == "claims") continue;  // read by `ratelab verify`
+    else if (n.kind == "claims" || n.kind == "quick" || n.kind == "plot") continue;  // experiments/claims.hpp
     else
       problems.push_back(where(source, s.line) + unknown_key_message("section", "[" + s.name + "]",
                                                                      {"[experiment]", "[problem]", "[optimizer]",
-                                                                      "[schedule]", "[claims]"}));
+                                                                      "[schedule]", "[claims]", "[quick]", "[plot]"}));
   }
 
   // [experiment]

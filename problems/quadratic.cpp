@@ -1,6 +1,7 @@
 // Noisy strongly convex quadratic:
 //   f(x) = 1/2 (x - x*)^T H (x - x*),   H = Q diag(l_1..l_d) Q^T,
-// eigenvalues l_i from mu to L (linear or logarithmic spacing), Q the identity or a Haar-random orthogonal
+// eigenvalues l_i from mu to L (linear or logarithmic spacing, or alternating mu, L, mu, ... as in the
+// Laplacian-smoothing paper's test function, Osher et al. 2022, Sec. 4.1), Q the identity or a Haar-random orthogonal
 // matrix from the instance stream. The oracle returns H (x - x*) plus gradient noise (gaussian with
 // standard deviation s per coordinate by default). f* = 0, x* known, L, mu and sigma^2 = E||noise||^2
 // declared. The textbook testbed for SGD rates (e.g. Bach & Moulines, NeurIPS 2011).
@@ -17,7 +18,7 @@ namespace ratelab {
 namespace {
 
 struct QuadraticOptions {
-  enum class Spacing { linear, log };
+  enum class Spacing { linear, log, alternating };
   enum class Basis { identity, random };
   enum class Init { ones, random };
   long d = 10;
@@ -36,8 +37,9 @@ struct QuadraticOptions {
         param(&QuadraticOptions::d, "d", at_least(1), "dimension"),
         param(&QuadraticOptions::mu, "mu", positive(), "smallest eigenvalue (strong convexity)"),
         param(&QuadraticOptions::L, "L", positive(), "largest eigenvalue (smoothness); must be >= mu"),
-        choice(&QuadraticOptions::spacing, "spacing", {{"linear", Spacing::linear}, {"log", Spacing::log}},
-               "spacing of the eigenvalues between mu and L"),
+        choice(&QuadraticOptions::spacing, "spacing",
+               {{"linear", Spacing::linear}, {"log", Spacing::log}, {"alternating", Spacing::alternating}},
+               "spacing of the eigenvalues between mu and L (alternating: mu at even 0-based index, L at odd)"),
         choice(&QuadraticOptions::basis, "basis", {{"identity", Basis::identity}, {"random", Basis::random}},
                "eigenbasis: coordinate axes, or Haar-random from the instance stream"),
         param(&QuadraticOptions::random_minimizer, "random_minimizer", unconstrained(),
@@ -59,8 +61,12 @@ class Quadratic final : public CompositeProblem {
                                       std::to_string(o.mu) + "; need mu <= L");
     for (long i = 0; i < o.d; ++i) {
       const double s = o.d == 1 ? 0.0 : double(i) / double(o.d - 1);
-      eig_[i] = o.spacing == QuadraticOptions::Spacing::linear ? o.mu + (o.L - o.mu) * s
-                                                               : o.mu * std::pow(o.L / o.mu, s);
+      switch (o.spacing) {
+        case QuadraticOptions::Spacing::linear: eig_[i] = o.mu + (o.L - o.mu) * s; break;
+        case QuadraticOptions::Spacing::log: eig_[i] = o.mu * std::pow(o.L / o.mu, s); break;
+        // The Laplacian-smoothing paper's test function sum_i ((x_i - 2)/c_i)^2 with c_i alternating 10, 1.
+        case QuadraticOptions::Spacing::alternating: eig_[i] = i % 2 == 0 ? o.mu : o.L; break;
+      }
     }
     RandomStream& rng = ctx.instance;
     if (o.basis == QuadraticOptions::Basis::random) {

@@ -1,7 +1,7 @@
 // The `ratelab` command line. Exit codes (documented in README and --help):
 //   0 success; 1 internal failure; 2 bad usage or bad input (nothing was run, no file was written);
 //   3 the sweep finished but some runs ended with status `error`; 4 interrupted (signal or time limit):
-//   the file holds every finished run and the rest are marked.
+//   the file holds every finished run and the rest are marked; 5 `verify`: some claim failed.
 #include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
@@ -9,8 +9,11 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <unistd.h>
 
+#include "experiments/claims.hpp"
 #include "experiments/run_to_file.hpp"
 #include "problems/noise.hpp"
 #include "tools/analysis_commands.hpp"
@@ -20,7 +23,8 @@ using namespace ratelab;
 
 namespace {
 
-constexpr int kExitOk = 0, kExitInternal = 1, kExitUsage = 2, kExitRunErrors = 3, kExitInterrupted = 4;
+constexpr int kExitOk = 0, kExitInternal = 1, kExitUsage = 2, kExitRunErrors = 3, kExitInterrupted = 4,
+              kExitClaimFailed = 5;
 
 std::atomic<bool> g_cancel{false};
 extern "C" void on_signal(int sig) {
@@ -45,9 +49,11 @@ const char* kMainHelp =
     "  summary FILE        final values and fitted rates with bootstrap intervals\n"
     "  compare FILE --a A --b B   paired difference of two configurations\n"
     "  inspect FILE        what a trace file holds\n"
+    "  verify EXPERIMENT   run an experiment (or read --from FILE.h5) and check its [claims]\n"
     "\n"
     "exit codes: 0 ok, 1 internal failure, 2 bad usage or input (nothing written),\n"
-    "            3 some runs ended with status error, 4 interrupted (finished runs are saved)\n";
+    "            3 some runs ended with status error, 4 interrupted (finished runs are saved),\n"
+    "            5 verify: some claim failed\n";
 
 std::string command_line(int argc, char** argv) {
   std::string s;
@@ -142,6 +148,19 @@ int analysis_command(const std::vector<std::string>& args, const std::string& na
   return command(options, results::read_trace_file(file));
 }
 
+// The plot options of an experiment file's [plot] section (defaults where it has none).
+tools::PlotOptions plot_options_from(const IniDocument& document) {
+  std::map<std::string, std::string> raw;
+  for (const auto& [key, value] : claims::plot_section(document)) raw[key] = value;
+  std::vector<std::string> errors;
+  ParamSet values = resolve_params(tools::PlotOptions::params().specs(), raw, "plot", errors);
+  if (!errors.empty()) {
+    for (auto& e : errors) e = document.source + ": [plot]: " + e;
+    throw ConfigError(errors);
+  }
+  return tools::PlotOptions::params().bind(values);
+}
+
 int command_inspect(const std::vector<std::string>& args) {
   po::options_description opts("inspect options");
   std::string file;
@@ -179,7 +198,9 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
   Registry registry = builtin_registry();
-  ExperimentPlan plan = plan_experiment(registry, read_ini_file(path), sets);
+  const IniDocument document = read_ini_file(path);
+  ExperimentPlan plan = plan_experiment(registry, document, sets);
+  const tools::PlotOptions plot_from_file = plot_options_from(document);  // checked before running
 
   RunToFileOptions options;
   options.output_path = output.empty() ? "out/" + plan.options.name + ".h5" : output;
@@ -205,7 +226,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
   for (const auto& skipped : plan.skipped) std::cerr << "skipped " << skipped << "\n";
   if (vm.count("plot")) {
-    tools::PlotOptions plot;
+    tools::PlotOptions plot = plot_from_file;
     plot.output = std::filesystem::path(options.output_path).replace_extension(".png").string();
     tools::plot(plot, results::read_trace_file(options.output_path), std::cerr);
   }
@@ -220,6 +241,85 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
     return kExitInterrupted;
   }
   return s.error > 0 ? kExitRunErrors : kExitOk;
+}
+
+// `ratelab verify`: claims of an experiment file checked on a fresh run (or on --from FILE.h5).
+int command_verify(const std::vector<std::string>& args, const std::string& invocation) {
+  po::options_description opts("verify options");
+  std::string experiment, from, output;
+  int threads = 0;
+  long seed = 1;
+  opts.add_options()("help,h", "show this help")(
+      "experiment", po::value(&experiment)->required(), "experiment file or preset name (or a trace file .h5)")(
+      "quick", "the preset's smaller declared size (its [quick] section)")(
+      "from", po::value(&from), "check the claims on this trace file instead of running")(
+      "output,o", po::value(&output), "keep the trace file here (default: a temporary file, removed)")(
+      "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
+      "seed", po::value(&seed)->default_value(1), "bootstrap seed of the claim intervals")(
+      "set", po::value<std::vector<std::string>>()->composing(), "override a parameter: section.key=value");
+  po::positional_options_description pos;
+  pos.add("experiment", 1);
+  auto vm = parse(args, opts, pos,
+                  "usage: ratelab verify EXPERIMENT [--quick] [--from FILE.h5] [--threads N] [-o out.h5]\n"
+                  "exit codes: 0 every claim holds, 5 some claim failed, 2 bad input, 3/4 as for run");
+  if (threads < 0) throw ConfigError("--threads = " + std::to_string(threads) + " violates threads >= 0");
+  const bool quick = vm.count("quick") > 0;
+  std::vector<std::string> sets = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+
+  // Claims come from the experiment file, or from the resolved text stored in a trace file.
+  IniDocument document;
+  std::optional<results::TraceData> data;
+  if (experiment.size() > 3 && experiment.substr(experiment.size() - 3) == ".h5" && std::filesystem::exists(experiment)) {
+    if (!from.empty()) throw ConfigError("give either a trace file or --from, not both");
+    data = results::read_trace_file(experiment);
+    document = parse_ini(data->layout.experiment_text, experiment);
+  } else {
+    document = read_ini_file(find_experiment(experiment));
+  }
+  if (quick) {
+    auto overrides = claims::quick_overrides(document);
+    sets.insert(sets.begin(), overrides.begin(), overrides.end());
+  }
+  const auto claim_list = claims::parse_claims(document);
+  if (claim_list.empty()) throw ConfigError(document.source + " has no [claims] section: nothing to verify");
+
+  int run_status = kExitOk;
+  if (!data && !from.empty()) data = results::read_trace_file(from);
+  if (!data) {
+    Registry registry = builtin_registry();
+    ExperimentPlan plan = plan_experiment(registry, document, sets);
+    claims::check_claims(claim_list, claims::layout_of(plan), false);  // before the run
+    RunToFileOptions options;
+    const bool keep = !output.empty();
+    options.output_path = keep ? output
+                               : (std::filesystem::temp_directory_path() /
+                                  ("ratelab-verify-" + std::to_string(::getpid()) + "-" + plan.options.name + ".h5")).string();
+    options.overwrite = true;
+    options.command_line = invocation;
+    options.sweep.threads = threads;
+    options.sweep.cancel = &g_cancel;
+    options.sweep.progress = SweepOptions::Progress::quiet;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    SweepSummary s = run_experiment_to_file(registry, plan, options);
+    std::cerr << plan.options.name << (quick ? " (quick)" : "") << ": " << s.ok << " ok, " << s.diverged << " diverged, "
+              << s.error << " error runs in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
+    std::cerr.unsetf(std::ios::floatfield);
+    data = results::read_trace_file(options.output_path);
+    if (!keep) std::filesystem::remove(options.output_path);
+    if (s.cancelled) return kExitInterrupted;
+    if (s.error > 0) run_status = kExitRunErrors;
+  }
+  const auto verdicts = claims::evaluate_claims(claim_list, *data, seed);
+  long failed = 0;
+  for (const auto& v : verdicts) {
+    std::cout << claims::format_verdict(v) << "\n";
+    failed += v.pass ? 0 : 1;
+  }
+  std::cout << (failed ? "FAILED: " : "OK: ") << verdicts.size() - std::size_t(failed) << "/" << verdicts.size()
+            << " claims hold\n";
+  if (failed) return kExitClaimFailed;
+  return run_status;
 }
 
 void print_params(const ComponentInfo& c) {
@@ -323,6 +423,7 @@ int main(int argc, char** argv) {
     if (command == "list") return command_list(args);
     if (command == "describe") return command_describe(args);
     if (command == "inspect") return command_inspect(args);
+    if (command == "verify") return command_verify(args, command_line(argc, argv));
     if (command == "summary")
       return analysis_command<tools::SummaryOptions>(args, "summary", "usage: ratelab summary FILE [options]",
                                                      [](const auto& o, const auto& d) { return tools::summary(o, d, std::cout); });
@@ -332,7 +433,7 @@ int main(int argc, char** argv) {
     if (command == "plot")
       return analysis_command<tools::PlotOptions>(args, "plot", "usage: ratelab plot FILE -o FIGURE.png [options]",
                                                   [](const auto& o, const auto& d) { return tools::plot(o, d, std::cout); });
-    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect"}) +
+    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "verify"}) +
                 "\n\n" + kMainHelp);
   } catch (const Usage& e) {
     if (*e.what() == '\0') return kExitOk;  // --help

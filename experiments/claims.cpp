@@ -1,0 +1,1081 @@
+#include "experiments/claims.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "tools/analysis_commands.hpp"
+
+namespace ratelab::claims {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string trim(const std::string& s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+std::string real(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  int depth = 0;
+  std::string current;
+  for (char c : text) {
+    if (c == '(' || c == '[') ++depth;
+    if (c == ')' || c == ']') --depth;
+    if (c == ',' && depth == 0) {
+      out.push_back(trim(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  out.push_back(trim(current));
+  return out;
+}
+
+}  // namespace
+
+// ---- formulas -----------------------------------------------------------------------------------------
+
+struct Formula::Node {
+  enum class Op { number, name, neg, add, sub, mul, div, pow, call, sum };
+  Op op = Op::number;
+  double number = 0;
+  std::string name;  // variable, function, or summation variable
+  std::vector<std::shared_ptr<const Node>> args;
+};
+
+namespace {
+
+using NodePtr = std::shared_ptr<const Formula::Node>;
+using Op = Formula::Node::Op;
+
+// Recursive descent: expr := term (('+'|'-') term)*; term := unary (('*'|'/') unary)*;
+// unary := ('-'|'+') unary | power; power := primary ('^' unary)?; primary := number | name | name(args) |
+// (expr).
+class FormulaParser {
+ public:
+  FormulaParser(const std::string& text, const std::string& what) : s_(text), what_(what) {}
+  NodePtr parse() {
+    auto node = expression();
+    skip();
+    if (i_ != s_.size()) fail("unexpected '" + s_.substr(i_) + "'");
+    return node;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& message) const {
+    throw ConfigError(what_ + ": formula '" + s_ + "': " + message);
+  }
+  void skip() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+  }
+  bool accept(char c) {
+    skip();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  static NodePtr binary(Op op, NodePtr a, NodePtr b) {
+    auto n = std::make_shared<Formula::Node>();
+    n->op = op;
+    n->args = {std::move(a), std::move(b)};
+    return n;
+  }
+  NodePtr expression() {
+    auto left = term();
+    for (;;) {
+      if (accept('+'))
+        left = binary(Op::add, left, term());
+      else if (accept('-'))
+        left = binary(Op::sub, left, term());
+      else
+        return left;
+    }
+  }
+  NodePtr term() {
+    auto left = unary();
+    for (;;) {
+      if (accept('*'))
+        left = binary(Op::mul, left, unary());
+      else if (accept('/'))
+        left = binary(Op::div, left, unary());
+      else
+        return left;
+    }
+  }
+  // Unary minus binds looser than ^ (-2^2 = -4); ^ is right associative and takes a signed exponent.
+  NodePtr unary() {
+    if (accept('-')) {
+      auto n = std::make_shared<Formula::Node>();
+      n->op = Op::neg;
+      n->args = {unary()};
+      return n;
+    }
+    if (accept('+')) return unary();
+    return power();
+  }
+  NodePtr power() {
+    auto base = primary();
+    if (accept('^')) return binary(Op::pow, base, unary());
+    return base;
+  }
+  NodePtr primary() {
+    skip();
+    if (i_ >= s_.size()) fail("ends where a number, a name or '(' was expected");
+    if (accept('(')) {
+      auto inner = expression();
+      if (!accept(')')) fail("missing ')'");
+      return inner;
+    }
+    const char c = s_[i_];
+    if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
+      const char* begin = s_.c_str() + i_;
+      char* end = nullptr;
+      const double v = std::strtod(begin, &end);
+      if (end == begin) fail("malformed number at '" + s_.substr(i_) + "'");
+      i_ += std::size_t(end - begin);
+      auto n = std::make_shared<Formula::Node>();
+      n->number = v;
+      return n;
+    }
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      std::size_t start = i_;
+      while (i_ < s_.size() &&
+             (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '.'))
+        ++i_;
+      const std::string name = s_.substr(start, i_ - start);
+      auto n = std::make_shared<Formula::Node>();
+      if (!accept('(')) {
+        if (name == "inf")
+          n->number = kInf;
+        else if (name == "pi")
+          n->number = 3.14159265358979323846;
+        else {
+          n->op = Op::name;
+          n->name = name;
+        }
+        return n;
+      }
+      static const std::map<std::string, std::pair<int, int>> arity{
+          {"sqrt", {1, 1}}, {"log", {1, 1}},  {"exp", {1, 1}},  {"abs", {1, 1}}, {"sin", {1, 1}},
+          {"cos", {1, 1}},  {"min", {2, 99}}, {"max", {2, 99}}, {"sum", {4, 4}}};
+      auto fn = arity.find(name);
+      if (fn == arity.end())
+        fail("unknown function '" + name + "' (sqrt, log, exp, abs, sin, cos, min, max, sum)");
+      n->op = name == "sum" ? Op::sum : Op::call;
+      n->name = name;
+      if (n->op == Op::sum) {
+        skip();
+        std::size_t v0 = i_;
+        while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_')) ++i_;
+        auto var = std::make_shared<Formula::Node>();
+        var->op = Op::name;
+        var->name = s_.substr(v0, i_ - v0);
+        if (var->name.empty() || !accept(',')) fail("sum takes (variable, from, to, expression)");
+        n->args.push_back(var);
+      }
+      if (!accept(')')) {
+        do n->args.push_back(expression());
+        while (accept(','));
+        if (!accept(')')) fail("missing ')' after the arguments of " + name);
+      }
+      const int count = int(n->args.size());
+      if (count < fn->second.first || count > fn->second.second)
+        fail(name + " takes " + std::to_string(fn->second.first) +
+             (fn->second.first == fn->second.second ? "" : " or more") + " arguments, got " +
+             std::to_string(count));
+      return n;
+    }
+    fail("unexpected '" + std::string(1, c) + "'");
+  }
+
+  std::string s_, what_;
+  std::size_t i_ = 0;
+};
+
+void collect_names(const Formula::Node& n, std::set<std::string>& bound, std::vector<std::string>& out) {
+  if (n.op == Op::name) {
+    if (!bound.count(n.name) && n.name != "T" && n.name != "R" && n.name != "t" &&
+        std::find(out.begin(), out.end(), n.name) == out.end())
+      out.push_back(n.name);
+    return;
+  }
+  if (n.op == Op::sum) {
+    collect_names(*n.args[1], bound, out);
+    collect_names(*n.args[2], bound, out);
+    const bool added = bound.insert(n.args[0]->name).second;
+    collect_names(*n.args[3], bound, out);
+    if (added) bound.erase(n.args[0]->name);
+    return;
+  }
+  for (const auto& a : n.args) collect_names(*a, bound, out);
+}
+
+// The value of a configuration's parameter `name` (qualified, or unqualified and unique).
+double parameter_value(const results::TraceData& data, std::size_t c, const std::string& name) {
+  const auto& config = data.layout.configurations[c];
+  const ParamValue* found = nullptr;
+  std::vector<std::string> candidates;
+  for (const auto& [key, value] : config.parameters) {
+    const auto dot = key.find('.');
+    if (key == name) {
+      found = &value;
+      candidates = {key};
+      break;
+    }
+    if (dot != std::string::npos && key.substr(dot + 1) == name) {
+      found = &value;
+      candidates.push_back(key);
+    }
+  }
+  if (!found) {
+    std::string keys;
+    for (const auto& [key, value] : config.parameters)
+      if (key != "stream_salt") keys += (keys.empty() ? "" : ", ") + key;
+    throw ConfigError("unknown name '" + name + "' (T, R, or a parameter of configuration '" + config.label +
+                      "': " + keys + ")");
+  }
+  if (candidates.size() > 1)
+    throw ConfigError("name '" + name + "' is ambiguous: qualify it (" + candidates[0] + " or " +
+                      candidates[1] + ")");
+  if (auto* d = std::get_if<double>(found)) return *d;
+  if (auto* i = std::get_if<std::int64_t>(found)) return double(*i);
+  if (auto* b = std::get_if<bool>(found)) return *b ? 1.0 : 0.0;
+  throw ConfigError("parameter '" + candidates[0] + "' is not a number (" + format_value(*found) + ")");
+}
+
+double eval_node(const Formula::Node& n, const results::TraceData& data, std::size_t c,
+                 std::map<std::string, double>& locals) {
+  auto arg = [&](std::size_t k) { return eval_node(*n.args[k], data, c, locals); };
+  switch (n.op) {
+    case Op::number:
+      return n.number;
+    case Op::name: {
+      if (auto it = locals.find(n.name); it != locals.end()) return it->second;
+      if (n.name == "t") {
+        if (auto it = locals.find("@t"); it != locals.end()) return it->second;
+        throw ConfigError("'t' (the checkpoint measured) exists only in scale= of a measurement at one t");
+      }
+      if (n.name == "T")
+        return data.layout.checkpoints.empty() ? kNaN : double(data.layout.checkpoints.back());
+      if (n.name == "R") return double(data.layout.replicates);
+      return parameter_value(data, c, n.name);
+    }
+    case Op::neg:
+      return -arg(0);
+    case Op::add:
+      return arg(0) + arg(1);
+    case Op::sub:
+      return arg(0) - arg(1);
+    case Op::mul:
+      return arg(0) * arg(1);
+    case Op::div:
+      return arg(0) / arg(1);
+    case Op::pow:
+      return std::pow(arg(0), arg(1));
+    case Op::call: {
+      if (n.name == "sqrt") return std::sqrt(arg(0));
+      if (n.name == "log") return std::log(arg(0));
+      if (n.name == "exp") return std::exp(arg(0));
+      if (n.name == "abs") return std::abs(arg(0));
+      if (n.name == "sin") return std::sin(arg(0));
+      if (n.name == "cos") return std::cos(arg(0));
+      double v = arg(0);
+      for (std::size_t k = 1; k < n.args.size(); ++k)
+        v = n.name == "min" ? std::min(v, arg(k)) : std::max(v, arg(k));
+      return v;
+    }
+    case Op::sum: {
+      const double from = std::ceil(arg(1)), to = std::floor(arg(2));
+      if (!(to - from < 1e7)) throw ConfigError("sum over more than 1e7 terms");
+      const std::string& var = n.args[0]->name;
+      const auto saved = locals.count(var) ? std::optional<double>(locals[var]) : std::nullopt;
+      double total = 0;
+      for (double i = from; i <= to; i += 1) {
+        locals[var] = i;
+        total += arg(3);
+      }
+      if (saved)
+        locals[var] = *saved;
+      else
+        locals.erase(var);
+      return total;
+    }
+  }
+  return kNaN;
+}
+
+}  // namespace
+
+Formula Formula::parse(const std::string& text, const std::string& what) {
+  Formula f;
+  f.text_ = trim(text);
+  if (f.text_.empty()) throw ConfigError(what + ": empty formula");
+  f.root_ = FormulaParser(f.text_, what).parse();
+  return f;
+}
+
+std::vector<std::string> Formula::names() const {
+  std::vector<std::string> out;
+  std::set<std::string> bound;
+  if (root_) collect_names(*root_, bound, out);
+  return out;
+}
+
+double evaluate(const Formula& formula, const results::TraceData& data, std::size_t configuration, double t) {
+  std::map<std::string, double> locals;
+  if (!std::isnan(t)) locals["@t"] = t;
+  try {
+    return eval_node(*formula.root_, data, configuration, locals);
+  } catch (const ConfigError& e) {
+    throw ConfigError("formula '" + formula.text() + "': " + e.what());
+  }
+}
+
+// ---- parsing claims -------------------------------------------------------------------------------------
+
+namespace {
+
+struct Field {
+  std::string key, value;
+};
+
+// "kind k=v k="quoted value" k=[a, b]" -> kind and fields.
+std::vector<Field> tokenize(const std::string& text, std::string& kind) {
+  std::vector<Field> fields;
+  std::size_t i = 0;
+  auto skip = [&] {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  };
+  skip();
+  std::size_t start = i;
+  while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  kind = text.substr(start, i - start);
+  for (;;) {
+    skip();
+    if (i >= text.size()) break;
+    start = i;
+    while (i < text.size() && text[i] != '=' && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    const std::string key = text.substr(start, i - start);
+    if (i >= text.size() || text[i] != '=') throw ConfigError("expected key=value, found '" + key + "'");
+    ++i;
+    std::string value;
+    if (i < text.size() && text[i] == '"') {
+      const auto close = text.find('"', i + 1);
+      if (close == std::string::npos) throw ConfigError("unterminated quote in " + key + "=");
+      value = text.substr(i + 1, close - i - 1);
+      i = close + 1;
+    } else if (i < text.size() && text[i] == '[') {
+      const auto close = text.find(']', i + 1);
+      if (close == std::string::npos) throw ConfigError("missing ']' in " + key + "=");
+      value = text.substr(i, close - i + 1);
+      i = close + 1;
+    } else {
+      start = i;
+      int depth = 0;
+      while (i < text.size() && (depth > 0 || !std::isspace(static_cast<unsigned char>(text[i])))) {
+        if (text[i] == '(') ++depth;
+        if (text[i] == ')') --depth;
+        ++i;
+      }
+      value = text.substr(start, i - start);
+    }
+    if (value.empty()) throw ConfigError(key + "= has no value");
+    for (const auto& f : fields)
+      if (f.key == key) throw ConfigError(key + "= is given twice");
+    fields.push_back({key, value});
+  }
+  return fields;
+}
+
+bool bracketed(const std::string& v) {
+  return v.size() >= 2 && v.front() == '[' && v.back() == ']';
+}
+
+void interval(const std::string& key, const std::string& value, Formula& low, Formula& high) {
+  if (!bracketed(value)) {  // a single number or formula: exactly that
+    low = high = Formula::parse(value, key);
+    return;
+  }
+  auto parts = split_commas(value.substr(1, value.size() - 2));
+  if (parts.size() != 2) throw ConfigError(key + "=" + value + ": expected [low, high]");
+  low = Formula::parse(parts[0], key + " low");
+  high = Formula::parse(parts[1], key + " high");
+}
+
+std::vector<std::string> filters(const std::string& value) {
+  std::vector<std::string> out;
+  for (const auto& f : split_commas(value))
+    if (!f.empty()) out.push_back(f);
+  return out;
+}
+
+Claim parse_claim(const std::string& name, const std::string& text) {
+  Claim claim;
+  claim.name = name;
+  claim.text = text;
+  std::string kind;
+  auto fields = tokenize(text, kind);
+  static const std::map<std::string, Claim::Kind> kinds{
+      {"slope", Claim::Kind::slope},         {"value", Claim::Kind::value}, {"compare", Claim::Kind::compare},
+      {"converges", Claim::Kind::converges}, {"fails", Claim::Kind::fails}, {"status", Claim::Kind::status}};
+  auto k = kinds.find(kind);
+  if (k == kinds.end())
+    throw ConfigError("unknown claim kind '" + kind + "' (slope, value, compare, converges, fails, status)");
+  claim.kind = k->second;
+  using K = Claim::Kind;
+  const std::map<K, std::vector<std::string>> allowed{
+      {K::slope, {"where", "metric", "view", "stat", "window", "expect"}},
+      {K::value,
+       {"where", "metric", "view", "stat", "measure", "at", "window", "scale", "expect", "tol", "atol",
+        "se"}},
+      {K::compare,
+       {"where", "a", "b", "metric", "view", "a_view", "b_view", "stat", "measure", "at", "window", "scale",
+        "expect", "factor"}},
+      {K::converges, {"where", "metric", "view", "at", "below", "fraction"}},
+      {K::fails, {"where", "metric", "view", "window", "above", "fraction"}},
+      {K::status, {"where", "diverged", "error", "ok"}}};
+  const auto& keys = allowed.at(claim.kind);
+  bool has_expect = false;
+  for (const auto& [key, value] : fields) {
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+      throw ConfigError(unknown_key_message(kind + " claim field", key, keys));
+    if (key == "where")
+      claim.where = filters(value);
+    else if (key == "a")
+      claim.a = filters(value);
+    else if (key == "b")
+      claim.b = filters(value);
+    else if (key == "metric")
+      claim.metric = value;
+    else if (key == "view")
+      claim.view = value;
+    else if (key == "a_view")
+      claim.a_view = value;
+    else if (key == "b_view")
+      claim.b_view = value;
+    else if (key == "stat") {
+      claim.statistic_text = value;
+      if (value == "median")
+        claim.statistic = stats::Statistic::median();
+      else if (value == "mean")
+        claim.statistic = stats::Statistic::mean();
+      else if (value.size() > 1 && value[0] == 'q') {
+        char* end = nullptr;
+        const double p = std::strtod(value.c_str() + 1, &end);
+        if (*end != '\0' || !(p >= 0 && p <= 1))
+          throw ConfigError("stat=" + value + ": a quantile is q<p> with p in [0, 1], e.g. q0.9");
+        claim.statistic = stats::Statistic::quantile(p);
+      } else {
+        throw ConfigError("stat=" + value + " is not one of median, mean, q<p> (e.g. q0.9)");
+      }
+    } else if (key == "measure") {
+      if (value == "at")
+        claim.measure = Claim::Measure::at;
+      else if (value == "slope" && claim.kind == K::compare)
+        claim.measure = Claim::Measure::slope;
+      else if (value == "contraction" && claim.kind == K::value)
+        claim.measure = Claim::Measure::contraction;
+      else
+        throw ConfigError("measure=" + value + " is not one of " +
+                          (claim.kind == K::compare ? "at, slope" : "at, contraction"));
+    } else if (key == "at")
+      claim.at = Formula::parse(value, "at");
+    else if (key == "scale")
+      claim.scale = Formula::parse(value, "scale");
+    else if (key == "window") {
+      if (!bracketed(value)) throw ConfigError("window=" + value + ": expected [from, to], e.g. [T/10, T]");
+      interval("window", value, claim.window_from, claim.window_to);
+    } else if (key == "expect") {
+      has_expect = true;
+      if (claim.kind == K::compare) {
+        std::string v;
+        for (char c : value)
+          if (!std::isspace(static_cast<unsigned char>(c))) v += c;
+        if (v == "a<b")
+          claim.a_less = true;
+        else if (v == "a>b")
+          claim.a_less = false;
+        else
+          throw ConfigError("expect=" + value + " is not one of a<b, a>b");
+      } else if (bracketed(value) || claim.kind == K::slope) {
+        if (!bracketed(value))
+          throw ConfigError("expect=" + value + ": a slope claim needs an interval [low, high]");
+        interval("expect", value, claim.expect_low, claim.expect_high);
+      } else {
+        claim.expect_target = Formula::parse(value, "expect");
+      }
+    } else if (key == "tol" || key == "atol" || key == "fraction" || key == "se") {
+      char* end = nullptr;
+      const double v = std::strtod(value.c_str(), &end);
+      if (*end != '\0' || !(v >= 0) || (key == "fraction" && v > 1))
+        throw ConfigError(key + "=" + value +
+                          (key == "fraction" ? " is not a number in [0, 1]" : " is not a number >= 0"));
+      (key == "tol" ? claim.tol : key == "atol" ? claim.atol : key == "se" ? claim.se : claim.fraction) = v;
+    } else if (key == "factor")
+      claim.factor = Formula::parse(value, "factor");
+    else if (key == "below" || key == "above")
+      claim.threshold = Formula::parse(value, key);
+    else if (key == "diverged")
+      interval(key, value, claim.diverged_low, claim.diverged_high);
+    else if (key == "error")
+      interval(key, value, claim.error_low, claim.error_high);
+    else if (key == "ok")
+      interval(key, value, claim.ok_low, claim.ok_high);
+  }
+  if ((claim.kind == K::slope || claim.kind == K::value || claim.kind == K::compare) && !has_expect)
+    throw ConfigError(kind + " claim needs expect=" +
+                      (claim.kind == K::compare ? std::string("a<b or a>b") : std::string("[low, high]")));
+  if (claim.kind == K::value && !claim.expect_target.empty() && claim.tol < 0 && claim.atol < 0 &&
+      claim.se < 0)
+    throw ConfigError(
+        "value claim with expect=FORMULA needs tol= (relative), atol= (absolute) or se= (standard errors)");
+  if (claim.kind == K::value && claim.expect_target.empty() &&
+      (claim.tol >= 0 || claim.atol >= 0 || claim.se >= 0))
+    throw ConfigError("tol=/atol=/se= go with expect=FORMULA, not with an interval");
+  if (claim.se >= 0 &&
+      (claim.statistic.kind != stats::Statistic::Kind::mean || claim.measure != Claim::Measure::at))
+    throw ConfigError("se= needs stat=mean at one t (the standard error of the mean over replicates)");
+  if ((claim.kind == K::converges || claim.kind == K::fails) && claim.threshold.empty())
+    throw ConfigError(kind + std::string(" claim needs ") +
+                      (claim.kind == K::converges ? "below=" : "above="));
+  if (claim.kind == K::status && claim.diverged_low.empty() && claim.error_low.empty() &&
+      claim.ok_low.empty())
+    throw ConfigError("status claim needs at least one of diverged=, error=, ok=");
+  if (claim.kind == K::compare && claim.a.empty() && claim.b.empty() &&
+      (claim.a_view.empty() ? claim.view : claim.a_view) ==
+          (claim.b_view.empty() ? claim.view : claim.b_view))
+    throw ConfigError(
+        "compare claim needs a= and/or b= (configuration filters; where= applies to both), or "
+        "a_view= and b_view= that differ");
+  if (claim.kind == K::compare) {
+    if (claim.a.empty()) claim.a = claim.where;
+    if (claim.b.empty()) claim.b = claim.where;
+    if (!claim.where.empty() && claim.a != claim.where)
+      claim.a.insert(claim.a.begin(), claim.where.begin(), claim.where.end());
+    if (!claim.where.empty() && claim.b != claim.where)
+      claim.b.insert(claim.b.begin(), claim.where.begin(), claim.where.end());
+  }
+  if (claim.a_view.empty()) claim.a_view = claim.view;
+  if (claim.b_view.empty()) claim.b_view = claim.view;
+  if (claim.at.empty()) claim.at = Formula::parse("T", "at");
+  if (claim.scale.empty()) claim.scale = Formula::parse("1", "scale");
+  if (claim.factor.empty()) claim.factor = Formula::parse("1", "factor");
+  if (claim.window_from.empty()) {
+    claim.window_from = Formula::parse("T/10", "window");
+    claim.window_to = Formula::parse("T", "window");
+  }
+  return claim;
+}
+
+}  // namespace
+
+std::vector<Claim> parse_claims(const IniDocument& document) {
+  std::vector<Claim> out;
+  std::vector<std::string> problems;
+  for (const auto& section : document.sections) {
+    if (section.name != "claims") continue;
+    for (const auto& e : section.entries) {
+      const std::string at = document.source +
+                             (e.line > 0 ? ":" + std::to_string(e.line) : std::string(" [quick]")) +
+                             ": claim '" + e.key + "': ";
+      try {
+        Claim c = parse_claim(e.key, e.value);
+        c.source = document.source;
+        c.line = e.line;
+        out.push_back(std::move(c));
+      } catch (const ConfigError& err) {
+        for (const auto& p : err.problems()) problems.push_back(at + p);
+      }
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+  return out;
+}
+
+std::vector<std::string> quick_overrides(IniDocument& document) {
+  std::vector<std::string> overrides;
+  const IniSection* quick = nullptr;
+  for (const auto& s : document.sections)
+    if (s.name == "quick") quick = &s;
+  if (!quick) return overrides;
+  std::vector<IniEntry> claim_edits;
+  for (const auto& e : quick->entries) {
+    if (e.key.rfind("claims.", 0) == 0)
+      claim_edits.push_back({e.key.substr(7), e.value, e.line});
+    else
+      overrides.push_back(e.key + "=" + e.value);
+  }
+  if (claim_edits.empty()) return overrides;
+  auto claims = std::find_if(document.sections.begin(), document.sections.end(),
+                             [](auto& s) { return s.name == "claims"; });
+  if (claims == document.sections.end()) {
+    document.sections.push_back({"claims", 0, {}});
+    claims = document.sections.end() - 1;
+  }
+  for (const auto& edit : claim_edits) {
+    auto e = std::find_if(claims->entries.begin(), claims->entries.end(),
+                          [&](auto& x) { return x.key == edit.key; });
+    if (e == claims->entries.end())
+      claims->entries.push_back(edit);
+    else
+      *e = edit;
+  }
+  return overrides;
+}
+
+std::vector<std::pair<std::string, std::string>> plot_section(const IniDocument& document) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& s : document.sections)
+    if (s.name == "plot")
+      for (const auto& e : s.entries) out.emplace_back(e.key, e.value);
+  return out;
+}
+
+results::TraceData layout_of(const ExperimentPlan& plan) {
+  results::TraceData data;
+  data.schema_version = results::kSchemaVersion;
+  data.layout.experiment_name = plan.options.name;
+  data.layout.replicates = plan.options.replicates;
+  data.layout.checkpoints = plan.run.checkpoints;
+  for (View v : plan.run.views) data.layout.views.push_back(view_name(v));
+  for (const auto& c : plan.configurations) {
+    results::ConfigurationRecord rec;
+    rec.id = c.id;
+    rec.label = c.label;
+    for (const auto* part : {&c.problem, &c.optimizer, &c.schedule}) {
+      const std::string kind = part == &c.problem     ? "problem"
+                               : part == &c.optimizer ? "optimizer"
+                                                      : "schedule";
+      rec.parameters.emplace_back(kind, part->key);
+      for (const auto& [k, v] : part->params.entries()) rec.parameters.emplace_back(kind + "." + k, v);
+    }
+    data.layout.configurations.push_back(std::move(rec));
+  }
+  return data;
+}
+
+// ---- evaluation -----------------------------------------------------------------------------------------
+
+namespace {
+
+std::string where_text(const Claim& c) {
+  return c.source + (c.line > 0 ? ":" + std::to_string(c.line) : std::string()) + ": claim '" + c.name +
+         "': ";
+}
+
+std::size_t nearest_checkpoint(const results::TraceData& data, double t) {
+  const auto& cp = data.layout.checkpoints;
+  std::size_t best = 0;
+  for (std::size_t k = 1; k < cp.size(); ++k)
+    if (std::abs(double(cp[k]) - t) < std::abs(double(cp[best]) - t)) best = k;
+  return best;
+}
+
+std::vector<double> column(const stats::ReplicateMatrix& m, std::size_t k) {
+  std::vector<double> out(std::size_t(m.rows()));
+  for (Eigen::Index r = 0; r < m.rows(); ++r) out[std::size_t(r)] = m(r, Eigen::Index(k));
+  return out;
+}
+
+double statistic_of(std::span<const double> values, const stats::Statistic& s) {
+  return s.kind == stats::Statistic::Kind::mean ? stats::mean(values) : stats::quantile(values, s.p);
+}
+
+// A quantity measured on one configuration and view, with an interval when there is one.
+struct Measurement {
+  double value = kNaN;
+  stats::Interval interval{kNaN, kNaN};
+  std::string interval_kind;          // "CI", "95% CI", "+-1.96se", ""
+  std::vector<double> per_replicate;  // the scaled column, for paired comparisons (measure=at)
+  std::string at_text;
+};
+
+std::string window_text(const stats::FitWindow& w) {
+  return "t in [" + real(w.t_min) + ", " + real(w.t_max) + "]";
+}
+
+// metric=run.NAME: a run statistic (one number per run, e.g. run.q_mean, run.clip_fraction) instead of a
+// trace; NaN for runs that did not report it or ended with an error.
+bool is_run_statistic(const std::string& metric) {
+  return metric.rfind("run.", 0) == 0;
+}
+
+std::vector<double> run_statistic(const results::TraceData& data, const std::string& metric, std::size_t c) {
+  const std::string name = metric.substr(4);
+  for (const auto& [key, values] : data.run_stats) {
+    if (key != name) continue;
+    std::vector<double> out(std::size_t(data.layout.replicates));
+    for (std::size_t r = 0; r < out.size(); ++r) {
+      const std::size_t i = c * out.size() + r;
+      out[r] = data.status[i] == RunStatus::error || data.status[i] == RunStatus::missing ? kNaN : values[i];
+    }
+    return out;
+  }
+  std::vector<std::string> names;
+  for (const auto& [key, values] : data.run_stats) names.push_back("run." + key);
+  throw ConfigError(unknown_key_message("run statistic (metric=run.NAME)", metric, names));
+}
+
+Measurement measure(const Claim& claim, Claim::Measure kind, const results::TraceData& data, std::size_t c,
+                    const std::string& view, long seed, long resamples) {
+  Measurement out;
+  if (is_run_statistic(claim.metric)) {
+    if (kind != Claim::Measure::at)
+      throw ConfigError(where_text(claim) + "metric=" + claim.metric +
+                        " is one number per run: only a value at the end");
+    out.at_text = "per run";
+    out.per_replicate = run_statistic(data, claim.metric, c);
+    const double scale = evaluate(claim.scale, data, c);
+    for (auto& x : out.per_replicate) x *= scale;
+  }
+  const std::size_t m = is_run_statistic(claim.metric) ? 0 : tools::metric_column(data, claim.metric);
+  const std::size_t v = is_run_statistic(claim.metric) ? 0 : tools::view_column(data, view);
+  const stats::ReplicateMatrix runs =
+      is_run_statistic(claim.metric) ? stats::ReplicateMatrix() : tools::replicate_matrix(data, m, c, v);
+  if (kind == Claim::Measure::at) {
+    if (!is_run_statistic(claim.metric)) {
+      const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
+      const double scale = evaluate(claim.scale, data, c, double(data.layout.checkpoints[k]));
+      out.at_text = "t=" + std::to_string(data.layout.checkpoints[k]);
+      out.per_replicate = column(runs, k);
+      for (auto& x : out.per_replicate) x *= scale;
+    }
+    out.value = statistic_of(out.per_replicate, claim.statistic);
+    if (claim.statistic.kind == stats::Statistic::Kind::mean) {
+      const double se = stats::standard_error(out.per_replicate);
+      out.interval = {out.value - 1.96 * se, out.value + 1.96 * se};
+      out.interval_kind = "+-1.96se";
+    } else if (claim.statistic.p == 0.5 && stats::count_finite(out.per_replicate) >= 2) {
+      // The bootstrap interval of the median: the paired difference against zero is the sample itself.
+      const std::vector<double> zeros(out.per_replicate.size(), 0.0);
+      auto stream = stats::bootstrap_stream(
+          std::uint64_t(seed), data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
+      const auto d = stats::paired_difference(out.per_replicate, zeros, {resamples, 0.95}, stream);
+      out.interval = d.median_ci;
+      out.interval_kind = "CI";
+    }
+    return out;
+  }
+  const double scale = evaluate(claim.scale, data, c);
+  const stats::FitWindow window{evaluate(claim.window_from, data, c), evaluate(claim.window_to, data, c)};
+  out.at_text = window_text(window);
+  if (kind == Claim::Measure::slope) {
+    auto stream = stats::bootstrap_stream(std::uint64_t(seed),
+                                          data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
+    const stats::RateFit fit = stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window,
+                                                             claim.statistic, {resamples, 0.95}, stream);
+    out.value = fit.fit.slope;
+    out.interval = fit.slope_ci;
+    out.interval_kind = "CI";
+    if (fit.fit.points < 3)
+      throw ConfigError(where_text(claim) + window_text(window) + " holds " + std::to_string(fit.fit.points) +
+                        " usable checkpoints (finite, > 0); a slope needs at least 3");
+    return out;
+  }
+  // Contraction: rho = exp(slope of log(center) against t), the per-step factor of a linear rate.
+  const auto curve = stats::replicate_curve(runs, claim.statistic);
+  std::vector<double> t, log_center;
+  for (std::size_t k = 0; k < data.layout.checkpoints.size(); ++k) {
+    const double tk = double(data.layout.checkpoints[k]);
+    if (tk < window.t_min || tk > window.t_max || !(curve.value[k] > 0) || !std::isfinite(curve.value[k]))
+      continue;
+    t.push_back(tk);
+    log_center.push_back(std::log(curve.value[k] * scale));
+  }
+  const stats::LineFit fit = stats::fit_line(t, log_center);
+  if (fit.points < 3)
+    throw ConfigError(where_text(claim) + window_text(window) + " holds " + std::to_string(fit.points) +
+                      " usable checkpoints; a contraction fit needs at least 3");
+  out.value = std::exp(fit.slope);
+  out.interval = {std::exp(fit.slope - 1.96 * fit.slope_se), std::exp(fit.slope + 1.96 * fit.slope_se)};
+  out.interval_kind = "+-1.96se";
+  return out;
+}
+
+std::string measured_text(const Measurement& m) {
+  std::string s = real(m.value);
+  if (!m.interval_kind.empty() && std::isfinite(m.interval.lo))
+    s += " " + m.interval_kind + " [" + real(m.interval.lo) + ", " + real(m.interval.hi) + "]";
+  return s;
+}
+
+std::string what_text(const Claim& claim, const results::TraceData& data, std::size_t c,
+                      const std::string& view) {
+  std::string q = claim.statistic_text + " " + claim.metric + "[" + view + "]";
+  if (claim.scale.text() != "1") q = "(" + claim.scale.text() + ") * " + q;
+  return q + " of '" + data.layout.configurations[c].label + "'";
+}
+
+bool in_bounds(double v, double lo, double hi) {
+  return v >= lo && v <= hi;
+}
+
+// Run counts of a configuration.
+struct Counts {
+  long ok = 0, diverged = 0, error = 0;
+};
+Counts counts_of(const results::TraceData& data, std::size_t c) {
+  Counts n;
+  for (long r = 0; r < data.layout.replicates; ++r) {
+    const RunStatus s = data.status[c * std::size_t(data.layout.replicates) + std::size_t(r)];
+    if (s == RunStatus::ok)
+      ++n.ok;
+    else if (s == RunStatus::diverged)
+      ++n.diverged;
+    else if (s == RunStatus::error)
+      ++n.error;
+  }
+  return n;
+}
+
+// One configuration's verdict for the single-configuration kinds.
+Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::size_t c, long seed,
+                     long resamples) {
+  Verdict v;
+  v.name = claim.name;
+  using K = Claim::Kind;
+  switch (claim.kind) {
+    case K::slope:
+    case K::value: {
+      const auto kind = claim.kind == K::slope ? Claim::Measure::slope : claim.measure;
+      const Measurement m = measure(claim, kind, data, c, claim.view, seed, resamples);
+      v.what = std::string(kind == Claim::Measure::slope         ? "slope of "
+                           : kind == Claim::Measure::contraction ? "contraction of "
+                                                                 : "") +
+               what_text(claim, data, c, claim.view) + " (" + m.at_text + ")";
+      v.measured = measured_text(m);
+      if (!claim.expect_target.empty()) {
+        const double target = evaluate(claim.expect_target, data, c);
+        // se=K: K standard errors of the mean, the half-width of the +-1.96se interval divided by 1.96.
+        const double se = (m.interval.hi - m.interval.lo) / (2 * 1.96);
+        const double slack =
+            std::max({claim.tol >= 0 ? claim.tol * std::abs(target) : 0.0, claim.atol >= 0 ? claim.atol : 0.0,
+                      claim.se >= 0 ? claim.se * se : 0.0});
+        v.pass = std::abs(m.value - target) <= slack;
+        v.margin = (slack - std::abs(m.value - target)) / std::max(slack, 1e-300);
+        v.bound = "within " + real(slack) + " of " + claim.expect_target.text() + " = " + real(target) +
+                  " (off by " + real(m.value - target) + ", " +
+                  real(100 * (m.value - target) / std::abs(target)) + "%)";
+      } else {
+        const double lo = evaluate(claim.expect_low, data, c), hi = evaluate(claim.expect_high, data, c);
+        v.pass = in_bounds(m.value, lo, hi);
+        v.bound = "in [" + real(lo) + ", " + real(hi) + "]";
+        const double width =
+            std::isfinite(hi - lo) && hi > lo ? hi - lo : std::max(std::abs(m.value), 1e-300);
+        v.margin = std::min(m.value - lo, hi - m.value) / width;
+      }
+      return v;
+    }
+    case K::converges:
+    case K::fails: {
+      const std::size_t m = tools::metric_column(data, claim.metric);
+      const std::size_t view = tools::view_column(data, claim.view);
+      const stats::ReplicateMatrix runs = tools::replicate_matrix(data, m, c, view);
+      const double threshold = evaluate(claim.threshold, data, c);
+      long hits = 0;
+      std::string where;
+      if (claim.kind == K::converges) {
+        const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
+        where = "t=" + std::to_string(data.layout.checkpoints[k]);
+        for (Eigen::Index r = 0; r < runs.rows(); ++r)
+          if (runs(r, Eigen::Index(k)) < threshold) ++hits;  // NaN (diverged, error) does not converge
+      } else {
+        const stats::FitWindow w{evaluate(claim.window_from, data, c), evaluate(claim.window_to, data, c)};
+        where = window_text(w);
+        for (Eigen::Index r = 0; r < runs.rows(); ++r) {
+          bool above = true;
+          for (std::size_t k = 0; k < data.layout.checkpoints.size(); ++k) {
+            const double t = double(data.layout.checkpoints[k]);
+            const double x = runs(r, Eigen::Index(k));
+            if (t >= w.t_min && t <= w.t_max && !(x >= threshold) && !std::isnan(x)) above = false;
+          }
+          const RunStatus s = data.status[c * std::size_t(data.layout.replicates) + std::size_t(r)];
+          if (s == RunStatus::error || s == RunStatus::missing) above = false;  // no evidence either way
+          if (above) ++hits;
+        }
+      }
+      const double share = runs.rows() ? double(hits) / double(runs.rows()) : 0.0;
+      v.what = claim.metric + "[" + claim.view + "] of '" + data.layout.configurations[c].label + "' " +
+               (claim.kind == K::converges ? "below " : "stays above ") + real(threshold) + " (" + where +
+               ")";
+      v.measured = std::to_string(hits) + "/" + std::to_string(runs.rows()) + " replicates";
+      v.pass = runs.rows() > 0 && share >= claim.fraction;
+      v.margin = share - claim.fraction;
+      v.bound = "fraction >= " + real(claim.fraction);
+      return v;
+    }
+    case K::status: {
+      const Counts n = counts_of(data, c);
+      v.what = "run status of '" + data.layout.configurations[c].label + "'";
+      v.measured = std::to_string(n.ok) + " ok, " + std::to_string(n.diverged) + " diverged, " +
+                   std::to_string(n.error) + " error";
+      v.pass = true;
+      auto check = [&](const Formula& lo, const Formula& hi, long count, const char* what) {
+        if (lo.empty()) return;
+        const double a = evaluate(lo, data, c), b = evaluate(hi, data, c);
+        v.pass = v.pass && in_bounds(double(count), a, b);
+        v.bound +=
+            (v.bound.empty() ? "" : ", ") + std::string(what) + " in [" + real(a) + ", " + real(b) + "]";
+      };
+      check(claim.ok_low, claim.ok_high, n.ok, "ok");
+      check(claim.diverged_low, claim.diverged_high, n.diverged, "diverged");
+      check(claim.error_low, claim.error_high, n.error, "error");
+      return v;
+    }
+    case K::compare:
+      break;
+  }
+  throw ConfigError("internal: compare evaluated as a single configuration");
+}
+
+std::size_t single(const results::TraceData& data, const std::vector<std::string>& filters,
+                   const Claim& claim, const char* side) {
+  const auto selected = tools::select_configurations(data, filters);
+  if (selected.size() != 1) {
+    std::string labels;
+    for (auto c : selected)
+      labels += (labels.empty() ? "'" : ", '") + data.layout.configurations[c].label + "'";
+    throw ConfigError(where_text(claim) + side + " selects " + std::to_string(selected.size()) +
+                      " configurations (" + labels +
+                      "); a compare needs exactly one on each side: add filters");
+  }
+  return selected.front();
+}
+
+Verdict evaluate_compare(const Claim& claim, const results::TraceData& data, long seed, long resamples) {
+  const std::size_t a = single(data, claim.a, claim, "a="), b = single(data, claim.b, claim, "b=");
+  const Measurement ma = measure(claim, claim.measure, data, a, claim.a_view, seed, resamples);
+  const Measurement mb = measure(claim, claim.measure, data, b, claim.b_view, seed, resamples);
+  const double factor = evaluate(claim.factor, data, a);
+  Verdict v;
+  v.name = claim.name;
+  const char* quantity = claim.measure == Claim::Measure::slope ? "slope of " : "";
+  v.what = std::string(quantity) + what_text(claim, data, a, claim.a_view) + " vs " +
+           what_text(claim, data, b, claim.b_view) + " (" + ma.at_text +
+           (mb.at_text != ma.at_text ? " / " + mb.at_text : "") + ")";
+  v.measured = "a = " + measured_text(ma) + ", b = " + measured_text(mb);
+  if (claim.measure == Claim::Measure::at) {
+    v.measured += ", a/b = " + real(ma.value / mb.value);
+    if (ma.per_replicate.size() == mb.per_replicate.size() && (a != b || claim.a_view != claim.b_view)) {
+      auto stream = stats::bootstrap_stream(
+          std::uint64_t(seed), data.layout.configurations[a].id + "|" + data.layout.configurations[b].id);
+      const auto d = stats::paired_difference(ma.per_replicate, mb.per_replicate, {resamples, 0.95}, stream);
+      if (d.pairs > 0) v.measured += ", a<b in " + real(100 * d.fraction_a_smaller) + "% of pairs";
+    }
+  }
+  if (claim.a_less) {
+    // Slopes are negative: "a < b by factor k" for slopes is a <= b - (k - 1) |b| only when k = 1; keep k
+    // multiplicative on the quantity itself, which is how rate ratios are stated.
+    v.pass = ma.value * factor < mb.value;
+    v.bound = factor == 1 ? "a < b" : "a < b / " + real(factor);
+  } else {
+    v.pass = ma.value > factor * mb.value;
+    v.bound = factor == 1 ? "a > b" : "a > " + real(factor) + " b";
+  }
+  return v;
+}
+
+}  // namespace
+
+void check_claims(const std::vector<Claim>& claims, const results::TraceData& data, bool check_metrics) {
+  std::vector<std::string> problems;
+  for (const auto& claim : claims) {
+    const std::string at = where_text(claim);
+    try {
+      std::vector<std::size_t> configs;
+      if (claim.kind == Claim::Kind::compare) {
+        configs.push_back(single(data, claim.a, claim, "a="));
+        configs.push_back(single(data, claim.b, claim, "b="));
+      } else {
+        configs = tools::select_configurations(data, claim.where);
+      }
+      for (const auto& view : {claim.view, claim.a_view, claim.b_view})
+        if (claim.kind != Claim::Kind::status) tools::view_column(data, view);
+      if (is_run_statistic(claim.metric)) {
+        if (claim.kind != Claim::Kind::value && claim.kind != Claim::Kind::compare)
+          throw ConfigError("metric=" + claim.metric +
+                            " (a run statistic) goes with value and compare claims");
+        if (claim.measure != Claim::Measure::at)
+          throw ConfigError("metric=" + claim.metric + " is one number per run: measure=at only");
+        if (check_metrics) run_statistic(data, claim.metric, configs.front());
+      } else if (check_metrics && claim.kind != Claim::Kind::status) {
+        tools::metric_column(data, claim.metric);
+      }
+      for (auto c : configs)
+        for (const Formula* f :
+             {&claim.at, &claim.scale, &claim.window_from, &claim.window_to, &claim.expect_low,
+              &claim.expect_high, &claim.expect_target, &claim.factor, &claim.threshold, &claim.diverged_low,
+              &claim.diverged_high, &claim.error_low, &claim.error_high, &claim.ok_low, &claim.ok_high})
+          if (!f->empty())
+            evaluate(*f, data, c, f == &claim.scale && claim.measure == Claim::Measure::at ? 1.0 : kNaN);
+    } catch (const ConfigError& e) {
+      for (const auto& p : e.problems()) problems.push_back(p.rfind(at, 0) == 0 ? p : at + p);
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
+std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const results::TraceData& data,
+                                     long seed, long resamples) {
+  tools::check_trace_data(data);
+  check_claims(claims, data, true);
+  std::vector<Verdict> out;
+  for (const auto& claim : claims) {
+    try {
+      if (claim.kind == Claim::Kind::compare) {
+        out.push_back(evaluate_compare(claim, data, seed, resamples));
+        continue;
+      }
+      const auto configs = tools::select_configurations(data, claim.where);
+      std::vector<Verdict> each;
+      for (auto c : configs) each.push_back(evaluate_one(claim, data, c, seed, resamples));
+      // One line per claim: the configuration closest to (or furthest beyond) its bound, with the count.
+      auto shown = std::min_element(each.begin(), each.end(), [](const Verdict& x, const Verdict& y) {
+        if (x.pass != y.pass) return !x.pass;
+        return x.margin < y.margin;
+      });
+      const long failing =
+          long(std::count_if(each.begin(), each.end(), [](const Verdict& v) { return !v.pass; }));
+      Verdict v = shown != each.end() ? *shown : each.front();
+      if (each.size() > 1)
+        v.what += " [" + std::to_string(long(each.size()) - failing) + "/" + std::to_string(each.size()) +
+                  " configurations pass; " + (failing ? "a failing one" : "the closest to its bound") +
+                  " shown]";
+      out.push_back(std::move(v));
+    } catch (const ConfigError& e) {
+      std::vector<std::string> problems;
+      const std::string at = where_text(claim);
+      for (const auto& p : e.problems()) problems.push_back(p.rfind(at, 0) == 0 ? p : at + p);
+      throw ConfigError(problems);
+    }
+  }
+  return out;
+}
+
+std::string format_verdict(const Verdict& v) {
+  return std::string(v.pass ? "PASS " : "FAIL ") + v.name + ": " + v.what + ": " + v.measured +
+         "; expected " + v.bound;
+}
+
+}  // namespace ratelab::claims

@@ -1,0 +1,120 @@
+// Claims: checkable statements about the output of an experiment, read from its [claims] section and
+// evaluated by `ratelab verify` on a trace file. A preset with claims is a regression test of the theory
+// against the code.
+//
+// One claim per line, `name = kind field=value field=value ...`. A value is a bare token, a "quoted
+// string" (may hold spaces) or a [bracketed pair] (may hold spaces and commas). The full syntax, the kinds
+// and the formula language are documented in README.md ("Claims"); in short:
+//
+//   slope     the log-log slope of stat(metric) over window lies in expect=[a, b] (bootstrap CI reported)
+//   value     stat(metric) at t (measure=at, default) or the per-step contraction factor over a window
+//             (measure=contraction: exp of the slope of log stat against t) lies in expect=[a, b], or
+//             within tol (relative) / atol (absolute) / se (standard errors of the mean) of expect=FORMULA
+//   compare   quantity of a= vs quantity of b= (measure=at or slope): expect=a<b or a>b, factor=k
+//             (a < b / k, resp. a > k b)
+//   converges the metric at t is below below=FORMULA in at least fraction= of the replicates
+//   fails     the metric stays above above=FORMULA at every checkpoint of the window (a diverged run
+//             counts as failing) in at least fraction= of the replicates
+//   status    counts of diverged / error / ok runs lie in the given intervals
+//
+// Statistics (quantiles, bootstrap slopes, paired differences) come from results/statistics.hpp and
+// configurations are selected by tools::select_configurations, so a verdict uses the same numbers as
+// `summary`, `compare` and `plot`.
+#pragma once
+
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "experiments/experiment.hpp"
+#include "results/statistics.hpp"
+#include "results/trace_file.hpp"
+
+namespace ratelab::claims {
+
+// A formula of the configuration's constants: numbers, + - * / ^, parentheses, functions sqrt log exp
+// abs sin cos min max, sum(i, lo, hi, expr) (i = lo..hi integers), constants inf and pi, the names T (last
+// checkpoint), R (replicates), t (in scale=, the checkpoint measured) and the configuration's parameters
+// (qualified "problem.mu", or unqualified "mu" when only one component has it).
+class Formula {
+ public:
+  struct Node;
+  Formula() = default;
+  // Throws ConfigError("<what>: ...") on a syntax error.
+  static Formula parse(const std::string& text, const std::string& what);
+  const std::string& text() const { return text_; }
+  bool empty() const { return !root_; }
+  // Names the formula refers to (without the built-ins and summation variables).
+  std::vector<std::string> names() const;
+
+ private:
+  friend double evaluate(const Formula&, const results::TraceData&, std::size_t configuration, double t);
+  std::string text_;
+  std::shared_ptr<const Node> root_;
+};
+
+// ConfigError for an unknown name or a string-valued parameter. `t` (the checkpoint a statistic is taken at)
+// is a name only when given (scale= of a measurement at one t).
+double evaluate(const Formula& formula, const results::TraceData& data, std::size_t configuration,
+                double t = std::numeric_limits<double>::quiet_NaN());
+
+struct Claim {
+  enum class Kind { slope, value, compare, converges, fails, status };
+  enum class Measure { at, slope, contraction };
+  std::string name, text, source;
+  int line = 0;
+  Kind kind = Kind::slope;
+
+  std::vector<std::string> where, a, b;  // configuration filters (key=value, label=..., id=...)
+  std::string metric = "subopt", view = "last", a_view, b_view;
+  stats::Statistic statistic = stats::Statistic::median();
+  std::string statistic_text = "median";
+  Measure measure = Measure::at;
+  Formula at, scale, window_from, window_to;  // defaults: T, 1, T/10, T
+  // Bounds: expect=[lo, hi] (formulas), or expect=FORMULA with tol / atol.
+  Formula expect_low, expect_high, expect_target;
+  double tol = -1, atol = -1, se = -1;  // slack: relative, absolute, standard errors of the mean
+  bool a_less = true;                   // compare: a<b or a>b
+  Formula factor;                       // compare: default 1
+  Formula threshold;                    // converges below= / fails above=
+  double fraction = 1.0;
+  Formula diverged_low, diverged_high, error_low, error_high, ok_low, ok_high;  // status
+};
+
+// Reads the [claims] section (if any). Every malformed claim is reported at once: ConfigError with
+// "file:line: claim 'name': ...".
+std::vector<Claim> parse_claims(const IniDocument& document);
+
+// The `--quick` variant of an experiment: the [quick] section's `section.key = value` entries applied as
+// overrides; `claims.NAME = ...` replaces (or adds) a claim. Returns the overrides for plan_experiment and
+// edits `document`'s [claims] in place.
+std::vector<std::string> quick_overrides(IniDocument& document);
+
+// The [plot] section as `key=value` strings for the plot options (empty if there is none).
+std::vector<std::pair<std::string, std::string>> plot_section(const IniDocument& document);
+
+// The configuration records a plan will write (no instances built), to check claims before running.
+results::TraceData layout_of(const ExperimentPlan& plan);
+
+// Checks selectors, metric/view names, formula names and selection sizes against the file's layout, so a
+// wrong claim is reported before a long run. ConfigError listing every problem.
+void check_claims(const std::vector<Claim>& claims, const results::TraceData& data, bool check_metrics);
+
+struct Verdict {
+  std::string name;
+  bool pass = false;
+  std::string what;      // "slope of median subopt[last] for sgd"
+  std::string measured;  // "-0.512 CI [-0.53, -0.49]"
+  std::string bound;     // "in [-0.6, -0.4]"
+  double margin = 0;     // distance to the bound in units of its width (< 0: beyond it); picks the line shown
+};
+
+// Evaluates every claim; `seed` keys the bootstrap streams. Throws ConfigError for claims that do not fit
+// the file (unknown metric, empty selection).
+std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const results::TraceData& data,
+                                     long seed = 1, long resamples = 1000);
+
+std::string format_verdict(const Verdict& verdict);
+
+}  // namespace ratelab::claims
