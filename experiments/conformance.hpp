@@ -8,8 +8,10 @@
 //               run statistics and final iterates identical bit for bit;
 //   exact T     run_one stops at step T and its recorded ||x_T - x*||^2 equals that of the iterate after
 //               exactly T step() calls of a hand-driven loop, bit for bit;
-//   no alloc    zero heap allocations (malloc/calloc/realloc, any library) in the step loop after prepare(),
-//               make_oracle() and start() (experiments/allocation_counter.hpp);
+//   no alloc    zero heap allocations (malloc/calloc/realloc, any library) in 200 steps after prepare(),
+//               make_oracle() and start() (experiments/allocation_counter.hpp), on the noisy quadratic
+//               (identity basis: its gradient and value allocate nothing), with the scratch of Oracle's
+//               default block access allocated before the loop instead of in the first step;
 //   status      a run ends `ok` at T; a run whose oracle throws at its 5th call ends `error` with that
 //               message (the optimizer passes failures through instead of swallowing them).
 #pragma once

@@ -121,9 +121,10 @@ TEST_CASE("a plugin optimizer draws the same bits as the same class built in", "
   RunStreams streams(1, 0);
   auto opt = registry.make_optimizer("coordinate_sgd", {});
   RunResult r = run_one(*problem, *opt, schedule, plan, streams);
-  REQUIRE(r.stats.size() == 1);
-  CHECK(r.stats[0].first == "gradient_coordinates");
-  CHECK(r.stats[0].second == 500.0 * 12.0);
+  double coordinates = -1;
+  for (const auto& [name, value] : r.stats)
+    if (name == "gradient_coordinates") coordinates = value;
+  CHECK(coordinates == 500.0 * 12.0);
 }
 
 TEST_CASE("the conformance suite passes on the plugin's optimizers", "[plugins]") {
