@@ -76,15 +76,16 @@ expect_in "$out" "optimizer.eps = 1e-06" "inspect: its parameter"
 expect_in "$out" "runs: ok 3, diverged 0, error 0" "inspect: adagrad runs ok"
 expect_in "$out" "runs: ok 0, diverged 0, error 3" "inspect: throwing runs error"
 expect_in "$out" "throwing_sgd: failed on purpose at step 3" "inspect: the error message"
-hash=$(python3 - "$example" <<'PY' 2>/dev/null || true
+hash=""
+if command -v python3 >/dev/null; then  # FNV-1a 64 of the library, computed independently of ratelab
+  hash=$(python3 -c '
 import sys
 h = 0xcbf29ce484222325
-for b in open(sys.argv[1], 'rb').read():
+for b in open(sys.argv[1], "rb").read():
     h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-print('%016x' % h)
-PY
-)
-expect_in "$out" "plugin example-optimizers 1.0.0 ($example, fnv1a64 $hash)" "inspect: provenance with path and hash"
+print("%016x" % h)' "$example")
+fi
+expect_in "$out" "plugin example-optimizers 1.0.0 ($example, fnv1a64 ${hash:+$hash)}" "inspect: provenance with path and hash"
 expect_in "$out" "plugin hostile 0.1 ($work/fixtures/libhostile.so, fnv1a64 " "inspect: provenance of the second plugin"
 
 # the conformance suite on the example's components

@@ -332,8 +332,10 @@ int command_describe(const std::vector<std::string>& args) {
 int command_check_plugin(const std::vector<std::string>& args) {
   po::options_description opts("check-plugin options");
   std::string library;
+  std::vector<std::string> plugins;
   ConformanceOptions conformance;
   opts.add_options()("help,h", "show this help")("library", po::value(&library)->required(), "plugin library (.so)")(
+      "plugin", po::value(&plugins)->composing(), "also load this plugin first (its keys must not collide); not checked")(
       "eta", po::value(&conformance.eta)->default_value(conformance.eta), "constant step size of the convergence runs")(
       "steps", po::value(&conformance.steps)->default_value(conformance.steps), "steps T of the convergence runs");
   po::positional_options_description pos;
@@ -341,7 +343,7 @@ int command_check_plugin(const std::vector<std::string>& args) {
   parse(args, opts, pos, "usage: ratelab check-plugin LIB [--eta ETA] [--steps T]");
   if (!(conformance.eta > 0)) throw ConfigError("--eta must be > 0");
   if (conformance.steps < 20) throw ConfigError("--steps must be >= 20");
-  Registry registry = builtin_registry();
+  Registry registry = registry_with_plugins(plugins);
   LoadedPlugin plugin = load_plugin(registry, library);
   std::cout << plugin.origin << ": " << plugin.optimizers.size() << " optimizer(s)\n";
   bool all = true;
