@@ -31,6 +31,24 @@ void* realloc(void* p, std::size_t size) noexcept {
   if (armed) ++allocation_count;
   return __libc_realloc(p, size);
 }
+// Aligned forms (aligned operator new, Eigen with over-aligned types): glibc's memalign serves them all.
+void* __libc_memalign(std::size_t alignment, std::size_t size);
+void* memalign(std::size_t alignment, std::size_t size) noexcept {
+  if (armed) ++allocation_count;
+  return __libc_memalign(alignment, size);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+  if (armed) ++allocation_count;
+  return __libc_memalign(alignment, size);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
+  if (alignment % sizeof(void*) != 0 || (alignment & (alignment - 1)) != 0) return 22;  // EINVAL
+  if (armed) ++allocation_count;
+  void* p = __libc_memalign(alignment, size);
+  if (!p && size != 0) return 12;  // ENOMEM
+  *out = p;
+  return 0;
+}
 }
 #endif
 

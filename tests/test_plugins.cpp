@@ -179,6 +179,14 @@ TEST_CASE("the allocation counter sees operator new, Eigen and allocations insid
   Vec v(1000);
   const long after_eigen = allocations::disarm();
   CHECK(after_eigen == 1);
+  struct alignas(64) Line {
+    double v[8];
+  };
+  allocations::arm();
+  auto line = std::make_unique<Line>();  // aligned operator new
+  const long after_aligned = allocations::disarm();
+  CHECK(after_aligned == 1);
+  line->v[0] = 1.0;
   Registry registry = builtin_registry();
   load_plugin(registry, kPlugin);
   allocations::arm();
