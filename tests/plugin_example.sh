@@ -5,7 +5,8 @@
 #   list/describe show the plugin's optimizers and origin; a small sweep with a plugin optimizer and a
 #   plugin optimizer that throws finishes (exit 3: the throwing runs have status error, the others ok) and
 #   its file records the plugins' name, version, path and hash; check-plugin passes the example; every
-#   failure mode (missing file, not a plugin, wrong ABI major, key collision) exits 2 with its message.
+#   failure mode (missing file, not a plugin, wrong ABI major, struct too small, key collision) exits 2
+#   with its message.
 # usage: plugin_example.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1
@@ -117,6 +118,8 @@ expect_failure "'$work/fixtures/libno_entry.so' is not a ratelab plugin: it expo
                list --plugin "$work/fixtures/libno_entry.so"
 expect_failure "was built for ratelab plugin ABI 2.0, but this ratelab speaks plugin ABI 1.0" \
                list --plugin "$work/fixtures/libwrong_abi.so"
+expect_failure "declares a ratelab_plugin struct of 16 bytes, smaller than the 48 bytes of ABI 1.0" \
+               list --plugin "$work/fixtures/libsmall_struct.so"
 expect_failure "optimizer key 'sgd' is registered twice: by built-in and by plugin colliding 0.1 ($work/fixtures/libcolliding.so" \
                describe sgd --plugin "$work/fixtures/libcolliding.so"
 cp "$example" "$work/copy.so"
