@@ -162,7 +162,7 @@ TEST_CASE("plugin load failures are ConfigErrors and leave the registry as it wa
   Registry fresh = builtin_registry();
   const std::string dotted = std::filesystem::path(kPlugin).parent_path().string() + "/./" +
                              std::filesystem::path(kPlugin).filename().string();
-  CHECK(load_plugins(fresh, {kPlugin, dotted}).size() == 1);
+  CHECK(load_plugins(fresh, {kPlugin, dotted}).size() == plugin_path_libraries().size() + 1);
 }
 
 TEST_CASE("the allocation counter sees operator new, Eigen and allocations inside a plugin", "[plugins]") {
