@@ -89,12 +89,17 @@ class RandomStream {
 // The streams one run draws from.
 struct RunStreams {
   RandomStream sampling, noise, init, rounding, optimizer;
-  RunStreams(std::uint64_t master_seed, std::uint64_t replicate, std::uint64_t salt = 0)
-      : sampling(master_seed, replicate, StreamPurpose::sampling, salt),
-        noise(master_seed, replicate, StreamPurpose::noise, salt),
-        init(master_seed, replicate, StreamPurpose::init, salt),
-        rounding(master_seed, replicate, StreamPurpose::rounding, salt),
-        optimizer(master_seed, replicate, StreamPurpose::optimizer, salt) {}
+  // The keys the streams were built from, so a plugin (core/plugin_abi.h) can rebuild identical streams.
+  std::uint64_t master_seed, replicate, salt;
+  RunStreams(std::uint64_t master_seed_, std::uint64_t replicate_, std::uint64_t salt_ = 0)
+      : sampling(master_seed_, replicate_, StreamPurpose::sampling, salt_),
+        noise(master_seed_, replicate_, StreamPurpose::noise, salt_),
+        init(master_seed_, replicate_, StreamPurpose::init, salt_),
+        rounding(master_seed_, replicate_, StreamPurpose::rounding, salt_),
+        optimizer(master_seed_, replicate_, StreamPurpose::optimizer, salt_),
+        master_seed(master_seed_),
+        replicate(replicate_),
+        salt(salt_) {}
   void seek(std::uint64_t step) {
     sampling.seek(step);
     noise.seek(step);

@@ -100,6 +100,7 @@ class PreparedExperiment {
   PreparedExperiment(const Registry& registry, ExperimentPlan& plan);
 
   const ExperimentPlan& plan() const { return *plan_; }
+  const Registry& registry() const { return *registry_; }
   // The problem instance for a run: shared by all replicates unless instance = per_replicate.
   std::shared_ptr<const Problem> problem(std::size_t configuration, long replicate) const;
   const Schedule& schedule(std::size_t configuration) const { return schedules_[configuration]; }

@@ -138,6 +138,20 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   root.emplace_back("command_line", command_line);
   root.emplace_back("experiment_name", plan.options.name);
   for (const auto& [k, v] : plan.experiment_params.entries()) root.emplace_back("experiment." + k, v);
+  // Provenance of components that do not come from this build: the plugin name, version, path and hash.
+  std::set<std::string> plugin_origins;
+  for (const auto& c : plan.configurations) {
+    const std::pair<ComponentKind, const std::string*> parts[] = {{ComponentKind::problem, &c.problem.key},
+                                                                 {ComponentKind::optimizer, &c.optimizer.key},
+                                                                 {ComponentKind::schedule, &c.schedule.key}};
+    for (const auto& [kind, key] : parts)
+      if (experiment.registry().contains(kind, *key)) {
+        const std::string& origin = experiment.registry().info(kind, *key).origin;
+        if (origin != "built-in") plugin_origins.insert(origin);
+      }
+  }
+  if (!plugin_origins.empty())
+    root.emplace_back("plugins", std::vector<std::string>(plugin_origins.begin(), plugin_origins.end()));
   if (!plan.skipped.empty()) {
     std::vector<std::string> skipped = plan.skipped;
     root.emplace_back("skipped_configurations", skipped);

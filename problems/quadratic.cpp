@@ -108,8 +108,9 @@ class Quadratic final : public CompositeProblem {
   }
 
   double smooth_value(ConstVecRef x) const override {
+    // Identity basis: one expression, no temporary vector, so value() may be called in a hot loop.
+    if (H_.size() == 0) return 0.5 * (eig_.array() * (x - center_).array().square()).sum();
     Vec y = x - center_;
-    if (H_.size() == 0) return 0.5 * (eig_.array() * y.array().square()).sum();
     return 0.5 * y.dot(H_ * y);
   }
   void smooth_values(ConstMatRef X, VecRef out) const override {

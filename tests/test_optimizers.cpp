@@ -10,6 +10,7 @@
 #include "core/registry.hpp"
 #include "core/rng.hpp"
 #include "core/run.hpp"
+#include "experiments/conformance.hpp"
 #include "optimizers/laplacian_smoothing.hpp"
 #include "optimizers/quantize.hpp"
 
@@ -622,9 +623,9 @@ TEST_CASE("invalid optimizer parameters are rejected with messages naming them",
   CHECK_THROWS_WITH(optimizer("ls_sgd", {{"block_sizes", "2.5"}}), Catch::Contains("optimizer.block_sizes"));
 }
 
-TEST_CASE("every registered optimizer converges, is reproducible and finishes its budget", "[optimizers]") {
-  auto clean = quadratic({{"d", "8"}, {"mu", "0.5"}, {"L", "1"}, {"noise", "none"}});
-  auto noisy = quadratic({{"d", "8"}, {"mu", "0.5"}, {"L", "1"}, {"noise_scale", "0.2"}});
+// The conformance suite (experiments/conformance.hpp), the same one `ratelab check-plugin` runs on plugins.
+TEST_CASE("every registered optimizer conforms: converges, same bits, exact T, no allocation, status",
+          "[optimizers]") {
   struct Case {
     std::string key;
     Raw params;
@@ -637,34 +638,13 @@ TEST_CASE("every registered optimizer converges, is reproducible and finishes it
   cases.push_back({"ls_sgd", {{"order", "2"}, {"block_sizes", "4,4"}}});
   cases.push_back({"lp_sgd", {{"shrink", "quantize"}, {"bits", "4"}, {"rounding", "stochastic"}}});
   cases.push_back({"lp_sgd", {{"shrink", "uniform"}}});
-  const long T = 2000;
-  RunPlan plan;
-  plan.steps = T;
-  plan.checkpoints = log_checkpoints(T, 12);
-  plan.views = {View::last, View::uniform, View::polydecay};
-  plan.metrics = {Metric::subopt, Metric::dist2};
-  const std::size_t K = plan.checkpoints.size();
   for (const Case& c : cases) {
-    INFO(c.key << " " << resolve(ComponentKind::optimizer, c.key, c.params).canonical());
+    ConformanceOptions options;
     // Adam's steps have length about eta per coordinate whatever the gradient, so it gets a smaller one.
-    const double eta = c.key == "adam" ? 0.02 : 0.5;
-    RunStreams streams(5, 0);
-    auto opt = optimizer(c.key, c.params);
-    RunResult r = run_one(*clean, *opt, constant_step(eta), plan, streams);
-    REQUIRE(r.status == RunStatus::ok);
-    CHECK(r.stop_step == T);
-    const double initial = r.traces[0], final_subopt = r.traces[K - 1];  // subopt, last view
-    CHECK(initial > 0.1);
-    CHECK(final_subopt < 1e-10 * initial);
-
-    RunStreams s1(7, 2), s2(7, 2);
-    auto a = optimizer(c.key, c.params), b = optimizer(c.key, c.params);
-    RunResult ra = run_one(*noisy, *a, constant_step(eta), plan, s1);
-    RunResult rb = run_one(*noisy, *b, constant_step(eta), plan, s2);
-    REQUIRE(ra.status == RunStatus::ok);
-    REQUIRE(ra.traces.size() == rb.traces.size());
-    CHECK(std::memcmp(ra.traces.data(), rb.traces.data(), ra.traces.size() * sizeof(double)) == 0);
-    CHECK(ra.stats == rb.stats);
-    CHECK(std::memcmp(a->iterate().data(), b->iterate().data(), 8 * sizeof(double)) == 0);
+    options.eta = c.key == "adam" ? 0.02 : 0.5;
+    const ConformanceReport report = check_optimizer_conformance(registry(), c.key, c.params, options);
+    INFO(format_report(report));
+    CHECK(report.passed());
+    CHECK(report.checks.size() == 6);
   }
 }

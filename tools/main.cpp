@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "experiments/claims.hpp"
+#include "experiments/conformance.hpp"
+#include "experiments/plugins.hpp"
 #include "experiments/run_to_file.hpp"
 #include "problems/noise.hpp"
 #include "tools/analysis_commands.hpp"
@@ -36,6 +38,14 @@ struct Usage : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The built-in components plus those of RATELAB_PLUGIN_PATH and every --plugin.
+Registry registry_with_plugins(const std::vector<std::string>& plugins) {
+  Registry registry = builtin_registry();
+  load_plugins(registry, plugins);
+  return registry;
+}
+const char* kPluginHelp = "load optimizers from a plugin library (repeatable)";
+
 const char* kMainHelp =
     "ratelab: convergence studies of stochastic optimizers\n"
     "\n"
@@ -50,6 +60,10 @@ const char* kMainHelp =
     "  compare FILE --a A --b B   paired difference of two configurations\n"
     "  inspect FILE        what a trace file holds\n"
     "  verify EXPERIMENT   run an experiment (or read --from FILE.h5) and check its [claims]\n"
+    "  check-plugin LIB    load a plugin and run the optimizer conformance suite on its components\n"
+    "\n"
+    "plugins: --plugin LIB (repeatable) on run, list, describe; every *.so in the directories of\n"
+    "         RATELAB_PLUGIN_PATH (colon-separated) is loaded too\n"
     "\n"
     "exit codes: 0 ok, 1 internal failure, 2 bad usage or input (nothing written),\n"
     "            3 some runs ended with status error, 4 interrupted (finished runs are saved),\n"
@@ -173,7 +187,7 @@ int command_inspect(const std::vector<std::string>& args) {
 
 int command_run(const std::vector<std::string>& args, const std::string& invocation) {
   po::options_description opts("run options");
-  std::vector<std::string> sets, sweeps;
+  std::vector<std::string> sets, sweeps, plugins;
   std::string experiment, output, progress = "auto";
   int threads = 0;
   double time_limit = 0;
@@ -188,7 +202,8 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "time-limit", po::value(&time_limit)->default_value(0), "wall-clock limit for the sweep in seconds (0: none)")(
       "progress", po::value(&progress)->default_value("auto"), "auto | quiet | lines")(
       "quiet,q", "no progress output (same as --progress quiet)")(
-      "plot", "also draw the convergence curves next to the output (same name, .png)");
+      "plot", "also draw the convergence curves next to the output (same name, .png)")(
+      "plugin", po::value(&plugins)->composing(), kPluginHelp);
   po::positional_options_description pos;
   pos.add("experiment", 1);
   auto vm = parse(args, opts, pos, "usage: ratelab run EXPERIMENT [-o out.h5] [--set key=value ...] [--threads N]");
@@ -197,7 +212,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
 
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
-  Registry registry = builtin_registry();
+  Registry registry = registry_with_plugins(plugins);
   const IniDocument document = read_ini_file(path);
   ExperimentPlan plan = plan_experiment(registry, document, sets);
   const tools::PlotOptions plot_from_file = plot_options_from(document);  // checked before running
@@ -286,7 +301,7 @@ int command_verify(const std::vector<std::string>& args, const std::string& invo
   int run_status = kExitOk;
   if (!data && !from.empty()) data = results::read_trace_file(from);
   if (!data) {
-    Registry registry = builtin_registry();
+    Registry registry = registry_with_plugins({});  // plugins on RATELAB_PLUGIN_PATH
     ExperimentPlan plan = plan_experiment(registry, document, sets);
     claims::check_claims(claim_list, claims::layout_of(plan), false);  // before the run
     RunToFileOptions options;
@@ -341,12 +356,14 @@ void print_params(const ComponentInfo& c) {
 int command_list(const std::vector<std::string>& args) {
   po::options_description opts("list options");
   std::string what = "all";
+  std::vector<std::string> plugins;
   opts.add_options()("help,h", "show this help")("what", po::value(&what),
-                                                   "optimizers | problems | schedules | noise | presets | views | metrics");
+                                                   "optimizers | problems | schedules | noise | presets | views | metrics")(
+      "plugin", po::value(&plugins)->composing(), kPluginHelp);
   po::positional_options_description pos;
   pos.add("what", 1);
   parse(args, opts, pos, "usage: ratelab list [WHAT]");
-  Registry registry = builtin_registry();
+  Registry registry = registry_with_plugins(plugins);
   const std::vector<std::string> kinds{"optimizers", "problems", "schedules", "noise", "presets", "views", "metrics"};
   if (what != "all" && std::find(kinds.begin(), kinds.end(), what) == kinds.end())
     throw ConfigError(unknown_key_message("list", what, kinds));
@@ -385,12 +402,14 @@ int command_list(const std::vector<std::string>& args) {
 int command_describe(const std::vector<std::string>& args) {
   po::options_description opts("describe options");
   std::string name;
+  std::vector<std::string> plugins;
   opts.add_options()("help,h", "show this help")("name", po::value(&name)->required(),
-                                                   "optimizer, problem or schedule key, or 'experiment'");
+                                                   "optimizer, problem or schedule key, or 'experiment'")(
+      "plugin", po::value(&plugins)->composing(), kPluginHelp);
   po::positional_options_description pos;
   pos.add("name", 1);
   parse(args, opts, pos, "usage: ratelab describe NAME");
-  Registry registry = builtin_registry();
+  Registry registry = registry_with_plugins(plugins);
   if (name == "experiment") {
     print_params({ComponentKind::schedule, "experiment", "the [experiment] section of an experiment file",
                   ExperimentOptions::params().specs(), "built-in"});
@@ -409,6 +428,33 @@ int command_describe(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// Exit 0 when every component of the plugin passes every check, 3 when one fails.
+int command_check_plugin(const std::vector<std::string>& args) {
+  po::options_description opts("check-plugin options");
+  std::string library;
+  std::vector<std::string> plugins;
+  ConformanceOptions conformance;
+  opts.add_options()("help,h", "show this help")("library", po::value(&library)->required(), "plugin library (.so)")(
+      "plugin", po::value(&plugins)->composing(), "also load this plugin first (its keys must not collide); not checked")(
+      "eta", po::value(&conformance.eta)->default_value(conformance.eta), "constant step size of the convergence runs")(
+      "steps", po::value(&conformance.steps)->default_value(conformance.steps), "steps T of the convergence runs");
+  po::positional_options_description pos;
+  pos.add("library", 1);
+  parse(args, opts, pos, "usage: ratelab check-plugin LIB [--eta ETA] [--steps T]");
+  if (!(conformance.eta > 0)) throw ConfigError("--eta must be > 0");
+  if (conformance.steps < 20) throw ConfigError("--steps must be >= 20");
+  Registry registry = registry_with_plugins(plugins);
+  LoadedPlugin plugin = load_plugin(registry, library);
+  std::cout << plugin.origin << ": " << plugin.optimizers.size() << " optimizer(s)\n";
+  bool all = true;
+  for (const auto& key : plugin.optimizers) {
+    ConformanceReport report = check_optimizer_conformance(registry, key, {}, conformance);
+    std::cout << format_report(report);
+    all = all && report.passed();
+  }
+  return all ? kExitOk : kExitRunErrors;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -424,6 +470,7 @@ int main(int argc, char** argv) {
     if (command == "describe") return command_describe(args);
     if (command == "inspect") return command_inspect(args);
     if (command == "verify") return command_verify(args, command_line(argc, argv));
+    if (command == "check-plugin") return command_check_plugin(args);
     if (command == "summary")
       return analysis_command<tools::SummaryOptions>(args, "summary", "usage: ratelab summary FILE [options]",
                                                      [](const auto& o, const auto& d) { return tools::summary(o, d, std::cout); });
@@ -433,7 +480,7 @@ int main(int argc, char** argv) {
     if (command == "plot")
       return analysis_command<tools::PlotOptions>(args, "plot", "usage: ratelab plot FILE -o FIGURE.png [options]",
                                                   [](const auto& o, const auto& d) { return tools::plot(o, d, std::cout); });
-    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "verify"}) +
+    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "verify", "check-plugin"}) +
                 "\n\n" + kMainHelp);
   } catch (const Usage& e) {
     if (*e.what() == '\0') return kExitOk;  // --help
