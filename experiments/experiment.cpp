@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -111,7 +113,9 @@ ParamTable<ExperimentOptions> ExperimentOptions::params() {
             "replicate r of every configuration sees the same instance and random inputs (paired comparisons)"),
       choice(&O::instance, "instance", {{"shared", Instance::shared}, {"per_replicate", Instance::per_replicate}},
              "one problem instance for all replicates, or a fresh instance per replicate"),
-      param(&O::data_directory, "data_directory", unconstrained(), "where data sets are looked up"),
+      param(&O::data_directory, "data_directory", unconstrained(),
+            "where named data sets are looked up; empty: $RATELAB_DATA_DIR, else the source tree's data/ "
+            "(filled by scripts/setup.sh), else ./data"),
       param(&O::skip_invalid, "skip_invalid", unconstrained(),
             "skip configurations a component refuses (recorded) instead of rejecting the experiment"),
   };
@@ -515,10 +519,22 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
 
 // ---- prepared experiment ---------------------------------------------------------------------------
 
+namespace {
+// Where named data sets are looked up: experiment.data_directory, else $RATELAB_DATA_DIR, else the data/
+// folder that scripts/setup.sh fills in the source tree, else ./data.
+std::string data_directory(const ExperimentOptions& options) {
+  if (!options.data_directory.empty()) return options.data_directory;
+  if (const char* env = std::getenv("RATELAB_DATA_DIR"); env && *env) return env;
+  std::error_code ec;
+  if (std::filesystem::is_directory(RATELAB_SOURCE_DATA_DIR, ec)) return RATELAB_SOURCE_DATA_DIR;
+  return "data";
+}
+}  // namespace
+
 std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configuration& c, long replicate) const {
   ProblemContext ctx{RandomStream(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
                                   StreamPurpose::instance, c.salt),
-                     plan_->options.data_directory};
+                     data_directory(plan_->options)};
   return registry_->make_problem(c.problem.key, c.problem.params, ctx);
 }
 

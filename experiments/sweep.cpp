@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <exception>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -87,6 +88,7 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
 
   SweepSummary summary;
   ProgressLine progress(options.progress, long(todo.size()));
+  std::exception_ptr sink_failure;  // e.g. the disk is full: stop, let the workers drain, then rethrow
   for (std::size_t received = 0; received < todo.size(); ++received) {
     Finished f;
     // Poll so the time limit and signals are noticed even while every worker is busy.
@@ -106,11 +108,19 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
         case RunStatus::error: ++summary.error; break;
         default: ++summary.interrupted; break;
       }
-      sink(f.configuration, f.replicate, *f.result);
+      if (!sink_failure) {
+        try {
+          sink(f.configuration, f.replicate, *f.result);
+        } catch (...) {
+          sink_failure = std::current_exception();
+          stop = true;
+        }
+      }
     }
     progress.update(summary, long(received + 1), received + 1 == todo.size());
   }
   workers.join();
+  if (sink_failure) std::rethrow_exception(sink_failure);
   summary.cancelled = should_stop() || summary.interrupted > 0 || summary.not_started > 0;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return summary;

@@ -286,7 +286,7 @@ class LeastSquares::RowOracle final : public Oracle {
   void report(RunStats& stats) const override { noise_.report(stats); }
 
  private:
-  static constexpr std::uint64_t kLookahead = 6;
+  static constexpr std::uint64_t kLookahead = 4;
 
   // The row of a step that draws one row with replacement. The sampling stream is counter-based, so the
   // row of step t + kLookahead can be drawn now from a copy of the stream seeked ahead, and its row

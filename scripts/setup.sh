@@ -20,6 +20,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The small data sets Debian's python3-sklearn ships (digits, breast_cancer, diabetes), unpacked from the .deb
+# without installing Python packages; named data sets are looked up in data/ (see `ratelab describe experiment`).
+if [ ! -f data/digits.csv ]; then
+  bash problems/fetch_sklearn_data.sh data || echo "setup: could not fetch the sklearn data sets (presets on digits will say how)"
+fi
+
 preset=${RATELAB_PRESET:-release}
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
