@@ -286,7 +286,9 @@ std::vector<std::string> close_matches(std::string_view key, const std::vector<s
     std::size_t d = edit_distance(key, c);
     bool prefix = !key.empty() && (c.find(key) != std::string::npos || key.find(c) != std::string_view::npos);
     std::size_t limit = std::max<std::size_t>(2, std::max(key.size(), c.size()) / 2);
-    if (d <= limit || prefix) scored.emplace_back(prefix ? std::min<std::size_t>(d, 1) : d, c);
+    // A prefix or substring makes a candidate eligible; the ranking is by edit distance alone, so a
+    // one-letter slip beats a mere prefix ("schedule.c" before "schedule" for "schedule.cc").
+    if (d <= limit || prefix) scored.emplace_back(d, c);
   }
   std::stable_sort(scored.begin(), scored.end(), [](auto& x, auto& y) { return x.first < y.first; });
   std::vector<std::string> out;

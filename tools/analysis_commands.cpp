@@ -90,33 +90,6 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
   for (const auto& row : rows) line(row);
 }
 
-// "unknown <what> 'key'; did you mean '<closest>'? Available: ...". The suggestion is the candidate at the
-// smallest edit distance among core's close matches (which rank a mere prefix, "schedule" for
-// "schedule.cc", as high as a one-letter slip).
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string unknown_name(const std::string& what, const std::string& key, const std::vector<std::string>& available) {
-  std::string message = "unknown " + what + " '" + key + "'";
-  const auto close = close_matches(key, available, available.size());
-  if (!close.empty()) {
-    const auto best = std::min_element(close.begin(), close.end(), [&](const std::string& x, const std::string& y) {
-      return edit_distance(key, x) < edit_distance(key, y);
-    });
-    message += "; did you mean '" + *best + "'?";
-  }
-  return message + " Available: " + join(available, ", ");
-}
-
 // ---- indexing and selection ----------------------------------------------------------------------------
 
 struct Shape {
@@ -209,7 +182,7 @@ std::size_t resolve_configuration(const TraceData& data, const std::string& name
   if (name.empty())
     throw ConfigError(std::string(option) + " is empty: give a configuration's id, label or index (0 to " +
                       std::to_string(configs.size()) + " - 1)");
-  throw ConfigError(unknown_name(std::string("configuration (") + option + ")", name, labels) +
+  throw ConfigError(unknown_key_message(std::string("configuration (") + option + ")", name, labels) +
                     " (or an id, or an index from 0 to " + std::to_string(configs.size() - 1) + ")");
 }
 
@@ -343,14 +316,14 @@ std::size_t metric_column(const TraceData& data, const std::string& metric) {
   const auto& metrics = data.layout.metrics;
   if (auto it = std::find(metrics.begin(), metrics.end(), metric); it != metrics.end())
     return std::size_t(it - metrics.begin());
-  throw ConfigError(unknown_name("metric (not recorded in this file)", metric, metrics));
+  throw ConfigError(unknown_key_message("metric (not recorded in this file)", metric, metrics));
 }
 
 std::size_t view_column(const TraceData& data, const std::string& view) {
   const auto& views = data.layout.views;
   if (auto it = std::find(views.begin(), views.end(), view); it != views.end())
     return std::size_t(it - views.begin());
-  throw ConfigError(unknown_name("iterate view (not recorded in this file)", view, views));
+  throw ConfigError(unknown_key_message("iterate view (not recorded in this file)", view, views));
 }
 
 stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metric, std::size_t c, std::size_t v) {
@@ -379,7 +352,7 @@ std::vector<std::size_t> select_configurations(const TraceData& data, const std:
       throw ConfigError("where = '" + filter + "' is malformed: expected key=value, e.g. optimizer=sgd");
     const std::string key = filter.substr(0, eq), value = filter.substr(eq + 1);
     if (std::find(available.begin(), available.end(), key) == available.end())
-      throw ConfigError(unknown_name("filter key (where)", key, available));
+      throw ConfigError(unknown_key_message("filter key (where)", key, available));
     if (!wanted.count(key)) key_order.push_back(key);
     wanted[key].push_back(value);
   }
@@ -663,7 +636,7 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   if (!options.facet.empty()) {
     const auto keys = parameter_keys(data);
     if (std::find(keys.begin(), keys.end(), options.facet) == keys.end())
-      throw ConfigError(unknown_name("facet parameter", options.facet, keys));
+      throw ConfigError(unknown_key_message("facet parameter", options.facet, keys));
     facets = facet_values(data, configs, options.facet);
   }
 
