@@ -113,6 +113,10 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   layout.checkpoints = plan.run.checkpoints;
   for (View v : plan.run.views) layout.views.push_back(view_name(v));
   layout.metrics = experiment.metric_names();
+  for (std::size_t c = 0; c < plan.configurations.size(); ++c)
+    for (const auto& name : experiment.problem(c, 0)->extra_metric_names())
+      if (std::find(layout.extra_metrics.begin(), layout.extra_metrics.end(), name) == layout.extra_metrics.end())
+        layout.extra_metrics.push_back(name);
   for (const auto& c : plan.configurations) {
     results::ConfigurationRecord rec;
     rec.id = c.id;
@@ -210,6 +214,10 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
             for (std::size_t k = 0; k < K; ++k) res.traces[(m * V + v) * K + k] = data.trace(m, c, v, std::size_t(r), k);
         for (const auto& [name, values] : data.run_stats)
           if (!std::isnan(values[i])) res.stats.emplace_back(name, values[i]);
+        for (std::size_t e = 0; e < data.layout.extra_metrics.size(); ++e) {
+          res.extra_names.push_back(data.layout.extra_metrics[e]);
+          for (std::size_t k = 0; k < K; ++k) res.extra_traces.push_back(data.extra[e][i * K + k]);
+        }
         const bool finished = res.status == RunStatus::ok || res.status == RunStatus::diverged || res.status == RunStatus::error;
         from_file += finished;
         keep(std::move(rec));

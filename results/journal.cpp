@@ -77,25 +77,30 @@ class Reader {
 };
 
 void encode(std::vector<unsigned char>& out, std::size_t configuration, long replicate, const RunResult& r) {
-  std::vector<unsigned char> payload;
-  put(payload, std::uint64_t(configuration));
-  put(payload, std::int64_t(replicate));
-  put(payload, std::int8_t(r.status));
-  put(payload, std::int64_t(r.stop_step));
-  put(payload, r.wall_seconds);
-  put(payload, r.eval_seconds);
-  put_string(payload, r.message);
-  put(payload, std::uint32_t(r.traces.size()));
-  for (double v : r.traces) put(payload, v);
-  put(payload, std::uint32_t(r.stats.size()));
+  // Header (payload size, CRC-32) first, filled in once the payload is known.
+  out.assign(8, 0);
+  put(out, std::uint64_t(configuration));
+  put(out, std::int64_t(replicate));
+  put(out, std::int8_t(r.status));
+  put(out, std::int64_t(r.stop_step));
+  put(out, r.wall_seconds);
+  put(out, r.eval_seconds);
+  put_string(out, r.message);
+  put(out, std::uint32_t(r.traces.size()));
+  for (double v : r.traces) put(out, v);
+  put(out, std::uint32_t(r.stats.size()));
   for (const auto& [name, value] : r.stats) {
-    put_string(payload, name);
-    put(payload, value);
+    put_string(out, name);
+    put(out, value);
   }
-  out.clear();
-  put(out, std::uint32_t(payload.size()));
-  put(out, crc32(payload.data(), payload.size()));
-  out.insert(out.end(), payload.begin(), payload.end());
+  put(out, std::uint32_t(r.extra_names.size()));
+  for (const auto& name : r.extra_names) put_string(out, name);
+  put(out, std::uint32_t(r.extra_traces.size()));
+  for (double v : r.extra_traces) put(out, v);
+  const auto size = std::uint32_t(out.size() - 8);
+  const std::uint32_t crc = crc32(out.data() + 8, size);
+  std::memcpy(out.data(), &size, 4);
+  std::memcpy(out.data() + 4, &crc, 4);
 }
 
 JournalRecord decode(const unsigned char* data, std::size_t size) {
@@ -115,6 +120,10 @@ JournalRecord decode(const unsigned char* data, std::size_t size) {
     std::string name = in.get_string();
     rec.result.stats.emplace_back(std::move(name), in.get<double>());
   }
+  rec.result.extra_names.resize(in.get<std::uint32_t>());
+  for (auto& name : rec.result.extra_names) name = in.get_string();
+  rec.result.extra_traces.resize(in.get<std::uint32_t>());
+  for (double& v : rec.result.extra_traces) v = in.get<double>();
   if (!in.done()) throw std::runtime_error("journal record longer than its content");
   return rec;
 }
@@ -145,6 +154,7 @@ std::uint64_t layout_fingerprint(const TraceLayout& layout) {
   for (long t : layout.checkpoints) h = fnv1a("step " + std::to_string(t) + "\n", h);
   for (const auto& v : layout.views) h = fnv1a("view " + v + "\n", h);
   for (const auto& m : layout.metrics) h = fnv1a("metric " + m + "\n", h);
+  for (const auto& m : layout.extra_metrics) h = fnv1a("extra " + m + "\n", h);
   return h;
 }
 

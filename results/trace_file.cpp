@@ -445,6 +445,9 @@ struct TraceWriter::Impl {
   Id trace_space, trace_block_space;        // [C, V, R, K] with the selection of one run; [V * K] in memory
   Id run_space, one_value_space;            // [C, R] with the selection of one run; one element in memory
   std::vector<Id> traces;                   // one per metric
+  std::vector<std::string> extra_names;
+  std::vector<Id> extra;                    // /extra/<name>: [C, R, K]
+  Id extra_space, extra_block_space;        // with the selection of one run; [K] in memory
   Id status, stop_step, wall_seconds, eval_seconds, message;
   Id stats_group;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
@@ -469,6 +472,9 @@ struct TraceWriter::Impl {
                    &trace_block_space, &trace_space, &replicate_scale, &configuration_scale, &string_type})
       id->reset();
     traces.clear();
+    extra.clear();
+    extra_block_space.reset();
+    extra_space.reset();
     return file.reset();
   }
 
@@ -581,6 +587,30 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
     }
   }
 
+  // Problem-specific metrics of the last iterate: [C, R, K], one chunk per run.
+  w.extra_names = layout.extra_metrics;
+  w.extra_space = simple_space({w.configurations, w.replicates, w.checkpoints});
+  w.extra_block_space = simple_space({w.checkpoints});
+  {
+    Id group = create_group(file, "extra");
+    Id extra_dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
+    set_common_creation_properties(extra_dcpl.get());
+    const hsize_t chunk[3] = {1, 1, w.checkpoints};
+    check(H5Pset_chunk(extra_dcpl.get(), 3, chunk), "extra chunking");
+    check(H5Pset_fill_value(extra_dcpl.get(), H5T_NATIVE_DOUBLE, &kNaN), "extra fill value");
+    for (const auto& name : layout.extra_metrics) {
+      Id dataset = checked(H5Dcreate2(group.get(), name.c_str(), H5T_IEEE_F64LE, w.extra_space.get(), H5P_DEFAULT,
+                                      extra_dcpl.get(), H5P_DEFAULT),
+                           H5Dclose, "create extra metric dataset " + name);
+      attach_scales(dataset.get(), {{w.configuration_scale.get(), "configuration"},
+                                    {w.replicate_scale.get(), "replicate"},
+                                    {step_scale.get(), "step"}});
+      write_attribute(dataset.get(), "description",
+                      std::string("problem-specific metric of the last iterate (see `ratelab describe` of the problem)"));
+      w.extra.push_back(std::move(dataset));
+    }
+  }
+
   // Run fields.
   w.run_space = simple_space({w.configurations, w.replicates});
   w.one_value_space = simple_space({1});
@@ -667,6 +697,22 @@ void TraceWriter::write_run(std::size_t configuration, long replicate, const Run
             "write traces to " + w.partial_path);
   }
   if (++w.runs_written == w.fault_kill_in_write) std::raise(SIGKILL);
+  if (!result.extra_names.empty()) {
+    const hsize_t start[3] = {configuration, hsize_t(replicate), 0};
+    const hsize_t count[3] = {1, 1, w.checkpoints};
+    check(H5Sselect_hyperslab(w.extra_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select extra block");
+    for (std::size_t e = 0; e < result.extra_names.size(); ++e) {
+      const auto it = std::find(w.extra_names.begin(), w.extra_names.end(), result.extra_names[e]);
+      if (it == w.extra_names.end())
+        throw std::invalid_argument("TraceWriter::write_run: extra metric '" + result.extra_names[e] +
+                                    "' is not in the layout's extra_metrics");
+      if (result.extra_traces.size() < (e + 1) * w.checkpoints)
+        throw std::invalid_argument("TraceWriter::write_run: the run's extra traces are shorter than extra x checkpoints");
+      check(H5Dwrite(w.extra[std::size_t(it - w.extra_names.begin())].get(), H5T_NATIVE_DOUBLE, w.extra_block_space.get(),
+                     w.extra_space.get(), H5P_DEFAULT, result.extra_traces.data() + e * w.checkpoints),
+            "write extra metric to " + w.partial_path);
+    }
+  }
 
   const hsize_t start[2] = {configuration, hsize_t(replicate)};
   const hsize_t count[2] = {1, 1};
@@ -815,6 +861,15 @@ TraceData read_contents(hid_t file, const std::string& path) {
   if (path_exists(file, "runs/stats")) {
     Id group = checked(H5Gopen2(file, "runs/stats", H5P_DEFAULT), H5Gclose, "open runs/stats");
     for (const auto& stat : link_names(group.get())) data.run_stats.emplace_back(stat, read_run_doubles("runs/stats/" + stat));
+  }
+  if (path_exists(file, "extra")) {
+    Id group = checked(H5Gopen2(file, "extra", H5P_DEFAULT), H5Gclose, "open extra");
+    for (const auto& name : link_names(group.get())) {
+      Id dataset = open_dataset("extra/" + name);
+      check_shape(dataset.get(), "extra/" + name, {C, R, K});
+      data.layout.extra_metrics.push_back(name);
+      data.extra.push_back(read_numeric_dataset<double>(dataset.get(), H5T_NATIVE_DOUBLE));
+    }
   }
   return data;
 }

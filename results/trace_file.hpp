@@ -36,6 +36,9 @@ struct TraceLayout {
   std::vector<long> checkpoints;
   std::vector<std::string> views;    // view names (core/run.hpp)
   std::vector<std::string> metrics;  // metric names (core/run.hpp)
+  // Problem-specific metrics of the last iterate (Problem::extra_metric_names, e.g. theta, test_accuracy),
+  // the union over the configurations; a configuration whose problem lacks one has NaN there.
+  std::vector<std::string> extra_metrics;
   // Provenance and experiment-level parameters, written as attributes of /. `experiment_name` is written
   // from the field above (an entry here must agree with it); "schema_version" and "format" are reserved.
   // Read back, root holds every attribute of / except schema_version and format, experiment_name first.
@@ -74,7 +77,8 @@ struct TraceData {
   std::vector<long> stop_step;    // [C*R]; -1 for runs never written
   std::vector<double> wall_seconds, eval_seconds;  // [C*R]
   std::vector<std::string> messages;               // [C*R]
-  std::vector<std::pair<std::string, std::vector<double>>> run_stats;  // name -> [C*R], NaN where not reported
+  std::vector<std::pair<std::string, std::vector<double>>> run_stats;  // name -> [C*R]
+  std::vector<std::vector<double>> extra;  // per layout.extra_metrics: [C*R*K], row-major (C, R, K), NaN where not reported
 
   double trace(std::size_t metric, std::size_t c, std::size_t v, std::size_t r, std::size_t k) const;
   std::optional<std::size_t> metric_index(const std::string& name) const;

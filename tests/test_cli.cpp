@@ -229,3 +229,33 @@ TEST_CASE("command-line axes (--sweep) and single values (--set) combine", "[cli
   CHECK(data.layout.configurations[0].label == "sgd c=0.5");
   CHECK(data.layout.configurations[2].label == "sgd c=2");
 }
+
+TEST_CASE("problem-specific metrics of the last iterate are written per checkpoint and survive a resume",
+          "[cli][resume]") {
+  auto ini = scratch("ste.ini");
+  std::ofstream(ini) << "[experiment]\nsteps = 400\nreplicates = 4\n[problem]\nname = ste_two_layer\nm = 5\nn = 5\n"
+                        "[optimizer]\nname = sgd\nbatch = 8\n[schedule]\nname = constant\neta = 0.05\n";
+  const std::string args = "run " + ini.string() + " --quiet --threads 2";
+  auto whole = scratch("extra_whole.h5"), resumed = scratch("extra_resumed.h5");
+  fs::remove(resumed.string() + ".journal");
+  auto o = run_cli(args + " -o " + whole.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  auto data = ratelab::results::read_trace_file(whole.string());
+  const auto& names = data.layout.extra_metrics;
+  auto theta = std::find(names.begin(), names.end(), "theta");
+  REQUIRE(theta != names.end());
+  const std::size_t e = std::size_t(theta - names.begin()), K = data.layout.checkpoints.size();
+  auto final_theta = std::find_if(data.run_stats.begin(), data.run_stats.end(), [](auto& s) { return s.first == "final_theta"; });
+  REQUIRE(final_theta != data.run_stats.end());
+  for (std::size_t r = 0; r < 4; ++r) {
+    CHECK(std::isfinite(data.extra[e][r * K]));
+    // The last checkpoint is t = T: the same iterate as the run statistic final_theta.
+    CHECK(data.extra[e][r * K + K - 1] == final_theta->second[r]);
+  }
+  CHECK(run_cli(args + " -o " + resumed.string(), "RATELAB_FAULT_KILL_AFTER_RUNS=2").exit_code == 128 + 9);
+  REQUIRE(run_cli(args + " --resume -o " + resumed.string()).exit_code == 0);
+  for (const auto& name : names)
+    CHECK(ratelab::results::read_dataset_bytes(whole.string(), "extra/" + name) ==
+          ratelab::results::read_dataset_bytes(resumed.string(), "extra/" + name));
+}
