@@ -131,9 +131,24 @@ double newton(const CompositeProblem& p, Vec& x, Hessian hessian, long& iteratio
   return gn;
 }
 
-class Logistic final : public CompositeProblem {
+// Shared by logistic and softmax: where Newton's method ended is x*, and how accurately is recorded.
+class NewtonSolvedProblem : public CompositeProblem {
+ protected:
+  using CompositeProblem::CompositeProblem;
+  void record_newton_solution(const Vec& x, double gradient_norm, long iterations) {
+    x_star_ = x;
+    facts_.f_star = smooth_value(x);
+    facts_.x_star_known = true;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gradient_norm, iterations);
+    facts_.f_star_method = buf;
+    instance_stats_.emplace_back("f_star_gradient_norm", gradient_norm);
+  }
+};
+
+class Logistic final : public NewtonSolvedProblem {
  public:
-  Logistic(const LogisticOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+  Logistic(const LogisticOptions& o, ProblemContext& ctx) : NewtonSolvedProblem(o.regularizer), options_(o) {
     validate(o);
     if (o.dataset.empty()) {
       RandomStream& rng = ctx.instance;
@@ -175,13 +190,7 @@ class Logistic final : public CompositeProblem {
                                H.diagonal().array() += options_.lambda;
                              },
                              iterations);
-    x_star_ = x;
-    facts_.f_star = smooth_value(x);
-    facts_.x_star_known = true;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
-    facts_.f_star_method = buf;
-    instance_stats_.emplace_back("f_star_gradient_norm", gn);
+    record_newton_solution(x, gn, iterations);
     // One-example variance at x*: the per-example loss gradients l_i a_i around their mean.
     const Vec m = A_ * x;
     Vec mean = Vec::Zero(A_.cols());
@@ -253,9 +262,9 @@ class Logistic final : public CompositeProblem {
   Vec y_;
 };
 
-class Softmax final : public CompositeProblem {
+class Softmax final : public NewtonSolvedProblem {
  public:
-  Softmax(const SoftmaxOptions& o, ProblemContext& ctx) : CompositeProblem(o.regularizer), options_(o) {
+  Softmax(const SoftmaxOptions& o, ProblemContext& ctx) : NewtonSolvedProblem(o.regularizer), options_(o) {
     validate(o);
     if (o.dataset.empty()) {
       RandomStream& rng = ctx.instance;
@@ -317,13 +326,7 @@ class Softmax final : public CompositeProblem {
                                H.diagonal().array() += options_.lambda;
                              },
                              iterations);
-    x_star_ = x;
-    facts_.f_star = smooth_value(x);
-    facts_.x_star_known = true;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "newton (armijo), ||grad|| = %.3g after %ld iterations", gn, iterations);
-    facts_.f_star_method = buf;
-    instance_stats_.emplace_back("f_star_gradient_norm", gn);
+    record_newton_solution(x, gn, iterations);
     // One-example variance at x*: per-example gradients a_i (p_i - e_{y_i})^T around their mean.
     Mat P = probabilities(x);
     for (Eigen::Index i = 0; i < P.rows(); ++i) P(i, labels_[i]) -= 1.0;
