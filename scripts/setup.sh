@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ cmake ninja-build git libeigen3-dev libtbb-dev libhdf5-dev libboost-program-options-dev
+packages=(g++ cmake ninja-build git pkg-config libeigen3-dev libtbb-dev libhdf5-dev libboost-program-options-dev
           catch2 librandom123-dev libfftw3-dev gnuplot-nox libgnuplot-iostream-dev python3-h5py python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
