@@ -163,6 +163,35 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   return layout;
 }
 
+namespace {
+// One run as stored in a trace file, in the run loop's layout (for resume and merge).
+RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, long r) {
+  const std::size_t V = data.layout.views.size(), K = data.layout.checkpoints.size(), M = data.layout.metrics.size();
+  const std::size_t i = c * std::size_t(data.layout.replicates) + std::size_t(r);
+  RunResult res;
+  res.status = data.status[i];
+  res.stop_step = data.stop_step[i];
+  res.wall_seconds = data.wall_seconds[i];
+  res.eval_seconds = data.eval_seconds[i];
+  res.message = data.messages[i];
+  res.traces.resize(M * V * K);
+  for (std::size_t m = 0; m < M; ++m)
+    for (std::size_t v = 0; v < V; ++v)
+      for (std::size_t k = 0; k < K; ++k) res.traces[(m * V + v) * K + k] = data.trace(m, c, v, std::size_t(r), k);
+  for (const auto& [name, values] : data.run_stats)
+    if (!std::isnan(values[i])) res.stats.emplace_back(name, values[i]);
+  for (std::size_t e = 0; e < data.layout.extra_metrics.size(); ++e) {
+    res.extra_names.push_back(data.layout.extra_metrics[e]);
+    for (std::size_t k = 0; k < K; ++k) res.extra_traces.push_back(data.extra[e][i * K + k]);
+  }
+  return res;
+}
+
+bool finished(RunStatus status) {
+  return status == RunStatus::ok || status == RunStatus::diverged || status == RunStatus::error;
+}
+}  // namespace
+
 ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout) {
   namespace fs = std::filesystem;
   const std::uint64_t fingerprint = results::layout_fingerprint(layout);
@@ -172,9 +201,7 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
   state.done.assign(C * std::size_t(R), false);
   std::vector<std::size_t> slot(C * std::size_t(R), SIZE_MAX);  // index into state.finished
   auto keep = [&](results::JournalRecord&& rec) {
-    if (rec.result.status != RunStatus::ok && rec.result.status != RunStatus::diverged &&
-        rec.result.status != RunStatus::error)
-      return;  // interrupted or missing: run again
+    if (!finished(rec.result.status)) return;  // interrupted or missing: run again
     const std::size_t i = rec.configuration * std::size_t(R) + std::size_t(rec.replicate);
     state.done[i] = true;
     if (slot[i] == SIZE_MAX) {
@@ -197,29 +224,11 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
   if (have_file) {
     results::TraceData data = results::read_trace_file(path);
     if (results::layout_fingerprint(data.layout) != fingerprint) throw refuse(path);
-    const std::size_t V = data.layout.views.size(), K = data.layout.checkpoints.size(), M = data.layout.metrics.size();
     for (std::size_t c = 0; c < C; ++c)
       for (long r = 0; r < R; ++r) {
-        const std::size_t i = c * std::size_t(R) + std::size_t(r);
-        results::JournalRecord rec{c, r, {}};
-        RunResult& res = rec.result;
-        res.status = data.status[i];
-        res.stop_step = data.stop_step[i];
-        res.wall_seconds = data.wall_seconds[i];
-        res.eval_seconds = data.eval_seconds[i];
-        res.message = data.messages[i];
-        res.traces.resize(M * V * K);
-        for (std::size_t m = 0; m < M; ++m)
-          for (std::size_t v = 0; v < V; ++v)
-            for (std::size_t k = 0; k < K; ++k) res.traces[(m * V + v) * K + k] = data.trace(m, c, v, std::size_t(r), k);
-        for (const auto& [name, values] : data.run_stats)
-          if (!std::isnan(values[i])) res.stats.emplace_back(name, values[i]);
-        for (std::size_t e = 0; e < data.layout.extra_metrics.size(); ++e) {
-          res.extra_names.push_back(data.layout.extra_metrics[e]);
-          for (std::size_t k = 0; k < K; ++k) res.extra_traces.push_back(data.extra[e][i * K + k]);
-        }
-        const bool finished = res.status == RunStatus::ok || res.status == RunStatus::diverged || res.status == RunStatus::error;
-        from_file += finished;
+        results::JournalRecord rec{c, r, run_from_trace_data(data, c, r)};
+        const RunResult& res = rec.result;
+        from_file += finished(res.status);
         keep(std::move(rec));
       }
   }
@@ -252,7 +261,14 @@ long fault_point(const char* name) {
 SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options) {
   PreparedExperiment experiment(registry, plan);
   const int threads = options.sweep.threads > 0 ? options.sweep.threads : int(std::thread::hardware_concurrency());
-  const results::TraceLayout layout = trace_layout(experiment, threads, options.command_line);
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
+    throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +
+                      " is out of range: need 0 <= i < N");
+  results::TraceLayout layout = trace_layout(experiment, threads, options.command_line);
+  if (options.shard_count > 1) {
+    layout.root.emplace_back("shard_index", std::int64_t(options.shard_index));
+    layout.root.emplace_back("shard_count", std::int64_t(options.shard_count));
+  }
   const std::string journal_path = options.output_path + ".journal";
 
   ResumeState resumed;
@@ -275,6 +291,11 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
   long written = 0;
   SweepOptions sweep = options.sweep;
   sweep.skip = resumed.done;
+  if (options.shard_count > 1) {
+    sweep.skip.resize(plan.configurations.size() * std::size_t(plan.options.replicates), false);
+    for (std::size_t j = 0; j < sweep.skip.size(); ++j)
+      if (long(j % std::size_t(options.shard_count)) != options.shard_index) sweep.skip[j] = true;
+  }
   SweepSummary summary = run_sweep(experiment, sweep, [&](std::size_t c, long r, const RunResult& result) {
     journal.append(c, r, result);  // durable first: the HDF5 write below may be cut by a kill
     ++written;
@@ -285,6 +306,67 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
   writer.commit();
   journal.remove();
   return summary;
+}
+
+MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
+                              bool allow_partial) {
+  if (inputs.empty()) throw ConfigError("merge: no input files");
+  std::vector<results::TraceData> parts;
+  for (const auto& path : inputs) parts.push_back(results::read_trace_file(path));
+  const std::uint64_t fingerprint = results::layout_fingerprint(parts.front().layout);
+  for (std::size_t p = 1; p < parts.size(); ++p)
+    if (results::layout_fingerprint(parts[p].layout) != fingerprint)
+      throw ConfigError("merge: " + inputs[p] + " belongs to a different experiment than " + inputs.front() +
+                        " (resolved configurations, seeds, replicates, checkpoints, views or metrics differ)");
+  const auto& first = parts.front().layout;
+  const std::size_t C = first.configurations.size();
+  const long R = first.replicates;
+  std::vector<int> owner(C * std::size_t(R), -1);
+  std::vector<std::string> problems;
+  for (std::size_t p = 0; p < parts.size(); ++p)
+    for (std::size_t j = 0; j < owner.size(); ++j) {
+      if (!finished(parts[p].status[j])) continue;
+      if (owner[j] >= 0) {
+        problems.push_back("run (configuration " + std::to_string(j / std::size_t(R)) + ", replicate " +
+                           std::to_string(j % std::size_t(R)) + ") is finished in both " + inputs[std::size_t(owner[j])] +
+                           " and " + inputs[p] + ": the parts overlap");
+        if (problems.size() >= 5) throw ConfigError(problems);
+        continue;
+      }
+      owner[j] = int(p);
+    }
+  if (!problems.empty()) throw ConfigError(problems);
+  MergeReport report;
+  for (int o : owner) (o >= 0 ? report.finished : report.missing) += 1;
+  if (report.missing > 0 && !allow_partial) {
+    // Name the missing shares when the inputs are shards of one partition.
+    std::string which;
+    long count = 0;
+    std::set<long> present;
+    for (const auto& part : parts)
+      for (const auto& [key, value] : part.layout.root) {
+        if (key == "shard_count") count = long(std::get<std::int64_t>(value));
+        if (key == "shard_index") present.insert(long(std::get<std::int64_t>(value)));
+      }
+    if (count > 1) {
+      for (long i = 0; i < count; ++i)
+        if (!present.count(i)) which += (which.empty() ? "" : ", ") + std::to_string(i);
+      which = "; missing shares (of " + std::to_string(count) + "): " + (which.empty() ? "none, but runs of the present shares are unfinished" : which);
+    }
+    throw ConfigError("merge: " + std::to_string(report.missing) + " of " + std::to_string(owner.size()) +
+                      " runs are missing" + which + ". Add the missing parts, or use --allow-partial and complete the "
+                      "result later with `ratelab run EXPERIMENT -o " + output + " --resume`");
+  }
+  results::TraceLayout layout = first;
+  std::erase_if(layout.root, [](const auto& kv) { return kv.first == "shard_index" || kv.first == "shard_count"; });
+  layout.root.emplace_back("merged_from", std::vector<std::string>(inputs.begin(), inputs.end()));
+  results::TraceWriter writer(output, layout, overwrite ? results::WriteMode::overwrite : results::WriteMode::create_new);
+  for (std::size_t j = 0; j < owner.size(); ++j)
+    if (owner[j] >= 0)
+      writer.write_run(j / std::size_t(R), long(j % std::size_t(R)),
+                       run_from_trace_data(parts[std::size_t(owner[j])], j / std::size_t(R), long(j % std::size_t(R))));
+  writer.commit();
+  return report;
 }
 
 }  // namespace ratelab

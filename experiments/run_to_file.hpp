@@ -19,6 +19,11 @@ struct RunToFileOptions {
   // Continue an interrupted or killed sweep writing output_path: keep every finished run found in the
   // committed file and in its journal (after checking they belong to this experiment), run the rest.
   bool resume = false;
+  // Run only share `shard_index` of `shard_count` (cluster job arrays): run j = configuration * R + replicate
+  // belongs to share j mod shard_count, so every share holds every configuration's replicates in equal
+  // numbers and the shares cost the same whatever the configurations cost; the same partition everywhere.
+  int shard_index = 0;
+  int shard_count = 1;
   SweepOptions sweep;
   std::string command_line;
 };
@@ -43,6 +48,16 @@ struct ResumeState {
 // What a previous sweep writing `path` left: the committed file and/or PATH.journal, checked against
 // `layout`. Throws ConfigError if neither exists or either belongs to a different experiment.
 ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout);
+
+// Merges files of one experiment (shards, partial runs) into `output`: checks they belong to the same
+// experiment, refuses runs finished in two inputs (overlap), and without allow_partial refuses a result
+// with runs missing, naming the missing shares. Trace data equal a single-machine run's byte for byte; a
+// partial merge marks the missing runs, and `run --resume` on the output completes it.
+struct MergeReport {
+  long finished = 0, missing = 0;
+};
+MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
+                              bool allow_partial);
 
 struct PresetInfo {
   std::string name, path, description;

@@ -259,3 +259,40 @@ TEST_CASE("problem-specific metrics of the last iterate are written per checkpoi
     CHECK(ratelab::results::read_dataset_bytes(whole.string(), "extra/" + name) ==
           ratelab::results::read_dataset_bytes(resumed.string(), "extra/" + name));
 }
+
+// ---- shards and merge --------------------------------------------------------------------------------
+
+TEST_CASE("shards merged equal the single-machine sweep byte for byte; overlaps and gaps are refused",
+          "[cli][shards]") {
+  std::vector<std::string> parts;
+  for (int i = 0; i < 3; ++i) {
+    auto part = scratch("part" + std::to_string(i) + ".h5");
+    auto o = run_cli(std::string(kSweep) + " --shard " + std::to_string(i) + "/3 -o " + part.string());
+    INFO(o.output);
+    REQUIRE(o.exit_code == 0);  // the shard's own share is complete
+    CHECK_THAT(o.output, Catch::Contains("4 runs (4 ok"));
+    parts.push_back(part.string());
+  }
+  auto all = scratch("merged.h5");
+  auto o = run_cli("merge " + parts[0] + " " + parts[1] + " " + parts[2] + " -o " + all.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  CHECK_THAT(o.output, Catch::Contains("12 finished runs from 3 files"));
+  CHECK(trace_bytes(all) == reference_bytes());
+
+  auto overlap = run_cli("merge " + parts[0] + " " + parts[0] + " -o " + scratch("overlap.h5").string());
+  CHECK(overlap.exit_code == 2);
+  CHECK_THAT(overlap.output, Catch::Contains("the parts overlap"));
+  auto gap_path = scratch("gap.h5");
+  auto gap = run_cli("merge " + parts[0] + " " + parts[2] + " -o " + gap_path.string());
+  CHECK(gap.exit_code == 2);
+  CHECK_THAT(gap.output, Catch::Contains("missing shares (of 3): 1"));
+  CHECK(!fs::exists(gap_path));
+  // A partial merge is completed by --resume, identically.
+  REQUIRE(run_cli("merge " + parts[0] + " " + parts[2] + " --allow-partial -o " + gap_path.string()).exit_code == 0);
+  auto resumed = run_cli(std::string(kSweep) + " --resume -o " + gap_path.string());
+  INFO(resumed.output);
+  CHECK(resumed.exit_code == 0);
+  CHECK(trace_bytes(gap_path) == reference_bytes());
+  CHECK(run_cli(std::string(kSweep) + " --shard 3/3 -o " + scratch("bad.h5").string()).exit_code == 2);
+}

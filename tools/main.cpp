@@ -59,6 +59,7 @@ const char* kMainHelp =
     "  summary FILE        final values and fitted rates with bootstrap intervals\n"
     "  compare FILE --a A --b B   paired difference of two configurations\n"
     "  inspect FILE        what a trace file holds\n"
+    "  merge PARTS -o F    merge the shards of one experiment (run --shard i/N) into one file\n"
     "  verify EXPERIMENT   run an experiment (or read --from FILE.h5) and check its [claims]\n"
     "  check-plugin LIB    load a plugin and run the optimizer conformance suite on its components\n"
     "\n"
@@ -175,6 +176,23 @@ tools::PlotOptions plot_options_from(const IniDocument& document) {
   return tools::PlotOptions::params().bind(values);
 }
 
+int command_merge(const std::vector<std::string>& args) {
+  po::options_description opts("merge options");
+  std::vector<std::string> inputs;
+  std::string output;
+  opts.add_options()("help,h", "show this help")("inputs", po::value(&inputs)->required(), "trace files (shards) to merge")(
+      "output,o", po::value(&output)->required(), "merged trace file")("overwrite", "replace an existing output file")(
+      "allow-partial", "write even if runs are missing (they are marked; `run --resume` completes the file)");
+  po::positional_options_description pos;
+  pos.add("inputs", -1);
+  auto vm = parse(args, opts, pos, "usage: ratelab merge PART.h5 ... -o ALL.h5 [--allow-partial]");
+  MergeReport report = merge_trace_files(inputs, output, vm.count("overwrite") > 0, vm.count("allow-partial") > 0);
+  std::cerr << "wrote " << output << ": " << report.finished << " finished runs from " << inputs.size() << " files";
+  if (report.missing) std::cerr << ", " << report.missing << " missing (complete with: ratelab run EXPERIMENT -o " << output << " --resume)";
+  std::cerr << "\n";
+  return kExitOk;
+}
+
 int command_inspect(const std::vector<std::string>& args) {
   po::options_description opts("inspect options");
   std::string file;
@@ -199,6 +217,8 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
       "overwrite", "replace an existing output file")(
       "resume", "continue an interrupted or killed sweep writing the output file: keep its finished runs, run the rest")(
+      "shard", po::value<std::string>(), "run only share i of N (i/N, 0 <= i < N), e.g. one task of a job array; "
+      "combine the parts with `ratelab merge`")(
       "time-limit", po::value(&time_limit)->default_value(0), "wall-clock limit for the sweep in seconds (0: none)")(
       "progress", po::value(&progress)->default_value("auto"), "auto | quiet | lines")(
       "quiet,q", "no progress output (same as --progress quiet)")(
@@ -222,6 +242,17 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   if (output.empty()) std::filesystem::create_directories("out");
   options.overwrite = vm.count("overwrite") > 0;
   options.resume = vm.count("resume") > 0;
+  if (vm.count("shard")) {
+    const std::string text = vm["shard"].as<std::string>();
+    const auto slash = text.find('/');
+    try {
+      if (slash == std::string::npos) throw std::invalid_argument(text);
+      options.shard_index = std::stoi(text.substr(0, slash));
+      options.shard_count = std::stoi(text.substr(slash + 1));
+    } catch (const std::exception&) {
+      throw ConfigError("--shard '" + text + "' is malformed: expected i/N with 0 <= i < N, e.g. --shard 3/16");
+    }
+  }
   if (options.overwrite && options.resume) throw ConfigError("--overwrite and --resume exclude each other: choose one");
   options.command_line = invocation;
   options.sweep.threads = threads;
@@ -469,6 +500,7 @@ int main(int argc, char** argv) {
     if (command == "list") return command_list(args);
     if (command == "describe") return command_describe(args);
     if (command == "inspect") return command_inspect(args);
+    if (command == "merge") return command_merge(args);
     if (command == "verify") return command_verify(args, command_line(argc, argv));
     if (command == "check-plugin") return command_check_plugin(args);
     if (command == "summary")
@@ -480,7 +512,7 @@ int main(int argc, char** argv) {
     if (command == "plot")
       return analysis_command<tools::PlotOptions>(args, "plot", "usage: ratelab plot FILE -o FIGURE.png [options]",
                                                   [](const auto& o, const auto& d) { return tools::plot(o, d, std::cout); });
-    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "verify", "check-plugin"}) +
+    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "verify", "check-plugin", "merge"}) +
                 "\n\n" + kMainHelp);
   } catch (const Usage& e) {
     if (*e.what() == '\0') return kExitOk;  // --help
