@@ -296,3 +296,41 @@ TEST_CASE("shards merged equal the single-machine sweep byte for byte; overlaps 
   CHECK(trace_bytes(gap_path) == reference_bytes());
   CHECK(run_cli(std::string(kSweep) + " --shard 3/3 -o " + scratch("bad.h5").string()).exit_code == 2);
 }
+
+TEST_CASE("the Slurm job-array script runs the shards and merges them into the single-machine result",
+          "[cli][shards]") {
+  // A stand-in for sbatch that runs each --wrap command here, once per array index, and prints a job id.
+  auto dir = scratch("slurm");
+  fs::create_directories(dir / "bin");
+  std::ofstream(dir / "bin" / "sbatch") << R"(#!/bin/bash
+array=""; wrap=""
+for a in "$@"; do case "$a" in --array=*) array=${a#--array=};; --wrap=*) wrap=${a#--wrap=};; esac; done
+export SLURM_CPUS_PER_TASK=1
+if [ -n "$array" ]; then
+  for i in $(seq "${array%-*}" "${array#*-}"); do SLURM_ARRAY_TASK_ID=$i bash -c "$wrap" || exit 1; done
+else
+  bash -c "$wrap" || exit 1
+fi
+echo 4242
+)";
+  fs::permissions(dir / "bin" / "sbatch", fs::perms::owner_all);
+  auto script = dir / "submit.sh";
+  auto o = run_cli("slurm quickstart --array 4 --set experiment.steps=3000 --set experiment.replicates=6 "
+                   "--set schedule.c=0.5,1 -o merged.h5 --script " + script.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  const std::string env = "cd " + dir.string() + " && PATH=" + (dir / "bin").string() + ":" + RATELAB_BINARY_DIR +
+                          "/tools:$PATH";
+  FILE* pipe = popen((env + " bash " + script.string() + " 2>&1").c_str(), "r");
+  REQUIRE(pipe);
+  std::string output;
+  char buf[4096];
+  while (std::size_t n = fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
+  const int status = pclose(pipe);
+  INFO(output);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK_THAT(output, Catch::Contains("submitted array job 4242"));
+  for (int i = 0; i < 4; ++i) CHECK(fs::exists(dir / "parts" / ("part_" + std::to_string(i) + ".h5")));
+  CHECK(trace_bytes(dir / "merged.h5") == reference_bytes());
+}
