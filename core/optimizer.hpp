@@ -5,6 +5,7 @@
 #pragma once
 
 #include "core/problem.hpp"
+#include "core/schedule.hpp"
 
 namespace ratelab {
 
@@ -17,6 +18,15 @@ class Optimizer {
   virtual void start(ConstVecRef x0, RunStreams& streams) = 0;
   // One step t = 1, 2, ... with step size eta from the schedule.
   virtual void step(long t, double eta, Oracle& oracle) = 0;
+  // Steps t_first..t_last, called by the run loop between the events it handles (checkpoints, divergence
+  // checks, cancellation, per-step averaging): one virtual call per segment, not per step. An override
+  // (sgd's fused path) must give the same iterates bit for bit as this loop.
+  virtual void steps(long t_first, long t_last, const Schedule& schedule, RunStreams& streams, Oracle& oracle) {
+    for (long t = t_first; t <= t_last; ++t) {
+      streams.seek(std::uint64_t(t));
+      step(t, schedule(t), oracle);
+    }
+  }
   virtual ConstVecRef iterate() const = 0;
   virtual void report(RunStats& /*stats*/) const {}
 };

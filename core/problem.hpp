@@ -17,6 +17,8 @@
 
 namespace ratelab {
 
+struct Schedule;
+
 using Vec = Eigen::VectorXd;
 using Mat = Eigen::MatrixXd;
 using VecRef = Eigen::Ref<Eigen::VectorXd>;
@@ -48,6 +50,16 @@ class Oracle {
   virtual void sample_gradient(ConstVecRef x, VecRef g, int batch) = 0;
   // Statistics of the randomness this oracle realized over the run.
   virtual void report(RunStats& /*stats*/) const {}
+
+  // Plain SGD, x <- x - eta_t g_t(x) with the batch-1 gradient g_t of step t, for t = t_first..t_last in one
+  // call: the run loop's per-step work (seeking the streams, two virtual calls, a separate axpy pass) is
+  // what a sampled oracle's step costs when the gradient itself is a few hundred flops. An oracle that
+  // overrides this must give exactly the iterates of the step-by-step loop (seek every stream to t,
+  // sample_gradient(x, g, 1), x -= eta_t * g), bit for bit (tests/test_fast_paths.cpp checks it), and
+  // returns false, changing nothing, where it has no such path (noise, other sampling).
+  virtual bool fused_sgd_steps(VecRef /*x*/, long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/) {
+    return false;
+  }
 
   // Block-coordinate access for block methods (multi-block heavy-ball). An oracle that can compute the
   // coordinates [begin, begin + size) of a stochastic gradient at x for about size/dim of the cost of a full

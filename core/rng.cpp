@@ -34,6 +34,23 @@ std::uint64_t RandomStream::below(std::uint64_t n) {
   return std::uint64_t(m >> 64);
 }
 
+void RandomStream::first_below_of_steps(std::uint64_t first_step, std::uint64_t n,
+                                       std::span<std::uint64_t> out) const {
+  const std::uint64_t threshold = (0 - n) % n;
+  r123::Philox4x64 philox;
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    const r123::Philox4x64::ctr_type counter{{first_step + k, 0, 0, 0}};
+    // below() takes block[3] first (next_u64 hands the block out from its end).
+    const u128 m = (u128)philox(counter, key_).v[3] * n;
+    out[k] = std::uint64_t(m >> 64);
+    if (std::uint64_t(m) < threshold) [[unlikely]] {
+      RandomStream exact = *this;
+      exact.seek(first_step + k);
+      out[k] = exact.below(n);
+    }
+  }
+}
+
 double RandomStream::normal() {
   if (spare_normal_) {
     spare_normal_ = false;

@@ -54,6 +54,11 @@ class RandomStream {
   double uniform() { return (double(next_u64() >> 11) + 0.5) * 0x1.0p-53; }
   // Uniform integer in [0, n), exact (Lemire's method with rejection).
   std::uint64_t below(std::uint64_t n);
+  // out[k] = what below(n) returns as the first draw after seek(first_step + k), for every k: the row
+  // indices of many future steps at once. The Philox blocks of different steps are independent, so the
+  // loop keeps several in flight (about 3x cheaper per index than one below() per step); a rejected draw
+  // (probability below n / 2^64) is redone by the exact step-by-step path. The stream is not moved.
+  void first_below_of_steps(std::uint64_t first_step, std::uint64_t n, std::span<std::uint64_t> out) const;
   // Standard normal (Marsaglia polar method).
   double normal();
   // Student-t with nu > 0 degrees of freedom (Bailey's polar method, exact for every nu > 0).

@@ -26,6 +26,10 @@ class Sgd final : public Optimizer {
     oracle.sample_gradient(x_, g_, int(options_.batch));
     x_ -= eta * g_;
   }
+  void steps(long t_first, long t_last, const Schedule& schedule, RunStreams& streams, Oracle& oracle) override {
+    if (options_.batch == 1 && oracle.fused_sgd_steps(x_, t_first, t_last, schedule)) return;
+    Optimizer::steps(t_first, t_last, schedule, streams, oracle);
+  }
   ConstVecRef iterate() const override { return x_; }
 
  private:

@@ -1,5 +1,8 @@
 #include "problems/least_squares.hpp"
 
+#include "core/schedule.hpp"
+
+#include <algorithm>
 #include <array>
 #include <Eigen/Cholesky>
 #include <Eigen/Eigenvalues>
@@ -7,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numbers>
+#include <span>
 #include <vector>
 
 #include "core/registry.hpp"
@@ -35,7 +39,10 @@ ParamTable<LeastSquaresOptions> LeastSquaresOptions::params() {
       param(&O::intercept, "intercept", unconstrained(), "append a constant-1 feature to the data set"),
       param(&O::solve, "solve", unconstrained(), "compute x*, f*, L, mu at set-up by an exact solve"),
       param(&O::estimate_L, "estimate_L", unconstrained(),
-            "with solve = false: estimate L by power iteration (the benchmark's timed job turns it off)"),
+            "compute L (and mu): eigenvalues of H with solve, power iteration without (the benchmark turns it off)"),
+      choice(&O::evaluation, "evaluation", {{"auto", Evaluation::automatic}, {"direct", Evaluation::direct}},
+             "checkpoint values: auto = f* + (x - x*)^T H (x - x*) / 2 when x* is solved and d < n (d^2 instead "
+             "of n d flops per iterate), direct = ||A x - b||^2 / (2n)"),
   }
       .with(&O::noise, NoiseOptions::params())
       .with(&O::regularizer, RegularizerOptions::params())
@@ -152,7 +159,7 @@ void LeastSquares::set_up(std::optional<double> known_f_star) {
     H_.triangularView<Eigen::StrictlyUpper>() = H_.transpose();
     c_ = A_.transpose() * b_ / double(n);
   }
-  if (options_.solve) {
+  if (options_.solve && options_.estimate_L) {
     Eigen::SelfAdjointEigenSolver<Mat> eig(H_, Eigen::EigenvaluesOnly);
     const double lmax = eig.eigenvalues().maxCoeff(), lmin = eig.eigenvalues().minCoeff();
     facts_.L = lmax;
@@ -185,7 +192,8 @@ void LeastSquares::set_up(std::optional<double> known_f_star) {
   } else if (options_.solve) {
     double gradient_norm;
     Eigen::LLT<Mat> llt(H_);
-    const bool regular = facts_.mu.has_value() && llt.info() == Eigen::Success;
+    // Without the eigenvalues (estimate_L = false) a successful Cholesky factorization decides.
+    const bool regular = (facts_.mu.has_value() || (!options_.estimate_L && n >= d)) && llt.info() == Eigen::Success;
     Vec x;
     if (regular) {
       x = llt.solve(c_);
@@ -210,6 +218,9 @@ void LeastSquares::set_up(std::optional<double> known_f_star) {
     facts_.f_star_method = buf;
     instance_stats_.emplace_back("f_star_gradient_norm", gradient_norm);
     if (!regular) x_star_ = x;
+    // f(x) = f(x*) + (x - x*)^T H (x - x*) / 2 exactly, up to grad f(x*)^T (x - x*), which the refined
+    // solve makes negligible: a checkpoint costs a d x d product instead of streaming A (n x d).
+    gram_values_ = regular && options_.evaluation == LeastSquaresOptions::Evaluation::automatic && d < n;
   } else if (known_f_star) {
     facts_.f_star = known_f_star;
     facts_.f_star_method = "given";
@@ -233,6 +244,12 @@ double LeastSquares::smooth_value(ConstVecRef x) const {
 }
 
 void LeastSquares::smooth_values(ConstMatRef X, VecRef out) const {
+  if (gram_values_) {
+    const Mat E = X.colwise() - x_star_;
+    const Mat HE = H_ * E;
+    out = (0.5 * E.cwiseProduct(HE).colwise().sum()).transpose().array() + *facts_.f_star;
+    return;
+  }
   // One matrix product for the whole block: A is streamed once, not once per iterate.
   Mat R = A_ * X;
   R.colwise() -= b_;
@@ -285,33 +302,68 @@ class LeastSquares::RowOracle final : public Oracle {
   }
   void report(RunStats& stats) const override { noise_.report(stats); }
 
- private:
-  static constexpr std::uint64_t kLookahead = 4;
-
-  // The row of a step that draws one row with replacement. The sampling stream is counter-based, so the
-  // row of step t + kLookahead can be drawn now from a copy of the stream seeked ahead, and its row
-  // prefetched. At step t the stream's state after that draw is handed over, so every bit (the row and
-  // whatever the stream yields afterwards) is what drawing at step t would have given.
-  Eigen::Index first_row_of_step() {
-    if (!permutation_.empty() || !sampling_.fresh()) return next_row();
-    const std::uint64_t t = sampling_.step();
-    if (t != next_step_) {  // first call, or the caller skipped steps: refill the window [t, t + lookahead)
-      for (std::uint64_t s = t; s < t + kLookahead; ++s) draw_ahead(s);
+  // The step-by-step loop's arithmetic, x_j - eta * (r * a_ij), with the rows served as in
+  // first_row_of_step and no per-step virtual call, seek or gradient vector.
+  bool fused_sgd_steps(VecRef x, long t_first, long t_last, const Schedule& schedule) override {
+    if (p_.options_.oracle != LeastSquaresOptions::OracleKind::sampled || !permutation_.empty() ||
+        noise_.active())
+      return false;
+    const ConstVecRef xc = x;  // the dot product as sample_gradient computes it
+    double* xd = x.data();
+    const Eigen::Index d = x.size();
+    for (long t = t_first; t <= t_last; ++t) {
+      const Eigen::Index i = row_of_step(std::uint64_t(t));
+      const auto a = p_.A_.row(i);
+      const double r = a.dot(xc) - p_.b_[i];
+      const double eta = schedule(t);
+      const double* ad = a.data();
+      for (Eigen::Index j = 0; j < d; ++j) xd[j] -= eta * (r * ad[j]);
     }
-    draw_ahead(t + kLookahead);
-    const Ahead& now = ahead_[t % kRing];
-    sampling_ = now.state;
-    next_step_ = t + 1;
-    return now.row;
+    served_step_ = std::uint64_t(t_last);
+    return true;
   }
 
-  void draw_ahead(std::uint64_t step) {
-    Ahead& slot = ahead_[step % kRing];
-    slot.state = sampling_;
-    slot.state.seek(step);
-    slot.row = Eigen::Index(slot.state.below(std::uint64_t(p_.A_.rows())));
-    const char* row = reinterpret_cast<const char*>(p_.A_.row(slot.row).data());
+ private:
+  // Row indices are drawn kChunk steps at a time (RandomStream::first_below_of_steps) and each row is
+  // prefetched kLookahead steps before it is used.
+  static constexpr std::uint64_t kLookahead = 8, kChunk = 64;
+
+  // The row of step t in a stream seeked to t: rows_[t - rows_first_], drawing the next chunk when t
+  // (or t + kLookahead) leaves the window.
+  Eigen::Index row_of_step(std::uint64_t t) {
+    if (t < rows_first_ || t + kLookahead >= rows_first_ + rows_.size()) {
+      const std::uint64_t n = std::uint64_t(p_.A_.rows());
+      if (t == rows_first_ + kChunk) {  // sequential: keep the lookahead rows, draw the next chunk
+        std::copy(rows_.begin() + kChunk, rows_.end(), rows_.begin());
+        sampling_.first_below_of_steps(rows_first_ + rows_.size(), n, std::span(rows_).subspan(kLookahead));
+      } else {
+        sampling_.first_below_of_steps(t, n, rows_);
+        for (std::uint64_t k = 0; k < kLookahead; ++k) prefetch_row(rows_[k]);
+      }
+      rows_first_ = t;
+    }
+    prefetch_row(rows_[t + kLookahead - rows_first_]);
+    return Eigen::Index(rows_[t - rows_first_]);
+  }
+
+  void prefetch_row(std::uint64_t i) const {
+    const char* row = reinterpret_cast<const char*>(p_.A_.row(Eigen::Index(i)).data());
     for (std::size_t byte = 0; byte < prefetch_bytes_; byte += 64) __builtin_prefetch(row + byte);
+  }
+
+  // The first row drawn in a step, with replacement, comes from row_of_step without moving the stream
+  // (the run loop seeks it to the step first). A second draw in the same step replays the first on the
+  // stream, so every draw is what drawing from the stream would have given.
+  Eigen::Index first_row_of_step() {
+    if (permutation_.empty() && sampling_.fresh()) {
+      const std::uint64_t t = sampling_.step();
+      if (t != served_step_) {
+        served_step_ = t;
+        return row_of_step(t);
+      }
+      sampling_.below(std::uint64_t(p_.A_.rows()));
+    }
+    return next_row();
   }
 
   Eigen::Index next_row() {
@@ -325,20 +377,15 @@ class LeastSquares::RowOracle final : public Oracle {
     return permutation_[cursor_++];
   }
 
-  struct Ahead {
-    RandomStream state;
-    Eigen::Index row = 0;
-  };
-  static constexpr std::uint64_t kRing = kLookahead + 1;
-
   const LeastSquares& p_;
   RandomStream& sampling_;
   RandomStream& noise_stream_;
   GradientNoise noise_;
   std::vector<Eigen::Index> permutation_;
   std::size_t cursor_ = 0;
-  std::array<Ahead, kRing> ahead_;
-  std::uint64_t next_step_ = 0;
+  std::array<std::uint64_t, kChunk + kLookahead> rows_{};
+  std::uint64_t rows_first_ = std::uint64_t(-1) / 2;  // no window yet
+  std::uint64_t served_step_ = std::uint64_t(-1);
   std::size_t prefetch_bytes_ = 0;
 };
 

@@ -15,11 +15,14 @@
 // Kaczmarz-type SGD as analysed by Bach & Moulines 2011). `oracle = exact` returns H x - c with
 // H = A^T A / n and c = A^T b / n precomputed. Either can take extra gradient noise (problems/noise.hpp).
 //
-// Set-up (`solve = true`): H, its eigenvalues (L = lambda_max, mu = lambda_min when positive), x* by
-// Cholesky on the normal equations plus one step of iterative refinement (complete orthogonal decomposition
-// of A when H is singular: then the minimum-norm solution and x* is not declared), f* = f(x*), and
-// sigma^2 = E||g(x*) - grad f(x*)||^2 for one row. With `solve = false` only L is estimated (power
-// iteration) and f* is whatever the in-memory constructor was given: the benchmark's timed job.
+// Set-up (`solve = true`): H, its eigenvalues (L = lambda_max, mu = lambda_min when positive; skipped with
+// estimate_L = false), x* by Cholesky on the normal equations plus one step of iterative refinement
+// (complete orthogonal decomposition of A when H is singular: then the minimum-norm solution and x* is not
+// declared), f* = f(x*), and sigma^2 = E||g(x*) - grad f(x*)||^2 for one row. With `solve = false` only L
+// is estimated (power iteration) and f* is whatever the in-memory constructor was given.
+//
+// Checkpoint values: with x* solved and d < n, f(x) = f* + (x - x*)^T H (x - x*) / 2 (`evaluation = auto`):
+// d^2 instead of n d flops per iterate, and f - f* without the cancellation of subtracting two values of f.
 #pragma once
 
 #include <optional>
@@ -41,6 +44,7 @@ struct LeastSquaresOptions {
   enum class Sampling { with_replacement, without_replacement };
   enum class Generator { philox, splitmix };
   enum class OracleKind { sampled, exact };
+  enum class Evaluation { automatic, direct };
   long n = 1000;
   long d = 20;
   double noise_std = 0.1;
@@ -53,7 +57,8 @@ struct LeastSquaresOptions {
   bool standardize = true;
   bool intercept = false;
   bool solve = true;
-  bool estimate_L = true;  // without solve: L by power iteration (up to 1000 passes over A)
+  bool estimate_L = true;  // L, mu: eigenvalues of H with solve; without solve L by power iteration
+  Evaluation evaluation = Evaluation::automatic;
   NoiseOptions noise;  // inactive by default (scale 0)
   RegularizerOptions regularizer;
   QuantizedWeightsOptions quantized_weights;  // none by default; see problems/quantized_weights.hpp
@@ -86,6 +91,7 @@ class LeastSquares final : public CompositeProblem {
   Vec b_;
   Mat H_;     // A^T A / n; empty when not needed
   Vec c_;     // A^T b / n
+  bool gram_values_ = false;  // values from H and x* (see evaluation)
 };
 
 }  // namespace ratelab
