@@ -34,6 +34,23 @@ std::uint64_t RandomStream::below(std::uint64_t n) {
   return std::uint64_t(m >> 64);
 }
 
+void RandomStream::fill_u64(std::span<std::uint64_t> out) {
+  std::size_t k = 0;
+  while (k < out.size() && available_ > 0) out[k++] = block_[--available_];
+  // Counter and key in locals: the blocks are independent, and nothing in the loop goes through memory
+  // that could make the compiler or the CPU serialize them.
+  const r123::Philox4x64 philox;
+  const auto key = key_;
+  auto counter = counter_;
+  for (; out.size() - k >= 4; k += 4) {
+    const auto block = philox(counter, key);
+    counter.v[1] += 1;
+    out[k] = block.v[3], out[k + 1] = block.v[2], out[k + 2] = block.v[1], out[k + 3] = block.v[0];
+  }
+  counter_ = counter;
+  while (k < out.size()) out[k++] = next_u64();
+}
+
 void RandomStream::first_below_of_steps(std::uint64_t first_step, std::uint64_t n,
                                        std::span<std::uint64_t> out) const {
   const std::uint64_t threshold = (0 - n) % n;
@@ -134,27 +151,29 @@ void RandomStream::fill_student_t(std::span<double> out, double nu) {
   // drawn in chunks no larger than the number still needed, so no pair is drawn that the one-at-a-time
   // loop would not draw, and the accepted ones are used in order: the same bits as student_t() calls.
   constexpr std::size_t kChunk = 64;
-  double u[kChunk], v[kChunk], t[kChunk];
+  double u[kChunk], w[kChunk], t[kChunk];
+  std::uint64_t bits[2 * kChunk];
   const double power = -2.0 / nu;
   std::size_t filled = 0;
   while (filled < out.size()) {
     const std::size_t want = std::min(kChunk, out.size() - filled);
-    for (std::size_t j = 0; j < want; ++j) {
-      u[j] = 2.0 * uniform() - 1.0;
-      v[j] = 2.0 * uniform() - 1.0;
+    fill_u64({bits, 2 * want});  // u_1, v_1, u_2, v_2, ...: the order of the one-at-a-time loop
+    for (std::size_t j = 0; j < want; ++j) {  // vectorizable
+      u[j] = 2.0 * to_uniform(bits[2 * j]) - 1.0;
+      const double vj = 2.0 * to_uniform(bits[2 * j + 1]) - 1.0;
+      w[j] = u[j] * u[j] + vj * vj;
     }
-    for (std::size_t j = 0; j < want; ++j) {  // vectorizable: no libm, no branches
-      // Rejected pairs (w >= 1 or w = 0) compute garbage that is dropped below; no select is needed.
-      const double w = u[j] * u[j] + v[j] * v[j];
-      t[j] = u[j] * std::sqrt(nu * (exp_nonnegative(power * log_positive(w)) - 1.0) / w);
-    }
-    // Branch-free compaction: about one pair in five is rejected at random, which a branch mispredicts.
+    // Keep the accepted pairs (w in (0, 1), about pi/4 of them) in order, branch-free: a rejection happens
+    // at random, which a branch would mispredict; then the math runs only on them.
     std::size_t accepted = 0;
     for (std::size_t j = 0; j < want; ++j) {
-      const double w = u[j] * u[j] + v[j] * v[j];
-      t[accepted] = t[j];
-      accepted += std::size_t((w < 1.0) & (w > 0.0));
+      const double uj = u[j], wj = w[j];
+      u[accepted] = uj;
+      w[accepted] = wj;
+      accepted += std::size_t((wj < 1.0) & (wj > 0.0));
     }
+    for (std::size_t j = 0; j < accepted; ++j)  // vectorizable: no libm, no branches
+      t[j] = u[j] * std::sqrt(nu * (exp_nonnegative(power * log_positive(w[j])) - 1.0) / w[j]);
     std::copy(t, t + accepted, out.begin() + std::ptrdiff_t(filled));
     filled += accepted;
   }

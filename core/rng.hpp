@@ -50,8 +50,12 @@ class RandomStream {
     if (available_ == 0) refill();
     return block_[--available_];
   }
+  // out.size() values, the same as that many next_u64() calls; whole Philox blocks are generated in a tight
+  // loop, where several are in flight at once.
+  void fill_u64(std::span<std::uint64_t> out);
   // Uniform on the open interval (0, 1): never 0 or 1, so log() and 1/u are safe.
-  double uniform() { return (double(next_u64() >> 11) + 0.5) * 0x1.0p-53; }
+  static double to_uniform(std::uint64_t bits) { return (double(std::int64_t(bits >> 11)) + 0.5) * 0x1.0p-53; }
+  double uniform() { return to_uniform(next_u64()); }
   // Uniform integer in [0, n), exact (Lemire's method with rejection).
   std::uint64_t below(std::uint64_t n);
   // out[k] = what below(n) returns as the first draw after seek(first_step + k), for every k: the row
