@@ -1,5 +1,7 @@
 #include "experiments/run_to_file.hpp"
 
+#include "experiments/distributed.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -104,7 +106,8 @@ std::string find_experiment(const std::string& name_or_path) {
                     unknown_key_message("preset", name_or_path, names));
 }
 
-results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, const std::string& command_line) {
+results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, int ranks,
+                                  const std::string& command_line) {
   const ExperimentPlan& plan = experiment.plan();
   results::TraceLayout layout;
   layout.experiment_name = plan.options.name;
@@ -138,6 +141,7 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   root.emplace_back("compile_flags", std::string(build_info::compile_flags));
   root.emplace_back("host", host_name());
   root.emplace_back("threads", std::int64_t(threads));
+  root.emplace_back("ranks", std::int64_t(ranks));
   root.emplace_back("date", utc_now());
   root.emplace_back("command_line", command_line);
   root.emplace_back("experiment_name", plan.options.name);
@@ -259,15 +263,23 @@ long fault_point(const char* name) {
 }  // namespace
 
 SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options) {
+  distributed::Cluster* const cluster = options.cluster && options.cluster->size() > 1 ? options.cluster : nullptr;
   PreparedExperiment experiment(registry, plan);
   const int threads = options.sweep.threads > 0 ? options.sweep.threads : int(std::thread::hardware_concurrency());
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
     throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +
                       " is out of range: need 0 <= i < N");
-  results::TraceLayout layout = trace_layout(experiment, threads, options.command_line);
+  results::TraceLayout layout = trace_layout(experiment, threads, cluster ? cluster->size() : 1, options.command_line);
   if (options.shard_count > 1) {
     layout.root.emplace_back("shard_index", std::int64_t(options.shard_index));
     layout.root.emplace_back("shard_count", std::int64_t(options.shard_count));
+  }
+  if (cluster) {
+    cluster->agree(threads);  // point 1: every rank validated the experiment
+    if (cluster->rank() > 0) {
+      cluster->agree(threads);  // point 2: rank 0 opened its files
+      return cluster->work(experiment, options.sweep);
+    }
   }
   const std::string journal_path = options.output_path + ".journal";
 
@@ -285,6 +297,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
   results::Journal journal(journal_path, results::layout_fingerprint(layout), resumed.finished);
   for (const auto& rec : resumed.finished) writer.write_run(rec.configuration, rec.replicate, rec.result);
   if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
+  if (cluster) cluster->agree(threads);  // point 2
 
   const long kill_after = fault_point("RATELAB_FAULT_KILL_AFTER_RUNS");
   const long signal_after = fault_point("RATELAB_FAULT_SIGNAL_AFTER_RUNS");
@@ -296,15 +309,17 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
     for (std::size_t j = 0; j < sweep.skip.size(); ++j)
       if (long(j % std::size_t(options.shard_count)) != options.shard_index) sweep.skip[j] = true;
   }
-  SweepSummary summary = run_sweep(experiment, sweep, [&](std::size_t c, long r, const RunResult& result) {
+  const RunSink sink = [&](std::size_t c, long r, const RunResult& result) {
     journal.append(c, r, result);  // durable first: the HDF5 write below may be cut by a kill
     ++written;
     writer.write_run(c, r, result);
     if (written == kill_after) std::raise(SIGKILL);
     if (written == signal_after) std::raise(SIGINT);
-  });
+  };
+  SweepSummary summary = cluster ? cluster->coordinate(experiment, sweep, sink) : run_sweep(experiment, sweep, sink);
   writer.commit();
   journal.remove();
+  if (cluster) cluster->release(summary);
   return summary;
 }
 
