@@ -9,36 +9,15 @@
 
 #include "results/trace_file.hpp"
 
+#include "cli_support.hpp"
+
 namespace fs = std::filesystem;
+using ratelab_test::Outcome;
+using ratelab_test::run_cli;
+using ratelab_test::scratch;
+using ratelab_test::trace_bytes;
 
 namespace {
-
-struct Outcome {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs `ENV ratelab ARGS` through the shell (which reports a child killed by signal s as 128 + s).
-Outcome run_cli(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " " + std::string(RATELAB_BINARY_DIR) + "/tools/ratelab " + args + " 2>&1";
-  Outcome o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe);
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, pipe)) o.output.append(buf, n);
-  const int status = pclose(pipe);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
-
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("ratelab_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::path p = dir / name;
-  fs::remove(p);
-  fs::remove(p.string() + ".partial");
-  return p;
-}
 
 const char* kSmall = "run quickstart --quiet --set experiment.steps=2000 --set experiment.replicates=6";
 
@@ -129,15 +108,6 @@ namespace {
 const char* kSweep =
     "run quickstart --quiet --threads 2 --set experiment.steps=3000 --set experiment.replicates=6 "
     "--set schedule.c=0.5,1";
-
-// The trace data and run outcomes (not timings) of a file, for byte comparisons.
-std::vector<std::vector<unsigned char>> trace_bytes(const fs::path& file) {
-  std::vector<std::vector<unsigned char>> out;
-  for (const char* d : {"traces/subopt", "traces/dist2", "traces/value", "traces/gradnorm2", "runs/status",
-                        "runs/stop_step", "runs/stats/noise_mean_sq_norm"})
-    out.push_back(ratelab::results::read_dataset_bytes(file.string(), d));
-  return out;
-}
 
 const std::vector<std::vector<unsigned char>>& reference_bytes() {
   static const auto bytes = [] {

@@ -344,6 +344,8 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
     std::cerr << "interrupted: " << options.output_path
               << " holds every finished run (the others are marked interrupted or missing).\n"
               << "continue with: " << again << "\n";
+    if (g_cluster && g_cluster->size() > 1)
+      std::cerr << "(under mpirun with any number of ranks, or as a single process: the result is the same)\n";
     return kExitInterrupted;
   }
   return s.error > 0 ? kExitRunErrors : kExitOk;
