@@ -143,6 +143,7 @@ class Coordinator final : public RunSource {
       : todo_(std::move(todo)),
         threads_(std::move(threads)),
         done_(threads_.size(), false),
+        taken_(threads_.size(), 0),
         configurations_(configurations),
         replicates_(replicates) {
     for (int t : threads_) total_threads_ += t;
@@ -152,7 +153,12 @@ class Coordinator final : public RunSource {
   std::optional<long> take() override {
     std::lock_guard lock(mutex_);
     if (stopped_ || next_ == todo_.size()) return std::nullopt;
+    ++taken_[0];
     return todo_[next_++];
+  }
+  std::vector<long> taken() {
+    std::lock_guard lock(mutex_);
+    return taken_;
   }
   bool pump(const RunSink& deliver) override {
     // A bounded number per call, so this rank's own results are written in between.
@@ -203,6 +209,7 @@ class Coordinator final : public RunSource {
       long n = (remaining * t + 2 * total_threads_ - 1) / (2 * total_threads_);
       n = std::min(std::max(n, t), remaining);
       for (long i = 0; i < n; ++i) chunk.push_back(todo_[next_++]);
+      taken_[std::size_t(rank)] += n;
     }
     outbox_.send(rank, kWork, bytes_of(chunk.data(), chunk.size()));
   }
@@ -211,6 +218,7 @@ class Coordinator final : public RunSource {
   std::vector<int> threads_;
   long total_threads_ = 0;
   std::vector<bool> done_;  // [rank]: sent `done`
+  std::vector<long> taken_;  // [rank]: runs handed out
   std::size_t finished_ = 0;
   std::size_t configurations_ = 0;
   long replicates_ = 0;
@@ -362,6 +370,7 @@ class MpiCluster final : public Cluster {
                        plan.options.replicates);
     SweepSummary summary = run_sweep(experiment, options, sink, source);
     source.drain();
+    summary.runs_per_rank = source.taken();
     return summary;
   }
 

@@ -329,7 +329,13 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged
             << " diverged, " << s.error << " error";
   if (s.interrupted || s.not_started) std::cerr << ", " << s.interrupted << " interrupted, " << s.not_started << " not started";
-  std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
+  std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s";
+  if (!s.runs_per_rank.empty()) {
+    std::cerr << " on " << s.runs_per_rank.size() << " ranks (runs taken per rank:";
+    for (long n : s.runs_per_rank) std::cerr << " " << n;
+    std::cerr << ")";
+  }
+  std::cerr << "\n";
   for (const auto& skipped : plan.skipped) std::cerr << "skipped " << skipped << "\n";
   if (vm.count("plot")) {
     tools::PlotOptions plot = plot_from_file;
