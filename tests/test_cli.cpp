@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "results/journal.hpp"
 #include "results/trace_file.hpp"
 
 #include "cli_support.hpp"
@@ -232,7 +233,7 @@ TEST_CASE("problem-specific metrics of the last iterate are written per checkpoi
 
 // ---- shards and merge --------------------------------------------------------------------------------
 
-TEST_CASE("shards merged equal the single-machine sweep byte for byte; overlaps and gaps are refused",
+TEST_CASE("shards merged equal the single-machine sweep byte for byte, overlaps and gaps are refused",
           "[cli][shards]") {
   std::vector<std::string> parts;
   for (int i = 0; i < 3; ++i) {
@@ -249,6 +250,13 @@ TEST_CASE("shards merged equal the single-machine sweep byte for byte; overlaps 
   REQUIRE(o.exit_code == 0);
   CHECK_THAT(o.output, Catch::Contains("12 finished runs from 3 files"));
   CHECK(trace_bytes(all) == reference_bytes());
+  // merge plans on outlines (layout and statuses, no traces), then holds one part at a time.
+  const auto full = ratelab::results::read_trace_file(parts[1]);
+  const auto outline = ratelab::results::read_trace_outline(parts[1]);
+  CHECK(outline.traces.empty());
+  CHECK(outline.extra.empty());
+  CHECK(outline.status == full.status);
+  CHECK(ratelab::results::layout_fingerprint(outline.layout) == ratelab::results::layout_fingerprint(full.layout));
 
   auto overlap = run_cli("merge " + parts[0] + " " + parts[0] + " -o " + scratch("overlap.h5").string());
   CHECK(overlap.exit_code == 2);
