@@ -43,10 +43,10 @@ std::unique_ptr<Cluster> join_if_launched() {
 #if RATELAB_WITH_MPI
   return join_mpi();
 #else
-  if (launch->size > 1 || launch->rank > 0)
-    throw ConfigError("this process was started by an MPI launcher (" +
-                      (launch->size > 0 ? std::to_string(launch->size) + " processes" : "rank " + std::to_string(launch->rank)) +
-                      "), but this ratelab was built without MPI, so every process would run the whole sweep into "
+  if (launch->rank > 0) throw PeerFailure(2);  // rank 0 says why, once
+  if (launch->size > 1)
+    throw ConfigError("this process was started by an MPI launcher (" + std::to_string(launch->size) +
+                      " processes), but this ratelab was built without MPI, so every process would run the whole sweep into "
                       "the same file. Rebuild with -DRATELAB_MPI=ON (the release preset does; needs Debian's "
                       "libopenmpi-dev), or run without mpirun (--shard i/N and `ratelab merge` split a sweep over "
                       "machines without MPI)");

@@ -77,7 +77,8 @@ class Cluster {
 
 // Joins the MPI job (MPI_Init_thread) when this process was started by an MPI launcher; nullptr when it
 // was not (a plain `ratelab run` never touches MPI). Without MPI support, a launch with more than one
-// process is refused with a ConfigError (each process would run the whole sweep into the same file).
+// process is refused (each process would run the whole sweep into the same file): a ConfigError on rank
+// 0, PeerFailure(2) on the others.
 std::unique_ptr<Cluster> join_if_launched();
 
 }  // namespace ratelab::distributed
