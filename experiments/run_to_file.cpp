@@ -1,5 +1,7 @@
 #include "experiments/run_to_file.hpp"
 
+#include "experiments/distributed.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -104,7 +106,8 @@ std::string find_experiment(const std::string& name_or_path) {
                     unknown_key_message("preset", name_or_path, names));
 }
 
-results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, const std::string& command_line) {
+results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, int ranks,
+                                  const std::string& command_line) {
   const ExperimentPlan& plan = experiment.plan();
   results::TraceLayout layout;
   layout.experiment_name = plan.options.name;
@@ -138,6 +141,7 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   root.emplace_back("compile_flags", std::string(build_info::compile_flags));
   root.emplace_back("host", host_name());
   root.emplace_back("threads", std::int64_t(threads));
+  root.emplace_back("ranks", std::int64_t(ranks));
   root.emplace_back("date", utc_now());
   root.emplace_back("command_line", command_line);
   root.emplace_back("experiment_name", plan.options.name);
@@ -259,15 +263,23 @@ long fault_point(const char* name) {
 }  // namespace
 
 SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options) {
+  distributed::Cluster* const cluster = options.cluster && options.cluster->size() > 1 ? options.cluster : nullptr;
   PreparedExperiment experiment(registry, plan);
   const int threads = options.sweep.threads > 0 ? options.sweep.threads : int(std::thread::hardware_concurrency());
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
     throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +
                       " is out of range: need 0 <= i < N");
-  results::TraceLayout layout = trace_layout(experiment, threads, options.command_line);
+  results::TraceLayout layout = trace_layout(experiment, threads, cluster ? cluster->size() : 1, options.command_line);
   if (options.shard_count > 1) {
     layout.root.emplace_back("shard_index", std::int64_t(options.shard_index));
     layout.root.emplace_back("shard_count", std::int64_t(options.shard_count));
+  }
+  if (cluster) {
+    cluster->agree(threads);  // point 1: every rank validated the experiment
+    if (cluster->rank() > 0) {
+      cluster->agree(threads);  // point 2: rank 0 opened its files
+      return cluster->work(experiment, options.sweep);
+    }
   }
   const std::string journal_path = options.output_path + ".journal";
 
@@ -285,6 +297,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
   results::Journal journal(journal_path, results::layout_fingerprint(layout), resumed.finished);
   for (const auto& rec : resumed.finished) writer.write_run(rec.configuration, rec.replicate, rec.result);
   if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
+  if (cluster) cluster->agree(threads);  // point 2
 
   const long kill_after = fault_point("RATELAB_FAULT_KILL_AFTER_RUNS");
   const long signal_after = fault_point("RATELAB_FAULT_SIGNAL_AFTER_RUNS");
@@ -296,36 +309,43 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
     for (std::size_t j = 0; j < sweep.skip.size(); ++j)
       if (long(j % std::size_t(options.shard_count)) != options.shard_index) sweep.skip[j] = true;
   }
-  SweepSummary summary = run_sweep(experiment, sweep, [&](std::size_t c, long r, const RunResult& result) {
+  const RunSink sink = [&](std::size_t c, long r, const RunResult& result) {
     journal.append(c, r, result);  // durable first: the HDF5 write below may be cut by a kill
     ++written;
     writer.write_run(c, r, result);
     if (written == kill_after) std::raise(SIGKILL);
     if (written == signal_after) std::raise(SIGINT);
-  });
+  };
+  SweepSummary summary = cluster ? cluster->coordinate(experiment, sweep, sink) : run_sweep(experiment, sweep, sink);
   writer.commit();
   journal.remove();
+  if (cluster) cluster->release(summary);
   return summary;
 }
 
 MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
                               bool allow_partial) {
   if (inputs.empty()) throw ConfigError("merge: no input files");
-  std::vector<results::TraceData> parts;
-  for (const auto& path : inputs) parts.push_back(results::read_trace_file(path));
-  const std::uint64_t fingerprint = results::layout_fingerprint(parts.front().layout);
-  for (std::size_t p = 1; p < parts.size(); ++p)
-    if (results::layout_fingerprint(parts[p].layout) != fingerprint)
-      throw ConfigError("merge: " + inputs[p] + " belongs to a different experiment than " + inputs.front() +
-                        " (resolved configurations, seeds, replicates, checkpoints, views or metrics differ)");
-  const auto& first = parts.front().layout;
-  const std::size_t C = first.configurations.size();
-  const long R = first.replicates;
+  // Pass 1, on outlines (layout and run statuses, no traces): do the parts fit together, who owns each run.
+  const results::TraceData first = results::read_trace_outline(inputs.front());
+  const std::uint64_t fingerprint = results::layout_fingerprint(first.layout);
+  const std::size_t C = first.layout.configurations.size();
+  const long R = first.layout.replicates;
   std::vector<int> owner(C * std::size_t(R), -1);
   std::vector<std::string> problems;
-  for (std::size_t p = 0; p < parts.size(); ++p)
+  long shard_count = 0;
+  std::set<long> shards_present;
+  for (std::size_t p = 0; p < inputs.size(); ++p) {
+    const results::TraceData part = p == 0 ? first : results::read_trace_outline(inputs[p]);
+    if (results::layout_fingerprint(part.layout) != fingerprint)
+      throw ConfigError("merge: " + inputs[p] + " belongs to a different experiment than " + inputs.front() +
+                        " (resolved configurations, seeds, replicates, checkpoints, views or metrics differ)");
+    for (const auto& [key, value] : part.layout.root) {
+      if (key == "shard_count") shard_count = long(std::get<std::int64_t>(value));
+      if (key == "shard_index") shards_present.insert(long(std::get<std::int64_t>(value)));
+    }
     for (std::size_t j = 0; j < owner.size(); ++j) {
-      if (!finished(parts[p].status[j])) continue;
+      if (!finished(part.status[j])) continue;
       if (owner[j] >= 0) {
         problems.push_back("run (configuration " + std::to_string(j / std::size_t(R)) + ", replicate " +
                            std::to_string(j % std::size_t(R)) + ") is finished in both " + inputs[std::size_t(owner[j])] +
@@ -335,36 +355,36 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
       }
       owner[j] = int(p);
     }
+  }
   if (!problems.empty()) throw ConfigError(problems);
   MergeReport report;
   for (int o : owner) (o >= 0 ? report.finished : report.missing) += 1;
   if (report.missing > 0 && !allow_partial) {
     // Name the missing shares when the inputs are shards of one partition.
     std::string which;
-    long count = 0;
-    std::set<long> present;
-    for (const auto& part : parts)
-      for (const auto& [key, value] : part.layout.root) {
-        if (key == "shard_count") count = long(std::get<std::int64_t>(value));
-        if (key == "shard_index") present.insert(long(std::get<std::int64_t>(value)));
-      }
-    if (count > 1) {
-      for (long i = 0; i < count; ++i)
-        if (!present.count(i)) which += (which.empty() ? "" : ", ") + std::to_string(i);
-      which = "; missing shares (of " + std::to_string(count) + "): " + (which.empty() ? "none, but runs of the present shares are unfinished" : which);
+    if (shard_count > 1) {
+      for (long i = 0; i < shard_count; ++i)
+        if (!shards_present.count(i)) which += (which.empty() ? "" : ", ") + std::to_string(i);
+      which = "; missing shares (of " + std::to_string(shard_count) + "): " + (which.empty() ? "none, but runs of the present shares are unfinished" : which);
     }
     throw ConfigError("merge: " + std::to_string(report.missing) + " of " + std::to_string(owner.size()) +
                       " runs are missing" + which + ". Add the missing parts, or use --allow-partial and complete the "
                       "result later with `ratelab run EXPERIMENT -o " + output + " --resume`");
   }
-  results::TraceLayout layout = first;
+  // Pass 2, streaming: one part in memory at a time, its runs copied into the output, then released, so
+  // parts that together exceed the memory merge as well.
+  results::TraceLayout layout = first.layout;
   std::erase_if(layout.root, [](const auto& kv) { return kv.first == "shard_index" || kv.first == "shard_count"; });
   layout.root.emplace_back("merged_from", std::vector<std::string>(inputs.begin(), inputs.end()));
   results::TraceWriter writer(output, layout, overwrite ? results::WriteMode::overwrite : results::WriteMode::create_new);
-  for (std::size_t j = 0; j < owner.size(); ++j)
-    if (owner[j] >= 0)
-      writer.write_run(j / std::size_t(R), long(j % std::size_t(R)),
-                       run_from_trace_data(parts[std::size_t(owner[j])], j / std::size_t(R), long(j % std::size_t(R))));
+  for (std::size_t p = 0; p < inputs.size(); ++p) {
+    if (std::find(owner.begin(), owner.end(), int(p)) == owner.end()) continue;
+    const results::TraceData part = results::read_trace_file(inputs[p]);
+    for (std::size_t j = 0; j < owner.size(); ++j)
+      if (owner[j] == int(p))
+        writer.write_run(j / std::size_t(R), long(j % std::size_t(R)),
+                         run_from_trace_data(part, j / std::size_t(R), long(j % std::size_t(R))));
+  }
   writer.commit();
   return report;
 }

@@ -13,6 +13,10 @@
 
 namespace ratelab {
 
+namespace distributed {
+class Cluster;  // experiments/distributed.hpp
+}
+
 struct RunToFileOptions {
   std::string output_path;
   bool overwrite = false;
@@ -26,6 +30,10 @@ struct RunToFileOptions {
   int shard_count = 1;
   SweepOptions sweep;
   std::string command_line;
+  // The MPI job this process belongs to (distributed::join_if_launched), or null. With more than one
+  // rank, every rank calls run_experiment_to_file: rank 0 writes the file and the others compute runs
+  // for it (their sweep.threads are their own; their summary is rank 0's).
+  distributed::Cluster* cluster = nullptr;
 };
 
 // Validates everything (ConfigError before any file is created), runs the sweep, and commits the file;
@@ -34,7 +42,9 @@ struct RunToFileOptions {
 SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options);
 
 // The file layout of a prepared experiment (configurations, checkpoints, views, metrics, provenance).
-results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, const std::string& command_line);
+// `threads` are the worker threads of each of `ranks` processes (ranks > 1 under MPI).
+results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, int ranks,
+                                  const std::string& command_line);
 
 // A path to an experiment file: NAME itself if it is a file, else the preset NAME from the preset
 // directories (RATELAB_PRESET_PATH, the installed presets, the source tree). Unknown: ConfigError listing

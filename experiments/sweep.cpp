@@ -2,12 +2,14 @@
 
 #include <tbb/concurrent_queue.h>
 #include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
-#include <exception>
 #include <cmath>
+#include <exception>
 #include <cstdio>
 #include <optional>
 #include <thread>
@@ -52,16 +54,46 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_, last_;
 };
 
+// This process's own runs, handed out one at a time to whichever thread is free.
+class LocalRuns final : public RunSource {
+ public:
+  explicit LocalRuns(std::vector<long> todo) : todo_(std::move(todo)) {}
+  long expected() const override { return long(todo_.size()); }
+  std::optional<long> take() override {
+    if (stopped_.load(std::memory_order_relaxed)) return std::nullopt;
+    const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= todo_.size()) return std::nullopt;
+    return todo_[i];
+  }
+  bool pump(const RunSink&) override { return false; }
+  void stop() override { stopped_ = true; }
+  bool complete() override { return true; }
+
+ private:
+  std::vector<long> todo_;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<bool> stopped_{false};
+};
+
 }  // namespace
 
-SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions& options, const RunSink& sink) {
+std::vector<long> runs_to_do(const PreparedExperiment& experiment, const std::vector<bool>& skip) {
   const auto& plan = experiment.plan();
-  const long R = plan.options.replicates;
-  const long total = long(plan.configurations.size()) * R;
+  const long total = long(plan.configurations.size()) * plan.options.replicates;
   std::vector<long> todo;
   for (long i = 0; i < total; ++i)
-    if (options.skip.empty() || !options.skip[std::size_t(i)]) todo.push_back(i);
+    if (skip.empty() || !skip[std::size_t(i)]) todo.push_back(i);
+  return todo;
+}
 
+SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions& options, const RunSink& sink) {
+  LocalRuns source(runs_to_do(experiment, options.skip));
+  return run_sweep(experiment, options, sink, source);
+}
+
+SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions& options, const RunSink& sink,
+                       RunSource& source) {
+  const long R = experiment.plan().options.replicates;
   const int threads = options.threads > 0 ? options.threads : int(std::thread::hardware_concurrency());
   std::atomic<bool> stop{false};  // cancel or time limit
   auto should_stop = [&] {
@@ -72,55 +104,79 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
   queue.set_capacity(4 * threads + 4);
 
   auto started = std::chrono::steady_clock::now();
+  std::atomic<bool> workers_done{false};
   std::thread workers([&] {
     tbb::task_arena arena(threads);
     arena.execute([&] {
-      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, todo.size(), 1),
-                        [&](const tbb::blocked_range<std::size_t>& range) {
-                          for (std::size_t i = range.begin(); i != range.end(); ++i) {
-                            Finished f{std::size_t(todo[i] / R), todo[i] % R, std::nullopt};
-                            if (!should_stop()) f.result = experiment.run(f.configuration, f.replicate, &stop);
-                            queue.push(std::move(f));
-                          }
-                        });
+      // One pulling loop per thread: a thread takes the next run as soon as it is free, so the threads
+      // (and, through the source, the processes) that finish early take more.
+      tbb::parallel_for(
+          tbb::blocked_range<int>(0, threads, 1),
+          [&](const tbb::blocked_range<int>& range) {
+            for (int t = range.begin(); t != range.end(); ++t)
+              while (const std::optional<long> j = source.take()) {
+                Finished f{std::size_t(*j / R), *j % R, std::nullopt};
+                if (!should_stop()) f.result = experiment.run(f.configuration, f.replicate, &stop);
+                queue.push(std::move(f));
+              }
+          },
+          tbb::simple_partitioner());
     });
+    workers_done = true;
   });
 
   SweepSummary summary;
-  ProgressLine progress(options.progress, long(todo.size()));
-  std::exception_ptr sink_failure;  // e.g. the disk is full: stop, let the workers drain, then rethrow
-  for (std::size_t received = 0; received < todo.size(); ++received) {
-    Finished f;
-    // Poll so the time limit and signals are noticed even while every worker is busy.
-    while (!queue.try_pop(f)) {
-      if (options.cancel && options.cancel->load()) stop = true;
-      if (options.time_limit_seconds > 0 &&
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() > options.time_limit_seconds)
+  ProgressLine progress(options.progress, source.expected());
+  std::exception_ptr failure;  // e.g. the disk is full: stop, let the workers drain, then rethrow
+  long done = 0;
+  auto deliver = [&](std::size_t configuration, long replicate, const RunResult& result) {
+    switch (result.status) {
+      case RunStatus::ok: ++summary.ok; break;
+      case RunStatus::diverged: ++summary.diverged; break;
+      case RunStatus::error: ++summary.error; break;
+      default: ++summary.interrupted; break;
+    }
+    if (!failure) {
+      try {
+        sink(configuration, replicate, result);
+      } catch (...) {
+        failure = std::current_exception();
         stop = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    if (!f.result) {
-      ++summary.not_started;
-    } else {
-      switch (f.result->status) {
-        case RunStatus::ok: ++summary.ok; break;
-        case RunStatus::diverged: ++summary.diverged; break;
-        case RunStatus::error: ++summary.error; break;
-        default: ++summary.interrupted; break;
-      }
-      if (!sink_failure) {
-        try {
-          sink(f.configuration, f.replicate, *f.result);
-        } catch (...) {
-          sink_failure = std::current_exception();
-          stop = true;
-        }
       }
     }
-    progress.update(summary, long(received + 1), received + 1 == todo.size());
+    progress.update(summary, ++done, false);
+  };
+  bool source_stopped = false, source_failed = false;
+  for (;;) {
+    Finished f;
+    const bool got = queue.try_pop(f);
+    if (got && f.result) deliver(f.configuration, f.replicate, *f.result);
+    // Noticed even while every worker is busy: signals, the time limit, messages from other processes.
+    if (!source_failed) {
+      try {
+        if (source.pump(deliver)) stop = true;
+      } catch (...) {  // a broken message: stop here, let the workers drain, then rethrow
+        if (!failure) failure = std::current_exception();
+        source_failed = true;
+        stop = true;
+      }
+    }
+    if (options.cancel && options.cancel->load()) stop = true;
+    if (options.time_limit_seconds > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() > options.time_limit_seconds)
+      stop = true;
+    if (stop && !source_stopped) {
+      source.stop();
+      source_stopped = true;
+    }
+    if (got) continue;
+    if (workers_done.load() && queue.empty() && (source_failed || source.complete())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   workers.join();
-  if (sink_failure) std::rethrow_exception(sink_failure);
+  summary.not_started = std::max(0L, source.expected() - (summary.ok + summary.diverged + summary.error + summary.interrupted));
+  progress.update(summary, done, true);
+  if (failure) std::rethrow_exception(failure);
   summary.cancelled = should_stop() || summary.interrupted > 0 || summary.not_started > 0;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return summary;

@@ -143,6 +143,20 @@ void write_all(int fd, const unsigned char* data, std::size_t size, const std::s
 
 }  // namespace
 
+void encode_record(std::vector<unsigned char>& out, std::size_t configuration, long replicate, const RunResult& result) {
+  encode(out, configuration, replicate, result);
+}
+
+JournalRecord decode_record(const unsigned char* data, std::size_t size) {
+  if (size < 8) throw std::runtime_error("run record shorter than its header");
+  std::uint32_t payload, crc;
+  std::memcpy(&payload, data, 4);
+  std::memcpy(&crc, data + 4, 4);
+  if (size - 8 != payload) throw std::runtime_error("run record size does not match its header");
+  if (crc32(data + 8, payload) != crc) throw std::runtime_error("run record fails its CRC check");
+  return decode(data + 8, payload);
+}
+
 std::uint64_t layout_fingerprint(const TraceLayout& layout) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   std::istringstream text(layout.experiment_text);

@@ -30,6 +30,14 @@ struct JournalRecord {
   RunResult result;
 };
 
+// One finished run as one self-checking record: payload size and CRC-32, then the payload. This is the
+// journal's on-disk record and also the message in which MPI ranks send finished runs to rank 0
+// (experiments/distributed_mpi.cpp): one encoding, bit-exact for every double.
+void encode_record(std::vector<unsigned char>& out, std::size_t configuration, long replicate, const RunResult& result);
+// Decodes exactly one record of `size` bytes; throws std::runtime_error if it is cut short, too long, or
+// its CRC does not match.
+JournalRecord decode_record(const unsigned char* data, std::size_t size);
+
 class Journal {
  public:
   // Creates (truncates) the journal at `path` and writes `records` first, via a temporary file renamed

@@ -762,7 +762,7 @@ std::optional<std::size_t> TraceData::metric_index(const std::string& name) cons
 
 namespace {
 
-TraceData read_contents(hid_t file, const std::string& path) {
+TraceData read_contents(hid_t file, const std::string& path, bool run_data) {
   TraceData data;
   auto open_dataset = [&](const std::string& name) {
     if (!path_exists(file, name))
@@ -828,7 +828,7 @@ TraceData read_contents(hid_t file, const std::string& path) {
       check_shape(dataset.get(), name, {C, V, R, K});
       data.layout.metrics.push_back(metric);
       data.metric_units.push_back(H5Aexists(dataset.get(), "units") > 0 ? as_text(read_attribute(dataset.get(), "units")) : "");
-      data.traces.push_back(read_numeric_dataset<double>(dataset.get(), H5T_NATIVE_DOUBLE));
+      if (run_data) data.traces.push_back(read_numeric_dataset<double>(dataset.get(), H5T_NATIVE_DOUBLE));
     }
   }
 
@@ -845,6 +845,14 @@ TraceData read_contents(hid_t file, const std::string& path) {
         throw ConfigError("trace file '" + path + "' is damaged: runs/status holds the unknown code " + std::to_string(code));
       data.status.push_back(static_cast<RunStatus>(code));
     }
+  }
+  if (!run_data) {
+    // The outline: the extra metrics' names belong to the layout; their values, like the rest, are skipped.
+    if (path_exists(file, "extra")) {
+      Id group = checked(H5Gopen2(file, "extra", H5P_DEFAULT), H5Gclose, "open extra");
+      for (const auto& name : link_names(group.get())) data.layout.extra_metrics.push_back(name);
+    }
+    return data;
   }
   {
     Id dataset = open_dataset("runs/stop_step");
@@ -876,7 +884,8 @@ TraceData read_contents(hid_t file, const std::string& path) {
 
 }  // namespace
 
-TraceData read_trace_file(const std::string& path) {
+namespace {
+TraceData read_file(const std::string& path, bool run_data) {
   QuietHdf5Errors quiet;
   Id file = open_for_reading(path);
   const hid_t f = file.get();
@@ -894,13 +903,18 @@ TraceData read_trace_file(const std::string& path) {
     throw ConfigError("trace file '" + path + "' has schema version " + std::to_string(schema) + "; this build of ratelab reads schema version " +
                       std::to_string(kSchemaVersion) + (schema > kSchemaVersion ? " (the file was written by a newer ratelab)" : ""));
   try {
-    return read_contents(f, path);
+    return read_contents(f, path, run_data);
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& e) {
     throw ConfigError("trace file '" + path + "' is damaged: " + e.what());
   }
 }
+}  // namespace
+
+TraceData read_trace_file(const std::string& path) { return read_file(path, true); }
+
+TraceData read_trace_outline(const std::string& path) { return read_file(path, false); }
 
 std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& dataset) {
   QuietHdf5Errors quiet;

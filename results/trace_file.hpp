@@ -86,6 +86,9 @@ struct TraceData {
 
 // Throws ConfigError for a missing file, a file that is not HDF5, or an HDF5 file that is not ratelab's.
 TraceData read_trace_file(const std::string& path);
+// The layout and the run statuses alone (traces, extra, stop_step, timings, messages and run stats left
+// empty), with the same checks: what `merge` needs to plan its work without holding a file's traces.
+TraceData read_trace_outline(const std::string& path);
 
 // Raw bytes of one dataset (e.g. "traces/subopt"), for byte-for-byte comparisons in tests and merges.
 // Fixed-size types give the stored elements in the file's type; variable-length strings give each string

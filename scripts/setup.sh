@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build git pkg-config libeigen3-dev libtbb-dev libhdf5-dev libboost-program-options-dev
-          catch2 librandom123-dev libfftw3-dev gnuplot-nox libgnuplot-iostream-dev python3-h5py python3-numpy)
+          catch2 librandom123-dev libfftw3-dev gnuplot-nox libgnuplot-iostream-dev python3-h5py python3-numpy
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

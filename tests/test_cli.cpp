@@ -7,38 +7,18 @@
 #include <fstream>
 #include <sstream>
 
+#include "results/journal.hpp"
 #include "results/trace_file.hpp"
 
+#include "cli_support.hpp"
+
 namespace fs = std::filesystem;
+using ratelab_test::Outcome;
+using ratelab_test::run_cli;
+using ratelab_test::scratch;
+using ratelab_test::trace_bytes;
 
 namespace {
-
-struct Outcome {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs `ENV ratelab ARGS` through the shell (which reports a child killed by signal s as 128 + s).
-Outcome run_cli(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + " " + std::string(RATELAB_BINARY_DIR) + "/tools/ratelab " + args + " 2>&1";
-  Outcome o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe);
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, pipe)) o.output.append(buf, n);
-  const int status = pclose(pipe);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
-
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("ratelab_cli_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::path p = dir / name;
-  fs::remove(p);
-  fs::remove(p.string() + ".partial");
-  return p;
-}
 
 const char* kSmall = "run quickstart --quiet --set experiment.steps=2000 --set experiment.replicates=6";
 
@@ -129,15 +109,6 @@ namespace {
 const char* kSweep =
     "run quickstart --quiet --threads 2 --set experiment.steps=3000 --set experiment.replicates=6 "
     "--set schedule.c=0.5,1";
-
-// The trace data and run outcomes (not timings) of a file, for byte comparisons.
-std::vector<std::vector<unsigned char>> trace_bytes(const fs::path& file) {
-  std::vector<std::vector<unsigned char>> out;
-  for (const char* d : {"traces/subopt", "traces/dist2", "traces/value", "traces/gradnorm2", "runs/status",
-                        "runs/stop_step", "runs/stats/noise_mean_sq_norm"})
-    out.push_back(ratelab::results::read_dataset_bytes(file.string(), d));
-  return out;
-}
 
 const std::vector<std::vector<unsigned char>>& reference_bytes() {
   static const auto bytes = [] {
@@ -262,7 +233,7 @@ TEST_CASE("problem-specific metrics of the last iterate are written per checkpoi
 
 // ---- shards and merge --------------------------------------------------------------------------------
 
-TEST_CASE("shards merged equal the single-machine sweep byte for byte; overlaps and gaps are refused",
+TEST_CASE("shards merged equal the single-machine sweep byte for byte, overlaps and gaps are refused",
           "[cli][shards]") {
   std::vector<std::string> parts;
   for (int i = 0; i < 3; ++i) {
@@ -279,6 +250,13 @@ TEST_CASE("shards merged equal the single-machine sweep byte for byte; overlaps 
   REQUIRE(o.exit_code == 0);
   CHECK_THAT(o.output, Catch::Contains("12 finished runs from 3 files"));
   CHECK(trace_bytes(all) == reference_bytes());
+  // merge plans on outlines (layout and statuses, no traces), then holds one part at a time.
+  const auto full = ratelab::results::read_trace_file(parts[1]);
+  const auto outline = ratelab::results::read_trace_outline(parts[1]);
+  CHECK(outline.traces.empty());
+  CHECK(outline.extra.empty());
+  CHECK(outline.status == full.status);
+  CHECK(ratelab::results::layout_fingerprint(outline.layout) == ratelab::results::layout_fingerprint(full.layout));
 
   auto overlap = run_cli("merge " + parts[0] + " " + parts[0] + " -o " + scratch("overlap.h5").string());
   CHECK(overlap.exit_code == 2);

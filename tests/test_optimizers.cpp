@@ -331,7 +331,7 @@ TEST_CASE("clipped_sgd: follows the clipped recurrence and reports the clipped f
 
 // ---- prox_sgd ----------------------------------------------------------------------------------------
 
-TEST_CASE("prox_sgd: euclidean is prox of the gradient step; entropy is exponentiated gradient",
+TEST_CASE("prox_sgd: euclidean is prox of the gradient step, entropy is exponentiated gradient",
           "[optimizers]") {
   Vec c(4);
   c << 2.0, -0.3, 0.05, -1.5;
@@ -411,7 +411,7 @@ TEST_CASE("ls_sgd: tridiagonal and FFT solves match a dense solve of A y = g", "
                     Catch::Contains("solver = tridiagonal") && Catch::Contains("order = 2"));
 }
 
-TEST_CASE("ls_sgd: one step smooths the gradient per block; sigma = 0 is sgd bit for bit", "[optimizers]") {
+TEST_CASE("ls_sgd: one step smooths the gradient per block, sigma = 0 is sgd bit for bit", "[optimizers]") {
   auto p = quadratic({{"d", "8"}, {"mu", "0.5"}, {"L", "2"}});  // x0 = 1, g(x0) = eigenvalues
   Vec g(8);
   for (int i = 0; i < 8; ++i) g[i] = 0.5 + 1.5 * i / 7.0;
@@ -500,7 +500,7 @@ TEST_CASE("lp_sgd: constant-q steady state equals the stationary variance of the
   CHECK(std::abs(estimate - v) < 5.0 * v * std::sqrt(2.0 / double(d * replicates)));
 }
 
-TEST_CASE("lp_sgd: q = 1, s_e = 0 is sgd bit for bit; uniform shrink factors have the right mean", "[optimizers]") {
+TEST_CASE("lp_sgd: q = 1, s_e = 0 is sgd bit for bit, uniform shrink factors have the right mean", "[optimizers]") {
   auto noisy = quadratic({{"d", "6"}, {"noise_scale", "0.3"}});
   Trajectory sgd = trajectory(*noisy, *optimizer("sgd"), 0.2, 40, 4);
   Trajectory lp = trajectory(*noisy, *optimizer("lp_sgd"), 0.2, 40, 4);

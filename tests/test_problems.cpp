@@ -285,7 +285,7 @@ TEST_CASE("least_squares: gradient, block values, exact solve", "[problems]") {
   }
 }
 
-TEST_CASE("least_squares: the row oracle is unbiased; without replacement one epoch is exact", "[problems]") {
+TEST_CASE("least_squares: the row oracle is unbiased, without replacement one epoch is exact", "[problems]") {
   auto p = make_problem("least_squares", {{"n", "200"}, {"d", "6"}});
   const Vec x = random_point(6, 3);
   // 5 standard errors per coordinate (6 coordinates: a false alarm has probability below 4e-6).
@@ -371,7 +371,7 @@ TEST_CASE("logcosh: gradient, unbiased noisy oracle, f* = 0 at c, composite fixe
   CHECK((y - xs).norm() < 1e-9);  // prox-gradient fixed point at the FISTA solution
 }
 
-TEST_CASE("abs_mean: the gap formula equals numerical integration; sign oracle unbiased", "[problems]") {
+TEST_CASE("abs_mean: the gap formula equals numerical integration, sign oracle unbiased", "[problems]") {
   auto p = make_problem("abs_mean", {{"d", "1"}});
   const double two_phi0 = 2.0 / std::sqrt(2.0 * std::numbers::pi);
   CHECK(*p->facts().f_star == Approx(two_phi0).epsilon(1e-15));
@@ -397,7 +397,7 @@ TEST_CASE("abs_mean: the gap formula equals numerical integration; sign oracle u
   CHECK(oracle_bias_z(*q, random_point(4, 2), 40000) < 5.0);  // 5 standard errors, 4 coordinates
 }
 
-TEST_CASE("harvey instances: O(T) value equals the O(T^2) definition; subgradient inequality", "[problems]") {
+TEST_CASE("harvey instances: O(T) value equals the O(T^2) definition, subgradient inequality", "[problems]") {
   for (std::string key : {"harvey_sc", "harvey_lip"}) {
     const bool sc = key == "harvey_sc";
     const long T = 9;

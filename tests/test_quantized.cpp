@@ -453,7 +453,7 @@ RunResult train_two_layer(const std::string& ste, std::map<std::string, std::str
 }
 }  // namespace
 
-TEST_CASE("ste_two_layer: STE training from random init and near the spurious point; theta is recorded",
+TEST_CASE("ste_two_layer: STE training from random init and near the spurious point, theta is recorded",
           "[quantized]") {
   // Yin et al.: coarse gradient descent with the (clipped) ReLU STE descends the population loss and
   // converges to a critical point. One fixed instance (seed 101, m = n = 10, sgd, batch 16, eta 0.05,

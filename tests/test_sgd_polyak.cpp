@@ -41,7 +41,7 @@ std::vector<Vec> iterates(const std::map<std::string, std::string>& problem, dou
 
 }  // namespace
 
-TEST_CASE("sgd_polyak: one eigenvalue halves x each step; a smaller cap gives x_t = (1 - eta lambda)^t",
+TEST_CASE("sgd_polyak: one eigenvalue halves x each step, a smaller cap gives x_t = (1 - eta lambda)^t",
           "[optimizers]") {
   // f = lambda/2 x^2, F* = 0: the Polyak step (lambda x^2/2) / (lambda x)^2 = 1/(2 lambda), so x_{t+1} = x_t/2,
   // exactly in floating point.

@@ -8,14 +8,17 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <unistd.h>
 
 #include "experiments/claims.hpp"
 #include "experiments/conformance.hpp"
+#include "experiments/distributed.hpp"
 #include "experiments/plugins.hpp"
 #include "experiments/run_to_file.hpp"
 #include "problems/noise.hpp"
@@ -30,6 +33,8 @@ constexpr int kExitOk = 0, kExitInternal = 1, kExitUsage = 2, kExitRunErrors = 3
               kExitClaimFailed = 5;
 
 std::atomic<bool> g_cancel{false};
+// The MPI job of `ratelab run` under mpirun (null otherwise); finalized when main returns.
+std::unique_ptr<distributed::Cluster> g_cluster;
 extern "C" void on_signal(int sig) {
   g_cancel.store(true);
   std::signal(sig, SIG_DFL);  // a second signal ends the process at once
@@ -266,7 +271,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "output,o", po::value(&output), "output HDF5 file (default: out/<experiment name>.h5)")(
       "set", po::value(&sets)->composing(), "override a parameter: section.key=value (repeatable)")(
       "sweep", po::value(&sweeps)->composing(), "sweep a parameter: section.key=AXIS, e.g. schedule.c=logspace(0.01,1,3)")(
-      "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
+      "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores); under mpirun, per rank")(
       "overwrite", "replace an existing output file")(
       "resume", "continue an interrupted or killed sweep writing the output file: keep its finished runs, run the rest")(
       "shard", po::value<std::string>(), "run only share i of N (i/N, 0 <= i < N), e.g. one task of a job array; "
@@ -289,9 +294,11 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   ExperimentPlan plan = plan_experiment(registry, document, sets);
   const tools::PlotOptions plot_from_file = plot_options_from(document);  // checked before running
 
+  const bool reporter = !g_cluster || g_cluster->rank() == 0;  // under MPI, rank 0 reports and writes
   RunToFileOptions options;
+  options.cluster = g_cluster.get();
   options.output_path = output.empty() ? "out/" + plan.options.name + ".h5" : output;
-  if (output.empty()) std::filesystem::create_directories("out");
+  if (output.empty() && reporter) std::filesystem::create_directories("out");
   options.overwrite = vm.count("overwrite") > 0;
   options.resume = vm.count("resume") > 0;
   if (vm.count("shard")) {
@@ -317,11 +324,18 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   SweepSummary s = run_experiment_to_file(registry, plan, options);
+  if (!reporter) return s.cancelled ? kExitInterrupted : s.error > 0 ? kExitRunErrors : kExitOk;  // rank 0's outcome
   const long runs = s.ok + s.diverged + s.error + s.interrupted;
   std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged
             << " diverged, " << s.error << " error";
   if (s.interrupted || s.not_started) std::cerr << ", " << s.interrupted << " interrupted, " << s.not_started << " not started";
-  std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
+  std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s";
+  if (!s.runs_per_rank.empty()) {
+    std::cerr << " on " << s.runs_per_rank.size() << " ranks (runs taken per rank:";
+    for (long n : s.runs_per_rank) std::cerr << " " << n;
+    std::cerr << ")";
+  }
+  std::cerr << "\n";
   for (const auto& skipped : plan.skipped) std::cerr << "skipped " << skipped << "\n";
   if (vm.count("plot")) {
     tools::PlotOptions plot = plot_from_file;
@@ -336,6 +350,8 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
     std::cerr << "interrupted: " << options.output_path
               << " holds every finished run (the others are marked interrupted or missing).\n"
               << "continue with: " << again << "\n";
+    if (g_cluster && g_cluster->size() > 1)
+      std::cerr << "(under mpirun with any number of ranks, or as a single process: the result is the same)\n";
     return kExitInterrupted;
   }
   return s.error > 0 ? kExitRunErrors : kExitOk;
@@ -540,6 +556,10 @@ int command_check_plugin(const std::vector<std::string>& args) {
 
 }  // namespace
 
+namespace {
+int dispatch(const std::string& command, const std::vector<std::string>& args, int argc, char** argv);
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
     std::cout << kMainHelp;
@@ -547,8 +567,30 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  const int code = dispatch(command, args, argc, argv);
+  g_cluster.reset();  // MPI_Finalize
+  return code;
+}
+
+namespace {
+
+// Prints an error; under MPI, through the cluster, which agrees on the failure with the other ranks (or
+// ends the job once the sweep has started).
+int fail(int code, const std::function<void()>& report) {
+  if (g_cluster) {
+    g_cluster->fail(code, report);
+  } else {
+    report();
+  }
+  return code;
+}
+
+int dispatch(const std::string& command, const std::vector<std::string>& args, int argc, char** argv) {
   try {
-    if (command == "run") return command_run(args, command_line(argc, argv));
+    if (command == "run") {
+      g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
+      return command_run(args, command_line(argc, argv));
+    }
     if (command == "list") return command_list(args);
     if (command == "describe") return command_describe(args);
     if (command == "inspect") return command_inspect(args);
@@ -567,16 +609,19 @@ int main(int argc, char** argv) {
                                                   [](const auto& o, const auto& d) { return tools::plot(o, d, std::cout); });
     throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "verify", "check-plugin", "merge", "slurm"}) +
                 "\n\n" + kMainHelp);
+  } catch (const distributed::PeerFailure& e) {
+    return e.exit_code;  // another rank of the MPI job failed first and printed why
   } catch (const Usage& e) {
     if (*e.what() == '\0') return kExitOk;  // --help
-    std::cerr << "ratelab " << command << ": " << e.what() << "\n";
-    return kExitUsage;
+    return fail(kExitUsage, [&] { std::cerr << "ratelab " << command << ": " << e.what() << "\n"; });
   } catch (const ConfigError& e) {
-    std::cerr << "ratelab " << command << ": error:\n";
-    for (const auto& p : e.problems()) std::cerr << "  " << p << "\n";
-    return kExitUsage;
+    return fail(kExitUsage, [&] {
+      std::cerr << "ratelab " << command << ": error:\n";
+      for (const auto& p : e.problems()) std::cerr << "  " << p << "\n";
+    });
   } catch (const std::exception& e) {
-    std::cerr << "ratelab " << command << ": internal error: " << e.what() << "\n";
-    return kExitInternal;
+    return fail(kExitInternal, [&] { std::cerr << "ratelab " << command << ": internal error: " << e.what() << "\n"; });
   }
 }
+
+}  // namespace
