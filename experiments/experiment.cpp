@@ -108,7 +108,7 @@ ParamTable<ExperimentOptions> ExperimentOptions::params() {
       param(&O::divergence_threshold, "divergence_threshold", positive(),
             "a run whose ||x|| exceeds this (or becomes NaN/Inf) stops with status diverged"),
       param(&O::divergence_check_every, "divergence_check_every", at_least(1),
-            "steps between divergence checks (also checked at every checkpoint and at T)"),
+            "steps between divergence checks (also at every checkpoint and at T); larger values let optimizers fuse their steps between checks (sgd with the least-squares row oracle)"),
       param(&O::common_random_numbers, "common_random_numbers", unconstrained(),
             "replicate r of every configuration sees the same instance and random inputs (paired comparisons)"),
       choice(&O::instance, "instance", {{"shared", Instance::shared}, {"per_replicate", Instance::per_replicate}},
