@@ -171,7 +171,7 @@ namespace {
 // One run as stored in a trace file, in the run loop's layout (for resume and merge).
 RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, long r) {
   const std::size_t V = data.layout.views.size(), K = data.layout.checkpoints.size(), M = data.layout.metrics.size();
-  const std::size_t i = c * std::size_t(data.layout.replicates) + std::size_t(r);
+  const std::size_t i = (c - data.first_configuration) * std::size_t(data.layout.replicates) + std::size_t(r);
   RunResult res;
   res.status = data.status[i];
   res.stop_step = data.stop_step[i];
@@ -324,7 +324,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
 }
 
 MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
-                              bool allow_partial) {
+                              bool allow_partial, std::size_t window_bytes) {
   if (inputs.empty()) throw ConfigError("merge: no input files");
   // Pass 1, on outlines (layout and run statuses, no traces): do the parts fit together, who owns each run.
   const results::TraceData first = results::read_trace_outline(inputs.front());
@@ -371,19 +371,27 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
                       " runs are missing" + which + ". Add the missing parts, or use --allow-partial and complete the "
                       "result later with `ratelab run EXPERIMENT -o " + output + " --resume`");
   }
-  // Pass 2, streaming: one part in memory at a time, its runs copied into the output, then released, so
-  // parts that together exceed the memory merge as well.
+  // Pass 2, streaming: each part is read a window of configurations at a time (window_bytes of run data),
+  // its runs copied into the output and released, so parts that exceed the memory merge as well.
   results::TraceLayout layout = first.layout;
-  std::erase_if(layout.root, [](const auto& kv) { return kv.first == "shard_index" || kv.first == "shard_count"; });
+  std::erase_if(layout.root, [](const auto& kv) {
+    return kv.first == "shard_index" || kv.first == "shard_count" || kv.first == "merged_from";
+  });
   layout.root.emplace_back("merged_from", std::vector<std::string>(inputs.begin(), inputs.end()));
   results::TraceWriter writer(output, layout, overwrite ? results::WriteMode::overwrite : results::WriteMode::create_new);
+  const std::size_t run_bytes =
+      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 1) * layout.checkpoints.size() + 64;
+  const std::size_t window = std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(R)));
   for (std::size_t p = 0; p < inputs.size(); ++p) {
     if (std::find(owner.begin(), owner.end(), int(p)) == owner.end()) continue;
-    const results::TraceData part = results::read_trace_file(inputs[p]);
-    for (std::size_t j = 0; j < owner.size(); ++j)
-      if (owner[j] == int(p))
-        writer.write_run(j / std::size_t(R), long(j % std::size_t(R)),
-                         run_from_trace_data(part, j / std::size_t(R), long(j % std::size_t(R))));
+    for (std::size_t begin = 0; begin < C; begin += window) {
+      const std::size_t end = std::min(C, begin + window);
+      const results::TraceData part = results::read_trace_configurations(inputs[p], begin, end);
+      for (std::size_t j = begin * std::size_t(R); j < end * std::size_t(R); ++j)
+        if (owner[j] == int(p))
+          writer.write_run(j / std::size_t(R), long(j % std::size_t(R)),
+                           run_from_trace_data(part, j / std::size_t(R), long(j % std::size_t(R))));
+    }
   }
   writer.commit();
   return report;

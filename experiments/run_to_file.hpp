@@ -66,8 +66,10 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
 struct MergeReport {
   long finished = 0, missing = 0;
 };
+// Each part is copied a window of configurations at a time, of about `window_bytes` of run data (at least
+// one configuration).
 MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
-                              bool allow_partial);
+                              bool allow_partial, std::size_t window_bytes = std::size_t(64) << 20);
 
 struct PresetInfo {
   std::string name, path, description;

@@ -319,6 +319,56 @@ std::vector<T> read_numeric_dataset(hid_t dataset, hid_t memory_type) {
   return values;
 }
 
+hsize_t rows_of(hid_t dataset) {
+  Id space = checked(H5Dget_space(dataset), H5Sclose, "dataset space");
+  hsize_t dims[H5S_MAX_RANK];
+  return H5Sget_simple_extent_ndims(space.get()) > 0 && H5Sget_simple_extent_dims(space.get(), dims, nullptr) > 0 ? dims[0] : 0;
+}
+
+// Rows [begin, end) along the first dimension of a dataset, as a file space selection and a memory space.
+struct RowWindow {
+  Id file_space, memory_space;
+  std::size_t count = 0;
+};
+RowWindow select_rows(hid_t dataset, std::size_t begin, std::size_t end) {
+  RowWindow w;
+  w.file_space = checked(H5Dget_space(dataset), H5Sclose, "dataset space");
+  std::vector<hsize_t> dims(std::size_t(std::max(0, H5Sget_simple_extent_ndims(w.file_space.get()))));
+  H5Sget_simple_extent_dims(w.file_space.get(), dims.data(), nullptr);
+  std::vector<hsize_t> start(dims.size(), 0), count = dims;
+  start[0] = begin;
+  count[0] = end - begin;
+  check(H5Sselect_hyperslab(w.file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+        "select rows");
+  w.count = 1;
+  for (hsize_t c : count) w.count *= std::size_t(c);
+  const hsize_t flat = w.count;
+  w.memory_space = checked(H5Screate_simple(1, &flat, nullptr), H5Sclose, "memory space");
+  return w;
+}
+
+template <class T>
+std::vector<T> read_numeric_rows(hid_t dataset, hid_t memory_type, std::size_t begin, std::size_t end) {
+  // The whole dataset without a selection: HDF5 maps a selection onto each chunk it touches, which costs
+  // more than the data when the chunks are small (one run each).
+  if (begin == 0 && end == std::size_t(rows_of(dataset))) return read_numeric_dataset<T>(dataset, memory_type);
+  RowWindow w = select_rows(dataset, begin, end);
+  std::vector<T> values(w.count);
+  if (!values.empty())
+    check(H5Dread(dataset, memory_type, w.memory_space.get(), w.file_space.get(), H5P_DEFAULT, values.data()), "read dataset");
+  return values;
+}
+
+std::vector<std::string> read_string_rows(hid_t dataset, std::size_t begin, std::size_t end) {
+  if (begin == 0 && end == std::size_t(rows_of(dataset))) return read_string_dataset(dataset);
+  Id type = checked(H5Dget_type(dataset), H5Tclose, "dataset type");
+  if (H5Tget_class(type.get()) != H5T_STRING) throw std::runtime_error("expected a string dataset");
+  RowWindow w = select_rows(dataset, begin, end);
+  return read_strings(type.get(), w.count, w.memory_space.get(), [&](hid_t memory_type, void* buffer) {
+    return H5Dread(dataset, memory_type, w.memory_space.get(), w.file_space.get(), H5P_DEFAULT, buffer);
+  });
+}
+
 // Labels a dataset's dimensions and attaches the matching dimension scales.
 void attach_scales(hid_t dataset, const std::vector<std::pair<hid_t, const char*>>& scales) {
   for (unsigned i = 0; i < scales.size(); ++i) {
@@ -751,7 +801,7 @@ void TraceWriter::commit() {
 
 double TraceData::trace(std::size_t metric, std::size_t c, std::size_t v, std::size_t r, std::size_t k) const {
   const std::size_t V = layout.views.size(), R = std::size_t(layout.replicates), K = layout.checkpoints.size();
-  return traces.at(metric).at(((c * V + v) * R + r) * K + k);
+  return traces.at(metric).at((((c - first_configuration) * V + v) * R + r) * K + k);
 }
 
 std::optional<std::size_t> TraceData::metric_index(const std::string& name) const {
@@ -762,7 +812,12 @@ std::optional<std::size_t> TraceData::metric_index(const std::string& name) cons
 
 namespace {
 
-TraceData read_contents(hid_t file, const std::string& path, bool run_data) {
+// run_data: also the runs' data (else the outline: layout and statuses); window: the configurations whose
+// run data and statuses are read (all when empty).
+struct ConfigurationWindow {
+  std::size_t begin = 0, end = SIZE_MAX;
+};
+TraceData read_contents(hid_t file, const std::string& path, bool run_data, ConfigurationWindow window) {
   TraceData data;
   auto open_dataset = [&](const std::string& name) {
     if (!path_exists(file, name))
@@ -799,6 +854,14 @@ TraceData read_contents(hid_t file, const std::string& path, bool run_data) {
   Id step_scale = open_dataset("step");
   for (auto step : read_numeric_dataset<std::int64_t>(step_scale.get(), H5T_NATIVE_INT64)) data.layout.checkpoints.push_back(long(step));
   const hsize_t C = ids.size(), V = data.layout.views.size(), R = hsize_t(data.layout.replicates), K = data.layout.checkpoints.size();
+  window.end = std::min<std::size_t>(window.end, C);
+  if (window.begin > window.end)
+    throw std::out_of_range("read_trace_configurations: configurations [" + std::to_string(window.begin) + ", " +
+                            std::to_string(window.end) + ") of a file with " + std::to_string(C));
+  data.first_configuration = window.begin;
+  auto numeric_rows = [&]<class T>(hid_t dataset, hid_t memory_type, T) {
+    return read_numeric_rows<T>(dataset, memory_type, window.begin, window.end);
+  };
 
   for (std::size_t c = 0; c < ids.size(); ++c) {
     const std::string name = "configurations/" + configuration_group_name(c);
@@ -828,19 +891,19 @@ TraceData read_contents(hid_t file, const std::string& path, bool run_data) {
       check_shape(dataset.get(), name, {C, V, R, K});
       data.layout.metrics.push_back(metric);
       data.metric_units.push_back(H5Aexists(dataset.get(), "units") > 0 ? as_text(read_attribute(dataset.get(), "units")) : "");
-      if (run_data) data.traces.push_back(read_numeric_dataset<double>(dataset.get(), H5T_NATIVE_DOUBLE));
+      if (run_data) data.traces.push_back(numeric_rows(dataset.get(), H5T_NATIVE_DOUBLE, double{}));
     }
   }
 
   auto read_run_doubles = [&](const std::string& name) {
     Id dataset = open_dataset(name);
     check_shape(dataset.get(), name, {C, R});
-    return read_numeric_dataset<double>(dataset.get(), H5T_NATIVE_DOUBLE);
+    return numeric_rows(dataset.get(), H5T_NATIVE_DOUBLE, double{});
   };
   {
     Id dataset = open_dataset("runs/status");
     check_shape(dataset.get(), "runs/status", {C, R});
-    for (auto code : read_numeric_dataset<std::int8_t>(dataset.get(), H5T_NATIVE_INT8)) {
+    for (auto code : numeric_rows(dataset.get(), H5T_NATIVE_INT8, std::int8_t{})) {
       if (code < 0 || code > static_cast<std::int8_t>(RunStatus::missing))
         throw ConfigError("trace file '" + path + "' is damaged: runs/status holds the unknown code " + std::to_string(code));
       data.status.push_back(static_cast<RunStatus>(code));
@@ -857,14 +920,14 @@ TraceData read_contents(hid_t file, const std::string& path, bool run_data) {
   {
     Id dataset = open_dataset("runs/stop_step");
     check_shape(dataset.get(), "runs/stop_step", {C, R});
-    for (auto step : read_numeric_dataset<std::int64_t>(dataset.get(), H5T_NATIVE_INT64)) data.stop_step.push_back(long(step));
+    for (auto step : numeric_rows(dataset.get(), H5T_NATIVE_INT64, std::int64_t{})) data.stop_step.push_back(long(step));
   }
   data.wall_seconds = read_run_doubles("runs/wall_seconds");
   data.eval_seconds = read_run_doubles("runs/eval_seconds");
   {
     Id dataset = open_dataset("runs/message");
     check_shape(dataset.get(), "runs/message", {C, R});
-    data.messages = read_string_dataset(dataset.get());
+    data.messages = read_string_rows(dataset.get(), window.begin, window.end);
   }
   if (path_exists(file, "runs/stats")) {
     Id group = checked(H5Gopen2(file, "runs/stats", H5P_DEFAULT), H5Gclose, "open runs/stats");
@@ -876,7 +939,7 @@ TraceData read_contents(hid_t file, const std::string& path, bool run_data) {
       Id dataset = open_dataset("extra/" + name);
       check_shape(dataset.get(), "extra/" + name, {C, R, K});
       data.layout.extra_metrics.push_back(name);
-      data.extra.push_back(read_numeric_dataset<double>(dataset.get(), H5T_NATIVE_DOUBLE));
+      data.extra.push_back(numeric_rows(dataset.get(), H5T_NATIVE_DOUBLE, double{}));
     }
   }
   return data;
@@ -885,7 +948,7 @@ TraceData read_contents(hid_t file, const std::string& path, bool run_data) {
 }  // namespace
 
 namespace {
-TraceData read_file(const std::string& path, bool run_data) {
+TraceData read_file(const std::string& path, bool run_data, ConfigurationWindow window = {}) {
   QuietHdf5Errors quiet;
   Id file = open_for_reading(path);
   const hid_t f = file.get();
@@ -903,7 +966,7 @@ TraceData read_file(const std::string& path, bool run_data) {
     throw ConfigError("trace file '" + path + "' has schema version " + std::to_string(schema) + "; this build of ratelab reads schema version " +
                       std::to_string(kSchemaVersion) + (schema > kSchemaVersion ? " (the file was written by a newer ratelab)" : ""));
   try {
-    return read_contents(f, path, run_data);
+    return read_contents(f, path, run_data, window);
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& e) {
@@ -915,6 +978,10 @@ TraceData read_file(const std::string& path, bool run_data) {
 TraceData read_trace_file(const std::string& path) { return read_file(path, true); }
 
 TraceData read_trace_outline(const std::string& path) { return read_file(path, false); }
+
+TraceData read_trace_configurations(const std::string& path, std::size_t begin, std::size_t end) {
+  return read_file(path, true, {begin, end});
+}
 
 std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& dataset) {
   QuietHdf5Errors quiet;

@@ -67,11 +67,14 @@ class TraceWriter {
 };
 
 // The whole content of a trace file, as read back. Traces are [configuration][view][replicate][checkpoint].
+// The run arrays hold every configuration, or the window [first_configuration, first_configuration +
+// window) of read_trace_configurations; indices c below are always the file's own.
 struct TraceData {
   int schema_version = 0;
   TraceLayout layout;
+  std::size_t first_configuration = 0;
   std::vector<std::string> metric_units;
-  // traces[metric] is a flat array of size C*V*R*K in row-major (C, V, R, K) order.
+  // traces[metric] is a flat array of size C*V*R*K in row-major (C, V, R, K) order (use trace()).
   std::vector<std::vector<double>> traces;
   std::vector<RunStatus> status;  // [C*R]; `missing` for runs never written
   std::vector<long> stop_step;    // [C*R]; -1 for runs never written
@@ -89,6 +92,9 @@ TraceData read_trace_file(const std::string& path);
 // The layout and the run statuses alone (traces, extra, stop_step, timings, messages and run stats left
 // empty), with the same checks: what `merge` needs to plan its work without holding a file's traces.
 TraceData read_trace_outline(const std::string& path);
+// The run data of configurations [begin, end) only, with the same checks: memory bounded by the window, not
+// by the file (`merge` copies large parts window by window). C below stands for end - begin.
+TraceData read_trace_configurations(const std::string& path, std::size_t begin, std::size_t end);
 
 // Raw bytes of one dataset (e.g. "traces/subopt"), for byte-for-byte comparisons in tests and merges.
 // Fixed-size types give the stored elements in the file's type; variable-length strings give each string

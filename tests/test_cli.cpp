@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "experiments/run_to_file.hpp"
 #include "results/journal.hpp"
 #include "results/trace_file.hpp"
 
@@ -272,6 +273,28 @@ TEST_CASE("shards merged equal the single-machine sweep byte for byte, overlaps 
   INFO(resumed.output);
   CHECK(resumed.exit_code == 0);
   CHECK(trace_bytes(gap_path) == reference_bytes());
+  // A merged file merges again: a partial merge plus the missing part, and a complete merge on its own.
+  auto partial = scratch("partial.h5"), completed = scratch("completed.h5"), again = scratch("again.h5");
+  REQUIRE(run_cli("merge " + parts[0] + " " + parts[2] + " --allow-partial -o " + partial.string()).exit_code == 0);
+  auto remerged = run_cli("merge " + partial.string() + " " + parts[1] + " -o " + completed.string());
+  INFO(remerged.output);
+  REQUIRE(remerged.exit_code == 0);
+  CHECK(trace_bytes(completed) == reference_bytes());
+  REQUIRE(run_cli("merge " + completed.string() + " -o " + again.string()).exit_code == 0);
+  CHECK(trace_bytes(again) == reference_bytes());
+  // Parts copied one configuration at a time (the smallest window) give the same file.
+  auto windowed = scratch("windowed.h5");
+  ratelab::merge_trace_files(parts, windowed.string(), false, false, 1);
+  CHECK(trace_bytes(windowed) == reference_bytes());
+  const auto whole = ratelab::results::read_trace_file(windowed.string());
+  const auto window = ratelab::results::read_trace_configurations(windowed.string(), 1, 2);
+  REQUIRE(window.first_configuration == 1);
+  const std::size_t R = std::size_t(whole.layout.replicates), K = whole.layout.checkpoints.size();
+  for (std::size_t r = 0; r < R; ++r) {
+    CHECK(window.status[r] == whole.status[R + r]);
+    CHECK(window.messages[r] == whole.messages[R + r]);
+    for (std::size_t k = 0; k < K; ++k) CHECK(window.trace(0, 1, 0, r, k) == whole.trace(0, 1, 0, r, k));
+  }
   CHECK(run_cli(std::string(kSweep) + " --shard 3/3 -o " + scratch("bad.h5").string()).exit_code == 2);
 }
 
