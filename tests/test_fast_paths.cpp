@@ -162,3 +162,35 @@ TEST_CASE("least-squares checkpoint values from H and x* agree with the direct f
   // The subopt of the last checkpoint is far above the tolerance: the comparison is not vacuous.
   CHECK(c.traces[2 * K - 1] > 1e-6 * c.traces[K - 1]);
 }
+
+TEST_CASE("the run loop's segmentation does not change a run: every divergence-check interval, every view",
+          "[fast_paths]") {
+  RowMat A;
+  Vec b;
+  make_splitmix_instance(256, 12, 5, 0.1, A, b);
+  LeastSquares problem(A, b, LeastSquaresOptions{});
+  Registry registry = builtin_registry();
+  std::vector<std::string> errors;
+  const Schedule schedule{.kind = Schedule::Kind::inv_sqrt, .c = 0.3};
+  // 9000 steps cross two cancellation polls (every 4096 steps); the checkpoints fall between them.
+  for (const auto& views : {std::vector<View>{View::last}, std::vector<View>{View::last, View::uniform, View::suffix}}) {
+    std::vector<double> reference;
+    for (long every : {1L, 7L, 64L, 5000L}) {
+      RunPlan plan;
+      plan.steps = 9000;
+      plan.checkpoints = log_checkpoints(plan.steps, 15);
+      plan.views = views;
+      plan.metrics = {Metric::value, Metric::dist2};
+      plan.divergence_check_every = every;
+      auto sgd = registry.make_optimizer(
+          "sgd", resolve_params(registry.info(ComponentKind::optimizer, "sgd").params, {}, "optimizer", errors));
+      RunStreams streams(2, 3);
+      const RunResult result = run_one(problem, *sgd, schedule, plan, streams);
+      REQUIRE(result.status == RunStatus::ok);
+      REQUIRE(result.stop_step == plan.steps);
+      if (reference.empty()) reference = result.traces;
+      INFO("divergence_check_every = " << every << ", views = " << views.size());
+      CHECK(result.traces == reference);  // exact: same iterates, same evaluation
+    }
+  }
+}
