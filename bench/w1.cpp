@@ -3,7 +3,8 @@
 // (generated here, inside the timed job), the sweep scheduler and the HDF5 writer. Timed as a whole process
 // by bench/compare.sh; the breakdown printed here comes from in-process clocks.
 //
-//   ratelab_bench_w1 [--d 128] [--T 100000] [--R 64] [--threads 1] [--heavy] [-o FILE.h5] [--csv FILE.csv]
+//   ratelab_bench_w1 [--d 128] [--T 100000] [--R 64] [--threads 1] [--heavy] [--lockstep 8] [-o FILE.h5]
+//                    [--csv FILE.csv]
 //
 // Output: one JSON line on stderr in the peers' format (final suboptimality mean, median, SE), and the
 // R x 40 array S[r][k] = f(x_{t_k}) - f* for the workload's 40 checkpoints (t = 1 .. T) as CSV if asked.
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   const auto t_start = std::chrono::steady_clock::now();
   long d = 128, T = 100000, R = 64;
   int threads = 1;
+  int lockstep = int(ratelab::kMaxLockstep);  // runs stepped together (1: one at a time)
   bool heavy = false;
   std::string out = "out/bench_w1.h5", csv;
   for (int i = 1; i < argc; ++i) {
@@ -57,10 +59,11 @@ int main(int argc, char** argv) {
     else if (a == "--R") R = std::stol(next());
     else if (a == "--threads") threads = std::stoi(next());
     else if (a == "--heavy") heavy = true;
+    else if (a == "--lockstep") lockstep = std::stoi(next());
     else if (a == "-o") out = next();
     else if (a == "--csv") csv = next();
     else {
-      std::fprintf(stderr, "unknown argument %s\nusage: %s [--d 128] [--T 100000] [--R 64] [--threads 1] [--heavy] "
+      std::fprintf(stderr, "unknown argument %s\nusage: %s [--d 128] [--T 100000] [--R 64] [--threads 1] [--heavy] [--lockstep 8] "
                    "[-o FILE.h5] [--csv FILE.csv]\n", a.c_str(), argv[0]);
       return 2;
     }
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
   options.output_path = out;
   options.overwrite = true;
   options.sweep.threads = threads;
+  options.sweep.lockstep = lockstep;
   options.sweep.progress = SweepOptions::Progress::quiet;
   options.command_line = "ratelab_bench_w1";
   if (auto dir = std::filesystem::path(out).parent_path(); !dir.empty()) std::filesystem::create_directories(dir);

@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +59,14 @@ class Oracle {
   // sample_gradient(x, g, 1), x -= eta_t * g), bit for bit (tests/test_fast_paths.cpp checks it), and
   // returns false, changing nothing, where it has no such path (noise, other sampling).
   virtual bool fused_sgd_steps(VecRef /*x*/, long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/) {
+    return false;
+  }
+  // fused_sgd_steps for the runs of a lockstep group (Optimizer::steps_lockstep), called on oracles[0]: run k
+  // has oracle oracles[k] (made by the same problem) and iterate xs[k] (dim() doubles), and must end with
+  // exactly the iterates fused_sgd_steps or the step-by-step loop give it alone. Returns false, changing
+  // nothing, where the oracle has no such path.
+  virtual bool fused_sgd_steps_lockstep(std::span<Oracle* const> /*oracles*/, std::span<double* const> /*xs*/,
+                                        long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/) {
     return false;
   }
 

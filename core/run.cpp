@@ -1,9 +1,12 @@
 #include "core/run.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <stdexcept>
 
 #include "core/params.hpp"
 
@@ -245,108 +248,203 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+namespace {
+
+// One run of a lockstep group inside the run loop.
+struct RunInLoop {
+  RunResult result;
+  std::optional<ViewTracker> views;
+  std::unique_ptr<Oracle> oracle;
+  std::size_t recorded = 0;  // checkpoints recorded so far
+  bool active = false;       // still stepping
+
+  void fail(const std::exception& e) {
+    result.status = RunStatus::error;
+    result.message = e.what();
+    active = false;
+  }
+};
+
+// After the step loop: the stored iterates evaluated as one block, the views and extra metrics filled in.
+void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimizer, RunInLoop& run) {
+  RunResult& result = run.result;
+  const ViewTracker& views = *run.views;
+  const std::size_t K = plan.checkpoints.size(), V = plan.views.size(), M = plan.metrics.size();
+  const std::size_t recorded = run.recorded;
+  auto t_eval = std::chrono::steady_clock::now();
+  const std::size_t S = views.stored().size();
+  // The best view needs the objective at every checkpoint of the last view; evaluate it once with the rest.
+  const bool want_best = std::find(plan.views.begin(), plan.views.end(), View::best) != plan.views.end();
+  std::vector<Metric> metrics = plan.metrics;
+  auto value_pos = std::size_t(std::find(metrics.begin(), metrics.end(), Metric::value) - metrics.begin());
+  if (want_best && value_pos == metrics.size()) metrics.push_back(Metric::value);
+  const std::size_t cols = recorded * S;
+  std::vector<double> evaluated;
+  evaluate_metrics(problem, metrics, views.store().leftCols(Eigen::Index(cols)), evaluated);
+  auto stored_index = [&](View v) {
+    return std::size_t(std::find(views.stored().begin(), views.stored().end(), v) - views.stored().begin());
+  };
+  std::vector<std::size_t> best_at(recorded, 0);
+  if (want_best) {
+    const double* last_values = evaluated.data() + value_pos * cols;
+    const std::size_t s_last = stored_index(View::last);
+    std::size_t best = 0;
+    for (std::size_t k = 0; k < recorded; ++k) {
+      if (last_values[k * S + s_last] < last_values[best * S + s_last]) best = k;
+      best_at[k] = best;
+    }
+  }
+  for (std::size_t m = 0; m < M; ++m)
+    for (std::size_t v = 0; v < V; ++v) {
+      const View view = plan.views[v];
+      const std::size_t s = stored_index(view == View::best ? View::last : view);
+      for (std::size_t k = 0; k < recorded; ++k) {
+        const std::size_t kk = view == View::best ? best_at[k] : k;
+        result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
+      }
+    }
+  record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
+  result.eval_seconds = seconds_since(t_eval);
+  run.oracle->report(result.stats);
+  optimizer.report(result.stats);
+}
+
+}  // namespace
+
 RunResult run_one(const Problem& problem, Optimizer& optimizer, const Schedule& schedule, const RunPlan& plan,
                   RunStreams& streams, const std::atomic<bool>* cancel) {
-  RunResult result;
-  const std::size_t K = plan.checkpoints.size(), V = plan.views.size(), M = plan.metrics.size();
-  result.traces.assign(M * V * K, kNaN);
-  std::size_t recorded = 0;  // checkpoints recorded so far
-  try {
-    const Eigen::Index d = problem.dim();
-    ViewTracker views(plan, d);
-    optimizer.prepare(problem);
-    std::unique_ptr<Oracle> oracle = problem.make_oracle(streams);
-    Vec x0(d);
-    streams.init.seek(0);
-    problem.initial_point(x0, streams.init);
-    optimizer.start(x0, streams);
-    views.start(x0);
-    views.record(recorded++, 0, x0);
+  Optimizer* optimizers[1] = {&optimizer};
+  RunStreams* run_streams[1] = {&streams};
+  return std::move(run_lockstep(problem, optimizers, schedule, plan, run_streams, cancel).front());
+}
 
-    result.status = RunStatus::ok;
-    const double limit2 = plan.divergence_threshold * plan.divergence_threshold;
-    const long check_every = std::max(1L, plan.divergence_check_every);
-    long next_check = check_every;
-    auto t_start = std::chrono::steady_clock::now();
-    // Steps run in segments that end at the next event: a checkpoint, a divergence check, a cancellation
-    // poll (every 4096 steps), the last step; every step is its own segment when an averaged view must see
-    // each iterate. One virtual call per segment lets an optimizer fuse its steps (sgd's fused path).
-    const bool per_step_views = views.needs_every_iterate();
-    constexpr long kCancelPoll = 4096;
-    long t = 0;
-    while (t < plan.steps) {
-      long end = plan.steps;
-      if (per_step_views) {
-        end = t + 1;
-      } else {
-        end = std::min(end, next_check);
-        if (recorded < K) end = std::min(end, plan.checkpoints[recorded]);
-        end = std::min(end, (t / kCancelPoll + 1) * kCancelPoll);
-      }
-      optimizer.steps(t + 1, end, schedule, streams, *oracle);
-      t = end;
-      ConstVecRef x = optimizer.iterate();
-      if (per_step_views) views.update(t, x);
-      const bool at_checkpoint = recorded < K && plan.checkpoints[recorded] == t;
-      if (t == next_check || at_checkpoint || t == plan.steps) {
-        next_check = t + check_every;
-        const double n2 = x.squaredNorm();
-        if (!(n2 <= limit2)) {  // also catches NaN
-          result.status = RunStatus::diverged;
-          result.stop_step = t;
-          break;
-        }
-      }
-      if (at_checkpoint) views.record(recorded++, t, x);
-      result.stop_step = t;
-      if (t % kCancelPoll == 0 && cancel && cancel->load(std::memory_order_relaxed)) {
-        result.status = RunStatus::interrupted;
+std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer* const> optimizers,
+                                    const Schedule& schedule, const RunPlan& plan,
+                                    std::span<RunStreams* const> streams, const std::atomic<bool>* cancel) {
+  const std::size_t n = optimizers.size();
+  if (n == 0 || n > kMaxLockstep || streams.size() != n)
+    throw std::logic_error("run_lockstep: 1 to " + std::to_string(kMaxLockstep) +
+                           " runs, one stream set each (got " + std::to_string(n) + " optimizers, " +
+                           std::to_string(streams.size()) + " stream sets)");
+  const std::size_t K = plan.checkpoints.size(), V = plan.views.size(), M = plan.metrics.size();
+  std::vector<RunInLoop> runs(n);
+  for (std::size_t r = 0; r < n; ++r) {
+    RunInLoop& run = runs[r];
+    run.result.traces.assign(M * V * K, kNaN);
+    try {
+      const Eigen::Index d = problem.dim();
+      run.views.emplace(plan, d);
+      optimizers[r]->prepare(problem);
+      run.oracle = problem.make_oracle(*streams[r]);
+      Vec x0(d);
+      streams[r]->init.seek(0);
+      problem.initial_point(x0, streams[r]->init);
+      optimizers[r]->start(x0, *streams[r]);
+      run.views->start(x0);
+      run.views->record(run.recorded++, 0, x0);
+      run.result.status = RunStatus::ok;
+      run.active = true;
+    } catch (const std::exception& e) {
+      run.fail(e);
+    }
+  }
+
+  const double limit2 = plan.divergence_threshold * plan.divergence_threshold;
+  const long check_every = std::max(1L, plan.divergence_check_every);
+  long next_check = check_every;
+  std::size_t next_checkpoint = 1;  // checkpoint 0 (t = 0) is recorded above
+  auto t_start = std::chrono::steady_clock::now();
+  // Steps run in segments that end at the next event: a checkpoint, a divergence check, a cancellation
+  // poll (every 4096 steps), the last step; every step is its own segment when an averaged view must see
+  // each iterate. One virtual call per segment (for the whole group when the optimizer steps runs in
+  // lockstep) lets an optimizer fuse its steps (sgd's fused path). Every run of the group has the same
+  // events, so a run's segments, and therefore its iterates, do not depend on the group it is in.
+  bool per_step_views = false;  // a property of the plan: the same for every run that started
+  for (const RunInLoop& run : runs)
+    if (run.views) per_step_views = run.views->needs_every_iterate();
+  constexpr long kCancelPoll = 4096;
+  std::array<Optimizer*, kMaxLockstep> group{};
+  std::array<Oracle*, kMaxLockstep> group_oracles{};
+  long t = 0;
+  while (t < plan.steps) {
+    std::size_t active = 0;
+    for (std::size_t r = 0; r < n; ++r)
+      if (runs[r].active) group[active] = optimizers[r], group_oracles[active++] = runs[r].oracle.get();
+    if (active == 0) break;
+    long end = plan.steps;
+    if (per_step_views) {
+      end = t + 1;
+    } else {
+      end = std::min(end, next_check);
+      if (next_checkpoint < K) end = std::min(end, plan.checkpoints[next_checkpoint]);
+      end = std::min(end, (t / kCancelPoll + 1) * kCancelPoll);
+    }
+    bool together = false;
+    if (active > 1) {
+      try {
+        together = group[0]->steps_lockstep({group.data(), active}, t + 1, end, schedule,
+                                            {group_oracles.data(), active});
+      } catch (const std::exception& e) {  // the runs cannot be told apart: each of them failed
+        for (RunInLoop& run : runs)
+          if (run.active) run.fail(e);
         break;
       }
     }
-    result.wall_seconds = seconds_since(t_start);
-
-    auto t_eval = std::chrono::steady_clock::now();
-    const std::size_t S = views.stored().size();
-    // The best view needs the objective at every checkpoint of the last view; evaluate it once with the rest.
-    const bool want_best = std::find(plan.views.begin(), plan.views.end(), View::best) != plan.views.end();
-    std::vector<Metric> metrics = plan.metrics;
-    auto value_pos = std::size_t(std::find(metrics.begin(), metrics.end(), Metric::value) - metrics.begin());
-    if (want_best && value_pos == metrics.size()) metrics.push_back(Metric::value);
-    const std::size_t cols = recorded * S;
-    std::vector<double> evaluated;
-    evaluate_metrics(problem, metrics, views.store().leftCols(Eigen::Index(cols)), evaluated);
-    auto stored_index = [&](View v) {
-      return std::size_t(std::find(views.stored().begin(), views.stored().end(), v) - views.stored().begin());
-    };
-    std::vector<std::size_t> best_at(recorded, 0);
-    if (want_best) {
-      const double* last_values = evaluated.data() + value_pos * cols;
-      const std::size_t s_last = stored_index(View::last);
-      std::size_t best = 0;
-      for (std::size_t k = 0; k < recorded; ++k) {
-        if (last_values[k * S + s_last] < last_values[best * S + s_last]) best = k;
-        best_at[k] = best;
-      }
-    }
-    for (std::size_t m = 0; m < M; ++m)
-      for (std::size_t v = 0; v < V; ++v) {
-        const View view = plan.views[v];
-        const std::size_t s = stored_index(view == View::best ? View::last : view);
-        for (std::size_t k = 0; k < recorded; ++k) {
-          const std::size_t kk = view == View::best ? best_at[k] : k;
-          result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
+    if (!together)
+      for (std::size_t r = 0; r < n; ++r) {
+        if (!runs[r].active) continue;
+        try {
+          optimizers[r]->steps(t + 1, end, schedule, *streams[r], *runs[r].oracle);
+        } catch (const std::exception& e) {
+          runs[r].fail(e);
         }
       }
-    record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
-    result.eval_seconds = seconds_since(t_eval);
-    oracle->report(result.stats);
-    optimizer.report(result.stats);
-  } catch (const std::exception& e) {
-    result.status = RunStatus::error;
-    result.message = e.what();
+    t = end;
+    const bool at_checkpoint = next_checkpoint < K && plan.checkpoints[next_checkpoint] == t;
+    const bool check = t == next_check || at_checkpoint || t == plan.steps;
+    if (check) next_check = t + check_every;
+    for (std::size_t r = 0; r < n; ++r) {
+      RunInLoop& run = runs[r];
+      if (!run.active) continue;
+      ConstVecRef x = optimizers[r]->iterate();
+      if (per_step_views) run.views->update(t, x);
+      if (check) {
+        const double n2 = x.squaredNorm();
+        if (!(n2 <= limit2)) {  // also catches NaN
+          run.result.status = RunStatus::diverged;
+          run.result.stop_step = t;
+          run.active = false;
+          continue;
+        }
+      }
+      if (at_checkpoint) run.views->record(run.recorded++, t, x);
+      run.result.stop_step = t;
+    }
+    if (at_checkpoint) ++next_checkpoint;
+    if (t % kCancelPoll == 0 && cancel && cancel->load(std::memory_order_relaxed)) {
+      for (RunInLoop& run : runs)
+        if (run.active) run.result.status = RunStatus::interrupted, run.active = false;
+      break;
+    }
   }
-  return result;
+  // The group's loop time, shared equally: the runs stepped together.
+  const double wall = seconds_since(t_start) / double(n);
+
+  std::vector<RunResult> results;
+  results.reserve(n);
+  for (std::size_t r = 0; r < n; ++r) {
+    RunInLoop& run = runs[r];
+    if (run.result.status != RunStatus::error) {
+      run.result.wall_seconds = wall;
+      try {
+        finish_run(problem, plan, *optimizers[r], run);
+      } catch (const std::exception& e) {
+        run.fail(e);
+      }
+    }
+    results.push_back(std::move(run.result));
+  }
+  return results;
 }
 
 }  // namespace ratelab

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,14 @@ struct RunResult {
 // `cancel`, when set by another thread, ends the run early with status `interrupted`.
 RunResult run_one(const Problem& problem, Optimizer& optimizer, const Schedule& schedule, const RunPlan& plan,
                   RunStreams& streams, const std::atomic<bool>* cancel = nullptr);
+
+// Several runs of one configuration on one problem instance, stepped in lockstep: optimizers[k] (same class
+// and options) with streams[k], 1 <= k <= kMaxLockstep. Each result is bit for bit what run_one gives that
+// run alone; wall_seconds is the group's step-loop time divided by the number of runs. Never throws for
+// errors inside runs (status `error` on the run concerned).
+std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer* const> optimizers,
+                                    const Schedule& schedule, const RunPlan& plan,
+                                    std::span<RunStreams* const> streams, const std::atomic<bool>* cancel = nullptr);
 
 // Evaluates the metrics of the iterates stored column-wise in X (one column per (view, checkpoint)).
 void evaluate_metrics(const Problem& problem, const std::vector<Metric>& metrics, ConstMatRef X,

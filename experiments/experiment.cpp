@@ -616,13 +616,13 @@ std::unique_ptr<Optimizer> PreparedExperiment::optimizer(std::size_t configurati
 }
 
 RunResult PreparedExperiment::run(std::size_t configuration, long replicate, const std::atomic<bool>* cancel) const {
-  try {
-    auto problem = this->problem(configuration, replicate);
-    auto optimizer = this->optimizer(configuration);
-    RunStreams streams(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
-                       plan_->configurations[configuration].salt);
-    return run_one(*problem, *optimizer, schedules_[configuration], plan_->run, streams, cancel);
-  } catch (const std::exception& e) {
+  const long replicates[1] = {replicate};
+  return std::move(run_lockstep(configuration, replicates, cancel).front());
+}
+
+std::vector<RunResult> PreparedExperiment::run_lockstep(std::size_t configuration, std::span<const long> replicates,
+                                                        const std::atomic<bool>* cancel) const {
+  auto failed = [&](const std::exception& e) {
     RunResult r;
     r.status = RunStatus::error;
     r.message = e.what();
@@ -630,6 +630,31 @@ RunResult PreparedExperiment::run(std::size_t configuration, long replicate, con
     r.traces.assign(p.metrics.size() * p.views.size() * p.checkpoints.size(),
                     std::numeric_limits<double>::quiet_NaN());
     return r;
+  };
+  // Runs step together only on one shared instance; per-replicate instances run one by one.
+  if (!problems_[configuration] && replicates.size() > 1) {
+    std::vector<RunResult> results;
+    for (long replicate : replicates) results.push_back(run(configuration, replicate, cancel));
+    return results;
+  }
+  try {
+    auto problem = this->problem(configuration, replicates.front());
+    std::vector<std::unique_ptr<Optimizer>> optimizers;
+    std::vector<Optimizer*> optimizer_pointers;
+    std::vector<RunStreams> streams;
+    std::vector<RunStreams*> stream_pointers;
+    streams.reserve(replicates.size());
+    for (long replicate : replicates) {
+      optimizers.push_back(this->optimizer(configuration));
+      optimizer_pointers.push_back(optimizers.back().get());
+      streams.emplace_back(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
+                           plan_->configurations[configuration].salt);
+      stream_pointers.push_back(&streams.back());
+    }
+    return ratelab::run_lockstep(*problem, optimizer_pointers, schedules_[configuration], plan_->run,
+                                 stream_pointers, cancel);
+  } catch (const std::exception& e) {
+    return std::vector<RunResult>(replicates.size(), failed(e));
   }
 }
 

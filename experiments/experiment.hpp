@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,10 @@ class PreparedExperiment {
   std::unique_ptr<Optimizer> optimizer(std::size_t configuration) const;
   // Runs one (configuration, replicate); never throws.
   RunResult run(std::size_t configuration, long replicate, const std::atomic<bool>* cancel) const;
+  // Runs up to kMaxLockstep replicates of one configuration in lockstep (core/run.hpp's run_lockstep):
+  // the results, in the order of `replicates`, are bit for bit those of run() one by one.
+  std::vector<RunResult> run_lockstep(std::size_t configuration, std::span<const long> replicates,
+                                      const std::atomic<bool>* cancel) const;
   // What set-up measured about a configuration's instance (f* method, ...).
   const RunStats& instance_stats(std::size_t configuration) const { return instance_stats_[configuration]; }
   const std::vector<std::string>& metric_names() const { return metric_names_; }

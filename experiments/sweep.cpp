@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -100,6 +101,10 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
     return stop.load(std::memory_order_relaxed) || (options.cancel && options.cancel->load(std::memory_order_relaxed));
   };
   // Bounded: a worker blocks when the writer falls behind, so finished traces never pile up.
+  // Groups small enough that each thread takes at least 4 of them: the threads finish together, and a
+  // cancelled sweep has few runs in flight.
+  const std::size_t width = std::size_t(std::clamp<long>(
+      std::min<long>(options.lockstep, source.expected() / (4 * std::max(1, threads))), 1, long(kMaxLockstep)));
   tbb::concurrent_bounded_queue<Finished> queue;
   queue.set_capacity(4 * threads + 4);
 
@@ -114,10 +119,28 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
           tbb::blocked_range<int>(0, threads, 1),
           [&](const tbb::blocked_range<int>& range) {
             for (int t = range.begin(); t != range.end(); ++t)
-              while (const std::optional<long> j = source.take()) {
-                Finished f{std::size_t(*j / R), *j % R, std::nullopt};
-                if (!should_stop()) f.result = experiment.run(f.configuration, f.replicate, &stop);
-                queue.push(std::move(f));
+              for (;;) {
+                std::array<long, kMaxLockstep> taken{};
+                std::size_t count = 0;
+                while (count < width)
+                  if (const std::optional<long> j = source.take()) taken[count++] = *j;
+                  else break;
+                if (count == 0) break;
+                // Consecutive runs of one configuration step together.
+                for (std::size_t first = 0, last; first < count; first = last) {
+                  const std::size_t configuration = std::size_t(taken[first] / R);
+                  std::array<long, kMaxLockstep> replicates{};
+                  for (last = first; last < count && std::size_t(taken[last] / R) == configuration; ++last)
+                    replicates[last - first] = taken[last] % R;
+                  const std::span<const long> group(replicates.data(), last - first);
+                  std::vector<RunResult> results;
+                  if (!should_stop()) results = experiment.run_lockstep(configuration, group, &stop);
+                  for (std::size_t k = 0; k < group.size(); ++k) {
+                    Finished f{configuration, group[k], std::nullopt};
+                    if (k < results.size()) f.result = std::move(results[k]);
+                    queue.push(std::move(f));
+                  }
+                }
               }
           },
           tbb::simple_partitioner());

@@ -22,6 +22,9 @@ struct SweepOptions {
   enum class Progress { automatic, quiet, lines } progress = Progress::automatic;
   std::atomic<bool>* cancel = nullptr;  // set by a signal handler: stop starting runs, interrupt the rest
   std::vector<bool> skip;               // [configuration * R + replicate]: already done (resume)
+  // A thread takes up to this many runs at a time (at most kMaxLockstep, and at most 1/4 of its share of
+  // the sweep) and steps those of one configuration in lockstep; results do not depend on it.
+  int lockstep = int(kMaxLockstep);
 };
 
 struct SweepSummary {

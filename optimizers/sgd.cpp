@@ -1,6 +1,8 @@
 // Stochastic gradient descent (Robbins & Monro, 1951):
 //   x_{t+1} = x_t - eta_t g_t,   g_t = (1/B) sum_{b=1..B} g(x_t; xi_{t,b}),
 // with B the minibatch size (the oracle averages B draws).
+#include <array>
+
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -29,6 +31,16 @@ class Sgd final : public Optimizer {
   void steps(long t_first, long t_last, const Schedule& schedule, RunStreams& streams, Oracle& oracle) override {
     if (options_.batch == 1 && oracle.fused_sgd_steps(x_, t_first, t_last, schedule)) return;
     Optimizer::steps(t_first, t_last, schedule, streams, oracle);
+  }
+  bool steps_lockstep(std::span<Optimizer* const> optimizers, long t_first, long t_last, const Schedule& schedule,
+                      std::span<Oracle* const> oracles) override {
+    std::array<double*, kMaxLockstep> xs{};
+    for (std::size_t k = 0; k < optimizers.size(); ++k) {
+      auto* sgd = dynamic_cast<Sgd*>(optimizers[k]);
+      if (!sgd || sgd->options_.batch != 1 || k >= xs.size()) return false;
+      xs[k] = sgd->x_.data();
+    }
+    return oracles[0]->fused_sgd_steps_lockstep(oracles, {xs.data(), optimizers.size()}, t_first, t_last, schedule);
   }
   ConstVecRef iterate() const override { return x_; }
 

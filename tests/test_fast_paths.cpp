@@ -2,6 +2,8 @@
 // recurrence, and evaluated metrics equal to the straightforward formula up to summation order.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "core/registry.hpp"
 #include "core/run.hpp"
@@ -191,6 +193,115 @@ TEST_CASE("the run loop's segmentation does not change a run: every divergence-c
       if (reference.empty()) reference = result.traces;
       INFO("divergence_check_every = " << every << ", views = " << views.size());
       CHECK(result.traces == reference);  // exact: same iterates, same evaluation
+    }
+  }
+}
+
+TEST_CASE("gemv_columns_as_eigen gives the bits of Eigen's H * x, column by column", "[fast_paths]") {
+  // Sizes around every branch: single-block (d < 128) and 16-column blocks, whole register blocks of rows,
+  // leftover packet rows and an odd last row; 1..8 columns, and 11 (two calls).
+  for (Eigen::Index d : {1, 2, 3, 5, 8, 15, 16, 17, 31, 33, 64, 100, 127, 128, 129, 130, 200, 257}) {
+    RandomStream rng(11, std::uint64_t(d), StreamPurpose::instance);
+    Mat H(d, d), X(d, 11), Y(d, 11), E(d, 11);
+    for (Eigen::Index i = 0; i < H.size(); ++i) H.data()[i] = rng.normal();
+    for (Eigen::Index i = 0; i < X.size(); ++i) X.data()[i] = rng.normal();
+    for (Eigen::Index k = 0; k < X.cols(); ++k) {
+      VecRef e = E.col(k);  // the types of LeastSquares::gradient: g.noalias() = H_ * x
+      const ConstVecRef x = X.col(k);
+      e.noalias() = H * x;
+    }
+    for (std::size_t columns : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 11u}) {
+      std::vector<const double*> xs;
+      std::vector<double*> ys;
+      for (std::size_t k = 0; k < columns; ++k) xs.push_back(X.col(Eigen::Index(k)).data()), ys.push_back(Y.col(Eigen::Index(k)).data());
+      Y.setConstant(std::numeric_limits<double>::quiet_NaN());
+      gemv_columns_as_eigen(H, xs, ys);
+      INFO("d = " << d << ", columns = " << columns);
+      CHECK((Y.leftCols(Eigen::Index(columns)).array() == E.leftCols(Eigen::Index(columns)).array()).all());
+    }
+  }
+}
+
+TEST_CASE("runs stepped in lockstep equal the same runs alone, bit for bit", "[fast_paths]") {
+  // Exact gradient plus Student-t noise (the W1-heavy oracle, with the lockstep H X product), the sampled
+  // oracle (no lockstep path: run by run), and heavy_ball (the default steps_lockstep). Step sizes large
+  // enough that some runs diverge at different steps, so runs leave the group while the others go on.
+  RowMat A;
+  Vec b;
+  make_splitmix_instance(300, 130, 3, 0.1, A, b);
+  Registry registry = builtin_registry();
+  std::vector<std::string> errors;
+  const auto make = [&](const std::string& name) {
+    return registry.make_optimizer(name, resolve_params(registry.info(ComponentKind::optimizer, name).params, {},
+                                                        "optimizer", errors));
+  };
+  struct Case {
+    const char* name;
+    LeastSquaresOptions::OracleKind oracle;
+    double scale, c;
+    const char* optimizer;
+    std::vector<View> views;
+  };
+  const std::vector<Case> cases{
+      {"exact + student_t", LeastSquaresOptions::OracleKind::exact, 0.5, 0.5, "sgd", {View::last}},
+      {"exact + student_t, diverging", LeastSquaresOptions::OracleKind::exact, 3.0, 30.0, "sgd", {View::last}},
+      {"exact + student_t, per-step views", LeastSquaresOptions::OracleKind::exact, 0.5, 0.5, "sgd",
+       {View::last, View::uniform}},
+      {"sampled", LeastSquaresOptions::OracleKind::sampled, 0.0, 0.5, "sgd", {View::last}},
+      {"heavy_ball, exact + student_t", LeastSquaresOptions::OracleKind::exact, 0.5, 0.2, "heavy_ball", {View::last}},
+  };
+  for (const Case& c : cases) {
+    LeastSquaresOptions o;
+    o.oracle = c.oracle;
+    o.noise.kind = NoiseOptions::Kind::student_t;
+    o.noise.scale = c.scale;
+    o.noise.nu = 2.5;
+    LeastSquares problem(A, b, o);
+    const Schedule schedule{.kind = Schedule::Kind::inv_sqrt, .c = c.c};
+    RunPlan plan;
+    plan.steps = 700;
+    plan.checkpoints = log_checkpoints(plan.steps, 12);
+    plan.views = c.views;
+    plan.metrics = {Metric::value, Metric::dist2};
+    plan.divergence_threshold = 1e3;
+    plan.divergence_check_every = 5;
+    constexpr std::size_t n = 7;
+    std::vector<RunResult> alone;
+    for (std::size_t r = 0; r < n; ++r) {
+      RunStreams streams(4, r);
+      auto optimizer = make(c.optimizer);
+      alone.push_back(run_one(problem, *optimizer, schedule, plan, streams));
+    }
+    std::vector<std::unique_ptr<Optimizer>> optimizers;
+    std::vector<Optimizer*> pointers;
+    std::vector<RunStreams> streams;
+    std::vector<RunStreams*> stream_pointers;
+    streams.reserve(n);
+    for (std::size_t r = 0; r < n; ++r) {
+      optimizers.push_back(make(c.optimizer));
+      pointers.push_back(optimizers.back().get());
+      streams.emplace_back(4, r);
+      stream_pointers.push_back(&streams.back());
+    }
+    const std::vector<RunResult> together = run_lockstep(problem, pointers, schedule, plan, stream_pointers);
+    REQUIRE(together.size() == n);
+    long diverged = 0, ok = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      INFO(c.name << ", run " << r);
+      CHECK(together[r].status == alone[r].status);
+      CHECK(together[r].stop_step == alone[r].stop_step);
+      CHECK(together[r].stats == alone[r].stats);  // the noise's realized statistics included
+      // NaN marks checkpoints after divergence: compare the bits.
+      CHECK(std::memcmp(together[r].traces.data(), alone[r].traces.data(), alone[r].traces.size() * sizeof(double)) == 0);
+      diverged += alone[r].status == RunStatus::diverged;
+      ok += alone[r].status == RunStatus::ok;
+    }
+    // The diverging case has runs leaving the group early and runs going on; the others all finish.
+    if (std::string(c.name).find("diverging") != std::string::npos) {
+      CHECK(diverged > 0);
+      CHECK(ok > 0);
+    } else {
+      CHECK(ok == long(n));
     }
   }
 }

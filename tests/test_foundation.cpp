@@ -2,6 +2,7 @@
 // experiment files and sweep expansion.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 
 #include "experiments/experiment.hpp"
 #include "experiments/sweep.hpp"
@@ -12,7 +13,7 @@ namespace {
 
 // Runs every (configuration, replicate) of an experiment given as INI text; results indexed [c][r].
 std::vector<std::vector<RunResult>> run_text(const std::string& ini, ExperimentPlan* plan_out = nullptr,
-                                             int threads = 2) {
+                                             int threads = 2, int lockstep = int(kMaxLockstep)) {
   Registry registry = builtin_registry();
   ExperimentPlan plan = plan_experiment(registry, parse_ini(ini, "test.ini"), {});
   PreparedExperiment prepared(registry, plan);
@@ -20,6 +21,7 @@ std::vector<std::vector<RunResult>> run_text(const std::string& ini, ExperimentP
                                           std::vector<RunResult>(std::size_t(plan.options.replicates)));
   SweepOptions options;
   options.threads = threads;
+  options.lockstep = lockstep;
   options.progress = SweepOptions::Progress::quiet;
   run_sweep(prepared, options, [&](std::size_t c, long r, const RunResult& result) { out[c][std::size_t(r)] = result; });
   if (plan_out) *plan_out = plan;
@@ -320,4 +322,48 @@ eta = 0.1
   CHECK(summary.interrupted == written);
   CHECK(summary.interrupted + summary.not_started == 8);
   CHECK(summary.seconds < 5.0);
+}
+
+TEST_CASE("a sweep's results do not depend on how many runs step in lockstep, nor on the thread count",
+          "[foundation][sweep]") {
+  // The W1-heavy oracle (exact gradient + Student-t noise: runs of a configuration share one H X product),
+  // two step sizes so groups are cut at configuration boundaries (37 replicates: groups of 8 and a
+  // remainder, or whatever the threads take); at c = 70 some runs diverge, at different steps.
+  const char* ini = R"(
+[experiment]
+steps = 400
+replicates = 37
+checkpoints = 10
+seed = 3
+divergence_threshold = 1e3
+[problem]
+name = least_squares
+n = 200
+d = 40
+oracle = exact
+noise = student_t
+noise_scale = 2
+[optimizer]
+name = sgd
+[schedule]
+name = inv_sqrt
+c = 0.5, 70
+)";
+  const auto reference = run_text(ini, nullptr, 1, 1);
+  long diverged = 0;
+  for (const RunResult& r : reference[1]) diverged += r.status == RunStatus::diverged;
+  CHECK(diverged > 0);  // some runs leave their group early, the others go on
+  CHECK(diverged < 37);
+  for (auto [threads, lockstep] : {std::pair{1, 8}, std::pair{2, 8}, std::pair{2, 3}, std::pair{2, 1}}) {
+    const auto results = run_text(ini, nullptr, threads, lockstep);
+    for (std::size_t c = 0; c < reference.size(); ++c)
+      for (std::size_t r = 0; r < reference[c].size(); ++r) {
+        INFO("threads " << threads << ", lockstep " << lockstep << ", configuration " << c << ", replicate " << r);
+        CHECK(results[c][r].status == reference[c][r].status);
+        CHECK(results[c][r].stop_step == reference[c][r].stop_step);
+        CHECK(results[c][r].stats == reference[c][r].stats);
+        CHECK(std::memcmp(results[c][r].traces.data(), reference[c][r].traces.data(),
+                          reference[c][r].traces.size() * sizeof(double)) == 0);
+      }
+  }
 }
