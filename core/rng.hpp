@@ -12,6 +12,7 @@
 #include <Random123/philox.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -95,6 +96,19 @@ class RandomStream {
   bool spare_normal_ = false;
   double spare_ = 0.0;
 };
+
+namespace detail {
+// The Philox blocks behind fill_u64 and first_below_of_steps: the counters `first` with j added to word
+// `word` (mod 2^64, as the scalar code's ++ wraps), j = 0..n-1. Block j's words go to out[4j..4j+3] in the
+// order next_u64 hands them out (v[3], v[2], v[1], v[0]); with only_v3, only v[3], to out[j]. Exposed so
+// the tests can hold each implementation against r123::Philox4x64 on a machine that has both.
+enum class PhiloxKernel { portable, avx512 };
+// The AVX-512F kernel is compiled in (x86-64 GCC or Clang) and this CPU and OS support it.
+bool avx512_kernel_available();
+// kernel == avx512 requires avx512_kernel_available().
+void philox_blocks(PhiloxKernel kernel, r123::Philox4x64::ctr_type first, int word, r123::Philox4x64::key_type key,
+                   std::size_t n, bool only_v3, std::uint64_t* out);
+}  // namespace detail
 
 // The streams one run draws from.
 struct RunStreams {
