@@ -318,7 +318,19 @@ void RandomStream::fill_student_t(std::span<double> out, double nu) {
       w[accepted] = wj;
       accepted += std::size_t((wj < 1.0) & (wj > 0.0));
     }
-    for (std::size_t j = 0; j < accepted; ++j)  // vectorizable: no libm, no branches
+    // Where the loop below is vectorized (its int64-to-double conversions need AVX-512DQ), it runs over
+    // whole vectors, so no scalar tail runs (up to 7 lanes, each at the cost of a whole vector): the
+    // padding lanes get a harmless pair and their results are dropped. Elsewhere it is scalar code, and
+    // padding would only add work.
+#ifdef __AVX512DQ__
+    constexpr std::size_t kLanes = 8;
+#else
+    constexpr std::size_t kLanes = 1;
+#endif
+    static_assert(kChunk % kLanes == 0);
+    const std::size_t padded = (accepted + kLanes - 1) & ~(kLanes - 1);
+    for (std::size_t j = accepted; j < padded; ++j) u[j] = 0.0, w[j] = 0.5;
+    for (std::size_t j = 0; j < padded; ++j)  // vectorizable: no libm, no branches
       t[j] = u[j] * std::sqrt(nu * (exp_nonnegative(power * log_positive(w[j])) - 1.0) / w[j]);
     std::copy(t, t + accepted, out.begin() + std::ptrdiff_t(filled));
     filled += accepted;
