@@ -217,7 +217,8 @@ TEST_CASE("both Philox kernels give r123::Philox4x64's blocks bit for bit", "[rn
               auto counter = first;
               counter.v[word] = start + j;
               const auto block = philox(counter, key);
-              for (int i = 0; i < (only_v3 ? 1 : 4); ++i) expected[(only_v3 ? j : 4 * j) + i] = block.v[3 - i];
+              for (int i = 0; i < (only_v3 ? 1 : 4); ++i)
+                expected[(only_v3 ? j : 4 * j) + i] = block.v[3 - i];
             }
             for (detail::PhiloxKernel kernel : kernels) {
               std::vector<std::uint64_t> out(words + 9, sentinel);
@@ -233,7 +234,8 @@ TEST_CASE("both Philox kernels give r123::Philox4x64's blocks bit for bit", "[rn
   }
 }
 
-TEST_CASE("fill_u64 and first_below_of_steps equal the one-at-a-time draws for every size and position", "[rng]") {
+TEST_CASE("fill_u64 and first_below_of_steps equal the one-at-a-time draws for every size and position",
+          "[rng]") {
   // Whichever kernel this CPU gets: sizes 1..70 (short calls, partial groups, a tail after whole blocks)
   // from every position in a block.
   for (std::size_t offset = 0; offset < 4; ++offset) {
