@@ -4,6 +4,11 @@
 #include <bit>
 #include <limits>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define RATELAB_HAVE_AVX512_KERNEL 1
+#endif
+
 namespace ratelab {
 
 __extension__ typedef unsigned __int128 u128;
@@ -34,31 +39,189 @@ std::uint64_t RandomStream::below(std::uint64_t n) {
   return std::uint64_t(m >> 64);
 }
 
-void RandomStream::fill_u64(std::span<std::uint64_t> out) {
-  std::size_t k = 0;
-  while (k < out.size() && available_ > 0) out[k++] = block_[--available_];
+namespace detail {
+namespace {
+
+using Ctr = r123::Philox4x64::ctr_type;
+using Key = r123::Philox4x64::key_type;
+
+void philox_blocks_portable(Ctr counter, int word, Key key, std::size_t n, bool only_v3, std::uint64_t* out) {
   // Counter and key in locals: the blocks are independent, and nothing in the loop goes through memory
   // that could make the compiler or the CPU serialize them.
   const r123::Philox4x64 philox;
-  const auto key = key_;
-  auto counter = counter_;
-  for (; out.size() - k >= 4; k += 4) {
+  for (std::size_t j = 0; j < n; ++j) {
     const auto block = philox(counter, key);
-    counter.v[1] += 1;
-    out[k] = block.v[3], out[k + 1] = block.v[2], out[k + 2] = block.v[1], out[k + 3] = block.v[0];
+    counter.v[word] += 1;
+    if (only_v3) {
+      out[j] = block.v[3];
+    } else {
+      for (int i = 0; i < 4; ++i) out[4 * j + i] = block.v[3 - i];
+    }
   }
-  counter_ = counter;
+}
+
+#ifdef RATELAB_HAVE_AVX512_KERNEL
+// AVX-512F only (no DQ's 64-bit multiply, no IFMA), so any AVX-512 CPU runs it; the attribute rather than a
+// build flag, so the portable build carries it and chooses at run time.
+#define RATELAB_AVX512 __attribute__((target("avx512f")))
+// GCC 12 warns about the placeholder its own intrinsics leave uninitialized on purpose
+// (_mm512_undefined_epi32, GCC bug 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+// The 128-bit product a * m of every lane, from four 32x32-bit products.
+RATELAB_AVX512 inline void mulhilo(__m512i a, std::uint64_t m, __m512i& hi, __m512i& lo) {
+  const __m512i mask = _mm512_set1_epi64(0xffffffffLL);
+  const __m512i m_lo = _mm512_set1_epi64((long long)(m & 0xffffffffULL)),
+                m_hi = _mm512_set1_epi64((long long)(m >> 32));
+  const __m512i a_hi = _mm512_srli_epi64(a, 32);
+  const __m512i ll = _mm512_mul_epu32(a, m_lo), lh = _mm512_mul_epu32(a, m_hi);
+  const __m512i hl = _mm512_mul_epu32(a_hi, m_lo), hh = _mm512_mul_epu32(a_hi, m_hi);
+  const __m512i t = _mm512_add_epi64(hl, _mm512_srli_epi64(ll, 32));  // no carry out: < 2^64
+  const __m512i u = _mm512_add_epi64(lh, _mm512_and_si512(t, mask));
+  hi = _mm512_add_epi64(_mm512_add_epi64(hh, _mm512_srli_epi64(t, 32)), _mm512_srli_epi64(u, 32));
+  lo = _mm512_or_si512(_mm512_slli_epi64(u, 32), _mm512_and_si512(ll, mask));
+}
+
+// Blocks j0 .. j0 + count - 1 (count <= 8 G), eight per vector. G groups are interleaved because one
+// group's ten rounds are a chain of dependent multiplies: alone it would leave the multipliers idle
+// (G = 4: 6.4 ns per block on Zen 4, against 8.1 for the scalar code; 16 state vectors fit the 32
+// registers).
+template <int G>
+RATELAB_AVX512 void philox_groups(const Ctr& first, int word, const Key& key, std::uint64_t j0,
+                                  std::size_t count, bool only_v3, std::uint64_t* out) {
+  __m512i c[4][G];
+  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  for (int g = 0; g < G; ++g)
+    for (int i = 0; i < 4; ++i) {
+      c[i][g] = _mm512_set1_epi64((long long)first.v[i]);
+      if (i == word)
+        c[i][g] =
+            _mm512_add_epi64(c[i][g], _mm512_add_epi64(_mm512_set1_epi64((long long)(j0 + 8 * g)), lane));
+    }
+  std::uint64_t k0 = key.v[0], k1 = key.v[1];
+  for (int round = 0; round < 10; ++round) {
+    for (int g = 0; g < G; ++g) {
+      __m512i hi0, lo0, hi1, lo1;
+      mulhilo(c[0][g], 0xD2E7470EE14C6C93ULL, hi0, lo0);
+      mulhilo(c[2][g], 0xCA5A826395121157ULL, hi1, lo1);
+      c[0][g] = _mm512_ternarylogic_epi64(hi1, c[1][g], _mm512_set1_epi64((long long)k0), 0x96);  // a ^ b ^ c
+      c[1][g] = lo1;
+      c[2][g] = _mm512_ternarylogic_epi64(hi0, c[3][g], _mm512_set1_epi64((long long)k1), 0x96);
+      c[3][g] = lo0;
+    }
+    k0 += 0x9E3779B97F4A7C15ULL;
+    k1 += 0xBB67AE8584CAA73BULL;
+  }
+  for (int g = 0; g < G && std::size_t(8 * g) < count; ++g) {
+    const std::size_t blocks = std::min<std::size_t>(8, count - 8 * g);
+    if (only_v3) {
+      _mm512_mask_storeu_epi64(out + 8 * g, __mmask8((1u << blocks) - 1), c[3][g]);
+      continue;
+    }
+    // Transpose words-by-block to block-by-words: row r holds blocks 2r and 2r + 1, each as v3 v2 v1 v0.
+    const __m512i v32_even = _mm512_unpacklo_epi64(c[3][g], c[2][g]),
+                  v32_odd = _mm512_unpackhi_epi64(c[3][g], c[2][g]);
+    const __m512i v10_even = _mm512_unpacklo_epi64(c[1][g], c[0][g]),
+                  v10_odd = _mm512_unpackhi_epi64(c[1][g], c[0][g]);
+    const __m512i p01 = _mm512_shuffle_i64x2(v32_even, v10_even, 0x44),
+                  q01 = _mm512_shuffle_i64x2(v32_odd, v10_odd, 0x44);
+    const __m512i p23 = _mm512_shuffle_i64x2(v32_even, v10_even, 0xee),
+                  q23 = _mm512_shuffle_i64x2(v32_odd, v10_odd, 0xee);
+    const __m512i rows[4] = {_mm512_shuffle_i64x2(p01, q01, 0x88), _mm512_shuffle_i64x2(p01, q01, 0xdd),
+                             _mm512_shuffle_i64x2(p23, q23, 0x88), _mm512_shuffle_i64x2(p23, q23, 0xdd)};
+    for (std::size_t r = 0; r < 4 && 2 * r < blocks; ++r) {
+      const std::size_t words = std::min<std::size_t>(8, 4 * (blocks - 2 * r));
+      _mm512_mask_storeu_epi64(out + 32 * g + 8 * r, __mmask8((1u << words) - 1), rows[r]);
+    }
+  }
+}
+
+RATELAB_AVX512 void philox_blocks_avx512(const Ctr& first, int word, const Key& key, std::size_t n,
+                                         bool only_v3, std::uint64_t* out) {
+  for (std::size_t j = 0; j < n; j += 32) {
+    const std::size_t count = std::min<std::size_t>(32, n - j);
+    std::uint64_t* const o = out + (only_v3 ? j : 4 * j);
+    switch ((count + 7) / 8) {  // as few groups as cover the count: a short tail costs what it needs
+      case 4:
+        philox_groups<4>(first, word, key, j, count, only_v3, o);
+        break;
+      case 3:
+        philox_groups<3>(first, word, key, j, count, only_v3, o);
+        break;
+      case 2:
+        philox_groups<2>(first, word, key, j, count, only_v3, o);
+        break;
+      default:
+        philox_groups<1>(first, word, key, j, count, only_v3, o);
+        break;
+    }
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+}  // namespace
+
+bool avx512_kernel_available() {
+#ifdef RATELAB_HAVE_AVX512_KERNEL
+  __builtin_cpu_init();  // in case the first caller runs before the constructors, which would do it
+  return __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
+void philox_blocks(PhiloxKernel kernel, Ctr first, int word, Key key, std::size_t n, bool only_v3,
+                   std::uint64_t* out) {
+#ifdef RATELAB_HAVE_AVX512_KERNEL
+  if (kernel == PhiloxKernel::avx512) return philox_blocks_avx512(first, word, key, n, only_v3, out);
+#endif
+  (void)kernel;
+  philox_blocks_portable(first, word, key, n, only_v3, out);
+}
+
+}  // namespace detail
+
+namespace {
+
+// The kernel for this CPU, chosen once. Below 8 blocks the scalar code wins: the vector kernel computes
+// 8 anyway, as one chain of dependent multiplies (measured on Zen 4: 4 blocks 87 ns against 60, 8 blocks
+// 84 ns against 98).
+constexpr std::size_t kMinSimdBlocks = 8;
+
+void philox_blocks(const r123::Philox4x64::ctr_type& first, int word, const r123::Philox4x64::key_type& key,
+                   std::size_t n, bool only_v3, std::uint64_t* out) {
+  static const detail::PhiloxKernel best =
+      detail::avx512_kernel_available() ? detail::PhiloxKernel::avx512 : detail::PhiloxKernel::portable;
+  detail::philox_blocks(n >= kMinSimdBlocks ? best : detail::PhiloxKernel::portable, first, word, key, n,
+                        only_v3, out);
+}
+
+}  // namespace
+
+void RandomStream::fill_u64(std::span<std::uint64_t> out) {
+  std::size_t k = 0;
+  while (k < out.size() && available_ > 0) out[k++] = block_[--available_];
+  const std::size_t blocks = (out.size() - k) / 4;
+  philox_blocks(counter_, 1, key_, blocks, false, out.data() + k);
+  counter_.v[1] += blocks;
+  k += 4 * blocks;
   while (k < out.size()) out[k++] = next_u64();
 }
 
 void RandomStream::first_below_of_steps(std::uint64_t first_step, std::uint64_t n,
                                        std::span<std::uint64_t> out) const {
   const std::uint64_t threshold = (0 - n) % n;
-  r123::Philox4x64 philox;
+  // below() takes block[3] first (next_u64 hands the block out from its end).
+  philox_blocks({{first_step, 0, 0, 0}}, 0, key_, out.size(), true, out.data());
   for (std::size_t k = 0; k < out.size(); ++k) {
-    const r123::Philox4x64::ctr_type counter{{first_step + k, 0, 0, 0}};
-    // below() takes block[3] first (next_u64 hands the block out from its end).
-    const u128 m = (u128)philox(counter, key_).v[3] * n;
+    const u128 m = (u128)out[k] * n;
     out[k] = std::uint64_t(m >> 64);
     if (std::uint64_t(m) < threshold) [[unlikely]] {
       RandomStream exact = *this;
@@ -166,13 +329,38 @@ void RandomStream::fill_student_t(std::span<double> out, double nu) {
     // Keep the accepted pairs (w in (0, 1), about pi/4 of them) in order, branch-free: a rejection happens
     // at random, which a branch would mispredict; then the math runs only on them.
     std::size_t accepted = 0;
-    for (std::size_t j = 0; j < want; ++j) {
+    std::size_t j0 = 0;
+#ifdef __AVX512F__
+    // Eight at a time where the build has AVX-512: a compress in registers (the form that stores is slow on
+    // Zen 4), stored whole. The lanes it writes past the kept ones are at indices already read.
+    for (; j0 + 8 <= want; j0 += 8) {
+      const __m512d uj = _mm512_loadu_pd(u + j0), wj = _mm512_loadu_pd(w + j0);
+      const __mmask8 keep = _mm512_cmp_pd_mask(wj, _mm512_set1_pd(1.0), _CMP_LT_OQ) &
+                            _mm512_cmp_pd_mask(wj, _mm512_setzero_pd(), _CMP_GT_OQ);
+      _mm512_storeu_pd(u + accepted, _mm512_maskz_compress_pd(keep, uj));
+      _mm512_storeu_pd(w + accepted, _mm512_maskz_compress_pd(keep, wj));
+      accepted += std::size_t(std::popcount(unsigned(keep)));
+    }
+#endif
+    for (std::size_t j = j0; j < want; ++j) {
       const double uj = u[j], wj = w[j];
       u[accepted] = uj;
       w[accepted] = wj;
       accepted += std::size_t((wj < 1.0) & (wj > 0.0));
     }
-    for (std::size_t j = 0; j < accepted; ++j)  // vectorizable: no libm, no branches
+    // Where the loop below is vectorized (its int64-to-double conversions need AVX-512DQ), it runs over
+    // whole vectors, so no scalar tail runs (up to 7 lanes, each at the cost of a whole vector): the
+    // padding lanes get a harmless pair and their results are dropped. Elsewhere it is scalar code, and
+    // padding would only add work.
+#ifdef __AVX512DQ__
+    constexpr std::size_t kLanes = 8;
+#else
+    constexpr std::size_t kLanes = 1;
+#endif
+    static_assert(kChunk % kLanes == 0);
+    const std::size_t padded = (accepted + kLanes - 1) & ~(kLanes - 1);
+    for (std::size_t j = accepted; j < padded; ++j) u[j] = 0.0, w[j] = 0.5;
+    for (std::size_t j = 0; j < padded; ++j)  // vectorizable: no libm, no branches
       t[j] = u[j] * std::sqrt(nu * (exp_nonnegative(power * log_positive(w[j])) - 1.0) / w[j]);
     std::copy(t, t + accepted, out.begin() + std::ptrdiff_t(filled));
     filled += accepted;

@@ -192,6 +192,81 @@ TEST_CASE("fill_u64 gives the values of next_u64 calls, from any position in a b
   }
 }
 
+TEST_CASE("both Philox kernels give r123::Philox4x64's blocks bit for bit", "[rng]") {
+  // The counters vary in word 0 (first_below_of_steps) or word 1 (fill_u64) and wrap mod 2^64 like the
+  // scalar ++; n = 0..70 covers whole and partial groups of 8 and calls of 32. The sentinels check that
+  // the masked stores of a partial group write nothing past the last block.
+  std::vector<detail::PhiloxKernel> kernels{detail::PhiloxKernel::portable};
+  if (detail::avx512_kernel_available())
+    kernels.push_back(detail::PhiloxKernel::avx512);
+  else
+    WARN("this CPU has no AVX-512F: only the portable Philox kernel is checked against Random123");
+  const r123::Philox4x64 philox;
+  const std::uint64_t sentinel = 0x5e5e5e5e5e5e5e5eULL;
+  for (std::uint64_t seed = 0; seed < 12; ++seed) {
+    const r123::Philox4x64::key_type key{{splitmix64(seed), splitmix64(~seed)}};
+    for (int word : {0, 1}) {
+      for (std::uint64_t start : {std::uint64_t(0), splitmix64(seed + 99), std::uint64_t(0) - 37}) {
+        r123::Philox4x64::ctr_type first{{splitmix64(seed + 7), splitmix64(seed + 8), seed, ~seed}};
+        first.v[word] = start;
+        for (std::size_t n = 0; n <= 70; ++n) {
+          for (bool only_v3 : {false, true}) {
+            const std::size_t words = only_v3 ? n : 4 * n;
+            std::vector<std::uint64_t> expected(words + 9, sentinel);
+            for (std::size_t j = 0; j < n; ++j) {
+              auto counter = first;
+              counter.v[word] = start + j;
+              const auto block = philox(counter, key);
+              for (int i = 0; i < (only_v3 ? 1 : 4); ++i)
+                expected[(only_v3 ? j : 4 * j) + i] = block.v[3 - i];
+            }
+            for (detail::PhiloxKernel kernel : kernels) {
+              std::vector<std::uint64_t> out(words + 9, sentinel);
+              detail::philox_blocks(kernel, first, word, key, n, only_v3, out.data());
+              INFO("kernel " << int(kernel) << ", word " << word << ", start " << start << ", n " << n
+                             << ", only_v3 " << only_v3);
+              REQUIRE(out == expected);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("fill_u64 and first_below_of_steps equal the one-at-a-time draws for every size and position",
+          "[rng]") {
+  // Whichever kernel this CPU gets: sizes 1..70 (short calls, partial groups, a tail after whole blocks)
+  // from every position in a block.
+  for (std::size_t offset = 0; offset < 4; ++offset) {
+    for (std::size_t count = 1; count <= 70; ++count) {
+      RandomStream bulk(8, 1, StreamPurpose::noise), single(8, 1, StreamPurpose::noise);
+      bulk.seek(count);
+      single.seek(count);
+      for (std::size_t k = 0; k < offset; ++k) REQUIRE(bulk.next_u64() == single.next_u64());
+      std::vector<std::uint64_t> values(count), expected(count);
+      bulk.fill_u64(values);
+      for (std::uint64_t& v : expected) v = single.next_u64();
+      REQUIRE(values == expected);
+      REQUIRE(bulk.next_u64() == single.next_u64());
+    }
+  }
+  // The step counter wraps mod 2^64 within a call, as seek(first_step + k) does.
+  const RandomStream stream(8, 2, StreamPurpose::sampling);
+  for (std::uint64_t first_step : {std::uint64_t(3), std::uint64_t(0) - 40}) {
+    for (std::size_t count = 1; count <= 70; ++count) {
+      std::vector<std::uint64_t> bulk(count), expected(count);
+      stream.first_below_of_steps(first_step, 1000, bulk);
+      for (std::size_t k = 0; k < count; ++k) {
+        RandomStream one = stream;
+        one.seek(first_step + k);
+        expected[k] = one.below(1000);
+      }
+      REQUIRE(bulk == expected);
+    }
+  }
+}
+
 TEST_CASE("Student-t variates follow Bailey's formula on the stream's uniforms", "[rng]") {
   // An independent transcription with libm's log and pow: the accepted pairs must be the same and the
   // values agree to the accuracy of the polynomial log/exp (1e-13 relative is 500 ulp).
