@@ -84,36 +84,46 @@ TEST_CASE("first_below_of_steps equals seek(t) + below(n) for every step, reject
 
 TEST_CASE("sgd's fused steps equal the step-by-step loop, and a second draw in a step continues the stream",
           "[fast_paths]") {
+  Registry registry = builtin_registry();
+  std::vector<std::string> errors;
+  // Dimensions around the fused update-and-dot's branches (shorter than a packet, one packet, pairs of
+  // packets with and without a leftover packet, a scalar tail) for packets of 2 (SSE2) and 8 (AVX-512).
+  for (Eigen::Index dim : {1, 3, 7, 8, 16, 24, 37, 128}) {
+    RowMat A_d;
+    Vec b_d;
+    make_splitmix_instance(300, dim, 99, 0.1, A_d, b_d);
+    LeastSquares problem_d(A_d, b_d, LeastSquaresOptions{});
+    auto make_sgd = [&] {
+      auto sgd = registry.make_optimizer("sgd", resolve_params(registry.info(ComponentKind::optimizer, "sgd").params,
+                                                               {}, "optimizer", errors));
+      sgd->prepare(problem_d);
+      return sgd;
+    };
+    const Schedule schedule{.kind = Schedule::Kind::inv_t, .c = 0.8};
+    auto fused = make_sgd(), stepwise = make_sgd();
+    RunStreams streams_fused(3, 1), streams_stepwise(3, 1);
+    auto oracle_fused = problem_d.make_oracle(streams_fused);
+    auto oracle_stepwise = problem_d.make_oracle(streams_stepwise);
+    const Vec x0 = Vec::LinSpaced(dim, -0.5, 0.5);
+    fused->start(x0, streams_fused);
+    stepwise->start(x0, streams_stepwise);
+    // Segments of uneven lengths, as the run loop makes them (checkpoints, checks, polls), crossing the
+    // oracle's 64-step row windows at arbitrary offsets.
+    long t = 0;
+    for (long end : {1L, 2L, 63L, 64L, 65L, 200L, 333L, 1000L, 4096L, 5000L}) {
+      fused->steps(t + 1, end, schedule, streams_fused, *oracle_fused);
+      stepwise->Optimizer::steps(t + 1, end, schedule, streams_stepwise, *oracle_stepwise);
+      INFO("d = " << dim << ", steps to " << end);
+      REQUIRE((fused->iterate().array() == stepwise->iterate().array()).all());
+      t = end;
+    }
+    CHECK(fused->iterate().norm() > 0.0);
+  }
+
   RowMat A;
   Vec b;
   make_splitmix_instance(300, 16, 99, 0.1, A, b);
-  LeastSquaresOptions o;
-  LeastSquares problem(A, b, o);
-  Registry registry = builtin_registry();
-  std::vector<std::string> errors;
-  auto make_sgd = [&] {
-    auto sgd = registry.make_optimizer("sgd", resolve_params(registry.info(ComponentKind::optimizer, "sgd").params,
-                                                             {}, "optimizer", errors));
-    sgd->prepare(problem);
-    return sgd;
-  };
-  const Schedule schedule{.kind = Schedule::Kind::inv_t, .c = 0.8};
-  auto fused = make_sgd(), stepwise = make_sgd();
-  RunStreams streams_fused(3, 1), streams_stepwise(3, 1);
-  auto oracle_fused = problem.make_oracle(streams_fused), oracle_stepwise = problem.make_oracle(streams_stepwise);
-  const Vec x0 = Vec::Zero(16);
-  fused->start(x0, streams_fused);
-  stepwise->start(x0, streams_stepwise);
-  // Segments of uneven lengths, as the run loop makes them (checkpoints, checks, polls), crossing the oracle's
-  // 64-step row windows at arbitrary offsets.
-  long t = 0;
-  for (long end : {1L, 2L, 63L, 64L, 65L, 200L, 333L, 1000L, 4096L, 5000L}) {
-    fused->steps(t + 1, end, schedule, streams_fused, *oracle_fused);
-    stepwise->Optimizer::steps(t + 1, end, schedule, streams_stepwise, *oracle_stepwise);
-    REQUIRE((fused->iterate().array() == stepwise->iterate().array()).all());
-    t = end;
-  }
-
+  LeastSquares problem(A, b, LeastSquaresOptions{});
   // Two gradients in one step: the first uses the step's first row (served from the prefetched window),
   // the second the stream's second draw.
   RunStreams streams(3, 2);
