@@ -75,11 +75,11 @@ int main(int argc, char** argv) {
   Registry registry = builtin_registry();
   double setup_seconds = 0.0, solved_f_star = NAN;
   registry.add_problem({ComponentKind::problem, "w1_instance", "WORKLOADS.md W1 least-squares instance", {}, "bench"},
-                       [&](const ParamSet&, ProblemContext&) -> std::shared_ptr<const Problem> {
+                       [&](const ParamSet&, ProblemContext& context) -> std::shared_ptr<const Problem> {
                          const auto t0 = std::chrono::steady_clock::now();
                          RowMat A;
                          Vec b;
-                         make_splitmix_instance(4096, d, 12345, 0.1, A, b);
+                         make_splitmix_instance(4096, d, 12345, 0.1, A, b, context.parallel_for);
                          LeastSquaresOptions o;
                          // x* by Cholesky inside the timed job (a d x d solve): the checkpoints are then
                          // evaluated as f* + e^T H e / 2 (least_squares' evaluation = auto), d^2 instead of

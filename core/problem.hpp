@@ -7,6 +7,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -29,6 +30,10 @@ using ConstMatRef = Eigen::Ref<const Eigen::MatrixXd>;
 
 enum class Domain { euclidean, simplex, ball, box };
 const char* domain_name(Domain domain);
+
+// Runs body(begin, end) over pieces that cover [0, count), possibly on several threads at once.
+using ParallelFor = std::function<void(long count, const std::function<void(long begin, long end)>& body)>;
+inline void serial_for(long count, const std::function<void(long, long)>& body) { body(0, count); }
 
 // What a problem knows about itself. Presets, schedules (c/(mu t)), tunings (Polyak's heavy-ball) and
 // checks read these; an empty optional means "not known".

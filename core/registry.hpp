@@ -26,6 +26,9 @@ const char* kind_name(ComponentKind kind);
 struct ProblemContext {
   RandomStream instance;       // the instance stream of (master seed, instance replicate)
   std::string data_directory;  // where data sets are looked up
+  // For set-up work made of independent pieces (the values of a generated instance), so the result does not
+  // depend on the split: the sweep's threads when the experiments layer builds the problem, else serial.
+  ParallelFor parallel_for = serial_for;
 };
 
 using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const ParamSet&)>;

@@ -1,5 +1,9 @@
 #include "experiments/experiment.hpp"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -531,15 +535,24 @@ std::string data_directory(const ExperimentOptions& options) {
 }
 }  // namespace
 
-std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configuration& c, long replicate) const {
+std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configuration& c, long replicate,
+                                                                 const ParallelFor& parallel_for) const {
   ProblemContext ctx{RandomStream(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
                                   StreamPurpose::instance, c.salt),
-                     data_directory(plan_->options)};
+                     data_directory(plan_->options), parallel_for};
   return registry_->make_problem(c.problem.key, c.problem.params, ctx);
 }
 
-PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan& plan)
+PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan& plan, int threads)
     : registry_(&registry), plan_(&plan) {
+  // The shared instances are built here, before the sweep, so their set-up may use the sweep's threads.
+  tbb::task_arena arena(threads > 0 ? threads : int(tbb::task_arena::automatic));
+  const ParallelFor parallel_for = [&arena](long count, const std::function<void(long, long)>& body) {
+    arena.execute([&] {
+      tbb::parallel_for(tbb::blocked_range<long>(0, count, 1L << 14),
+                        [&](const tbb::blocked_range<long>& piece) { body(piece.begin(), piece.end()); });
+    });
+  };
   std::vector<std::string> problems;
   std::map<std::string, std::shared_ptr<const Problem>> instances;  // by problem canonical (+ salt)
   std::vector<Configuration> kept;
@@ -552,7 +565,7 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan&
       const std::string cache_key = c.problem.key + ";" + c.problem.params.canonical() + ";" + std::to_string(c.salt);
       auto it = instances.find(cache_key);
       std::shared_ptr<const Problem> problem =
-          it != instances.end() ? it->second : (instances[cache_key] = build_problem(c, 0));
+          it != instances.end() ? it->second : (instances[cache_key] = build_problem(c, 0, parallel_for));
       ScheduleContext sctx{plan.run.steps, problem->facts().mu};
       Schedule schedule = registry.make_schedule(c.schedule.key, c.schedule.params, sctx);
       auto optimizer = registry.make_optimizer(c.optimizer.key, c.optimizer.params);

@@ -98,7 +98,8 @@ class PreparedExperiment {
  public:
   // Builds the instances and schedules, and dry-runs Optimizer::prepare on each configuration so that a
   // component refusing a problem is reported before anything runs (ConfigError listing every refusal).
-  PreparedExperiment(const Registry& registry, ExperimentPlan& plan);
+  // `threads` (0: all cores) build the shared instances, as ProblemContext::parallel_for.
+  PreparedExperiment(const Registry& registry, ExperimentPlan& plan, int threads = 0);
 
   const ExperimentPlan& plan() const { return *plan_; }
   const Registry& registry() const { return *registry_; }
@@ -117,7 +118,8 @@ class PreparedExperiment {
   const std::vector<std::string>& metric_names() const { return metric_names_; }
 
  private:
-  std::shared_ptr<const Problem> build_problem(const Configuration& c, long replicate) const;
+  std::shared_ptr<const Problem> build_problem(const Configuration& c, long replicate,
+                                              const ParallelFor& parallel_for = serial_for) const;
 
   const Registry* registry_;
   const ExperimentPlan* plan_;

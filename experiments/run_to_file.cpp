@@ -264,7 +264,7 @@ long fault_point(const char* name) {
 
 SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options) {
   distributed::Cluster* const cluster = options.cluster && options.cluster->size() > 1 ? options.cluster : nullptr;
-  PreparedExperiment experiment(registry, plan);
+  PreparedExperiment experiment(registry, plan, options.sweep.threads);
   const int threads = options.sweep.threads > 0 ? options.sweep.threads : int(std::thread::hardware_concurrency());
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
     throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +

@@ -51,9 +51,10 @@ ParamTable<LeastSquaresOptions> LeastSquaresOptions::params() {
 
 namespace {
 
-void synthesize(const LeastSquaresOptions& o, RandomStream& rng, RowMat& A, Vec& b) {
+void synthesize(const LeastSquaresOptions& o, ProblemContext& ctx, RowMat& A, Vec& b) {
+  RandomStream& rng = ctx.instance;
   if (o.generator == LeastSquaresOptions::Generator::splitmix) {
-    make_splitmix_instance(o.n, o.d, std::uint64_t(o.generator_seed), o.noise_std, A, b);
+    make_splitmix_instance(o.n, o.d, std::uint64_t(o.generator_seed), o.noise_std, A, b, ctx.parallel_for);
     return;
   }
   A.resize(o.n, o.d);
@@ -89,10 +90,13 @@ void validate(const LeastSquaresOptions& o) {
 }
 }  // namespace
 
-void make_splitmix_instance(long n, long d, std::uint64_t seed, double noise_std, RowMat& A, Vec& b) {
-  std::uint64_t state = seed;
-  auto uniform = [&]() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+void make_splitmix_instance(long n, long d, std::uint64_t seed, double noise_std, RowMat& A, Vec& b,
+                            const ParallelFor& parallel_for) {
+  // Draw k of the SplitMix64 stream uses the state seed + (k + 1) * golden, so every Box-Muller pair can be
+  // computed on its own, in any order, on any thread: the same bits as the sequential recipe.
+  constexpr std::uint64_t golden = 0x9E3779B97F4A7C15ULL;
+  auto uniform = [seed](std::uint64_t draw) {
+    std::uint64_t z = seed + (draw + 1) * golden;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     z ^= z >> 31;
@@ -100,12 +104,14 @@ void make_splitmix_instance(long n, long d, std::uint64_t seed, double noise_std
   };
   const std::size_t count = std::size_t(n) * std::size_t(d) + std::size_t(d) + std::size_t(n);
   std::vector<double> z(count + 1);  // + 1: an odd count still fills whole Box-Muller pairs
-  for (std::size_t k = 0; k < count; k += 2) {
-    const double u1 = uniform(), u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * std::numbers::pi * u2;
-    z[k] = r * std::cos(theta);
-    z[k + 1] = r * std::sin(theta);
-  }
+  parallel_for(long((count + 1) / 2), [&](long first_pair, long end_pair) {
+    for (std::size_t k = 2 * std::size_t(first_pair); k < 2 * std::size_t(end_pair); k += 2) {
+      const double u1 = uniform(k), u2 = uniform(k + 1);
+      const double r = std::sqrt(-2.0 * std::log(u1)), theta = 2.0 * std::numbers::pi * u2;
+      z[k] = r * std::cos(theta);
+      z[k + 1] = r * std::sin(theta);
+    }
+  });
   A.resize(n, d);
   b.resize(n);
   const double s = 1.0 / std::sqrt(double(d));
@@ -124,7 +130,7 @@ LeastSquares::LeastSquares(const LeastSquaresOptions& o, ProblemContext& ctx)
     : CompositeProblem(o.regularizer), options_(o) {
   validate(o);
   if (o.dataset.empty()) {
-    synthesize(o, ctx.instance, A_, b_);
+    synthesize(o, ctx, A_, b_);
   } else {
     Dataset data = load_dataset(o.dataset, ctx.data_directory, o.standardize);
     if (o.intercept) {

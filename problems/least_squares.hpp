@@ -38,12 +38,14 @@ namespace ratelab {
 
 struct ProblemContext;
 
-// The W1 benchmark's portable instance (see above); n * d + d + n must be even.
 // Y[k] = H X[k] for every k (H col-major d x d, X[k] and Y[k] d doubles each), bit for bit what Eigen's
 // H * x gives column by column, with H read once per block of rows for all columns.
 void gemv_columns_as_eigen(const Mat& H, std::span<const double* const> X, std::span<double* const> Y);
 
-void make_splitmix_instance(long n, long d, std::uint64_t seed, double noise_std, RowMat& A, Vec& b);
+// The W1 benchmark's portable instance (see above); n * d + d + n must be even. Its Box-Muller pairs are
+// computed in pieces by `parallel_for`, the same bits for any split.
+void make_splitmix_instance(long n, long d, std::uint64_t seed, double noise_std, RowMat& A, Vec& b,
+                            const ParallelFor& parallel_for = serial_for);
 
 struct LeastSquaresOptions {
   enum class Sampling { with_replacement, without_replacement };

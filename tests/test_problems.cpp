@@ -330,6 +330,19 @@ TEST_CASE("least_squares: the W1 benchmark instance gives the documented f*", "[
   Vec b;
   make_splitmix_instance(n, d, 12345, 0.1, A, b);
   CHECK(A(0, 0) == Approx(0.04972229208822638).epsilon(1e-15));
+  {
+    // Computed in pieces (as the sweep's threads do), here uneven pieces in reverse order: the same bits.
+    RowMat A_pieces;
+    Vec b_pieces;
+    long calls = 0;
+    const ParallelFor reversed_pieces = [&](long count, const std::function<void(long, long)>& body) {
+      for (long end = count; end > 0; end -= 1 + end % 7777) body(std::max(0L, end - 1 - end % 7777), end), ++calls;
+    };
+    make_splitmix_instance(n, d, 12345, 0.1, A_pieces, b_pieces, reversed_pieces);
+    CHECK(calls > 10);
+    CHECK((A_pieces.array() == A.array()).all());
+    CHECK((b_pieces.array() == b.array()).all());
+  }
   CHECK(b[0] == Approx(-0.3075536348999733).epsilon(1e-14));
   CHECK(A.sum() == Approx(27.754550228693752).epsilon(1e-12));
   LeastSquares p(A, b, LeastSquaresOptions{});
