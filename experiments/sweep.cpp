@@ -100,11 +100,11 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
   auto should_stop = [&] {
     return stop.load(std::memory_order_relaxed) || (options.cancel && options.cancel->load(std::memory_order_relaxed));
   };
-  // Bounded: a worker blocks when the writer falls behind, so finished traces never pile up.
-  // Groups small enough that each thread takes at least 4 of them: the threads finish together, and a
-  // cancelled sweep has few runs in flight.
+  // Lockstep groups small enough that each thread takes at least 4 of them: the threads finish together,
+  // and a cancelled sweep has few runs in flight.
   const std::size_t width = std::size_t(std::clamp<long>(
       std::min<long>(options.lockstep, source.expected() / (4 * std::max(1, threads))), 1, long(kMaxLockstep)));
+  // Bounded: a worker blocks when the writer falls behind, so finished traces never pile up.
   tbb::concurrent_bounded_queue<Finished> queue;
   queue.set_capacity(4 * threads + 4);
 
