@@ -306,17 +306,61 @@ namespace {
   return y < 709.0 ? p * two_k : std::numeric_limits<double>::infinity();
 }
 
+// Bailey's transform of accepted pairs, t = u sqrt(nu (w^(-2/nu) - 1) / w): plain IEEE arithmetic (no
+// libm, no contraction), so every instruction set gives the same bits; compiled twice below.
+[[gnu::always_inline]] inline void student_t_transform_body(const double* u, const double* w, double* t,
+                                                            std::size_t n, double nu) {
+  const double power = -2.0 / nu;
+  for (std::size_t j = 0; j < n; ++j)  // vectorizable where int64 -> double converts in vectors (AVX-512DQ)
+    t[j] = u[j] * std::sqrt(nu * (exp_nonnegative(power * log_positive(w[j])) - 1.0) / w[j]);
+}
+
+void student_t_transform_portable(const double* u, const double* w, double* t, std::size_t n, double nu) {
+  student_t_transform_body(u, w, t, n, nu);
+}
+
+#ifdef RATELAB_HAVE_AVX512_KERNEL
+__attribute__((target("avx512f,avx512dq"))) void student_t_transform_avx512(const double* u, const double* w,
+                                                                             double* t, std::size_t n,
+                                                                             double nu) {
+  student_t_transform_body(u, w, t, n, nu);
+}
+#endif
+
 }  // namespace
+
+namespace detail {
+
+bool avx512dq_available() {
+#ifdef RATELAB_HAVE_AVX512_KERNEL
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
+void student_t_transform(StudentTKernel kernel, const double* u, const double* w, double* t, std::size_t n,
+                         double nu) {
+#ifdef RATELAB_HAVE_AVX512_KERNEL
+  if (kernel == StudentTKernel::avx512) return student_t_transform_avx512(u, w, t, n, nu);
+#endif
+  (void)kernel;
+  student_t_transform_portable(u, w, t, n, nu);
+}
+
+}  // namespace detail
 
 void RandomStream::fill_student_t(std::span<double> out, double nu) {
   // Bailey (1994): accept (u, v) in the unit disc, w = u^2 + v^2; then
   // t = u * sqrt(nu (w^(-2/nu) - 1) / w) is Student-t with nu degrees of freedom. Candidate pairs are
   // drawn in chunks no larger than the number still needed, so no pair is drawn that the one-at-a-time
   // loop would not draw, and the accepted ones are used in order: the same bits as student_t() calls.
-  constexpr std::size_t kChunk = 64;
+  constexpr std::size_t kChunk = 64;  // a multiple of the 8 lanes the padding below may round up to
   double u[kChunk], w[kChunk], t[kChunk];
   std::uint64_t bits[2 * kChunk];
-  const double power = -2.0 / nu;
+  static const detail::StudentTKernel kernel =
+      detail::avx512dq_available() ? detail::StudentTKernel::avx512 : detail::StudentTKernel::portable;
   std::size_t filled = 0;
   while (filled < out.size()) {
     const std::size_t want = std::min(kChunk, out.size() - filled);
@@ -348,20 +392,14 @@ void RandomStream::fill_student_t(std::span<double> out, double nu) {
       w[accepted] = wj;
       accepted += std::size_t((wj < 1.0) & (wj > 0.0));
     }
-    // Where the loop below is vectorized (its int64-to-double conversions need AVX-512DQ), it runs over
-    // whole vectors, so no scalar tail runs (up to 7 lanes, each at the cost of a whole vector): the
-    // padding lanes get a harmless pair and their results are dropped. Elsewhere it is scalar code, and
-    // padding would only add work.
-#ifdef __AVX512DQ__
-    constexpr std::size_t kLanes = 8;
-#else
-    constexpr std::size_t kLanes = 1;
-#endif
-    static_assert(kChunk % kLanes == 0);
-    const std::size_t padded = (accepted + kLanes - 1) & ~(kLanes - 1);
+    // Where the transform is vectorized (its int64-to-double conversions need AVX-512DQ; the portable build
+    // chooses that version at run time), it runs over whole vectors, so no scalar tail runs (up to 7
+    // lanes, each at the cost of a whole vector): the padding lanes get a harmless pair and their results
+    // are dropped. Elsewhere it is scalar code, and padding would only add work.
+    const std::size_t lanes = kernel == detail::StudentTKernel::avx512 ? 8 : 1;
+    const std::size_t padded = (accepted + lanes - 1) & ~(lanes - 1);
     for (std::size_t j = accepted; j < padded; ++j) u[j] = 0.0, w[j] = 0.5;
-    for (std::size_t j = 0; j < padded; ++j)  // vectorizable: no libm, no branches
-      t[j] = u[j] * std::sqrt(nu * (exp_nonnegative(power * log_positive(w[j])) - 1.0) / w[j]);
+    detail::student_t_transform(kernel, u, w, t, padded, nu);
     std::copy(t, t + accepted, out.begin() + std::ptrdiff_t(filled));
     filled += accepted;
   }

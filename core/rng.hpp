@@ -108,6 +108,13 @@ bool avx512_kernel_available();
 // kernel == avx512 requires avx512_kernel_available().
 void philox_blocks(PhiloxKernel kernel, r123::Philox4x64::ctr_type first, int word, r123::Philox4x64::key_type key,
                    std::size_t n, bool only_v3, std::uint64_t* out);
+// Bailey's Student-t transform of accepted pairs (u, w), t[j] for j < n, behind fill_student_t; the
+// AVX-512DQ build of the same code (vectorized) is chosen at run time where the CPU has it. Exposed so the
+// tests can hold the two against each other.
+enum class StudentTKernel { portable, avx512 };
+bool avx512dq_available();
+void student_t_transform(StudentTKernel kernel, const double* u, const double* w, double* t, std::size_t n,
+                         double nu);
 }  // namespace detail
 
 // The streams one run draws from.
