@@ -153,7 +153,10 @@ class ViewTracker {
 
   const std::vector<View>& stored() const { return stored_; }
   // Running sums (uniform, suffix) and the polynomial-decay average are updated with every iterate.
-  bool needs_every_iterate() const { return need_sum_ || want_[int(View::polydecay)]; }
+  static bool needs_every_iterate(const RunPlan& plan) {
+    return std::any_of(plan.views.begin(), plan.views.end(),
+                       [](View v) { return v == View::uniform || v == View::suffix || v == View::polydecay; });
+  }
   const Mat& store() const { return store_; }
 
   void start(ConstVecRef x0) {
@@ -359,9 +362,7 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
   // each iterate. One virtual call per segment (for the whole group when the optimizer steps runs in
   // lockstep) lets an optimizer fuse its steps (sgd's fused path). Every run of the group has the same
   // events, so a run's segments, and therefore its iterates, do not depend on the group it is in.
-  bool per_step_views = false;  // a property of the plan: the same for every run that started
-  for (const RunInLoop& run : runs)
-    if (run.views) per_step_views = run.views->needs_every_iterate();
+  const bool per_step_views = ViewTracker::needs_every_iterate(plan);
   constexpr long kCancelPoll = 4096;
   std::array<Optimizer*, kMaxLockstep> group{};
   std::array<Oracle*, kMaxLockstep> group_oracles{};

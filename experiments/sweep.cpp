@@ -109,39 +109,51 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
   queue.set_capacity(4 * threads + 4);
 
   auto started = std::chrono::steady_clock::now();
+  // Runs of one configuration (indices j = configuration * R + replicate), stepped together; their results,
+  // or "not started" after a stop, go to the writer.
+  auto run_group = [&](std::span<const long> runs) {
+    const std::size_t configuration = std::size_t(runs.front() / R);
+    std::array<long, kMaxLockstep> replicates{};
+    for (std::size_t k = 0; k < runs.size(); ++k) replicates[k] = runs[k] % R;
+    const std::span<const long> group(replicates.data(), runs.size());
+    std::vector<RunResult> results;
+    if (!should_stop()) results = experiment.run_lockstep(configuration, group, &stop);
+    for (std::size_t k = 0; k < group.size(); ++k) {
+      Finished f{configuration, group[k], std::nullopt};
+      if (k < results.size()) f.result = std::move(results[k]);
+      queue.push(std::move(f));
+    }
+  };
+  // One thread's work: up to `width` runs at a time, those of one configuration in one group.
+  auto work = [&] {
+    for (;;) {
+      std::array<long, kMaxLockstep> taken{};
+      std::size_t count = 0;
+      while (count < width) {
+        const std::optional<long> j = source.take();
+        if (!j) break;
+        taken[count++] = *j;
+      }
+      if (count == 0) return;
+      for (std::size_t first = 0; first < count;) {
+        std::size_t last = first + 1;
+        while (last < count && taken[last] / R == taken[first] / R) ++last;
+        run_group({taken.data() + first, last - first});
+        first = last;
+      }
+    }
+  };
+
   std::atomic<bool> workers_done{false};
   std::thread workers([&] {
     tbb::task_arena arena(threads);
     arena.execute([&] {
-      // One pulling loop per thread: a thread takes the next run as soon as it is free, so the threads
+      // One pulling loop per thread: a thread takes the next runs as soon as it is free, so the threads
       // (and, through the source, the processes) that finish early take more.
       tbb::parallel_for(
           tbb::blocked_range<int>(0, threads, 1),
           [&](const tbb::blocked_range<int>& range) {
-            for (int t = range.begin(); t != range.end(); ++t)
-              for (;;) {
-                std::array<long, kMaxLockstep> taken{};
-                std::size_t count = 0;
-                while (count < width)
-                  if (const std::optional<long> j = source.take()) taken[count++] = *j;
-                  else break;
-                if (count == 0) break;
-                // Consecutive runs of one configuration step together.
-                for (std::size_t first = 0, last; first < count; first = last) {
-                  const std::size_t configuration = std::size_t(taken[first] / R);
-                  std::array<long, kMaxLockstep> replicates{};
-                  for (last = first; last < count && std::size_t(taken[last] / R) == configuration; ++last)
-                    replicates[last - first] = taken[last] % R;
-                  const std::span<const long> group(replicates.data(), last - first);
-                  std::vector<RunResult> results;
-                  if (!should_stop()) results = experiment.run_lockstep(configuration, group, &stop);
-                  for (std::size_t k = 0; k < group.size(); ++k) {
-                    Finished f{configuration, group[k], std::nullopt};
-                    if (k < results.size()) f.result = std::move(results[k]);
-                    queue.push(std::move(f));
-                  }
-                }
-              }
+            for (int t = range.begin(); t != range.end(); ++t) work();
           },
           tbb::simple_partitioner());
     });

@@ -454,8 +454,8 @@ class LeastSquares::RowOracle final : public Oracle {
 
   // The runs of a lockstep group with the exact oracle: H X is one product that reads H once for all runs
   // (from L2, the cost of a single run's H x), then each run's step as in the step-by-step loop: g = H x - c,
-  // the noise drawn from the run's noise stream at step t, x - eta g. Sampled rows gain nothing from
-  // lockstep (each step is a random row from L3 however the runs are interleaved; measured in
+  // the noise drawn from the run's noise stream at step t, x - eta g. Sampled rows gained nothing from
+  // lockstep (their step is bound by the core's loads, which interleaving runs does not reduce; measured in
   // bench/README.md), so they keep fused_sgd_steps run by run.
   bool fused_sgd_steps_lockstep(std::span<Oracle* const> oracles, std::span<double* const> xs, long t_first,
                                 long t_last, const Schedule& schedule) override {
