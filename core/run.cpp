@@ -12,6 +12,19 @@
 
 namespace ratelab {
 
+ParamTable<RunOptions> RunOptions::params() {
+  using O = RunOptions;
+  return {
+      param(&O::steps, "steps", at_least(1), "steps T per run"),
+      param(&O::suffix_alpha, "suffix_alpha", in_open_closed(0, 1), "suffix view: mean of the last ceil(alpha t) iterates"),
+      param(&O::polydecay_k, "polydecay_k", nonnegative(), "polynomial-decay averaging parameter k (Shamir & Zhang)"),
+      param(&O::divergence_threshold, "divergence_threshold", positive(),
+            "a run whose ||x|| exceeds this (or becomes NaN/Inf) stops with status diverged"),
+      param(&O::divergence_check_every, "divergence_check_every", at_least(1),
+            "steps between divergence checks (also at every checkpoint and at T); larger values let optimizers fuse their steps between checks (sgd with the least-squares row oracle)"),
+  };
+}
+
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 const std::vector<std::string> kViewNames{"last", "uniform", "suffix", "polydecay", "best"};

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/optimizer.hpp"
+#include "core/params.hpp"
 #include "core/problem.hpp"
 #include "core/schedule.hpp"
 
@@ -37,15 +38,24 @@ std::vector<long> log_checkpoints(long steps, long count);
 // Metrics a problem can provide.
 std::vector<Metric> available_metrics(const Problem& problem);
 
-struct RunPlan {
+// The run loop's own parameters, declared once: the experiment file's [experiment] section takes them
+// through this table (ExperimentOptions embeds it), and every run reads them from its RunPlan. A new
+// run-loop parameter is a field and a table line here, and its use in run.cpp.
+struct RunOptions {
   long steps = 1000;
+  double suffix_alpha = 0.5;            // suffix view: mean of the last ceil(alpha t) iterates
+  double polydecay_k = 3.0;             // polynomial-decay averaging parameter k >= 0
+  double divergence_threshold = 1e100;  // ||x|| above this (or NaN/Inf) ends the run as `diverged`
+  long divergence_check_every = 1;      // steps between divergence checks
+  static ParamTable<RunOptions> params();
+};
+
+// What every run of an experiment shares: the run options, and the checkpoints, views and metrics
+// resolved from the experiment's names and its problems.
+struct RunPlan : RunOptions {
   std::vector<long> checkpoints;   // increasing, first 0, last `steps`
   std::vector<View> views{View::last};
   std::vector<Metric> metrics{Metric::subopt};
-  double suffix_alpha = 0.5;       // suffix view: mean of the last ceil(alpha t) iterates
-  double polydecay_k = 3.0;        // polynomial-decay averaging parameter k >= 0
-  double divergence_threshold = 1e100;  // ||x|| above this (or NaN/Inf) ends the run as `diverged`
-  long divergence_check_every = 1;      // steps between divergence checks
 };
 
 struct RunResult {

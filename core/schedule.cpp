@@ -70,6 +70,7 @@ void register_schedules(Registry& r) {
                                "constant; set schedule.mu");
                          mu = *ctx.mu;
                        }
+                       if (ctx.resolved) ctx.resolved->emplace_back("schedule_mu", mu);
                        return Schedule{.kind = K::inv_mu_t, .c = o.c, .t0 = o.t0, .mu = mu};
                      });
   add<MultiplierOptions>(r, "horizon", "eta_t = c (T - t + 1) / T^(3/2), for a known horizon T",

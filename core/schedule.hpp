@@ -3,6 +3,9 @@
 
 #include <cmath>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace ratelab {
 
@@ -34,6 +37,9 @@ struct Schedule {
 struct ScheduleContext {
   long steps = 1;
   std::optional<double> mu;
+  // Where a schedule states the constants it settled on (e.g. "schedule_mu"), so the trace file records
+  // the step sizes actually used; nullptr: nobody asks.
+  std::vector<std::pair<std::string, double>>* resolved = nullptr;
 };
 
 class Registry;

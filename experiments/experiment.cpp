@@ -3,6 +3,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <tbb/info.h>
 
 #include <algorithm>
 #include <cmath>
@@ -97,22 +98,19 @@ ParamTable<ExperimentOptions> ExperimentOptions::params() {
   using O = ExperimentOptions;
   std::vector<std::string> views = all_view_names(), metrics = all_metric_names();
   Constraint view_choices = one_of(views), metric_choices = one_of(metrics);
-  return {
-      param(&O::name, "name", unconstrained(), "experiment name (recorded in the output)"),
-      param(&O::description, "description", unconstrained(), "one line saying what the experiment shows"),
-      param(&O::steps, "steps", at_least(1), "steps T per run"),
+  std::vector<Field<O>> fields =
+      ParamTable<O>{param(&O::name, "name", unconstrained(), "experiment name (recorded in the output)"),
+                    param(&O::description, "description", unconstrained(),
+                          "one line saying what the experiment shows")}
+          .with(&O::run, RunOptions::params())
+          .fields();
+  fields.insert(fields.end(), {
       param(&O::replicates, "replicates", at_least(1), "independent runs per configuration"),
       param(&O::seed, "seed", nonnegative(), "master seed of every random stream"),
       param(&O::checkpoints, "checkpoints", at_least(3), "number of log-spaced checkpoints, t = 0 and t = T included"),
       param(&O::views, "views", view_choices, "iterate views to record: last, uniform, suffix, polydecay, best"),
       param(&O::metrics, "metrics", metric_choices,
             "metrics to record (value, subopt, dist2, gradnorm2); empty: all the problem provides"),
-      param(&O::suffix_alpha, "suffix_alpha", in_open_closed(0, 1), "suffix view: mean of the last ceil(alpha t) iterates"),
-      param(&O::polydecay_k, "polydecay_k", nonnegative(), "polynomial-decay averaging parameter k (Shamir & Zhang)"),
-      param(&O::divergence_threshold, "divergence_threshold", positive(),
-            "a run whose ||x|| exceeds this (or becomes NaN/Inf) stops with status diverged"),
-      param(&O::divergence_check_every, "divergence_check_every", at_least(1),
-            "steps between divergence checks (also at every checkpoint and at T); larger values let optimizers fuse their steps between checks (sgd with the least-squares row oracle)"),
       param(&O::common_random_numbers, "common_random_numbers", unconstrained(),
             "replicate r of every configuration sees the same instance and random inputs (paired comparisons)"),
       choice(&O::instance, "instance", {{"shared", Instance::shared}, {"per_replicate", Instance::per_replicate}},
@@ -122,7 +120,8 @@ ParamTable<ExperimentOptions> ExperimentOptions::params() {
             "(filled by scripts/setup.sh), else ./data"),
       param(&O::skip_invalid, "skip_invalid", unconstrained(),
             "skip configurations a component refuses (recorded) instead of rejecting the experiment"),
-  };
+  });
+  return fields;
 }
 
 results::ConfigurationRecord configuration_record(const Configuration& c) {
@@ -490,17 +489,13 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
 
   // Shared run plan.
   const auto& o = plan.options;
-  plan.run.steps = o.steps;
-  plan.run.checkpoints = log_checkpoints(o.steps, o.checkpoints);
+  static_cast<RunOptions&>(plan.run) = o.run;
+  plan.run.checkpoints = log_checkpoints(o.run.steps, o.checkpoints);
   plan.run.views.clear();
   for (const auto& v : o.views) plan.run.views.push_back(view_from_name(v));
   if (plan.run.views.empty()) throw ConfigError(source + ": experiment.views is empty: record at least 'last'");
   plan.run.metrics.clear();
   for (const auto& m : o.metrics) plan.run.metrics.push_back(metric_from_name(m));
-  plan.run.suffix_alpha = o.suffix_alpha;
-  plan.run.polydecay_k = o.polydecay_k;
-  plan.run.divergence_threshold = o.divergence_threshold;
-  plan.run.divergence_check_every = o.divergence_check_every;
 
   // The resolved experiment file: every section with every parameter (axes as written).
   std::ostringstream text;
@@ -545,16 +540,21 @@ std::string data_directory(const ExperimentOptions& options) {
 
 std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configuration& c, long replicate,
                                                                  const ParallelFor& parallel_for) const {
-  ProblemContext ctx{RandomStream(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
+  ProblemContext ctx{RandomStream(std::uint64_t(plan_.options.seed), std::uint64_t(replicate),
                                   StreamPurpose::instance, c.salt),
-                     data_directory(plan_->options), parallel_for};
+                     data_directory(plan_.options), parallel_for};
   return registry_->make_problem(c.problem.key, c.problem.params, ctx);
 }
 
-PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan& plan, int threads)
-    : registry_(&registry), plan_(&plan) {
+int resolve_threads(int requested) {
+  return requested > 0 ? requested : tbb::info::default_concurrency();
+}
+
+PreparedExperiment::PreparedExperiment(const Registry& registry, const ExperimentPlan& input, int threads)
+    : registry_(&registry), plan_(input) {
+  ExperimentPlan& plan = plan_;  // what is kept: refused configurations leave it, the metrics are resolved
   // The shared instances are built here, before the sweep, so their set-up may use the sweep's threads.
-  tbb::task_arena arena(threads > 0 ? threads : int(tbb::task_arena::automatic));
+  tbb::task_arena arena(resolve_threads(threads));
   const ParallelFor parallel_for = [&arena](long count, const std::function<void(long, long)>& body) {
     arena.execute([&] {
       tbb::parallel_for(tbb::blocked_range<long>(0, count, 1L << 14),
@@ -574,7 +574,8 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan&
       auto it = instances.find(cache_key);
       std::shared_ptr<const Problem> problem =
           it != instances.end() ? it->second : (instances[cache_key] = build_problem(c, 0, parallel_for));
-      ScheduleContext sctx{plan.run.steps, problem->facts().mu};
+      RunStats schedule_constants;
+      ScheduleContext sctx{plan.run.steps, problem->facts().mu, &schedule_constants};
       Schedule schedule = registry.make_schedule(c.schedule.key, c.schedule.params, sctx);
       auto optimizer = registry.make_optimizer(c.optimizer.key, c.optimizer.params);
       optimizer->prepare(*problem);
@@ -601,8 +602,8 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan&
       schedules_.push_back(schedule);
       instance_stats_.push_back(problem->instance_stats());
       instance_stats_.back().emplace_back("f_star_known", problem->facts().f_star ? 1.0 : 0.0);
-      // Record what the schedule resolved from the problem, so the file states the step sizes actually used.
-      if (schedule.kind == Schedule::Kind::inv_mu_t) instance_stats_.back().emplace_back("schedule_mu", schedule.mu);
+      instance_stats_.back().insert(instance_stats_.back().end(), schedule_constants.begin(),
+                                    schedule_constants.end());
       kept.push_back(c);
     } catch (const ConfigError& e) {
       refusal = e.what();
@@ -628,11 +629,11 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, ExperimentPlan&
 
 std::shared_ptr<const Problem> PreparedExperiment::problem(std::size_t configuration, long replicate) const {
   if (problems_[configuration]) return problems_[configuration];
-  return build_problem(plan_->configurations[configuration], replicate);
+  return build_problem(plan_.configurations[configuration], replicate);
 }
 
 std::unique_ptr<Optimizer> PreparedExperiment::optimizer(std::size_t configuration) const {
-  const auto& c = plan_->configurations[configuration];
+  const auto& c = plan_.configurations[configuration];
   return registry_->make_optimizer(c.optimizer.key, c.optimizer.params);
 }
 
@@ -647,7 +648,7 @@ std::vector<RunResult> PreparedExperiment::run_lockstep(std::size_t configuratio
     RunResult r;
     r.status = RunStatus::error;
     r.message = e.what();
-    const auto& p = plan_->run;
+    const auto& p = plan_.run;
     r.traces.assign(p.metrics.size() * p.views.size() * p.checkpoints.size(),
                     std::numeric_limits<double>::quiet_NaN());
     return r;
@@ -668,11 +669,11 @@ std::vector<RunResult> PreparedExperiment::run_lockstep(std::size_t configuratio
     for (long replicate : replicates) {
       optimizers.push_back(this->optimizer(configuration));
       optimizer_pointers.push_back(optimizers.back().get());
-      streams.emplace_back(std::uint64_t(plan_->options.seed), std::uint64_t(replicate),
-                           plan_->configurations[configuration].salt);
+      streams.emplace_back(std::uint64_t(plan_.options.seed), std::uint64_t(replicate),
+                           plan_.configurations[configuration].salt);
       stream_pointers.push_back(&streams.back());
     }
-    return ratelab::run_lockstep(*problem, optimizer_pointers, schedules_[configuration], plan_->run,
+    return ratelab::run_lockstep(*problem, optimizer_pointers, schedules_[configuration], plan_.run,
                                  stream_pointers, cancel);
   } catch (const std::exception& e) {
     return std::vector<RunResult>(replicates.size(), failed(e));

@@ -48,16 +48,12 @@ struct ExperimentOptions {
   enum class Instance { shared, per_replicate };
   std::string name = "experiment";
   std::string description;
-  long steps = 1000;
+  RunOptions run;  // steps and the run loop's parameters (core/run.hpp declares them)
   long replicates = 16;
   long seed = 1;
   long checkpoints = 40;
   std::vector<std::string> views{"last"};
   std::vector<std::string> metrics;  // empty: every metric the problem provides
-  double suffix_alpha = 0.5;
-  double polydecay_k = 3.0;
-  double divergence_threshold = 1e100;
-  long divergence_check_every = 1;
   bool common_random_numbers = true;
   Instance instance = Instance::shared;
   std::string data_directory;
@@ -95,6 +91,11 @@ struct ExperimentPlan {
   std::string resolved_text;         // the experiment file with every parameter resolved
 };
 
+// The worker threads a request for `requested` threads gets: 0 means every core this process may use (TBB's
+// default concurrency, which honours the CPU affinity a batch system sets). The one rule, for the sweep,
+// the set-up of shared instances and the file's `threads` attribute.
+int resolve_threads(int requested);
+
 // Expands and validates an experiment; every problem found is reported at once (ConfigError).
 // `overrides` are "section.key=value" strings (`--set`), applied on top of the file.
 ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& document,
@@ -105,10 +106,13 @@ class PreparedExperiment {
  public:
   // Builds the instances and schedules, and dry-runs Optimizer::prepare on each configuration so that a
   // component refusing a problem is reported before anything runs (ConfigError listing every refusal).
-  // `threads` (0: all cores) build the shared instances, as ProblemContext::parallel_for.
-  PreparedExperiment(const Registry& registry, ExperimentPlan& plan, int threads = 0);
+  // `plan` is not changed: plan() is what was kept, the configurations no component refused (renumbered;
+  // the refused ones listed in skipped under skip_invalid) with the metrics resolved (empty: every metric
+  // all the problems provide). `threads` (0: resolve_threads's default) build the shared instances, as
+  // ProblemContext::parallel_for.
+  PreparedExperiment(const Registry& registry, const ExperimentPlan& plan, int threads = 0);
 
-  const ExperimentPlan& plan() const { return *plan_; }
+  const ExperimentPlan& plan() const { return plan_; }
   const Registry& registry() const { return *registry_; }
   // The problem instance for a run: shared by all replicates unless instance = per_replicate.
   std::shared_ptr<const Problem> problem(std::size_t configuration, long replicate) const;
@@ -129,7 +133,7 @@ class PreparedExperiment {
                                               const ParallelFor& parallel_for = serial_for) const;
 
   const Registry* registry_;
-  const ExperimentPlan* plan_;
+  ExperimentPlan plan_;
   std::vector<std::shared_ptr<const Problem>> problems_;  // per configuration (shared instances)
   std::vector<Schedule> schedules_;
   std::vector<RunStats> instance_stats_;

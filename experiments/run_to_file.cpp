@@ -254,10 +254,12 @@ long fault_point(const char* name) {
 }
 }  // namespace
 
-SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options) {
+SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPlan& input,
+                                    const RunToFileOptions& options) {
   distributed::Cluster* const cluster = options.cluster && options.cluster->size() > 1 ? options.cluster : nullptr;
-  PreparedExperiment experiment(registry, plan, options.sweep.threads);
-  const int threads = options.sweep.threads > 0 ? options.sweep.threads : int(std::thread::hardware_concurrency());
+  const int threads = resolve_threads(options.sweep.threads);
+  const PreparedExperiment experiment(registry, input, threads);
+  const ExperimentPlan& plan = experiment.plan();
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
     throw ConfigError("--shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +
                       " is out of range: need 0 <= i < N");
@@ -270,7 +272,9 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
     cluster->agree(threads);  // point 1: every rank validated the experiment
     if (cluster->rank() > 0) {
       cluster->agree(threads);  // point 2: rank 0 opened its files
-      return cluster->work(experiment, options.sweep);
+      SweepOptions sweep = options.sweep;
+      sweep.threads = threads;
+      return cluster->work(experiment, sweep);
     }
   }
   const std::string journal_path = options.output_path + ".journal";
@@ -295,6 +299,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
   const long signal_after = fault_point("RATELAB_FAULT_SIGNAL_AFTER_RUNS");
   long written = 0;
   SweepOptions sweep = options.sweep;
+  sweep.threads = threads;
   sweep.skip = resumed.done;
   if (options.shard_count > 1) {
     sweep.skip.resize(plan.configurations.size() * std::size_t(plan.options.replicates), false);
@@ -312,6 +317,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
   writer.commit();
   journal.remove();
   if (cluster) cluster->release(summary);
+  summary.skipped = plan.skipped;
   return summary;
 }
 

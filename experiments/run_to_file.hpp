@@ -39,7 +39,8 @@ struct RunToFileOptions {
 // Validates everything (ConfigError before any file is created), runs the sweep, and commits the file;
 // an interrupted sweep still commits a valid file with the unfinished runs marked. Finished runs go to
 // the journal (results/journal.hpp) before the HDF5 file, so a kill at any moment loses none of them.
-SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& plan, const RunToFileOptions& options);
+SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPlan& plan,
+                                    const RunToFileOptions& options);
 
 // The file layout of a prepared experiment (configurations, checkpoints, views, metrics, provenance).
 // `threads` are the worker threads of each of `ranks` processes (ranks > 1 under MPI).

@@ -95,7 +95,7 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
 SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions& options, const RunSink& sink,
                        RunSource& source) {
   const long R = experiment.plan().options.replicates;
-  const int threads = options.threads > 0 ? options.threads : int(std::thread::hardware_concurrency());
+  const int threads = resolve_threads(options.threads);
   std::atomic<bool> stop{false};  // cancel or time limit
   auto should_stop = [&] {
     return stop.load(std::memory_order_relaxed) || (options.cancel && options.cancel->load(std::memory_order_relaxed));

@@ -17,7 +17,7 @@
 namespace ratelab {
 
 struct SweepOptions {
-  int threads = 0;                  // 0: all cores
+  int threads = 0;                  // 0: all cores (resolve_threads)
   double time_limit_seconds = 0.0;  // 0: none; past it no run starts and runs in flight are interrupted
   enum class Progress { automatic, quiet, lines } progress = Progress::automatic;
   std::atomic<bool>* cancel = nullptr;  // set by a signal handler: stop starting runs, interrupt the rest
@@ -32,6 +32,7 @@ struct SweepSummary {
   double seconds = 0.0;
   bool cancelled = false;  // by signal or time limit
   std::vector<long> runs_per_rank;  // under MPI (on rank 0): the runs each rank took, rank 0 first
+  std::vector<std::string> skipped;  // configurations refused at set-up (skip_invalid), with the reason
 };
 
 using RunSink = std::function<void(std::size_t configuration, long replicate, const RunResult& result)>;

@@ -16,15 +16,15 @@ std::vector<std::vector<RunResult>> run_text(const std::string& ini, ExperimentP
                                              int threads = 2, int lockstep = int(kMaxLockstep)) {
   Registry registry = builtin_registry();
   ExperimentPlan plan = plan_experiment(registry, parse_ini(ini, "test.ini"), {});
-  PreparedExperiment prepared(registry, plan);
-  std::vector<std::vector<RunResult>> out(plan.configurations.size(),
+  const PreparedExperiment prepared(registry, plan);
+  std::vector<std::vector<RunResult>> out(prepared.plan().configurations.size(),
                                           std::vector<RunResult>(std::size_t(plan.options.replicates)));
   SweepOptions options;
   options.threads = threads;
   options.lockstep = lockstep;
   options.progress = SweepOptions::Progress::quiet;
   run_sweep(prepared, options, [&](std::size_t c, long r, const RunResult& result) { out[c][std::size_t(r)] = result; });
-  if (plan_out) *plan_out = plan;
+  if (plan_out) *plan_out = prepared.plan();
   return out;
 }
 
@@ -238,10 +238,15 @@ eta = 0.1
                                              "[optimizer]\nname = sgd\n[schedule]\nname = constant\n",
                                              "r.ini"),
                          {});
-  PreparedExperiment prepared(registry, plan);
-  CHECK(plan.configurations.size() == 1);
-  REQUIRE(plan.skipped.size() == 1);
-  CHECK_THAT(plan.skipped[0], Catch::Contains("need mu <= L"));
+  const PreparedExperiment prepared(registry, plan);
+  // Preparing keeps what it can run and leaves its input as it was.
+  CHECK(prepared.plan().configurations.size() == 1);
+  REQUIRE(prepared.plan().skipped.size() == 1);
+  CHECK_THAT(prepared.plan().skipped[0], Catch::Contains("need mu <= L"));
+  CHECK(plan.configurations.size() == 2);
+  CHECK(plan.skipped.empty());
+  CHECK(plan.run.metrics.empty());           // every metric the problems provide: resolved by preparing
+  CHECK_FALSE(prepared.plan().run.metrics.empty());
 }
 
 TEST_CASE("an exception inside one run is recorded as status error and the sweep goes on", "[foundation][sweep]") {

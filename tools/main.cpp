@@ -336,7 +336,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
     std::cerr << ")";
   }
   std::cerr << "\n";
-  for (const auto& skipped : plan.skipped) std::cerr << "skipped " << skipped << "\n";
+  for (const auto& skipped : s.skipped) std::cerr << "skipped " << skipped << "\n";
   if (vm.count("plot")) {
     tools::PlotOptions plot = plot_from_file;
     plot.output = std::filesystem::path(options.output_path).replace_extension(".png").string();
