@@ -659,19 +659,7 @@ results::TraceData layout_of(const ExperimentPlan& plan) {
   data.layout.replicates = plan.options.replicates;
   data.layout.checkpoints = plan.run.checkpoints;
   for (View v : plan.run.views) data.layout.views.push_back(view_name(v));
-  for (const auto& c : plan.configurations) {
-    results::ConfigurationRecord rec;
-    rec.id = c.id;
-    rec.label = c.label;
-    for (const auto* part : {&c.problem, &c.optimizer, &c.schedule}) {
-      const std::string kind = part == &c.problem     ? "problem"
-                               : part == &c.optimizer ? "optimizer"
-                                                      : "schedule";
-      rec.parameters.emplace_back(kind, part->key);
-      for (const auto& [k, v] : part->params.entries()) rec.parameters.emplace_back(kind + "." + k, v);
-    }
-    data.layout.configurations.push_back(std::move(rec));
-  }
+  for (const auto& c : plan.configurations) data.layout.configurations.push_back(configuration_record(c));
   return data;
 }
 
