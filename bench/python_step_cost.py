@@ -5,7 +5,16 @@ reproduces bit for bit, on the quickstart problem (d = 50), one run of T steps o
 
 Prints the median whole-run seconds of each and (python - built-in) / T, the overhead per step: the GIL
 taken once per step segment, a Python call per step, the oracle's numpy view and one numpy update. Take
-the figure on a quiet machine; on a shared one it is noise beyond its order of magnitude.
+the figure on a quiet machine; on a shared one it is noise beyond its order of magnitude. Instruction
+counts do not depend on the load: run one job under callgrind for two lengths and difference the run
+loop's inclusive count (TBB's idle workers spin, so the process total is noise):
+
+    PYTHONPATH=build/release/python valgrind --tool=callgrind --callgrind-out-file=cg.py.4000 \
+        python3 bench/python_step_cost.py --only py_sgd --steps 4000
+    callgrind_annotate --inclusive=yes cg.py.4000 | grep 'ratelab::run_lockstep'
+
+(2026-12-04: py_sgd 55.7 M at T = 2000, 111.0 M at T = 4000, so 27,700 per step; sgd 32.8 M at
+T = 4000, 8,200 per step with the checkpoints.)
 """
 import argparse
 import statistics
@@ -45,8 +54,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", choices=["sgd", "py_sgd"], help="one run of this optimizer, no timing (callgrind)")
     args = parser.parse_args()
     ratelab.register_optimizer("py_sgd", PlainSgd)
+    if args.only:
+        seconds(args.only, args.steps)
+        return
     seconds("py_sgd", 1000)  # warm-up: imports, first allocations
     builtin = statistics.median(seconds("sgd", args.steps) for _ in range(args.reps))
     python = statistics.median(seconds("py_sgd", args.steps) for _ in range(args.reps))
