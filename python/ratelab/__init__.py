@@ -175,18 +175,16 @@ def _open_schema1(path, root):
         for name in ("status", "stop_step", "wall_seconds", "eval_seconds", "message"):
             if name in runs:
                 values = runs[name][()]
-                codes = runs[name].attrs.get("codes")  # "0 ok, 1 diverged, ..."
-                if codes is not None:
-                    codes = codes.decode() if isinstance(codes, bytes) else codes
-                    names = {int(code): label for code, label in (item.split() for item in codes.split(","))}
-                    values = np.vectorize(names.get, otypes=[object])(values)
                 if values.dtype.kind in "SO":
                     values = np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else v,
                                           otypes=[object])(values)
                 dataset[name] = (("configuration", "replicate"), values)
+        # status as schema 2 writes it: int8 codes with CF flags
+        dataset["status"].attrs.update(flag_values=np.arange(5, dtype=np.int8),
+                                       flag_meanings="ok diverged error interrupted missing")
         if "stats" in runs:
             for name, data in runs["stats"].items():
-                dataset[name] = (("configuration", "replicate"), data[()])
+                dataset["stats." + name] = (("configuration", "replicate"), data[()])
         records = [dict(f["configurations"][c].attrs) for c in sorted(f["configurations"])]
     decoded = [{k: (v.decode() if isinstance(v, bytes) else v) for k, v in r.items()} for r in records]
     dataset = dataset.assign_coords(label=("configuration", [r.get("label", "") for r in decoded]))
