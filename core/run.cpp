@@ -36,6 +36,7 @@ const char* status_name(RunStatus status) {
     case RunStatus::error: return "error";
     case RunStatus::interrupted: return "interrupted";
     case RunStatus::missing: return "missing";
+    case RunStatus::nonfinite: return "nonfinite";
   }
   return "?";
 }
@@ -305,6 +306,23 @@ struct RunInLoop {
   }
 };
 
+// A run whose iterate stayed finite but whose recorded metrics are not (F = inf off a constraint set, a NaN
+// from the problem) is not `ok`: its status says so and its message names the first such value.
+void mark_nonfinite(const RunPlan& plan, std::size_t recorded, RunResult& result) {
+  const std::size_t K = plan.checkpoints.size(), V = plan.views.size();
+  for (std::size_t m = 0; m < plan.metrics.size(); ++m)
+    for (std::size_t v = 0; v < V; ++v)
+      for (std::size_t k = 0; k < recorded; ++k) {
+        const double value = result.traces[(m * V + v) * K + k];
+        if (std::isfinite(value)) continue;
+        result.status = RunStatus::nonfinite;
+        result.message = std::string(metric_name(plan.metrics[m])) + " of view " + view_name(plan.views[v]) +
+                         " is " + (std::isnan(value) ? "NaN" : value > 0 ? "inf" : "-inf") + " at t = " +
+                         std::to_string(plan.checkpoints[k]) + " (the iterate is finite)";
+        return;
+      }
+}
+
 // After the step loop: the stored iterates evaluated as one block, the views and extra metrics filled in.
 void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimizer, RunInLoop& run) {
   RunResult& result = run.result;
@@ -343,6 +361,7 @@ void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimize
         result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
       }
     }
+  if (result.status == RunStatus::ok) mark_nonfinite(plan, recorded, result);
   record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
   result.eval_seconds = seconds_since(t_eval);
   run.oracle->report(result.stats);
