@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "tools/analysis_commands.hpp"
+#include "results/trace_query.hpp"
 
 namespace ratelab::claims {
 
@@ -661,19 +661,7 @@ results::TraceData layout_of(const ExperimentPlan& plan) {
   data.layout.replicates = plan.options.replicates;
   data.layout.checkpoints = plan.run.checkpoints;
   for (View v : plan.run.views) data.layout.views.push_back(view_name(v));
-  for (const auto& c : plan.configurations) {
-    results::ConfigurationRecord rec;
-    rec.id = c.id;
-    rec.label = c.label;
-    for (const auto* part : {&c.problem, &c.optimizer, &c.schedule}) {
-      const std::string kind = part == &c.problem     ? "problem"
-                               : part == &c.optimizer ? "optimizer"
-                                                      : "schedule";
-      rec.parameters.emplace_back(kind, part->key);
-      for (const auto& [k, v] : part->params.entries()) rec.parameters.emplace_back(kind + "." + k, v);
-    }
-    data.layout.configurations.push_back(std::move(rec));
-  }
+  for (const auto& c : plan.configurations) data.layout.configurations.push_back(configuration_record(c));
   return data;
 }
 
@@ -684,14 +672,6 @@ namespace {
 std::string where_text(const Claim& c) {
   return c.source + (c.line > 0 ? ":" + std::to_string(c.line) : std::string()) + ": claim '" + c.name +
          "': ";
-}
-
-std::size_t nearest_checkpoint(const results::TraceData& data, double t) {
-  const auto& cp = data.layout.checkpoints;
-  std::size_t best = 0;
-  for (std::size_t k = 1; k < cp.size(); ++k)
-    if (std::abs(double(cp[k]) - t) < std::abs(double(cp[best]) - t)) best = k;
-  return best;
 }
 
 std::vector<double> column(const stats::ReplicateMatrix& m, std::size_t k) {
@@ -711,6 +691,7 @@ struct Measurement {
   std::string interval_kind;          // "CI", "95% CI", "+-1.96se", ""
   std::vector<double> per_replicate;  // the scaled column, for paired comparisons (measure=at)
   std::string at_text;
+  long checkpoint = -1;               // the step measured (measure=at on a trace metric); -1 otherwise
 };
 
 std::string window_text(const stats::FitWindow& w) {
@@ -724,19 +705,7 @@ bool is_run_statistic(const std::string& metric) {
 }
 
 std::vector<double> run_statistic(const results::TraceData& data, const std::string& metric, std::size_t c) {
-  const std::string name = metric.substr(4);
-  for (const auto& [key, values] : data.run_stats) {
-    if (key != name) continue;
-    std::vector<double> out(std::size_t(data.layout.replicates));
-    for (std::size_t r = 0; r < out.size(); ++r) {
-      const std::size_t i = c * out.size() + r;
-      out[r] = data.status[i] == RunStatus::error || data.status[i] == RunStatus::missing ? kNaN : values[i];
-    }
-    return out;
-  }
-  std::vector<std::string> names;
-  for (const auto& [key, values] : data.run_stats) names.push_back("run." + key);
-  throw ConfigError(unknown_key_message("run statistic (metric=run.NAME)", metric, names));
+  return results::run_statistic_column(data, metric.substr(4), c);
 }
 
 Measurement measure(const Claim& claim, Claim::Measure kind, const results::TraceData& data, std::size_t c,
@@ -751,15 +720,16 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
     const double scale = evaluate(claim.scale, data, c);
     for (auto& x : out.per_replicate) x *= scale;
   }
-  const std::size_t m = is_run_statistic(claim.metric) ? 0 : tools::metric_column(data, claim.metric);
-  const std::size_t v = is_run_statistic(claim.metric) ? 0 : tools::view_column(data, view);
+  const std::size_t m = is_run_statistic(claim.metric) ? 0 : results::metric_column(data, claim.metric);
+  const std::size_t v = is_run_statistic(claim.metric) ? 0 : results::view_column(data, view);
   const stats::ReplicateMatrix runs =
-      is_run_statistic(claim.metric) ? stats::ReplicateMatrix() : tools::replicate_matrix(data, m, c, v);
+      is_run_statistic(claim.metric) ? stats::ReplicateMatrix() : results::replicate_matrix(data, m, c, v);
   if (kind == Claim::Measure::at) {
     if (!is_run_statistic(claim.metric)) {
-      const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
+      const std::size_t k = results::nearest_checkpoint(data, evaluate(claim.at, data, c));
       const double scale = evaluate(claim.scale, data, c, double(data.layout.checkpoints[k]));
-      out.at_text = "t=" + std::to_string(data.layout.checkpoints[k]);
+      out.checkpoint = data.layout.checkpoints[k];
+      out.at_text = "t=" + std::to_string(out.checkpoint);
       out.per_replicate = column(runs, k);
       for (auto& x : out.per_replicate) x *= scale;
     }
@@ -771,8 +741,7 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
     } else if (claim.statistic.p == 0.5 && stats::count_finite(out.per_replicate) >= 2) {
       // The bootstrap interval of the median: the paired difference against zero is the sample itself.
       const std::vector<double> zeros(out.per_replicate.size(), 0.0);
-      auto stream = stats::bootstrap_stream(
-          std::uint64_t(seed), data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
+      auto stream = results::bootstrap_stream(data, seed, {{c}, view, claim.metric, out.checkpoint});
       const auto d = stats::paired_difference(out.per_replicate, zeros, {resamples, 0.95}, stream);
       out.interval = d.median_ci;
       out.interval_kind = "CI";
@@ -783,8 +752,7 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
   const stats::FitWindow window{evaluate(claim.window_from, data, c), evaluate(claim.window_to, data, c)};
   out.at_text = window_text(window);
   if (kind == Claim::Measure::slope) {
-    auto stream = stats::bootstrap_stream(std::uint64_t(seed),
-                                          data.layout.configurations[c].id + "/" + view + "/" + claim.metric);
+    auto stream = results::bootstrap_stream(data, seed, {{c}, view, claim.metric});
     const stats::RateFit fit = stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window,
                                                              claim.statistic, {resamples, 0.95}, stream);
     out.value = fit.fit.slope;
@@ -833,26 +801,6 @@ bool in_bounds(double v, double lo, double hi) {
   return v >= lo && v <= hi;
 }
 
-// Run counts of a configuration.
-struct Counts {
-  long ok = 0, diverged = 0, error = 0, nonfinite = 0;
-};
-Counts counts_of(const results::TraceData& data, std::size_t c) {
-  Counts n;
-  for (long r = 0; r < data.layout.replicates; ++r) {
-    const RunStatus s = data.status[c * std::size_t(data.layout.replicates) + std::size_t(r)];
-    if (s == RunStatus::ok)
-      ++n.ok;
-    else if (s == RunStatus::diverged)
-      ++n.diverged;
-    else if (s == RunStatus::error)
-      ++n.error;
-    else if (s == RunStatus::nonfinite)
-      ++n.nonfinite;
-  }
-  return n;
-}
-
 // One configuration's verdict for the single-configuration kinds.
 Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::size_t c, long seed,
                      long resamples) {
@@ -869,6 +817,8 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
                                                                  : "") +
                what_text(claim, data, c, claim.view) + " (" + m.at_text + ")";
       v.measured = measured_text(m);
+      v.value = m.value;
+      v.interval = m.interval;
       if (!claim.expect_target.empty()) {
         const double target = evaluate(claim.expect_target, data, c);
         // se=K: K standard errors of the mean, the half-width of the +-1.96se interval divided by 1.96.
@@ -893,14 +843,14 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
     }
     case K::converges:
     case K::fails: {
-      const std::size_t m = tools::metric_column(data, claim.metric);
-      const std::size_t view = tools::view_column(data, claim.view);
-      const stats::ReplicateMatrix runs = tools::replicate_matrix(data, m, c, view);
+      const std::size_t m = results::metric_column(data, claim.metric);
+      const std::size_t view = results::view_column(data, claim.view);
+      const stats::ReplicateMatrix runs = results::replicate_matrix(data, m, c, view);
       const double threshold = evaluate(claim.threshold, data, c);
       long hits = 0;
       std::string where;
       if (claim.kind == K::converges) {
-        const std::size_t k = nearest_checkpoint(data, evaluate(claim.at, data, c));
+        const std::size_t k = results::nearest_checkpoint(data, evaluate(claim.at, data, c));
         where = "t=" + std::to_string(data.layout.checkpoints[k]);
         for (Eigen::Index r = 0; r < runs.rows(); ++r)
           if (runs(r, Eigen::Index(k)) < threshold) ++hits;  // NaN (diverged, error) does not converge
@@ -930,7 +880,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       return v;
     }
     case K::status: {
-      const Counts n = counts_of(data, c);
+      const results::StatusCounts n = results::status_counts(data, c);
       v.what = "run status of '" + data.layout.configurations[c].label + "'";
       v.measured = std::to_string(n.ok) + " ok, " + std::to_string(n.diverged) + " diverged, " +
                    std::to_string(n.error) + " error" +
@@ -957,7 +907,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
 
 std::size_t single(const results::TraceData& data, const std::vector<std::string>& filters,
                    const Claim& claim, const char* side) {
-  const auto selected = tools::select_configurations(data, filters);
+  const auto selected = results::select_configurations(data, filters);
   if (selected.size() != 1) {
     std::string labels;
     for (auto c : selected)
@@ -984,8 +934,8 @@ Verdict evaluate_compare(const Claim& claim, const results::TraceData& data, lon
   if (claim.measure == Claim::Measure::at) {
     v.measured += ", a/b = " + real(ma.value / mb.value);
     if (ma.per_replicate.size() == mb.per_replicate.size() && (a != b || claim.a_view != claim.b_view)) {
-      auto stream = stats::bootstrap_stream(
-          std::uint64_t(seed), data.layout.configurations[a].id + "|" + data.layout.configurations[b].id);
+      const std::string views = claim.a_view == claim.b_view ? claim.a_view : claim.a_view + "," + claim.b_view;
+      auto stream = results::bootstrap_stream(data, seed, {{a, b}, views, claim.metric, ma.checkpoint});
       const auto d = stats::paired_difference(ma.per_replicate, mb.per_replicate, {resamples, 0.95}, stream);
       if (d.pairs > 0) v.measured += ", a<b in " + real(100 * d.fraction_a_smaller) + "% of pairs";
     }
@@ -1014,10 +964,10 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
         configs.push_back(single(data, claim.a, claim, "a="));
         configs.push_back(single(data, claim.b, claim, "b="));
       } else {
-        configs = tools::select_configurations(data, claim.where);
+        configs = results::select_configurations(data, claim.where);
       }
       for (const auto& view : {claim.view, claim.a_view, claim.b_view})
-        if (claim.kind != Claim::Kind::status) tools::view_column(data, view);
+        if (claim.kind != Claim::Kind::status) results::view_column(data, view);
       if (is_run_statistic(claim.metric)) {
         if (claim.kind != Claim::Kind::value && claim.kind != Claim::Kind::compare)
           throw ConfigError("metric=" + claim.metric +
@@ -1026,7 +976,7 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
           throw ConfigError("metric=" + claim.metric + " is one number per run: measure=at only");
         if (check_metrics) run_statistic(data, claim.metric, configs.front());
       } else if (check_metrics && claim.kind != Claim::Kind::status) {
-        tools::metric_column(data, claim.metric);
+        results::metric_column(data, claim.metric);
       }
       for (auto c : configs)
         for (const Formula* f :
@@ -1045,7 +995,7 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
 
 std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const results::TraceData& data,
                                      long seed, long resamples) {
-  tools::check_trace_data(data);
+  results::check_trace_data(data);
   check_claims(claims, data, true);
   std::vector<Verdict> out;
   for (const auto& claim : claims) {
@@ -1054,7 +1004,7 @@ std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const res
         out.push_back(evaluate_compare(claim, data, seed, resamples));
         continue;
       }
-      const auto configs = tools::select_configurations(data, claim.where);
+      const auto configs = results::select_configurations(data, claim.where);
       std::vector<Verdict> each;
       for (auto c : configs) each.push_back(evaluate_one(claim, data, c, seed, resamples));
       // One line per claim: the configuration closest to (or furthest beyond) its bound, with the count.

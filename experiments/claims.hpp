@@ -18,8 +18,8 @@
 //   status    counts of diverged / error / ok runs lie in the given intervals
 //
 // Statistics (quantiles, bootstrap slopes, paired differences) come from results/statistics.hpp and
-// configurations are selected by tools::select_configurations, so a verdict uses the same numbers as
-// `summary`, `compare` and `plot`.
+// configurations are selected, columns read and bootstrap streams keyed by results/trace_query.hpp, so a
+// verdict uses the same numbers (and the same bootstrap resamples) as `summary`, `compare` and `plot`.
 #pragma once
 
 #include <limits>
@@ -108,6 +108,10 @@ struct Verdict {
   std::string measured;  // "-0.512 CI [-0.53, -0.49]"
   std::string bound;     // "in [-0.6, -0.4]"
   double margin = 0;     // distance to the bound in units of its width (< 0: beyond it); picks the line shown
+  // The numbers behind `measured` for slope and value claims (NaN for the other kinds): the quantity and
+  // its interval, for callers that compare them with another command's.
+  double value = std::numeric_limits<double>::quiet_NaN();
+  stats::Interval interval{std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
 };
 
 // Evaluates every claim; `seed` keys the bootstrap streams. Throws ConfigError for claims that do not fit

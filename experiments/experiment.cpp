@@ -125,6 +125,20 @@ ParamTable<ExperimentOptions> ExperimentOptions::params() {
   };
 }
 
+results::ConfigurationRecord configuration_record(const Configuration& c) {
+  results::ConfigurationRecord record;
+  record.id = c.id;
+  record.label = c.label;
+  for (const auto& [kind, part] : {std::pair<std::string, const ComponentChoice*>{"problem", &c.problem},
+                                   {"optimizer", &c.optimizer},
+                                   {"schedule", &c.schedule}}) {
+    record.parameters.emplace_back(kind, part->key);
+    for (const auto& [k, v] : part->params.entries()) record.parameters.emplace_back(kind + "." + k, v);
+  }
+  record.parameters.emplace_back("stream_salt", std::to_string(c.salt));
+  return record;
+}
+
 std::string stable_id(const std::string& canonical) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : canonical) {
@@ -457,25 +471,19 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       }
   if (!problems.empty()) throw ConfigError(problems);
 
-  // Labels: the component keys plus every parameter that varies across configurations.
-  auto qualified_entries = [](const Configuration& c) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto* part : {&c.problem, &c.optimizer, &c.schedule}) {
-      const char* kind = part == &c.problem ? "problem" : part == &c.optimizer ? "optimizer" : "schedule";
-      out.emplace_back(kind, part->key);
-      for (const auto& [k, v] : part->params.entries()) out.emplace_back(std::string(kind) + "." + k, format_value(v));
-    }
-    return out;
-  };
+  // Labels: the optimizer's key plus every other record entry that varies across configurations
+  // (stream_salt aside: it varies with the id, not with anything the user set).
+  std::vector<results::ConfigurationRecord> records;
+  for (const auto& c : plan.configurations) records.push_back(configuration_record(c));
   std::map<std::string, std::set<std::string>> seen;
-  for (const auto& c : plan.configurations)
-    for (const auto& [k, v] : qualified_entries(c)) seen[k].insert(v);
+  for (const auto& record : records)
+    for (const auto& [k, v] : record.parameters) seen[k].insert(format_value(v));
   for (auto& c : plan.configurations) {
     std::string label = c.optimizer.key;
-    for (const auto& [k, v] : qualified_entries(c)) {
-      if (seen[k].size() < 2 || k == "optimizer") continue;
+    for (const auto& [k, v] : records[c.index].parameters) {
+      if (seen[k].size() < 2 || k == "optimizer" || k == "stream_salt") continue;
       const bool component = k == "problem" || k == "schedule";
-      label += " " + (component ? v : k.substr(k.find('.') + 1) + "=" + v);
+      label += " " + (component ? format_value(v) : k.substr(k.find('.') + 1) + "=" + format_value(v));
     }
     c.label = label;
   }

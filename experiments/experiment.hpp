@@ -22,6 +22,7 @@
 #include "core/params.hpp"
 #include "core/registry.hpp"
 #include "core/run.hpp"
+#include "results/trace_file.hpp"
 
 namespace ratelab {
 
@@ -78,6 +79,12 @@ struct Configuration {
   ComponentChoice problem, optimizer, schedule;
   std::uint64_t salt = 0;  // stream salt: 0 under common random numbers
 };
+
+// What a trace file records of a configuration: its id and label, and under qualified keys the component
+// keys ("problem", "optimizer", "schedule"), every resolved parameter ("problem.mu") and "stream_salt".
+// The one place these keys are made: labels, the trace layout and the claims checked before a run all
+// read this record, so a `key=value` filter means the same before the run and on the file.
+results::ConfigurationRecord configuration_record(const Configuration& configuration);
 
 struct ExperimentPlan {
   ExperimentOptions options;

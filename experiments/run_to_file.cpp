@@ -121,15 +121,7 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
       if (std::find(layout.extra_metrics.begin(), layout.extra_metrics.end(), name) == layout.extra_metrics.end())
         layout.extra_metrics.push_back(name);
   for (const auto& c : plan.configurations) {
-    results::ConfigurationRecord rec;
-    rec.id = c.id;
-    rec.label = c.label;
-    for (const auto* part : {&c.problem, &c.optimizer, &c.schedule}) {
-      const std::string kind = part == &c.problem ? "problem" : part == &c.optimizer ? "optimizer" : "schedule";
-      rec.parameters.emplace_back(kind, part->key);
-      for (const auto& [k, v] : part->params.entries()) rec.parameters.emplace_back(kind + "." + k, v);
-    }
-    rec.parameters.emplace_back("stream_salt", std::to_string(c.salt));
+    results::ConfigurationRecord rec = configuration_record(c);
     for (const auto& [k, v] : experiment.instance_stats(c.index)) rec.instance.emplace_back(k, v);
     layout.configurations.push_back(std::move(rec));
   }

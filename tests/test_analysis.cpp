@@ -15,6 +15,7 @@
 #include "core/run.hpp"
 #include "results/statistics.hpp"
 #include "results/trace_file.hpp"
+#include "results/trace_query.hpp"
 #include "tools/analysis_commands.hpp"
 
 using namespace ratelab;
@@ -458,8 +459,8 @@ TEST_CASE("plot data: the --data table equals the statistics computed directly",
     CHECK(t > 0);
     if (row.at("series") == "theory") continue;
     const std::size_t c = std::stoul(row.at("configuration"));
-    const std::size_t v = tools::view_column(data, row.at("view"));
-    const auto curve = stats::replicate_curve(tools::replicate_matrix(data, 0, c, v), statistic.at(row.at("series")));
+    const std::size_t v = results::view_column(data, row.at("view"));
+    const auto curve = stats::replicate_curve(results::replicate_matrix(data, 0, c, v), statistic.at(row.at("series")));
     INFO(row.at("label") << " " << row.at("series") << " t=" << t);
     CHECK(same_double(number(row.at("value")), curve.value[k]));
     CHECK(std::stol(row.at("replicates_used")) == curve.used[k]);

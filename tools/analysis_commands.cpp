@@ -21,12 +21,24 @@
 #include <sstream>
 
 #include "core/run.hpp"
+#include "results/trace_query.hpp"
 
 extern char** environ;
 
 namespace ratelab::tools {
 
 using results::TraceData;
+using results::check_trace_data;
+using results::find_parameter;
+using results::key_value;
+using results::metric_column;
+using results::parameter_keys;
+using results::replicate_matrix;
+using results::run_index;
+using results::select_configurations;
+using results::status_counts;
+using results::StatusCounts;
+using results::view_column;
 
 namespace {
 
@@ -92,19 +104,6 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
 
 // ---- indexing and selection ----------------------------------------------------------------------------
 
-struct Shape {
-  std::size_t configurations, views, replicates, checkpoints;
-};
-
-Shape shape_of(const TraceData& data) {
-  return {data.layout.configurations.size(), data.layout.views.size(), std::size_t(data.layout.replicates),
-          data.layout.checkpoints.size()};
-}
-
-std::size_t run_index(const TraceData& data, std::size_t c, std::size_t r) {
-  return c * std::size_t(data.layout.replicates) + r;
-}
-
 stats::Statistic center_statistic(const std::string& center) {
   if (center == "median") return stats::Statistic::median();
   if (center == "mean") return stats::Statistic::mean();
@@ -124,47 +123,12 @@ std::vector<std::size_t> selected_views(const TraceData& data, const std::vector
   return out;
 }
 
-std::vector<std::string> parameter_keys(const TraceData& data) {
-  std::vector<std::string> keys;
-  for (const auto& config : data.layout.configurations)
-    for (const auto& [key, value] : config.parameters)
-      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
-  return keys;
-}
-
-const ParamValue* find_parameter(const results::ConfigurationRecord& config, const std::string& key) {
-  for (const auto& [k, v] : config.parameters)
-    if (k == key) return &v;
-  return nullptr;
-}
-
 std::optional<double> parse_number(const std::string& text) {
   if (text.empty()) return std::nullopt;
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
   if (end != text.c_str() + text.size()) return std::nullopt;
   return v;
-}
-
-bool value_matches(const ParamValue& value, const std::string& text) {
-  if (format_value(value) == text) return true;
-  if (std::holds_alternative<double>(value) || std::holds_alternative<std::int64_t>(value)) {
-    const double v = std::holds_alternative<double>(value) ? std::get<double>(value)
-                                                          : double(std::get<std::int64_t>(value));
-    if (auto parsed = parse_number(text)) return *parsed == v;
-  }
-  if (auto* b = std::get_if<bool>(&value)) {
-    if (text == "1" || text == "yes" || text == "on") return *b;
-    if (text == "0" || text == "no" || text == "off") return !*b;
-  }
-  return false;
-}
-
-std::string key_value(const results::ConfigurationRecord& config, const std::string& key) {
-  if (key == "label") return config.label;
-  if (key == "id") return config.id;
-  const ParamValue* v = find_parameter(config, key);
-  return v ? format_value(*v) : std::string();
 }
 
 // The configuration named by an id, a label or an index, for `compare`.
@@ -184,24 +148,6 @@ std::size_t resolve_configuration(const TraceData& data, const std::string& name
                       std::to_string(configs.size()) + " - 1)");
   throw ConfigError(unknown_key_message(std::string("configuration (") + option + ")", name, labels) +
                     " (or an id, or an index from 0 to " + std::to_string(configs.size() - 1) + ")");
-}
-
-struct StatusCounts {
-  long ok = 0, diverged = 0, error = 0, nonfinite = 0, other = 0;
-};
-
-StatusCounts status_counts(const TraceData& data, std::size_t c) {
-  StatusCounts counts;
-  for (long r = 0; r < data.layout.replicates; ++r) {
-    switch (data.status[run_index(data, c, std::size_t(r))]) {
-      case RunStatus::ok: ++counts.ok; break;
-      case RunStatus::diverged: ++counts.diverged; break;
-      case RunStatus::error: ++counts.error; break;
-      case RunStatus::nonfinite: ++counts.nonfinite; break;
-      default: ++counts.other; break;
-    }
-  }
-  return counts;
 }
 
 std::string metric_description(const TraceData& data, std::size_t m) {
@@ -289,103 +235,6 @@ ParamTable<PlotOptions> PlotOptions::params() {
 
 // ---- building blocks --------------------------------------------------------------------------------------
 
-void check_trace_data(const TraceData& data) {
-  if (data.schema_version != results::kSchemaVersion)
-    throw ConfigError("trace data has schema version " + std::to_string(data.schema_version) +
-                      "; this ratelab reads version " + std::to_string(results::kSchemaVersion));
-  const Shape s = shape_of(data);
-  std::vector<std::string> problems;
-  auto expect = [&](std::size_t actual, std::size_t wanted, const std::string& what) {
-    if (actual != wanted)
-      problems.push_back(what + " has " + std::to_string(actual) + " entries, expected " + std::to_string(wanted));
-  };
-  if (data.layout.replicates < 0) problems.push_back("replicates is negative");
-  if (!std::is_sorted(data.layout.checkpoints.begin(), data.layout.checkpoints.end()))
-    problems.push_back("checkpoints are not increasing");
-  const std::size_t runs = s.configurations * s.replicates;
-  expect(data.traces.size(), data.layout.metrics.size(), "traces");
-  for (std::size_t m = 0; m < data.traces.size(); ++m)
-    expect(data.traces[m].size(), runs * s.views * s.checkpoints,
-           "traces/" + (m < data.layout.metrics.size() ? data.layout.metrics[m] : std::to_string(m)));
-  expect(data.status.size(), runs, "status");
-  for (const auto& [name, values] : data.run_stats) expect(values.size(), runs, "run statistic " + name);
-  if (!data.metric_units.empty()) expect(data.metric_units.size(), data.layout.metrics.size(), "metric units");
-  if (!problems.empty()) throw ConfigError(problems);
-}
-
-std::size_t metric_column(const TraceData& data, const std::string& metric) {
-  const auto& metrics = data.layout.metrics;
-  if (auto it = std::find(metrics.begin(), metrics.end(), metric); it != metrics.end())
-    return std::size_t(it - metrics.begin());
-  throw ConfigError(unknown_key_message("metric (not recorded in this file)", metric, metrics));
-}
-
-std::size_t view_column(const TraceData& data, const std::string& view) {
-  const auto& views = data.layout.views;
-  if (auto it = std::find(views.begin(), views.end(), view); it != views.end())
-    return std::size_t(it - views.begin());
-  throw ConfigError(unknown_key_message("iterate view (not recorded in this file)", view, views));
-}
-
-stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metric, std::size_t c, std::size_t v) {
-  const Shape s = shape_of(data);
-  stats::ReplicateMatrix matrix(Eigen::Index(s.replicates), Eigen::Index(s.checkpoints));
-  const double* block = data.traces[metric].data() + ((c * s.views + v) * s.replicates) * s.checkpoints;
-  for (std::size_t r = 0; r < s.replicates; ++r) {
-    // An `error` or `missing` run has no measurements, whatever its array holds.
-    const RunStatus status = data.status[run_index(data, c, r)];
-    const bool measured = status != RunStatus::error && status != RunStatus::missing;
-    for (std::size_t k = 0; k < s.checkpoints; ++k)
-      matrix(Eigen::Index(r), Eigen::Index(k)) = measured ? block[r * s.checkpoints + k] : kNaN;
-  }
-  return matrix;
-}
-
-std::vector<std::size_t> select_configurations(const TraceData& data, const std::vector<std::string>& where) {
-  std::vector<std::string> available = parameter_keys(data);
-  available.push_back("label");
-  available.push_back("id");
-  std::map<std::string, std::vector<std::string>> wanted;  // key -> accepted values
-  std::vector<std::string> key_order;
-  for (const auto& filter : where) {
-    const auto eq = filter.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ConfigError("where = '" + filter + "' is malformed: expected key=value, e.g. optimizer=sgd");
-    const std::string key = filter.substr(0, eq), value = filter.substr(eq + 1);
-    if (std::find(available.begin(), available.end(), key) == available.end())
-      throw ConfigError(unknown_key_message("filter key (where)", key, available));
-    if (!wanted.count(key)) key_order.push_back(key);
-    wanted[key].push_back(value);
-  }
-  std::vector<std::size_t> out;
-  const auto& configs = data.layout.configurations;
-  for (std::size_t c = 0; c < configs.size(); ++c) {
-    bool keep = true;
-    for (const auto& [key, values] : wanted) {
-      bool any = false;
-      for (const auto& value : values) {
-        if (key == "label" || key == "id") any = any || key_value(configs[c], key) == value;
-        else if (const ParamValue* p = find_parameter(configs[c], key)) any = any || value_matches(*p, value);
-      }
-      keep = keep && any;
-    }
-    if (keep) out.push_back(c);
-  }
-  if (out.empty()) {
-    std::vector<std::string> lines{"no configuration matches where = " + join(where, ", ")};
-    for (const auto& key : key_order) {
-      std::vector<std::string> present;
-      for (const auto& config : configs) {
-        std::string v = key_value(config, key);
-        if (std::find(present.begin(), present.end(), v) == present.end()) present.push_back(v);
-      }
-      lines.push_back("values of " + key + " in this file: " + join(present, ", "));
-    }
-    throw ConfigError(lines);
-  }
-  return out;
-}
-
 // ---- summary ------------------------------------------------------------------------------------------
 
 int summary(const SummaryOptions& options, const TraceData& data, std::ostream& out) {
@@ -420,8 +269,8 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
       const stats::ReplicateMatrix runs = replicate_matrix(data, m, c, v);
       const Eigen::VectorXd final_column = runs.col(Eigen::Index(last));
       const std::span<const double> final_values(final_column.data(), std::size_t(final_column.size()));
-      RandomStream stream = stats::bootstrap_stream(
-          std::uint64_t(options.seed), config.id + "|" + data.layout.views[v] + "|" + data.layout.metrics[m]);
+      RandomStream stream =
+          results::bootstrap_stream(data, options.seed, {{c}, data.layout.views[v], data.layout.metrics[m]});
       const stats::RateFit rate =
           stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window, center, bootstrap, stream);
       // The rate p of metric ~ t^(-p) is minus the log-log slope, so the interval's ends swap.
@@ -470,11 +319,7 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
   if (a == b) throw ConfigError("a and b name the same configuration '" + data.layout.configurations[a].label + "'");
   const auto& checkpoints = data.layout.checkpoints;
   if (checkpoints.empty()) throw ConfigError("the file has no checkpoints: nothing to compare");
-  std::size_t k = checkpoints.size() - 1;
-  if (options.at > 0) {
-    for (std::size_t j = 0; j < checkpoints.size(); ++j)
-      if (std::abs(double(checkpoints[j]) - options.at) < std::abs(double(checkpoints[k]) - options.at)) k = j;
-  }
+  const std::size_t k = options.at > 0 ? results::nearest_checkpoint(data, options.at) : checkpoints.size() - 1;
   const stats::BootstrapOptions bootstrap{options.bootstrap, options.confidence};
   const auto& ca = data.layout.configurations[a];
   const auto& cb = data.layout.configurations[b];
@@ -487,10 +332,8 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
     const Eigen::VectorXd col_a = replicate_matrix(data, m, a, v).col(Eigen::Index(k));
     const Eigen::VectorXd col_b = replicate_matrix(data, m, b, v).col(Eigen::Index(k));
     std::span<const double> va(col_a.data(), std::size_t(col_a.size())), vb(col_b.data(), std::size_t(col_b.size()));
-    RandomStream stream = stats::bootstrap_stream(std::uint64_t(options.seed), ca.id + "|" + cb.id + "|" +
-                                                                               data.layout.views[v] + "|" +
-                                                                               data.layout.metrics[m] + "|" +
-                                                                               std::to_string(checkpoints[k]));
+    RandomStream stream = results::bootstrap_stream(
+        data, options.seed, {{a, b}, data.layout.views[v], data.layout.metrics[m], checkpoints[k]});
     const stats::PairedDifference d = stats::paired_difference(va, vb, bootstrap, stream);
     rows.push_back({data.layout.views[v], std::to_string(d.pairs), number(stats::median(va)),
                     number(stats::median(vb)), number(d.median), number(d.median_ci.lo), number(d.median_ci.hi),

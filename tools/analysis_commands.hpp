@@ -1,6 +1,8 @@
 // The analysis commands of the `ratelab` CLI: `summary`, `compare`, `inspect` and `plot`. Each takes its
 // parsed options and the content of a trace file (results/trace_file.hpp) and never re-runs anything, so
-// it works on files from any machine or merged shards. Statistics come from results/statistics.hpp.
+// it works on files from any machine or merged shards. What they ask of a file (columns, selection by
+// key=value, nearest checkpoint, status counts, bootstrap streams) comes from results/trace_query.hpp, the
+// statistics from results/statistics.hpp.
 //
 // Options are declared once (core/params.hpp): the CLI resolves `--key value` pairs against params().
 // Every command returns 0 on success and throws ConfigError for bad input (unknown metric, view or filter
@@ -83,22 +85,7 @@ int inspect(const results::TraceData& data, std::ostream& out);
 // Draws the figure (and the TSV if asked); writes one line per file written to `out`.
 int plot(const PlotOptions& options, const results::TraceData& data, std::ostream& out);
 
-// ---- building blocks, public for tests and for `verify` ----------------------------------------------
-
-// ConfigError if the arrays' sizes disagree with the layout or the schema version is not ours.
-void check_trace_data(const results::TraceData& data);
-
-// Configurations matching every `key=value` filter, in file order. Unknown key: ConfigError listing the
-// available keys with the closest match; no match: ConfigError listing the values present.
-std::vector<std::size_t> select_configurations(const results::TraceData& data,
-                                               const std::vector<std::string>& where);
-
-std::size_t metric_column(const results::TraceData& data, const std::string& metric);  // ConfigError
-std::size_t view_column(const results::TraceData& data, const std::string& view);       // ConfigError
-
-// Replicates x checkpoints of one (metric, configuration, view).
-stats::ReplicateMatrix replicate_matrix(const results::TraceData& data, std::size_t metric,
-                                        std::size_t configuration, std::size_t view);
+// ---- building blocks, public for tests ----------------------------------------------------------------
 
 // The plot's numbers, decided separately from drawing. Only checkpoints t > 0 (log axis).
 enum class SeriesRole { center, band_low, band_high, high_probability, theory };

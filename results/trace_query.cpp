@@ -1,0 +1,226 @@
+#include "results/trace_query.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <optional>
+
+namespace ratelab::results {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? separator : "") + items[i];
+  return out;
+}
+
+std::optional<double> parse_number(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+void check_trace_data(const TraceData& data) {
+  if (data.schema_version != kSchemaVersion)
+    throw ConfigError("trace data has schema version " + std::to_string(data.schema_version) +
+                      "; this ratelab reads version " + std::to_string(kSchemaVersion));
+  const std::size_t configurations = data.layout.configurations.size(), views = data.layout.views.size(),
+                    replicates = std::size_t(std::max(0L, data.layout.replicates)),
+                    checkpoints = data.layout.checkpoints.size();
+  std::vector<std::string> problems;
+  auto expect = [&](std::size_t actual, std::size_t wanted, const std::string& what) {
+    if (actual != wanted)
+      problems.push_back(what + " has " + std::to_string(actual) + " entries, expected " + std::to_string(wanted));
+  };
+  if (data.layout.replicates < 0) problems.push_back("replicates is negative");
+  if (!std::is_sorted(data.layout.checkpoints.begin(), data.layout.checkpoints.end()))
+    problems.push_back("checkpoints are not increasing");
+  const std::size_t runs = configurations * replicates;
+  expect(data.traces.size(), data.layout.metrics.size(), "traces");
+  for (std::size_t m = 0; m < data.traces.size(); ++m)
+    expect(data.traces[m].size(), runs * views * checkpoints,
+           "traces/" + (m < data.layout.metrics.size() ? data.layout.metrics[m] : std::to_string(m)));
+  expect(data.status.size(), runs, "status");
+  for (const auto& [name, values] : data.run_stats) expect(values.size(), runs, "run statistic " + name);
+  if (!data.metric_units.empty()) expect(data.metric_units.size(), data.layout.metrics.size(), "metric units");
+  if (!problems.empty()) throw ConfigError(problems);
+}
+
+std::size_t metric_column(const TraceData& data, const std::string& metric) {
+  const auto& metrics = data.layout.metrics;
+  if (auto it = std::find(metrics.begin(), metrics.end(), metric); it != metrics.end())
+    return std::size_t(it - metrics.begin());
+  throw ConfigError(unknown_key_message("metric (not recorded in this file)", metric, metrics));
+}
+
+std::size_t view_column(const TraceData& data, const std::string& view) {
+  const auto& views = data.layout.views;
+  if (auto it = std::find(views.begin(), views.end(), view); it != views.end())
+    return std::size_t(it - views.begin());
+  throw ConfigError(unknown_key_message("iterate view (not recorded in this file)", view, views));
+}
+
+std::size_t run_index(const TraceData& data, std::size_t configuration, std::size_t replicate) {
+  return configuration * std::size_t(data.layout.replicates) + replicate;
+}
+
+// ---- configurations ----------------------------------------------------------------------------------
+
+std::vector<std::string> parameter_keys(const TraceData& data) {
+  std::vector<std::string> keys;
+  for (const auto& config : data.layout.configurations)
+    for (const auto& [key, value] : config.parameters)
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  return keys;
+}
+
+const ParamValue* find_parameter(const ConfigurationRecord& config, const std::string& key) {
+  for (const auto& [k, v] : config.parameters)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+std::string key_value(const ConfigurationRecord& config, const std::string& key) {
+  if (key == "label") return config.label;
+  if (key == "id") return config.id;
+  const ParamValue* v = find_parameter(config, key);
+  return v ? format_value(*v) : std::string();
+}
+
+bool value_matches(const ParamValue& value, const std::string& text) {
+  if (format_value(value) == text) return true;
+  if (std::holds_alternative<double>(value) || std::holds_alternative<std::int64_t>(value)) {
+    const double v = std::holds_alternative<double>(value) ? std::get<double>(value)
+                                                          : double(std::get<std::int64_t>(value));
+    if (auto parsed = parse_number(text)) return *parsed == v;
+  }
+  if (auto* b = std::get_if<bool>(&value)) {
+    if (text == "1" || text == "yes" || text == "on") return *b;
+    if (text == "0" || text == "no" || text == "off") return !*b;
+  }
+  return false;
+}
+
+std::vector<std::size_t> select_configurations(const TraceData& data, const std::vector<std::string>& where) {
+  std::vector<std::string> available = parameter_keys(data);
+  available.push_back("label");
+  available.push_back("id");
+  std::map<std::string, std::vector<std::string>> wanted;  // key -> accepted values
+  std::vector<std::string> key_order;
+  for (const auto& filter : where) {
+    const auto eq = filter.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("where = '" + filter + "' is malformed: expected key=value, e.g. optimizer=sgd");
+    const std::string key = filter.substr(0, eq), value = filter.substr(eq + 1);
+    if (std::find(available.begin(), available.end(), key) == available.end())
+      throw ConfigError(unknown_key_message("filter key (where)", key, available));
+    if (!wanted.count(key)) key_order.push_back(key);
+    wanted[key].push_back(value);
+  }
+  std::vector<std::size_t> out;
+  const auto& configs = data.layout.configurations;
+  for (std::size_t c = 0; c < configs.size(); ++c) {
+    bool keep = true;
+    for (const auto& [key, values] : wanted) {
+      bool any = false;
+      for (const auto& value : values) {
+        if (key == "label" || key == "id") any = any || key_value(configs[c], key) == value;
+        else if (const ParamValue* p = find_parameter(configs[c], key)) any = any || value_matches(*p, value);
+      }
+      keep = keep && any;
+    }
+    if (keep) out.push_back(c);
+  }
+  if (out.empty()) {
+    std::vector<std::string> lines{"no configuration matches where = " + join(where, ", ")};
+    for (const auto& key : key_order) {
+      std::vector<std::string> present;
+      for (const auto& config : configs) {
+        std::string v = key_value(config, key);
+        if (std::find(present.begin(), present.end(), v) == present.end()) present.push_back(v);
+      }
+      lines.push_back("values of " + key + " in this file: " + join(present, ", "));
+    }
+    throw ConfigError(lines);
+  }
+  return out;
+}
+
+// ---- checkpoints, runs, replicates ----------------------------------------------------------------------
+
+std::size_t nearest_checkpoint(const TraceData& data, double t) {
+  const auto& cp = data.layout.checkpoints;
+  if (cp.empty()) throw ConfigError("the file has no checkpoints");
+  std::size_t best = 0;
+  for (std::size_t k = 1; k < cp.size(); ++k)
+    if (std::abs(double(cp[k]) - t) < std::abs(double(cp[best]) - t)) best = k;
+  return best;
+}
+
+StatusCounts status_counts(const TraceData& data, std::size_t configuration) {
+  StatusCounts counts;
+  for (long r = 0; r < data.layout.replicates; ++r) {
+    switch (data.status[run_index(data, configuration, std::size_t(r))]) {
+      case RunStatus::ok: ++counts.ok; break;
+      case RunStatus::diverged: ++counts.diverged; break;
+      case RunStatus::error: ++counts.error; break;
+      case RunStatus::nonfinite: ++counts.nonfinite; break;
+      default: ++counts.other; break;
+    }
+  }
+  return counts;
+}
+
+bool measured(const TraceData& data, std::size_t configuration, std::size_t replicate) {
+  const RunStatus status = data.status[run_index(data, configuration, replicate)];
+  return status != RunStatus::error && status != RunStatus::missing;
+}
+
+stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metric, std::size_t configuration,
+                                        std::size_t view) {
+  const std::size_t views = data.layout.views.size(), replicates = std::size_t(data.layout.replicates),
+                    checkpoints = data.layout.checkpoints.size();
+  stats::ReplicateMatrix matrix(static_cast<Eigen::Index>(replicates), static_cast<Eigen::Index>(checkpoints));
+  const double* block = data.traces[metric].data() + ((configuration * views + view) * replicates) * checkpoints;
+  for (std::size_t r = 0; r < replicates; ++r) {
+    const bool has_values = measured(data, configuration, r);
+    for (std::size_t k = 0; k < checkpoints; ++k)
+      matrix(Eigen::Index(r), Eigen::Index(k)) = has_values ? block[r * checkpoints + k] : kNaN;
+  }
+  return matrix;
+}
+
+std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,
+                                         std::size_t configuration) {
+  for (const auto& [key, values] : data.run_stats) {
+    if (key != name) continue;
+    std::vector<double> out(std::size_t(data.layout.replicates));
+    for (std::size_t r = 0; r < out.size(); ++r)
+      out[r] = measured(data, configuration, r) ? values[run_index(data, configuration, r)] : kNaN;
+    return out;
+  }
+  std::vector<std::string> names;
+  for (const auto& [key, values] : data.run_stats) names.push_back("run." + key);
+  throw ConfigError(unknown_key_message("run statistic (metric=run.NAME)", "run." + name, names));
+}
+
+// ---- bootstrap ----------------------------------------------------------------------------------------------
+
+RandomStream bootstrap_stream(const TraceData& data, long seed, const BootstrapSubject& subject) {
+  std::string key;
+  for (std::size_t c : subject.configurations) key += data.layout.configurations.at(c).id + "|";
+  key += subject.view + "|" + subject.metric;
+  if (subject.checkpoint >= 0) key += "|" + std::to_string(subject.checkpoint);
+  return stats::bootstrap_stream(std::uint64_t(seed), key);
+}
+
+}  // namespace ratelab::results

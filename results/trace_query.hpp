@@ -1,0 +1,90 @@
+// The questions asked of a trace file's content (results/trace_file.hpp), answered once for every reader:
+// the analysis commands (tools/analysis_commands.hpp) and the claims `verify` checks
+// (experiments/claims.hpp) both ask them here, so the same question on the same file gets the same answer,
+// down to the bootstrap resamples.
+//
+// Indexing: traces[metric] is (configuration, view, replicate, checkpoint) row-major; status and run
+// statistics are (configuration, replicate). Every function throws ConfigError for a question the file
+// cannot answer (unknown metric, view or filter key; nothing selected), naming what the file does hold.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/params.hpp"
+#include "core/rng.hpp"
+#include "results/statistics.hpp"
+#include "results/trace_file.hpp"
+
+namespace ratelab::results {
+
+// ConfigError if the arrays' sizes disagree with the layout or the schema version is not ours.
+void check_trace_data(const TraceData& data);
+
+// Column indices by name; ConfigError listing the recorded names with the closest match.
+std::size_t metric_column(const TraceData& data, const std::string& metric);
+std::size_t view_column(const TraceData& data, const std::string& view);
+
+// The index of run (configuration, replicate) in status, messages and run statistics.
+std::size_t run_index(const TraceData& data, std::size_t configuration, std::size_t replicate);
+
+// ---- configurations ----------------------------------------------------------------------------------
+
+// Every parameter key present in some configuration, in first-seen order.
+std::vector<std::string> parameter_keys(const TraceData& data);
+// The configuration's value of `key` (nullptr: not set there).
+const ParamValue* find_parameter(const ConfigurationRecord& config, const std::string& key);
+// The text of `key` for a configuration: its label, its id, or a parameter's formatted value ("" if unset).
+std::string key_value(const ConfigurationRecord& config, const std::string& key);
+// Does `text` name `value`? Reals compare numerically ("0.5" matches 5e-1), booleans accept 1/0, yes/no, on/off.
+bool value_matches(const ParamValue& value, const std::string& text);
+
+// Configurations matching every `key=value` filter, in file order. The keys are the configurations'
+// resolved parameters ("optimizer", "schedule.c") and the pseudo-keys "label" and "id". Several values of
+// one key: either; different keys: all. Unknown key: ConfigError listing the available keys with the
+// closest match; no match: ConfigError listing the values present.
+std::vector<std::size_t> select_configurations(const TraceData& data, const std::vector<std::string>& where);
+
+// ---- checkpoints, runs, replicates ----------------------------------------------------------------------
+
+// The stored checkpoint closest to step t (|t_k - t| smallest; the earlier one on a tie). The file must
+// hold at least one checkpoint.
+std::size_t nearest_checkpoint(const TraceData& data, double t);
+
+// How a configuration's runs ended. `other` counts interrupted and missing runs.
+struct StatusCounts {
+  long ok = 0, diverged = 0, error = 0, nonfinite = 0, other = 0;
+};
+StatusCounts status_counts(const TraceData& data, std::size_t configuration);
+
+// Whether run (configuration, replicate) has measurements: `error` and `missing` runs have none,
+// whatever their arrays hold.
+bool measured(const TraceData& data, std::size_t configuration, std::size_t replicate);
+
+// Replicates x checkpoints of one (metric, configuration, view); NaN rows for runs without measurements.
+stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metric, std::size_t configuration,
+                                        std::size_t view);
+
+// One run statistic (data.run_stats[name]) per replicate of a configuration; NaN for runs without
+// measurements. ConfigError naming the recorded statistics if there is no such statistic.
+std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,
+                                         std::size_t configuration);
+
+// ---- bootstrap ----------------------------------------------------------------------------------------------
+
+// What a bootstrap resamples, which is all its stream is keyed by: the configurations' ids (one, or two for a
+// paired difference), the view(s) and the metric, and the checkpoint for a statistic taken at one step
+// (absent for a fit over a window). The same question asked of the same file with the same seed draws the
+// same resamples whichever command asks it (`summary`, `compare`, `verify`), and does not depend on which
+// other configurations were selected.
+struct BootstrapSubject {
+  std::vector<std::size_t> configurations;
+  std::string view;    // "last", or "last,suffix" when the two sides of a paired difference differ
+  std::string metric;  // a metric name or run.NAME
+  long checkpoint = -1;  // the step of a statistic at one checkpoint; -1: a fit over a window
+};
+RandomStream bootstrap_stream(const TraceData& data, long seed, const BootstrapSubject& subject);
+
+}  // namespace ratelab::results
