@@ -7,8 +7,11 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <ctime>
 #include <filesystem>
 #include <set>
@@ -189,11 +192,12 @@ bool finished(RunStatus status) {
 }
 }  // namespace
 
-ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout) {
+ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout, bool journal_only) {
   namespace fs = std::filesystem;
   const std::uint64_t fingerprint = results::layout_fingerprint(layout);
   const std::size_t C = layout.configurations.size();
   const long R = layout.replicates;
+  const std::string journal_path = path + ".journal";
   ResumeState state;
   state.done.assign(C * std::size_t(R), false);
   std::vector<std::size_t> slot(C * std::size_t(R), SIZE_MAX);  // index into state.finished
@@ -208,19 +212,43 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
       state.finished[slot[i]] = std::move(rec);
     }
   };
-  const bool have_file = fs::exists(path), have_journal = fs::exists(path + ".journal");
+  const bool have_file = !journal_only && fs::exists(path), have_journal = fs::exists(journal_path);
+  if (journal_only && !have_journal)
+    throw ConfigError("--resume --overwrite continues from " + journal_path + " alone, and there is no such file; "
+                      "run with --overwrite to start over, or with --resume to continue from " + path);
   if (!have_file && !have_journal)
-    throw ConfigError("--resume: there is nothing to resume at " + path + " (no file, no " + path +
-                      ".journal); run without --resume");
+    throw ConfigError("--resume: there is nothing to resume at " + path + " (no file, no " + journal_path +
+                      "); run without --resume");
   auto refuse = [&](const std::string& what) {
     return ConfigError("--resume: " + what + " belongs to a different experiment (its resolved configurations, "
                        "seeds, replicates, checkpoints, views or metrics differ from this one's); run the "
                        "experiment that wrote it, or write to another file");
   };
+  // The journal first: whether it is this experiment's decides what to say about a foreign file.
+  std::optional<results::JournalContents> journal;
+  if (have_journal) {
+    journal = results::read_journal(journal_path);
+    if (journal->fingerprint != fingerprint) throw refuse(journal_path);
+    for (const auto& rec : journal->records)
+      if (rec.configuration >= C || rec.replicate < 0 || rec.replicate >= R)
+        throw ConfigError("--resume: " + journal_path + " is inconsistent: it is this experiment's journal, but a record "
+                          "passing its checksum names run (configuration " + std::to_string(rec.configuration) +
+                          ", replicate " + std::to_string(rec.replicate) + ") outside the experiment's " +
+                          std::to_string(C) + " x " + std::to_string(R) + " runs. It was damaged or written by a "
+                          "different ratelab build; move it away and run with --overwrite");
+  }
   long from_file = 0, from_journal = 0;
   if (have_file) {
     results::TraceData data = results::read_trace_file(path);
-    if (results::layout_fingerprint(data.layout) != fingerprint) throw refuse(path);
+    if (results::layout_fingerprint(data.layout) != fingerprint) {
+      if (journal && !journal->records.empty())
+        throw ConfigError("--resume: " + path + " belongs to a different experiment, but " + journal_path + " holds " +
+                          std::to_string(journal->records.size()) + " finished runs of this one (a `run --overwrite` "
+                          "was stopped before it replaced " + path + "). To keep them and replace " + path +
+                          ", run with --resume --overwrite; to keep " + path + ", move it elsewhere first, then run "
+                          "with --resume");
+      throw refuse(path);
+    }
     for (std::size_t c = 0; c < C; ++c)
       for (long r = 0; r < R; ++r) {
         results::JournalRecord rec{c, r, run_from_trace_data(data, c, r)};
@@ -229,18 +257,16 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
         keep(std::move(rec));
       }
   }
-  if (have_journal) {
-    results::JournalContents journal = results::read_journal(path + ".journal");
-    if (journal.fingerprint != fingerprint) throw refuse(path + ".journal");
-    for (auto& rec : journal.records) {
-      if (rec.configuration >= C || rec.replicate < 0 || rec.replicate >= R) throw refuse(path + ".journal");
+  if (journal) {
+    for (auto& rec : journal->records) {
       ++from_journal;
       keep(std::move(rec));
     }
-    if (journal.truncated) state.note = "dropped a record cut short by a kill; ";
+    if (journal->truncated) state.note = "dropped a record cut short by a kill; ";
   }
-  state.note += "recovered " + std::to_string(state.finished.size()) + " finished runs (" + std::to_string(from_file) +
-                " from " + path + ", " + std::to_string(from_journal) + " from its journal)";
+  state.note += "recovered " + std::to_string(state.finished.size()) + " finished runs (" +
+                (journal_only ? std::string() : std::to_string(from_file) + " from " + path + ", ") +
+                std::to_string(from_journal) + " from its journal)";
   return state;
 }
 
@@ -252,6 +278,13 @@ namespace {
 long fault_point(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::atol(v) : 0;
+}
+
+OutputFailure output_failure(const std::string& target, const std::string& why, bool disk_full,
+                             const results::Journal& journal) {
+  return OutputFailure((disk_full ? "disk full while writing " : "cannot write ") + target + " (" + why + "); " +
+                           std::to_string(journal.records()) + " finished runs are in " + journal.path(),
+                       journal.path(), journal.records(), disk_full);
 }
 }  // namespace
 
@@ -275,10 +308,12 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
     }
   }
   const std::string journal_path = options.output_path + ".journal";
+  // Before anything of the output is read or touched: a second writer stops here.
+  results::OutputLock lock(options.output_path);
 
   ResumeState resumed;
   if (options.resume) {
-    resumed = recover_finished_runs(options.output_path, layout);
+    resumed = recover_finished_runs(options.output_path, layout, options.overwrite);
   } else if (std::filesystem::exists(journal_path) && !options.overwrite) {
     throw ConfigError(journal_path + " exists: a sweep writing " + options.output_path +
                       " was killed before it finished. Continue it with --resume (finished runs are kept), or "
@@ -288,7 +323,27 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
   results::TraceWriter writer(options.output_path, layout,
                               replace ? results::WriteMode::overwrite : results::WriteMode::create_new);
   results::Journal journal(journal_path, results::layout_fingerprint(layout), resumed.finished);
-  for (const auto& rec : resumed.finished) writer.write_run(rec.configuration, rec.replicate, rec.result);
+  // From here on a failed write (disk full, I/O error) loses nothing: every finished run is in the journal.
+  auto guarded = [&](const auto& write) {
+    try {
+      write();
+    } catch (const results::WriteError& e) {
+      throw output_failure(e.path(), std::strerror(e.error_number()), e.error_number() == ENOSPC, journal);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::runtime_error& e) {  // HDF5's failures (results/trace_file.cpp)
+      // HDF5's message of a failed system call ends in "errno = N, error message = ..., buf = ...": the
+      // system's reason is what the user can act on.
+      const std::string text = e.what();
+      const auto at = text.find("errno = ");
+      const int error_number = at == std::string::npos ? 0 : std::atoi(text.c_str() + at + 8);
+      throw output_failure(options.output_path + ".partial", error_number ? std::strerror(error_number) : text,
+                           error_number == ENOSPC, journal);
+    }
+  };
+  guarded([&] {
+    for (const auto& rec : resumed.finished) writer.write_run(rec.configuration, rec.replicate, rec.result);
+  });
   if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
   if (cluster) cluster->agree(threads);  // point 2
 
@@ -303,15 +358,22 @@ SweepSummary run_experiment_to_file(const Registry& registry, ExperimentPlan& pl
       if (long(j % std::size_t(options.shard_count)) != options.shard_index) sweep.skip[j] = true;
   }
   const RunSink sink = [&](std::size_t c, long r, const RunResult& result) {
-    journal.append(c, r, result);  // durable first: the HDF5 write below may be cut by a kill
-    ++written;
-    writer.write_run(c, r, result);
+    guarded([&] {
+      journal.append(c, r, result);  // durable first: the HDF5 write below may be cut by a kill
+      ++written;
+      writer.write_run(c, r, result);
+    });
     if (written == kill_after) std::raise(SIGKILL);
     if (written == signal_after) std::raise(SIGINT);
   };
   SweepSummary summary = cluster ? cluster->coordinate(experiment, sweep, sink) : run_sweep(experiment, sweep, sink);
-  writer.commit();
+  guarded([&] { writer.commit(); });
   journal.remove();
+  // The outcome is the file's, not this process's alone: runs kept from before count as they ended.
+  for (const auto& rec : resumed.finished) {
+    const RunStatus s = rec.result.status;
+    (s == RunStatus::ok ? summary.ok : s == RunStatus::diverged ? summary.diverged : summary.error) += 1;
+  }
   if (cluster) cluster->release(summary);
   return summary;
 }
@@ -371,6 +433,7 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
     return kv.first == "shard_index" || kv.first == "shard_count" || kv.first == "merged_from";
   });
   layout.root.emplace_back("merged_from", std::vector<std::string>(inputs.begin(), inputs.end()));
+  results::OutputLock lock(output);
   results::TraceWriter writer(output, layout, overwrite ? results::WriteMode::overwrite : results::WriteMode::create_new);
   const std::size_t run_bytes =
       8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 1) * layout.checkpoints.size() + 64;

@@ -22,6 +22,8 @@ struct RunToFileOptions {
   bool overwrite = false;
   // Continue an interrupted or killed sweep writing output_path: keep every finished run found in the
   // committed file and in its journal (after checking they belong to this experiment), run the rest.
+  // With overwrite too: keep the journal's runs only and replace output_path whatever it holds (what a
+  // `run --overwrite` stopped before its commit was doing).
   bool resume = false;
   // Run only share `shard_index` of `shard_count` (cluster job arrays): run j = configuration * R + replicate
   // belongs to share j mod shard_count, so every share holds every configuration's replicates in equal
@@ -34,6 +36,18 @@ struct RunToFileOptions {
   // rank, every rank calls run_experiment_to_file: rank 0 writes the file and the others compute runs
   // for it (their sweep.threads are their own; their summary is rank 0's).
   distributed::Cluster* cluster = nullptr;
+};
+
+// Writing the output failed after the sweep started (disk full, I/O error), so the file was not committed.
+// Nothing finished is lost: the journal holds `journaled_runs` finished runs, and `run ... --resume`
+// continues once the cause is removed.
+class OutputFailure : public std::runtime_error {
+ public:
+  OutputFailure(const std::string& what, std::string journal_path, long journaled_runs, bool disk_full)
+      : std::runtime_error(what), journal_path(std::move(journal_path)), journaled_runs(journaled_runs), disk_full(disk_full) {}
+  std::string journal_path;
+  long journaled_runs;
+  bool disk_full;
 };
 
 // Validates everything (ConfigError before any file is created), runs the sweep, and commits the file;
@@ -56,8 +70,9 @@ struct ResumeState {
   std::string note;                              // what was recovered, for the user
 };
 // What a previous sweep writing `path` left: the committed file and/or PATH.journal, checked against
-// `layout`. Throws ConfigError if neither exists or either belongs to a different experiment.
-ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout);
+// `layout`. Throws ConfigError if neither exists or either belongs to a different experiment (saying how
+// to recover the journal's runs when only the file is foreign). With journal_only, the file is not read.
+ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout, bool journal_only = false);
 
 // Merges files of one experiment (shards, partial runs) into `output`: checks they belong to the same
 // experiment, refuses runs finished in two inputs (overlap), and without allow_partial refuses a result

@@ -1,11 +1,15 @@
 #include "results/journal.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -133,8 +137,7 @@ void write_all(int fd, const unsigned char* data, std::size_t size, const std::s
     const ssize_t n = ::write(fd, data, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw ConfigError("cannot write the run journal " + path + ": " + std::strerror(errno) +
-                        " (runs finished so far are kept in it; free space, then resume with --resume)");
+      throw WriteError(path, errno);
     }
     data += n;
     size -= std::size_t(n);
@@ -179,11 +182,20 @@ Journal::Journal(const std::string& path, std::uint64_t fingerprint, const std::
   if (fd_ < 0) throw ConfigError("cannot create the run journal " + tmp + ": " + std::strerror(errno));
   std::vector<unsigned char> header(kMagic, kMagic + sizeof kMagic);
   put(header, fingerprint);
-  write_all(fd_, header.data(), header.size(), tmp);
-  for (const auto& r : records) {
-    encode(buffer_, r.configuration, r.replicate, r.result);
-    write_all(fd_, buffer_.data(), buffer_.size(), tmp);
+  try {
+    write_all(fd_, header.data(), header.size(), tmp);
+    for (const auto& r : records) {
+      encode(buffer_, r.configuration, r.replicate, r.result);
+      write_all(fd_, buffer_.data(), buffer_.size(), tmp);
+    }
+  } catch (const WriteError& e) {
+    // Nothing was replaced yet: the old journal (if any) still holds every recovered record.
+    ::close(fd_);
+    ::unlink(tmp.c_str());
+    throw ConfigError("cannot create the run journal " + tmp + ": " + std::strerror(e.error_number()) +
+                      (records.empty() ? std::string() : "; " + path + " is unchanged and still holds the finished runs"));
   }
+  records_ = long(records.size());
   // The recovered records must be on disk before the old journal is replaced by this one.
   if (::fsync(fd_) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0)
     throw ConfigError("cannot install the run journal " + path + ": " + std::strerror(errno));
@@ -196,6 +208,7 @@ Journal::~Journal() {
 void Journal::append(std::size_t configuration, long replicate, const RunResult& result) {
   encode(buffer_, configuration, replicate, result);
   write_all(fd_, buffer_.data(), buffer_.size(), path_);
+  ++records_;
 }
 
 void Journal::remove() {
@@ -229,6 +242,68 @@ JournalContents read_journal(const std::string& path) {
     pos += 8 + size;
   }
   return out;
+}
+
+namespace {
+std::string own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && text.back() == '\0') text.pop_back();
+  for (char& c : text)
+    if (c == '\0') c = ' ';
+  return text.empty() ? "command line unknown" : text;
+}
+}  // namespace
+
+OutputLock::OutputLock(const std::string& output_path) : path_(output_path + ".lock") {
+  // Another writer may remove PATH.lock between our open() and flock(): then we hold a lock on a file no
+  // one else will see, so check that the locked file is still the one at PATH.lock, and try again if not.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd_ < 0)
+      throw ConfigError("cannot create the lock file " + path_ + " for writing " + output_path + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      if (err == EWOULDBLOCK) {
+        char text[1024] = {};
+        const ssize_t n = ::pread(fd_, text, sizeof text - 1, 0);
+        ::close(fd_);
+        fd_ = -1;
+        std::string holder = n > 0 ? std::string(text, std::size_t(n)) : std::string("a process that has not yet said who it is");
+        while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+        throw ConfigError("another ratelab process is writing " + output_path + ": " + holder + " (it holds " + path_ +
+                          "). Wait until it ends (or stop it: its finished runs are kept for --resume), or write to "
+                          "another file");
+      }
+      std::fprintf(stderr, "warning: cannot lock %s (%s): a second process writing %s at the same time would not be "
+                   "noticed\n", path_.c_str(), std::strerror(err), output_path.c_str());
+      return;
+    }
+    struct stat locked {}, named {};
+    if (::fstat(fd_, &locked) == 0 && ::stat(path_.c_str(), &named) == 0 && locked.st_dev == named.st_dev &&
+        locked.st_ino == named.st_ino)
+      break;
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (fd_ < 0) throw ConfigError("cannot lock " + path_ + ": it is removed and created again all the time");
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  char date[32] = {};
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const std::string holder = "pid " + std::to_string(::getpid()) + " on " + host + " since " + date + " (" +
+                             own_command_line() + ")\n";
+  // The holder's name is a courtesy for the message above; the lock itself is the flock(), which holds
+  // even where the name cannot be written (a full disk).
+  [[maybe_unused]] const bool named =
+      ::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, holder.data(), holder.size(), 0) == ssize_t(holder.size());
+}
+
+OutputLock::~OutputLock() {
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // while still holding the lock: a waiting writer then sees the file change
+  ::close(fd_);
 }
 
 }  // namespace ratelab::results

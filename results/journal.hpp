@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,20 @@ void encode_record(std::vector<unsigned char>& out, std::size_t configuration, l
 // its CRC does not match.
 JournalRecord decode_record(const unsigned char* data, std::size_t size);
 
+// Writing the journal or the trace file failed after the sweep started (disk full, I/O error): what
+// failed and why. Every run finished before it is in the journal (run --resume continues).
+class WriteError : public std::runtime_error {
+ public:
+  WriteError(const std::string& path, int error_number)
+      : std::runtime_error(path + ": " + std::strerror(error_number)), path_(path), errno_(error_number) {}
+  const std::string& path() const { return path_; }
+  int error_number() const { return errno_; }
+
+ private:
+  std::string path_;
+  int errno_;
+};
+
 class Journal {
  public:
   // Creates (truncates) the journal at `path` and writes `records` first, via a temporary file renamed
@@ -47,12 +63,16 @@ class Journal {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
+  // Throws WriteError when the record cannot be written whole (a part written is dropped on reading).
   void append(std::size_t configuration, long replicate, const RunResult& result);
   void remove();  // after the HDF5 file is committed
+  const std::string& path() const { return path_; }
+  long records() const { return records_; }  // complete records in the journal (recovered + appended)
 
  private:
   std::string path_;
   int fd_ = -1;
+  long records_ = 0;
   std::vector<unsigned char> buffer_;
 };
 
@@ -64,5 +84,26 @@ struct JournalContents {
 
 // Throws ConfigError if the file is missing or is not a ratelab journal.
 JournalContents read_journal(const std::string& path);
+
+// The right to write the trace file PATH (and PATH.partial, PATH.journal): an exclusive flock() on
+// PATH.lock, which names its holder (pid, host, start time, command line from /proc/self/cmdline). Taken before anything of PATH
+// is touched, so a second `run` or `merge` on the same path stops before it truncates or deletes the
+// first one's files, whatever HDF5's own file locking is set to (HDF5_USE_FILE_LOCKING=FALSE is the
+// usual setting on NFS and Lustre; Linux NFS clients implement flock() with the server's byte-range
+// locks, Lustre with its `flock` mount option). A holder killed by any signal releases the lock with its
+// last file descriptor; the stale PATH.lock it leaves is taken over by the next writer.
+class OutputLock {
+ public:
+  // Throws ConfigError naming the holder if another process holds the lock. Where the filesystem has no
+  // locks at all, warns on stderr and goes on unlocked.
+  explicit OutputLock(const std::string& output_path);
+  ~OutputLock();  // removes PATH.lock, then releases the lock
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 }  // namespace ratelab::results

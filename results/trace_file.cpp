@@ -39,6 +39,14 @@ constexpr const char* kScaleNames[4] = {"configuration", "view", "replicate", "s
 
 // ---- HDF5 plumbing ------------------------------------------------------------------------------
 
+// HDF5 closes every file still open when the process exits (an atexit handler). A file whose flush
+// failed (the disk is full) stays open after its H5Fclose fails, and HDF5 1.10's exit handler then
+// crashes in H5F__close_cb trying to flush it again (or prints "infinite loop closing library" after a
+// damaged file). Every file here is closed explicitly (Id below), and a file whose close failed is a
+// partial file being discarded, so the exit handler has nothing to do: it is not installed. Must run
+// before the library initializes itself, i.e. before any other HDF5 call: a static initializer.
+[[maybe_unused]] const herr_t kNoHdf5ExitHandler = H5dont_atexit();
+
 // Owns one HDF5 identifier and closes it with the matching H5?close.
 class Id {
  public:
@@ -482,6 +490,21 @@ const char* metric_units(Metric metric) {
 
 // ---- writer ---------------------------------------------------------------------------------------
 
+namespace {
+const char* file_type_name(std::filesystem::file_type type) {
+  using std::filesystem::file_type;
+  switch (type) {
+    case file_type::directory: return "a directory";
+    case file_type::symlink: return "a symbolic link";
+    case file_type::block: return "a block device";
+    case file_type::character: return "a character device";
+    case file_type::fifo: return "a FIFO";
+    case file_type::socket: return "a socket";
+    default: return "not a regular file";
+  }
+}
+}  // namespace
+
 struct TraceWriter::Impl {
   std::string path, partial_path;
   WriteMode mode = WriteMode::create_new;
@@ -690,9 +713,17 @@ TraceWriter::TraceWriter(const std::string& path, const TraceLayout& layout, Wri
   w.checkpoints = layout.checkpoints.size();
 
   std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
+  const auto status = std::filesystem::symlink_status(path, ec);
   if (std::filesystem::is_directory(status))
     throw ConfigError("cannot write trace file '" + path + "': it is an existing directory");
+  // Replacing is for trace files: a device, a FIFO or a socket would be destroyed or written through,
+  // and a symlink would be replaced by a regular file while its target stays as it was.
+  for (const std::string& p : {path, w.partial_path}) {
+    const auto s = p == path ? status : std::filesystem::symlink_status(p, ec);
+    if (std::filesystem::exists(s) && !std::filesystem::is_regular_file(s))
+      throw ConfigError("cannot write trace file '" + path + "': '" + p + "' is not a regular file (it is " +
+                        file_type_name(s.type()) + "); ratelab writes and replaces only regular files: choose another path");
+  }
   if (mode == WriteMode::create_new && std::filesystem::exists(status))
     throw ConfigError("trace file '" + path + "' already exists; use --overwrite to replace it or --resume to continue it");
 

@@ -1,7 +1,8 @@
 // The `ratelab` command line. Exit codes (documented in README and --help):
 //   0 success; 1 internal failure; 2 bad usage or bad input (nothing was run, no file was written);
 //   3 the sweep finished but some runs ended with status `error`; 4 interrupted (signal or time limit):
-//   the file holds every finished run and the rest are marked; 5 `verify`: some claim failed.
+//   the file holds every finished run and the rest are marked; 5 `verify`: some claim failed; 6 the output
+//   could not be written (disk full, I/O error): the finished runs are in its journal, --resume continues.
 #include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
@@ -30,7 +31,7 @@ using namespace ratelab;
 namespace {
 
 constexpr int kExitOk = 0, kExitInternal = 1, kExitUsage = 2, kExitRunErrors = 3, kExitInterrupted = 4,
-              kExitClaimFailed = 5;
+              kExitClaimFailed = 5, kExitWriteFailed = 6;
 
 std::atomic<bool> g_cancel{false};
 // The MPI job of `ratelab run` under mpirun (null otherwise); finalized when main returns.
@@ -38,6 +39,15 @@ std::unique_ptr<distributed::Cluster> g_cluster;
 extern "C" void on_signal(int sig) {
   g_cancel.store(true);
   std::signal(sig, SIG_DFL);  // a second signal ends the process at once
+}
+
+// The command that continues `invocation` (a `ratelab run` writing output_path): the same with --resume.
+std::string resume_command(const std::string& invocation, bool output_given, const std::string& output_path) {
+  std::string again = invocation;
+  if (auto at = again.find(" --overwrite"); at != std::string::npos) again.erase(at, 12);
+  if (again.find("--resume") == std::string::npos) again += " --resume";
+  if (!output_given) again += " -o " + output_path;
+  return again;
 }
 
 struct Usage : std::runtime_error {
@@ -75,7 +85,8 @@ const char* kMainHelp =
     "\n"
     "exit codes: 0 ok, 1 internal failure, 2 bad usage or input (nothing written),\n"
     "            3 some runs ended with status error, 4 interrupted (finished runs are saved),\n"
-    "            5 verify: some claim failed\n";
+    "            5 verify: some claim failed, 6 the output could not be written (disk full):\n"
+    "            the finished runs are in its journal, run ... --resume continues\n";
 
 std::string command_line(int argc, char** argv) {
   std::string s;
@@ -273,7 +284,8 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "sweep", po::value(&sweeps)->composing(), "sweep a parameter: section.key=AXIS, e.g. schedule.c=logspace(0.01,1,3)")(
       "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores); under mpirun, per rank")(
       "overwrite", "replace an existing output file")(
-      "resume", "continue an interrupted or killed sweep writing the output file: keep its finished runs, run the rest")(
+      "resume", "continue an interrupted or killed sweep writing the output file: keep its finished runs, run the rest "
+      "(with --overwrite: keep only the runs of its journal and replace the file)")(
       "shard", po::value<std::string>(), "run only share i of N (i/N, 0 <= i < N), e.g. one task of a job array; "
       "combine the parts with `ratelab merge`")(
       "time-limit", po::value(&time_limit)->default_value(0), "wall-clock limit for the sweep in seconds (0: none)")(
@@ -312,7 +324,6 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       throw ConfigError("--shard '" + text + "' is malformed: expected i/N with 0 <= i < N, e.g. --shard 3/16");
     }
   }
-  if (options.overwrite && options.resume) throw ConfigError("--overwrite and --resume exclude each other: choose one");
   options.command_line = invocation;
   options.sweep.threads = threads;
   options.sweep.time_limit_seconds = time_limit;
@@ -323,7 +334,17 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  SweepSummary s = run_experiment_to_file(registry, plan, options);
+  SweepSummary s;
+  try {
+    s = run_experiment_to_file(registry, plan, options);
+  } catch (const OutputFailure& e) {
+    if (!reporter) throw;
+    // The journal stays; its runs are this process's work so far. --overwrite would ignore them.
+    std::string again = resume_command(invocation, !output.empty(), options.output_path);
+    std::cerr << "ratelab run: " << e.what() << ".\n"
+              << (e.disk_full ? "free space" : "fix the cause") << ", then continue with: " << again << "\n";
+    return kExitWriteFailed;
+  }
   if (!reporter) return s.cancelled ? kExitInterrupted : s.error > 0 ? kExitRunErrors : kExitOk;  // rank 0's outcome
   const long runs = s.ok + s.diverged + s.error + s.nonfinite + s.interrupted;
   std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged
@@ -344,10 +365,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
     tools::plot(plot, results::read_trace_file(options.output_path), std::cerr);
   }
   if (s.cancelled) {
-    std::string again = invocation;
-    if (auto at = again.find(" --overwrite"); at != std::string::npos) again.erase(at, 12);
-    if (again.find("--resume") == std::string::npos) again += " --resume";
-    if (output.empty()) again += " -o " + options.output_path;
+    const std::string again = resume_command(invocation, !output.empty(), options.output_path);
     std::cerr << "interrupted: " << options.output_path
               << " holds every finished run (the others are marked interrupted or missing).\n"
               << "continue with: " << again << "\n";
