@@ -49,6 +49,7 @@ const char* status_name(RunStatus status) {
     case RunStatus::error: return "error";
     case RunStatus::interrupted: return "interrupted";
     case RunStatus::missing: return "missing";
+    case RunStatus::nonfinite: return "nonfinite";
   }
   return "?";
 }
@@ -131,9 +132,14 @@ void evaluate_metrics(const Problem& problem, const std::vector<Metric>& metrics
 
 namespace {
 
-// Iterate views maintained online, O(d) per step: a running sum serves `uniform` (sum / t) and `suffix`
-// (difference of the sum with its snapshot at the window's start), a running weighted mean serves
-// `polydecay`. `best` is derived after evaluation from the `last` view's values.
+// Iterate views maintained online, O(d) per step: a running sum serves `uniform` (sum / t), a running
+// weighted mean serves `polydecay`, and `suffix` sums its window without subtracting two running sums (a
+// difference of sums loses every digit once the window's sum is below the rounding error of the older
+// iterates: for x_t = 2^-t it was exactly 0 from t = 118). Time is cut at every checkpoint and every
+// window start into segments; each window is a run of consecutive segments, and the windows' starts and
+// ends both move forward, so a two-stack sliding-window sum adds only the segments inside the window
+// (O(d) per segment amortized, no subtraction: the relative error does not depend on how small the
+// iterates have become). `best` is derived after evaluation from the `last` view's values.
 class ViewTracker {
  public:
   ViewTracker(const RunPlan& plan, Eigen::Index dim) : plan_(plan) {
@@ -144,23 +150,31 @@ class ViewTracker {
     if (want_[int(View::last)]) need_last_ = true;
     for (View v : {View::last, View::uniform, View::suffix, View::polydecay})
       if ((v == View::last && need_last_) || (v != View::last && want_[int(v)])) stored_.push_back(v);
-    need_sum_ = want_[int(View::uniform)] || want_[int(View::suffix)];
     const Eigen::Index K = Eigen::Index(plan.checkpoints.size());
     store_.resize(dim, K * Eigen::Index(stored_.size()));
-    if (need_sum_) sum_ = Vec::Zero(dim);
+    if (want_[int(View::uniform)]) sum_ = Vec::Zero(dim);
     if (want_[int(View::polydecay)]) poly_ = Vec::Zero(dim);
     if (want_[int(View::suffix)]) {
-      // For the window ending at checkpoint t_k: start s_k = t_k - ceil(alpha t_k) + 1, and the running
-      // sum is snapshotted at step s_k - 1.
+      // The window ending at checkpoint t_k holds steps s_k + 1 .. t_k, s_k = t_k - ceil(alpha t_k).
+      std::vector<long> window_start;
       for (long t : plan.checkpoints) {
         long width = std::max(1L, long(std::ceil(plan.suffix_alpha * double(t) - 1e-12)));
-        snapshot_step_.push_back(t == 0 ? 0 : t - std::min(width, t));
+        window_start.push_back(t == 0 ? 0 : t - std::min(width, t));
       }
-      std::vector<long> order = snapshot_step_;
-      std::sort(order.begin(), order.end());
-      order.erase(std::unique(order.begin(), order.end()), order.end());
-      snapshot_order_ = order;
-      snapshots_ = Mat::Zero(dim, Eigen::Index(order.size()));
+      boundaries_ = window_start;
+      boundaries_.insert(boundaries_.end(), plan.checkpoints.begin(), plan.checkpoints.end());
+      std::sort(boundaries_.begin(), boundaries_.end());
+      boundaries_.erase(std::unique(boundaries_.begin(), boundaries_.end()), boundaries_.end());
+      // Segment i holds steps boundaries_[i] + 1 .. boundaries_[i + 1].
+      for (long s : window_start)
+        first_segment_.push_back(std::size_t(std::lower_bound(boundaries_.begin(), boundaries_.end(), s) -
+                                             boundaries_.begin()));
+      const Eigen::Index segments = Eigen::Index(boundaries_.size());
+      segment_sum_ = Mat::Zero(dim, segments);
+      front_sum_ = Mat::Zero(dim, segments);
+      open_segment_ = Vec::Zero(dim);
+      back_sum_ = Vec::Zero(dim);
+      window_ = Vec::Zero(dim);
     }
   }
 
@@ -173,24 +187,30 @@ class ViewTracker {
   const Mat& store() const { return store_; }
 
   void start(ConstVecRef x0) {
-    if (need_sum_) sum_.setZero();
+    if (want_[int(View::uniform)]) sum_.setZero();
     if (want_[int(View::polydecay)]) poly_ = x0;
-    next_snapshot_ = 0;
-    while (next_snapshot_ < snapshot_order_.size() && snapshot_order_[next_snapshot_] == 0) {
-      snapshots_.col(Eigen::Index(next_snapshot_)).setZero();
-      ++next_snapshot_;
+    if (want_[int(View::suffix)]) {
+      open_segment_.setZero();
+      back_sum_.setZero();
+      closed_ = 0;
+      front_end_ = 0;
     }
   }
 
   void update(long t, ConstVecRef x) {
-    if (need_sum_) sum_ += x;
+    if (want_[int(View::uniform)]) sum_ += x;
     if (want_[int(View::polydecay)]) {
       const double k = plan_.polydecay_k, w = (k + 1.0) / (double(t) + k);
       poly_ = (1.0 - w) * poly_ + w * x;
     }
-    while (next_snapshot_ < snapshot_order_.size() && snapshot_order_[next_snapshot_] == t) {
-      snapshots_.col(Eigen::Index(next_snapshot_)) = sum_;
-      ++next_snapshot_;
+    if (want_[int(View::suffix)]) {
+      open_segment_ += x;
+      if (closed_ + 1 < boundaries_.size() && boundaries_[closed_ + 1] == t) {  // the open segment ends here
+        segment_sum_.col(Eigen::Index(closed_)) = open_segment_;
+        back_sum_ += open_segment_;
+        open_segment_.setZero();
+        ++closed_;
+      }
     }
   }
 
@@ -209,10 +229,7 @@ class ViewTracker {
             col = x;
             break;
           }
-          const long start = snapshot_step_[k];
-          const auto idx = std::lower_bound(snapshot_order_.begin(), snapshot_order_.end(), start) -
-                           snapshot_order_.begin();
-          col = (sum_ - snapshots_.col(Eigen::Index(idx))) / double(t - start);
+          col = suffix_sum(first_segment_[k]) / double(t - boundaries_[first_segment_[k]]);
           break;
         }
         case View::polydecay: col = poly_; break;
@@ -222,16 +239,37 @@ class ViewTracker {
   }
 
  private:
+  // Sum of the closed segments first .. closed_ - 1 (the window ending at the current checkpoint). The front
+  // stack holds segments [front_begin, front_end_) with front_sum_.col(i) = segments i .. front_end_ - 1;
+  // back_sum_ holds segments front_end_ .. closed_ - 1. Window starts never move back, so when a window
+  // starts past the front stack, the back segments it needs are summed into a new front stack (each segment
+  // at most once per run) and the older ones are never needed again.
+  const Vec& suffix_sum(std::size_t first) {
+    if (first >= front_end_) {
+      window_.setZero();
+      for (std::size_t i = closed_; i-- > first;) {
+        window_ += segment_sum_.col(Eigen::Index(i));
+        front_sum_.col(Eigen::Index(i)) = window_;
+      }
+      front_end_ = closed_;
+      back_sum_.setZero();
+    }
+    window_ = front_sum_.col(Eigen::Index(first)) + back_sum_;
+    return window_;
+  }
+
   const RunPlan& plan_;
   bool want_[5] = {false, false, false, false, false};
-  bool need_last_ = false, need_sum_ = false;
+  bool need_last_ = false;
   std::vector<View> stored_;
   Mat store_;
   Vec sum_, poly_;
-  std::vector<long> snapshot_step_;   // per checkpoint
-  std::vector<long> snapshot_order_;  // sorted unique snapshot steps
-  Mat snapshots_;
-  std::size_t next_snapshot_ = 0;
+  // suffix: segments of time between consecutive boundaries (checkpoints and window starts)
+  std::vector<long> boundaries_;            // sorted unique, first 0
+  std::vector<std::size_t> first_segment_;  // per checkpoint: the first segment of its window
+  Mat segment_sum_, front_sum_;
+  Vec open_segment_, back_sum_, window_;
+  std::size_t closed_ = 0, front_end_ = 0;
 };
 
 // Extra metrics on the stored `last` iterates (when that view is stored) and on the final iterate.
@@ -281,6 +319,23 @@ struct RunInLoop {
   }
 };
 
+// A run whose iterate stayed finite but whose recorded metrics are not (F = inf off a constraint set, a NaN
+// from the problem) is not `ok`: its status says so and its message names the first such value.
+void mark_nonfinite(const RunPlan& plan, std::size_t recorded, RunResult& result) {
+  const std::size_t K = plan.checkpoints.size(), V = plan.views.size();
+  for (std::size_t m = 0; m < plan.metrics.size(); ++m)
+    for (std::size_t v = 0; v < V; ++v)
+      for (std::size_t k = 0; k < recorded; ++k) {
+        const double value = result.traces[(m * V + v) * K + k];
+        if (std::isfinite(value)) continue;
+        result.status = RunStatus::nonfinite;
+        result.message = std::string(metric_name(plan.metrics[m])) + " of view " + view_name(plan.views[v]) +
+                         " is " + (std::isnan(value) ? "NaN" : value > 0 ? "inf" : "-inf") + " at t = " +
+                         std::to_string(plan.checkpoints[k]) + " (the iterate is finite)";
+        return;
+      }
+}
+
 // After the step loop: the stored iterates evaluated as one block, the views and extra metrics filled in.
 void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimizer, RunInLoop& run) {
   RunResult& result = run.result;
@@ -319,6 +374,7 @@ void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimize
         result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
       }
     }
+  if (result.status == RunStatus::ok) mark_nonfinite(plan, recorded, result);
   record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
   result.eval_seconds = seconds_since(t_eval);
   run.oracle->report(result.stats);

@@ -20,7 +20,9 @@ namespace ratelab {
 
 enum class View { last, uniform, suffix, polydecay, best };
 enum class Metric { value, subopt, dist2, gradnorm2 };
-enum class RunStatus : signed char { ok = 0, diverged = 1, error = 2, interrupted = 3, missing = 4 };
+// nonfinite: the run finished with a finite iterate, but some recorded metric is NaN or inf (e.g. F(x) = inf
+// outside a constraint set): its numbers are data, but not the numbers of a converging run.
+enum class RunStatus : signed char { ok = 0, diverged = 1, error = 2, interrupted = 3, missing = 4, nonfinite = 5 };
 
 const char* view_name(View view);
 const char* metric_name(Metric metric);
@@ -61,7 +63,7 @@ struct RunPlan : RunOptions {
 struct RunResult {
   RunStatus status = RunStatus::missing;
   long stop_step = 0;    // last step executed; for `diverged`, the step at which divergence was detected
-  std::string message;   // for `error`
+  std::string message;   // for `error`; for `nonfinite`, the first metric that is not finite
   double wall_seconds = 0.0;  // the step loop only (evaluation excluded)
   double eval_seconds = 0.0;
   // metric-major: traces[(m * views + v) * checkpoints + k]; NaN after divergence or interruption.

@@ -454,7 +454,7 @@ Claim parse_claim(const std::string& name, const std::string& text) {
         "expect", "factor"}},
       {K::converges, {"where", "metric", "view", "at", "below", "fraction"}},
       {K::fails, {"where", "metric", "view", "window", "above", "fraction"}},
-      {K::status, {"where", "diverged", "error", "ok"}}};
+      {K::status, {"where", "diverged", "error", "ok", "nonfinite"}}};
   const auto& keys = allowed.at(claim.kind);
   bool has_expect = false;
   for (const auto& [key, value] : fields) {
@@ -542,6 +542,8 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       interval(key, value, claim.error_low, claim.error_high);
     else if (key == "ok")
       interval(key, value, claim.ok_low, claim.ok_high);
+    else if (key == "nonfinite")
+      interval(key, value, claim.nonfinite_low, claim.nonfinite_high);
   }
   if ((claim.kind == K::slope || claim.kind == K::value || claim.kind == K::compare) && !has_expect)
     throw ConfigError(kind + " claim needs expect=" +
@@ -560,8 +562,8 @@ Claim parse_claim(const std::string& name, const std::string& text) {
     throw ConfigError(kind + std::string(" claim needs ") +
                       (claim.kind == K::converges ? "below=" : "above="));
   if (claim.kind == K::status && claim.diverged_low.empty() && claim.error_low.empty() &&
-      claim.ok_low.empty())
-    throw ConfigError("status claim needs at least one of diverged=, error=, ok=");
+      claim.ok_low.empty() && claim.nonfinite_low.empty())
+    throw ConfigError("status claim needs at least one of diverged=, error=, ok=, nonfinite=");
   if (claim.kind == K::compare && claim.a.empty() && claim.b.empty() &&
       (claim.a_view.empty() ? claim.view : claim.a_view) ==
           (claim.b_view.empty() ? claim.view : claim.b_view))
@@ -881,7 +883,8 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       const results::StatusCounts n = results::status_counts(data, c);
       v.what = "run status of '" + data.layout.configurations[c].label + "'";
       v.measured = std::to_string(n.ok) + " ok, " + std::to_string(n.diverged) + " diverged, " +
-                   std::to_string(n.error) + " error";
+                   std::to_string(n.error) + " error" +
+                   (n.nonfinite ? ", " + std::to_string(n.nonfinite) + " nonfinite" : std::string());
       v.pass = true;
       auto check = [&](const Formula& lo, const Formula& hi, long count, const char* what) {
         if (lo.empty()) return;
@@ -893,6 +896,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       check(claim.ok_low, claim.ok_high, n.ok, "ok");
       check(claim.diverged_low, claim.diverged_high, n.diverged, "diverged");
       check(claim.error_low, claim.error_high, n.error, "error");
+      check(claim.nonfinite_low, claim.nonfinite_high, n.nonfinite, "nonfinite");
       return v;
     }
     case K::compare:
@@ -978,7 +982,8 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
         for (const Formula* f :
              {&claim.at, &claim.scale, &claim.window_from, &claim.window_to, &claim.expect_low,
               &claim.expect_high, &claim.expect_target, &claim.factor, &claim.threshold, &claim.diverged_low,
-              &claim.diverged_high, &claim.error_low, &claim.error_high, &claim.ok_low, &claim.ok_high})
+              &claim.diverged_high, &claim.error_low, &claim.error_high, &claim.ok_low, &claim.ok_high,
+              &claim.nonfinite_low, &claim.nonfinite_high})
           if (!f->empty())
             evaluate(*f, data, c, f == &claim.scale && claim.measure == Claim::Measure::at ? 1.0 : kNaN);
     } catch (const ConfigError& e) {

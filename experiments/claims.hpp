@@ -79,7 +79,7 @@ struct Claim {
   Formula factor;                       // compare: default 1
   Formula threshold;                    // converges below= / fails above=
   double fraction = 1.0;
-  Formula diverged_low, diverged_high, error_low, error_high, ok_low, ok_high;  // status
+  Formula diverged_low, diverged_high, error_low, error_high, ok_low, ok_high, nonfinite_low, nonfinite_high;  // status
 };
 
 // Reads the [claims] section (if any). Every malformed claim is reported at once: ConfigError with

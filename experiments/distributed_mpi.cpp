@@ -60,11 +60,11 @@ Bytes bytes_of(const T* values, std::size_t count) {
 
 // The sweep's summary as rank 0 sends it to the others.
 struct SummaryMessage {
-  std::int64_t ok, diverged, error, interrupted, not_started, cancelled;
+  std::int64_t ok, diverged, error, nonfinite, interrupted, not_started, cancelled;
   double seconds;
 };
 Bytes pack_summary(const SweepSummary& s) {
-  const SummaryMessage m{s.ok, s.diverged, s.error, s.interrupted, s.not_started, s.cancelled ? 1 : 0, s.seconds};
+  const SummaryMessage m{s.ok, s.diverged, s.error, s.nonfinite, s.interrupted, s.not_started, s.cancelled ? 1 : 0, s.seconds};
   return bytes_of(&m, 1);
 }
 SweepSummary unpack_summary(const Bytes& in) {
@@ -74,6 +74,7 @@ SweepSummary unpack_summary(const Bytes& in) {
   s.ok = long(m.ok);
   s.diverged = long(m.diverged);
   s.error = long(m.error);
+  s.nonfinite = long(m.nonfinite);
   s.interrupted = long(m.interrupted);
   s.not_started = long(m.not_started);
   s.cancelled = m.cancelled != 0;

@@ -187,7 +187,8 @@ RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, lon
 }
 
 bool finished(RunStatus status) {
-  return status == RunStatus::ok || status == RunStatus::diverged || status == RunStatus::error;
+  return status == RunStatus::ok || status == RunStatus::diverged || status == RunStatus::error ||
+         status == RunStatus::nonfinite;
 }
 }  // namespace
 

@@ -169,6 +169,7 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
       case RunStatus::ok: ++summary.ok; break;
       case RunStatus::diverged: ++summary.diverged; break;
       case RunStatus::error: ++summary.error; break;
+      case RunStatus::nonfinite: ++summary.nonfinite; break;
       default: ++summary.interrupted; break;
     }
     if (!failure) {
@@ -209,7 +210,7 @@ SweepSummary run_sweep(const PreparedExperiment& experiment, const SweepOptions&
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   workers.join();
-  summary.not_started = std::max(0L, source.expected() - (summary.ok + summary.diverged + summary.error + summary.interrupted));
+  summary.not_started = std::max(0L, source.expected() - (summary.ok + summary.diverged + summary.error + summary.nonfinite + summary.interrupted));
   progress.update(summary, done, true);
   if (failure) std::rethrow_exception(failure);
   summary.cancelled = should_stop() || summary.interrupted > 0 || summary.not_started > 0;

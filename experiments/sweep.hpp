@@ -28,7 +28,7 @@ struct SweepOptions {
 };
 
 struct SweepSummary {
-  long ok = 0, diverged = 0, error = 0, interrupted = 0, not_started = 0;
+  long ok = 0, diverged = 0, error = 0, interrupted = 0, not_started = 0, nonfinite = 0;
   double seconds = 0.0;
   bool cancelled = false;  // by signal or time limit
   std::vector<long> runs_per_rank;  // under MPI (on rank 0): the runs each rank took, rank 0 first

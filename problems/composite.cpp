@@ -21,7 +21,8 @@ ParamTable<RegularizerOptions> RegularizerOptions::params() {
               {"ball", K::ball},
               {"simplex", K::simplex}},
              "composite term h: a penalty (l1, l2, elastic_net, linf; weight reg_weight) or the indicator of a "
-             "set (box [-r, r]^d, ball ||x|| <= r, simplex {x >= 0, sum x = r}; r = reg_radius)"),
+             "set (box [-r, r]^d, ball ||x|| <= r, simplex {x >= 0, sum x = r}; r = reg_radius; a constraint set's runs "
+             "start at the Euclidean projection of the problem's x0 onto it, e.g. x0 = 0 -> (r/d, ..., r/d) on the simplex)"),
       param(&RegularizerOptions::weight, "reg_weight", nonnegative(),
             "lambda of the penalty: l1 lambda||x||_1, l2 (lambda/2)||x||^2, linf lambda||x||_inf, elastic_net "
             "lambda (rho||x||_1 + (1-rho)/2 ||x||^2)"),
@@ -180,6 +181,11 @@ CompositeProblem::CompositeProblem(const RegularizerOptions& regularizer) : regu
   // Diameters that do not depend on the dimension; the box's (2 r sqrt d) is set by solve_composite.
   if (regularizer_.domain() == Domain::ball) facts_.D = 2.0 * regularizer.radius;
   if (regularizer_.domain() == Domain::simplex) facts_.D = std::sqrt(2.0) * regularizer.radius;
+}
+
+void CompositeProblem::initial_point(VecRef x0, RandomStream& init) const {
+  initial_point_before_projection(x0, init);
+  if (regularizer_.is_constraint()) regularizer_.prox(1.0, x0);  // the prox of an indicator is the projection
 }
 
 double CompositeProblem::value(ConstVecRef x) const {

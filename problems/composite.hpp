@@ -72,6 +72,9 @@ class CompositeProblem : public Problem {
   explicit CompositeProblem(const RegularizerOptions& regularizer);
 
   const ProblemFacts& facts() const override { return facts_; }
+  // A run starts where it is feasible: the problem's own start (initial_point_before_projection) projected
+  // onto the constraint set when the regularizer is one (box, ball, simplex); F(x0) would be inf otherwise.
+  void initial_point(VecRef x0, RandomStream& init) const final;
   double value(ConstVecRef x) const override;
   void values(ConstMatRef X, VecRef out) const override;
   bool is_composite() const override { return regularizer_.active(); }
@@ -79,6 +82,9 @@ class CompositeProblem : public Problem {
   ConstVecRef x_star() const override { return x_star_; }
   RunStats instance_stats() const override { return instance_stats_; }
   const Regularizer& regularizer() const { return regularizer_; }
+
+  // The start before projection onto the constraint set; 0 unless the problem says otherwise.
+  virtual void initial_point_before_projection(VecRef x0, RandomStream& init) const { (void)init, x0.setZero(); }
 
   // The smooth (or subdifferentiable) part f alone.
   virtual double smooth_value(ConstVecRef x) const = 0;

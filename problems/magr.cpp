@@ -110,7 +110,7 @@ class MagrLayer final : public CompositeProblem {
   }
 
   Eigen::Index dim() const override { return options_.d; }
-  void initial_point(VecRef x0, RandomStream&) const override { x0 = w_; }
+  void initial_point_before_projection(VecRef x0, RandomStream&) const override { x0 = w_; }
 
   double smooth_value(ConstVecRef x) const override {
     const Vec y = x - w_;

@@ -99,7 +99,7 @@ class Quadratic final : public CompositeProblem {
   Eigen::Index dim() const override { return options_.d; }
 
   // x0 is placed around the minimizer of f (the center), also for composite instances.
-  void initial_point(VecRef x0, RandomStream& init) const override {
+  void initial_point_before_projection(VecRef x0, RandomStream& init) const override {
     if (options_.init == QuadraticOptions::Init::ones) {
       x0 = center_.array() + options_.init_scale;
     } else {

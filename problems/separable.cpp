@@ -59,7 +59,7 @@ class LogCosh final : public CompositeProblem {
     }
   }
   Eigen::Index dim() const override { return options_.d; }
-  void initial_point(VecRef x0, RandomStream&) const override { x0 = c_.array() + options_.init_scale; }
+  void initial_point_before_projection(VecRef x0, RandomStream&) const override { x0 = c_.array() + options_.init_scale; }
   double smooth_value(ConstVecRef x) const override {
     double s = 0.0;
     for (Eigen::Index i = 0; i < x.size(); ++i) s += log_cosh(x[i] - c_[i]);

@@ -32,7 +32,7 @@ namespace ratelab::results {
 namespace {
 
 constexpr const char* kFormat = "ratelab-trace";
-constexpr const char* kStatusCodes = "0 ok, 1 diverged, 2 error, 3 interrupted, 4 missing";
+constexpr const char* kStatusCodes = "0 ok, 1 diverged, 2 error, 3 interrupted, 4 missing, 5 nonfinite";
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kStopStepFill = -1;  // "never written"; a run that started has stop_step >= 0
 constexpr const char* kScaleNames[4] = {"configuration", "view", "replicate", "step"};
@@ -935,7 +935,7 @@ TraceData read_contents(hid_t file, const std::string& path, bool run_data, Conf
     Id dataset = open_dataset("runs/status");
     check_shape(dataset.get(), "runs/status", {C, R});
     for (auto code : numeric_rows(dataset.get(), H5T_NATIVE_INT8, std::int8_t{})) {
-      if (code < 0 || code > static_cast<std::int8_t>(RunStatus::missing))
+      if (code < 0 || code > static_cast<std::int8_t>(RunStatus::nonfinite))
         throw ConfigError("trace file '" + path + "' is damaged: runs/status holds the unknown code " + std::to_string(code));
       data.status.push_back(static_cast<RunStatus>(code));
     }

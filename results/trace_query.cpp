@@ -173,6 +173,7 @@ StatusCounts status_counts(const TraceData& data, std::size_t configuration) {
       case RunStatus::ok: ++counts.ok; break;
       case RunStatus::diverged: ++counts.diverged; break;
       case RunStatus::error: ++counts.error; break;
+      case RunStatus::nonfinite: ++counts.nonfinite; break;
       default: ++counts.other; break;
     }
   }

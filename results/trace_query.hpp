@@ -55,7 +55,7 @@ std::size_t nearest_checkpoint(const TraceData& data, double t);
 
 // How a configuration's runs ended. `other` counts interrupted and missing runs.
 struct StatusCounts {
-  long ok = 0, diverged = 0, error = 0, other = 0;
+  long ok = 0, diverged = 0, error = 0, nonfinite = 0, other = 0;
 };
 StatusCounts status_counts(const TraceData& data, std::size_t configuration);
 

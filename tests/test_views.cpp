@@ -143,3 +143,76 @@ TEST_CASE("iterate views: best alone and suffix alone are recorded without the o
     CHECK(std::abs(r.traces[plan.checkpoints.size() + c] - suffix) <= 1e-12 * std::max(1.0, std::abs(suffix)));
   }
 }
+
+namespace {
+
+// x_t = 2^-t from x_0 = 1: the suffix window's mean has a closed form, exact up to two roundings.
+class GeometricOptimizer final : public Optimizer {
+ public:
+  void prepare(const Problem&) override { x_.resize(1); }
+  void start(ConstVecRef x0, RunStreams&) override { x_ = x0; }
+  void step(long t, double, Oracle&) override { x_[0] = std::ldexp(1.0, int(-t)); }
+  ConstVecRef iterate() const override { return x_; }
+
+ private:
+  Vec x_;
+};
+
+class GeometricStart final : public Problem {
+ public:
+  Eigen::Index dim() const override { return 1; }
+  const ProblemFacts& facts() const override { return facts_; }
+  void initial_point(VecRef x0, RandomStream&) const override { x0[0] = 1.0; }
+  double value(ConstVecRef x) const override { return x[0]; }
+  void gradient(ConstVecRef, VecRef g) const override { g.setOnes(); }
+  std::unique_ptr<Oracle> make_oracle(RunStreams&) const override {
+    struct Unused final : Oracle {
+      void sample_gradient(ConstVecRef, VecRef g, int) override { g.setOnes(); }
+    };
+    return std::make_unique<Unused>();
+  }
+
+ private:
+  ProblemFacts facts_;
+};
+
+}  // namespace
+
+TEST_CASE("suffix view: relative error independent of how small the iterates get (x_t = 2^-t)", "[optimizers][views]") {
+  // sum_{s=a}^{t} 2^-s = 2^{1-a} - 2^-t; in double the two powers are exact, so the reference has at most two
+  // roundings (difference, division). The view sums at most `width` positive terms: relative error at most
+  // about width * 2^-53 (< 5e-14 for width <= 200), whatever the magnitude. Subtracting two running sums
+  // (both about 2) gave 0 from t = 118 on.
+  GeometricStart problem;
+  const long T = 400;
+  std::vector<long> dense;
+  for (long t = 0; t <= 130; ++t) dense.push_back(t);
+  for (long t : {200L, 201L, 333L, 400L}) dense.push_back(t);
+  for (const auto& checkpoints : {log_checkpoints(T, 40), dense}) {
+    for (double alpha : {0.5, 0.25, 1.0}) {
+      RunPlan plan;
+      plan.steps = T;
+      plan.checkpoints = checkpoints;
+      plan.views = {View::suffix, View::uniform};
+      plan.metrics = {Metric::value};
+      plan.suffix_alpha = alpha;
+      GeometricOptimizer opt;
+      RunStreams streams(1, 0);
+      RunResult r = run_one(problem, opt, Schedule{}, plan, streams);
+      REQUIRE(r.status == RunStatus::ok);
+      const std::size_t K = checkpoints.size();
+      for (std::size_t c = 0; c < K; ++c) {
+        const long t = checkpoints[c];
+        if (t == 0) continue;
+        const long width = std::min(t, std::max(1L, long(std::ceil(alpha * double(t) - 1e-12))));
+        const long a = t - width + 1;
+        const double reference = (std::ldexp(1.0, int(1 - a)) - std::ldexp(1.0, int(-t))) / double(width);
+        INFO("t = " << t << ", alpha = " << alpha << ", reference " << reference << ", view " << r.traces[c]);
+        CHECK(std::abs(r.traces[c] - reference) <= 2 * double(width) * 0x1p-53 * reference);
+        // uniform: every term counts, so the relative error of a plain running sum is already small
+        const double uniform = (1.0 - std::ldexp(1.0, int(-t))) / double(t);
+        CHECK(std::abs(r.traces[K + c] - uniform) <= 4 * double(t) * 0x1p-53 * uniform);
+      }
+    }
+  }
+}

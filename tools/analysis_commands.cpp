@@ -252,7 +252,7 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
   std::vector<std::string> header{"configuration", "view", "final_n", "final_median", "final_mean",
                                   "final_q" + exact(options.q_low), "final_q" + exact(options.q_high),
                                   "rate", "rate_lo", "rate_hi", "rate_se", "fit_points",
-                                  "ok", "diverged", "error", "other"};
+                                  "ok", "diverged", "error", "nonfinite", "other"};
   for (const auto& [name, values] : data.run_stats) header.push_back("mean_" + name);
   const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
 
@@ -289,6 +289,7 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
                                    std::to_string(counts.ok),
                                    std::to_string(counts.diverged),
                                    std::to_string(counts.error),
+                                   std::to_string(counts.nonfinite),
                                    std::to_string(counts.other)};
       row.insert(row.end(), stat_means.begin(), stat_means.end());
       rows.push_back(std::move(row));
@@ -375,7 +376,7 @@ int inspect(const TraceData& data, std::ostream& out) {
     const StatusCounts counts = status_counts(data, c);
     out << "  [" << c << "] " << config.label << "  (id " << config.id << ")\n"
         << "      runs: ok " << counts.ok << ", diverged " << counts.diverged << ", error " << counts.error
-        << ", other " << counts.other << "\n";
+        << ", nonfinite " << counts.nonfinite << ", other " << counts.other << "\n";
     for (const auto& [key, value] : config.parameters) out << "      " << key << " = " << format_value(value) << "\n";
     for (const auto& [key, value] : config.instance)
       out << "      instance." << key << " = " << format_value(value) << "\n";

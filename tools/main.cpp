@@ -346,9 +346,10 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
     return kExitWriteFailed;
   }
   if (!reporter) return s.cancelled ? kExitInterrupted : s.error > 0 ? kExitRunErrors : kExitOk;  // rank 0's outcome
-  const long runs = s.ok + s.diverged + s.error + s.interrupted;
+  const long runs = s.ok + s.diverged + s.error + s.nonfinite + s.interrupted;
   std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged
             << " diverged, " << s.error << " error";
+  if (s.nonfinite) std::cerr << ", " << s.nonfinite << " nonfinite (a metric is NaN or inf with x finite)";
   if (s.interrupted || s.not_started) std::cerr << ", " << s.interrupted << " interrupted, " << s.not_started << " not started";
   std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s";
   if (!s.runs_per_rank.empty()) {
@@ -435,7 +436,7 @@ int command_verify(const std::vector<std::string>& args, const std::string& invo
     std::signal(SIGTERM, on_signal);
     SweepSummary s = run_experiment_to_file(registry, plan, options);
     std::cerr << plan.options.name << (quick ? " (quick)" : "") << ": " << s.ok << " ok, " << s.diverged << " diverged, "
-              << s.error << " error runs in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
+              << s.error << " error" << (s.nonfinite ? ", " + std::to_string(s.nonfinite) + " nonfinite" : "") << " runs in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
     std::cerr.unsetf(std::ios::floatfield);
     data = results::read_trace_file(options.output_path);
     if (!keep) std::filesystem::remove(options.output_path);
