@@ -346,7 +346,7 @@ py::dict summary_dict(const SweepSummary& s, const std::string& output, const Ex
   d["seconds"] = s.seconds;
   d["cancelled"] = s.cancelled;
   d["signal"] = g_signal.load();
-  d["skipped"] = plan.skipped;
+  d["skipped"] = s.skipped;  // refused at set-up (the prepared plan keeps them, not the input)
   return d;
 }
 
