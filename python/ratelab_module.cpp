@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +35,7 @@ struct PythonOptimizerClass {
   std::string key, summary;
   py::object cls;
   std::vector<ParamSpec> params;
+  bool start_takes_rng = false;  // start(x0, rng) rather than start(x0)
 };
 // Registered classes, by key. Read when a registry is built (with the GIL held).
 std::map<std::string, PythonOptimizerClass>& python_optimizers() {
@@ -74,6 +75,41 @@ class OracleView {
   Eigen::Map<Vec> g_;  // over g_array_
 };
 
+// The run's optimizer stream (RunStreams::optimizer) as Python sees it in start(x0, rng): positioned at
+// step t before each step(t, ...), as for a C++ optimizer, so a draw depends only on (seed, replicate, t,
+// its order within the step). Valid while the run lasts.
+class RandomView {
+ public:
+  py::object uniform(std::optional<py::ssize_t> size) {
+    return draws(size, [](RandomStream& s) { return s.uniform(); });
+  }
+  py::object normal(std::optional<py::ssize_t> size) {
+    return draws(size, [](RandomStream& s) { return s.normal(); });
+  }
+  std::uint64_t below(std::uint64_t n) {
+    if (n == 0) throw py::value_error("rng.below(n) needs n >= 1");
+    return stream().below(n);
+  }
+  void point_at(RandomStream* stream) { stream_ = stream; }
+
+ private:
+  RandomStream& stream() {
+    if (!stream_) throw std::runtime_error("the random stream is only valid while its run lasts");
+    return *stream_;
+  }
+  template <class Draw>
+  py::object draws(std::optional<py::ssize_t> size, Draw draw) {
+    RandomStream& s = stream();
+    if (!size) return py::float_(draw(s));
+    if (*size < 0) throw py::value_error("size must be >= 0");
+    py::array_t<double> out(*size);
+    double* data = out.mutable_data();
+    for (py::ssize_t i = 0; i < *size; ++i) data[i] = draw(s);  // the same draws as one call at a time
+    return out;
+  }
+  RandomStream* stream_ = nullptr;
+};
+
 // What prepare(problem) receives: the dimension and the facts the problem knows.
 struct ProblemView {
   Eigen::Index dim = 0;
@@ -103,13 +139,16 @@ py::dict facts_dict(const ProblemFacts& f) {
 
 class PythonOptimizer final : public Optimizer {
  public:
-  PythonOptimizer(std::string key, py::object instance) : key_(std::move(key)), instance_(std::move(instance)) {
+  PythonOptimizer(std::string key, py::object instance, bool start_takes_rng)
+      : key_(std::move(key)), instance_(std::move(instance)), start_takes_rng_(start_takes_rng) {
     step_ = instance_.attr("step");
     iterate_ = instance_.attr("iterate");
   }
   ~PythonOptimizer() override {
     py::gil_scoped_acquire gil;
+    if (rng_) rng_->point_at(nullptr);  // a reference Python kept to it now raises instead of reading freed memory
     step_ = py::object();
+    rng_view_ = py::object();
     iterate_ = py::object();
     oracle_view_ = py::object();
     instance_ = py::object();
@@ -125,10 +164,20 @@ class PythonOptimizer final : public Optimizer {
       rethrow_python(key_, "prepare", e);
     }
   }
-  void start(ConstVecRef x0, RunStreams&) override {
+  void start(ConstVecRef x0, RunStreams& streams) override {
     py::gil_scoped_acquire gil;
     try {
-      instance_.attr("start")(py::array_t<double>(x0.size(), x0.data()));  // a copy the optimizer may keep
+      py::array_t<double> x0_copy(x0.size(), x0.data());  // a copy the optimizer may keep
+      if (!start_takes_rng_) {
+        instance_.attr("start")(x0_copy);
+        return;
+      }
+      if (!rng_) {
+        rng_view_ = py::cast(RandomView());
+        rng_ = rng_view_.cast<RandomView*>();
+      }
+      rng_->point_at(&streams.optimizer);
+      instance_.attr("start")(x0_copy, rng_view_);
     } catch (py::error_already_set& e) {
       rethrow_python(key_, "start", e);
     }
@@ -182,8 +231,10 @@ class PythonOptimizer final : public Optimizer {
   }
 
   std::string key_;
-  py::object instance_, step_, iterate_, oracle_view_;
+  py::object instance_, step_, iterate_, oracle_view_, rng_view_;
+  bool start_takes_rng_;
   OracleView* oracle_ = nullptr;  // owned by oracle_view_
+  RandomView* rng_ = nullptr;     // owned by rng_view_
   mutable Vec x_;                 // the last iterate() Python returned
 };
 
@@ -201,8 +252,9 @@ py::object python_value(const ParamValue& value) {
 
 // Registers a Python class: params is a list of (key, default, doc); the type follows the default (bool,
 // int, float, str).
-void register_optimizer(const std::string& key, py::object cls, const std::string& summary, const py::list& params) {
-  PythonOptimizerClass entry{key, summary, cls, {}};
+void register_optimizer(const std::string& key, py::object cls, const std::string& summary, const py::list& params,
+                        bool start_takes_rng) {
+  PythonOptimizerClass entry{key, summary, cls, {}, start_takes_rng};
   for (auto item : params) {
     auto t = item.cast<py::tuple>();
     py::handle d = t[1];
@@ -233,7 +285,7 @@ Registry make_registry(const std::vector<std::string>& plugins) {
                              py::dict kwargs;
                              for (const auto& [k, v] : values.entries()) kwargs[py::str(k)] = python_value(v);
                              try {
-                               return std::make_unique<PythonOptimizer>(e->key, e->cls(**kwargs));
+                               return std::make_unique<PythonOptimizer>(e->key, e->cls(**kwargs), e->start_takes_rng);
                              } catch (py::error_already_set& err) {
                                rethrow_python(e->key, "__init__", err);
                              }
@@ -486,7 +538,14 @@ PYBIND11_MODULE(_ratelab, m) {
         py::arg("command_line"), py::arg("handle_signals"));
   m.def("components", &components, py::arg("plugins"));
   m.def("describe", &describe, py::arg("name"), py::arg("plugins"));
-  m.def("register_optimizer", &register_optimizer, py::arg("key"), py::arg("cls"), py::arg("summary"), py::arg("params"));
+  m.def("register_optimizer", &register_optimizer, py::arg("key"), py::arg("cls"), py::arg("summary"), py::arg("params"),
+        py::arg("start_takes_rng"));
+  py::class_<RandomView>(m, "Random", "the run's optimizer stream (Philox), sought to step t before each step")
+      .def("uniform", &RandomView::uniform, py::arg("size") = py::none(),
+           "uniform on (0, 1): one float, or a numpy array of `size` successive draws")
+      .def("normal", &RandomView::normal, py::arg("size") = py::none(),
+           "standard normal: one float, or a numpy array of `size` successive draws")
+      .def("below", &RandomView::below, py::arg("n"), "uniform integer in [0, n), exact");
   m.def("unregister_optimizer", [](const std::string& key) { return python_optimizers().erase(key) > 0; });
   m.def("find_experiment", &find_experiment);
 }

@@ -19,11 +19,11 @@ import tempfile
 import threading
 
 from . import _ratelab
-from ._ratelab import ConfigError, Oracle, ProblemInfo
+from ._ratelab import ConfigError, Oracle, ProblemInfo, Random
 
 __all__ = ["run", "open", "verify", "components", "describe", "Optimizer", "register_optimizer",
            "unregister_optimizer", "experiment_text", "ConfigError", "Interrupted", "RunErrors", "Oracle",
-           "ProblemInfo"]
+           "ProblemInfo", "Random"]
 
 # An installed package (<prefix>/lib/pythonX.Y/site-packages/ratelab) finds the presets installed beside it
 # (<prefix>/share/ratelab/presets), as the installed executable does.
@@ -175,18 +175,16 @@ def _open_schema1(path, root):
         for name in ("status", "stop_step", "wall_seconds", "eval_seconds", "message"):
             if name in runs:
                 values = runs[name][()]
-                codes = runs[name].attrs.get("codes")  # "0 ok, 1 diverged, ..."
-                if codes is not None:
-                    codes = codes.decode() if isinstance(codes, bytes) else codes
-                    names = {int(code): label for code, label in (item.split() for item in codes.split(","))}
-                    values = np.vectorize(names.get, otypes=[object])(values)
                 if values.dtype.kind in "SO":
                     values = np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else v,
                                           otypes=[object])(values)
                 dataset[name] = (("configuration", "replicate"), values)
+        # status as schema 2 writes it: int8 codes with CF flags
+        dataset["status"].attrs.update(flag_values=np.arange(5, dtype=np.int8),
+                                       flag_meanings="ok diverged error interrupted missing")
         if "stats" in runs:
             for name, data in runs["stats"].items():
-                dataset[name] = (("configuration", "replicate"), data[()])
+                dataset["stats." + name] = (("configuration", "replicate"), data[()])
         records = [dict(f["configurations"][c].attrs) for c in sorted(f["configurations"])]
     decoded = [{k: (v.decode() if isinstance(v, bytes) else v) for k, v in r.items()} for r in records]
     dataset = dataset.assign_coords(label=("configuration", [r.get("label", "") for r in decoded]))
@@ -244,7 +242,9 @@ class Optimizer:
     """Base class of optimizers written in Python, with the life cycle of a C++ ``ratelab::Optimizer``:
 
         prepare(problem)      once per run: problem.dim, problem.facts (L, mu, f_star, ...); allocate here
-        start(x0)             x0: the initial point (a numpy array the optimizer may keep)
+        start(x0)             x0: the initial point (a numpy array the optimizer may keep);
+        start(x0, rng)        ... and the run's own random stream: rng.uniform(), rng.normal(),
+                              rng.below(n) (size= gives arrays), sought to step t before each step(t, ...)
         step(t, eta, oracle)  t = 1, 2, ...; eta from the schedule; g = oracle.gradient(x, batch=1) is a
                               numpy array over the run's gradient buffer, overwritten by the next call
         iterate()             the current x_t (a numpy vector of problem.dim doubles)
@@ -283,8 +283,11 @@ def register_optimizer(name, cls, summary=None):
             raise TypeError(f"{cls.__name__}.__init__: parameter '{parameter.name}' needs a default (its type "
                             "and the value experiments get when they do not set it)")
         params.append((parameter.name, parameter.default, ""))
+    start = [p for p in inspect.signature(cls.start).parameters.values()
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    start_takes_rng = len(start) >= 3  # self, x0, rng
     doc = summary or (inspect.getdoc(cls) or f"python optimizer {cls.__name__}").splitlines()[0]
-    _ratelab.register_optimizer(name, cls, doc, params)
+    _ratelab.register_optimizer(name, cls, doc, params, start_takes_rng)
     return cls
 
 

@@ -21,14 +21,19 @@ def cli():
 
 
 def trace_arrays(path):
-    """Every dataset under /traces and /runs (the trace data) as {name: bytes}: byte identity of two files."""
+    """The trace data of a file as {name: bytes}, for byte identity of two files: every dataset over
+    (configuration, ..., replicate, ...) (metrics, status, stop step, message, run statistics) except the
+    timings, in either schema (1: under /traces and /runs; 2: at the root), named by its last path part."""
     import h5py
 
     out = {}
     with h5py.File(path, "r") as f:
         def visit(name, node):
-            if isinstance(node, h5py.Dataset) and name.split("/")[0] in ("traces", "runs") and \
-                    not name.endswith(("wall_seconds", "eval_seconds")):
-                out[name] = node[()].tobytes() if node.dtype.kind != "O" else repr(node[()].tolist()).encode()
+            if not isinstance(node, h5py.Dataset) or name.endswith(("wall_seconds", "eval_seconds")):
+                return
+            labels = [d.label for d in node.dims]
+            if "configuration" in labels and "replicate" in labels:
+                key = name.replace("runs/stats/", "stats.").split("/")[-1]
+                out[key] = node[()].tobytes() if node.dtype.kind != "O" else repr(node[()].tolist()).encode()
         f.visititems(visit)
     return out

@@ -57,7 +57,7 @@ def test_python_sgd_is_bit_identical_to_sgd_on_quickstart(cli, tmp_path):
     assert cli("run", "quickstart", "-o", str(builtin), "--quiet", "--set=experiment.replicates=8").returncode == 0
     ratelab.run("quickstart", set={**size, "optimizer.name": "py_sgd"}, output=prototype, threads=1, progress=False)
     a, b = trace_arrays(builtin), trace_arrays(prototype)
-    assert "traces/subopt" in a
+    assert "subopt" in a and "status" in a
     for name in a:
         assert a[name] == b[name], name
 
@@ -86,8 +86,8 @@ def test_a_raising_optimizer_marks_its_runs_error_and_the_sweep_goes_on(tmp_path
     ds = ratelab.run(experiment, set=SMALL, output=tmp_path / "mixed.h5", threads=2, progress=False)
     labels = [str(label) for label in ds.label.values]
     bad, good = labels.index("py_fails"), labels.index("sgd")
-    assert (ds.status.values[bad] == "error").all()
-    assert (ds.status.values[good] == "ok").all()
+    assert (ds.status.values[bad] == 2).all()  # 2: error (status codes: results/SCHEMA.md)
+    assert (ds.status.values[good] == 0).all()
     message = str(ds.message.values[bad][0])
     assert "py_fails" in message and "made up failure at t = 100" in message and "FloatingPointError" in message
     assert np.isfinite(ds.subopt.values[good]).all()
@@ -122,5 +122,47 @@ def test_a_gradient_of_the_wrong_size_is_an_error_run():
         ds = ratelab.run("quickstart", set={**SMALL, "optimizer.name": "py_wrong"}, progress=False)
     finally:
         ratelab.unregister_optimizer("py_wrong")
-    assert (ds.status.values == "error").all()
+    assert (ds.status.values == 2).all()
     assert "dim = 50" in str(ds.message.values[0][0])
+
+
+class RecordsDraws(PlainSgd):
+    """plain SGD that records the first draws of its random stream at every step"""
+    record = {}
+    last_rng = None
+
+    def __init__(self, per_step=1):
+        super().__init__()
+        self.per_step = per_step
+
+    def start(self, x0, rng):
+        super().start(x0)
+        self.rng = RecordsDraws.last_rng = rng
+        self.draws = RecordsDraws.record.setdefault(self.per_step, [])
+
+    def step(self, t, eta, oracle):
+        draws = self.rng.normal(size=self.per_step)
+        self.draws.append((t, draws[0], self.rng.below(1000), self.rng.uniform()))
+        super().step(t, eta, oracle)
+
+
+def test_the_random_stream_is_the_runs_and_sought_to_each_step():
+    RecordsDraws.record.clear()
+    ratelab.register_optimizer("py_draws", RecordsDraws)
+    try:
+        for per_step in (1, 3):
+            ratelab.run("quickstart", set={"experiment.steps": 50, "experiment.replicates": 1,
+                                           "optimizer.name": "py_draws", "optimizer.per_step": per_step},
+                        threads=1, progress=False)
+    finally:
+        ratelab.unregister_optimizer("py_draws")
+    one, three = RecordsDraws.record[1], RecordsDraws.record[3]
+    assert [d[0] for d in one] == list(range(1, 51))
+    # The first draw of step t does not depend on how many draws earlier steps made.
+    assert [d[1] for d in one] == [d[1] for d in three]
+    # Later draws in the step do: they follow the first.
+    assert [d[2:] for d in one] != [d[2:] for d in three]
+    assert len({d[1] for d in one}) == 50 and all(0 <= d[2] < 1000 and 0 < d[3] < 1 for d in one)
+    # Past its run the stream refuses to draw (a kept reference does not read freed memory).
+    with pytest.raises(RuntimeError, match="only valid while its run lasts"):
+        RecordsDraws.last_rng.normal()
