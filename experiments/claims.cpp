@@ -447,12 +447,12 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   const std::map<K, std::vector<std::string>> allowed{
       {K::slope, {"where", "metric", "view", "stat", "window", "expect"}},
       {K::value,
-       {"where", "metric", "view", "stat", "measure", "at", "window", "scale", "expect", "tol", "atol",
+       {"where", "metric", "view", "stat", "measure", "at", "checkpoint", "window", "scale", "expect", "tol", "atol",
         "se"}},
       {K::compare,
-       {"where", "a", "b", "metric", "view", "a_view", "b_view", "stat", "measure", "at", "window", "scale",
+       {"where", "a", "b", "metric", "view", "a_view", "b_view", "stat", "measure", "at", "checkpoint", "window", "scale",
         "expect", "factor"}},
-      {K::converges, {"where", "metric", "view", "at", "below", "fraction"}},
+      {K::converges, {"where", "metric", "view", "at", "checkpoint", "below", "fraction"}},
       {K::fails, {"where", "metric", "view", "window", "above", "fraction"}},
       {K::status, {"where", "diverged", "error", "ok", "nonfinite"}}};
   const auto& keys = allowed.at(claim.kind);
@@ -501,6 +501,11 @@ Claim parse_claim(const std::string& name, const std::string& text) {
                           (claim.kind == K::compare ? "at, slope" : "at, contraction"));
     } else if (key == "at")
       claim.at = Formula::parse(value, "at");
+    else if (key == "checkpoint") {
+      if (value != "exact" && value != "nearest")
+        throw ConfigError("checkpoint=" + value + " is not one of exact (at= must be a stored step), nearest");
+      claim.at_nearest = value == "nearest";
+    }
     else if (key == "scale")
       claim.scale = Formula::parse(value, "scale");
     else if (key == "window") {
@@ -669,6 +674,24 @@ results::TraceData layout_of(const ExperimentPlan& plan) {
 
 namespace {
 
+// The checkpoint a claim reads at at=: the stored step equal to it, or with checkpoint=nearest the stored step
+// closest to it. A step that is not stored is an error naming the stored neighbours and the two ways out.
+std::size_t checkpoint_at(const Claim& claim, const results::TraceData& data, std::size_t c) {
+  const double t = evaluate(claim.at, data, c);
+  const std::size_t k = results::nearest_checkpoint(data, t);
+  const auto& steps = data.layout.checkpoints;
+  if (claim.at_nearest || std::abs(double(steps[k]) - t) <= 1e-9 * std::max(1.0, std::abs(t))) return k;
+  const auto above = std::upper_bound(steps.begin(), steps.end(), long(std::floor(t)));
+  std::string neighbours;
+  if (above != steps.begin()) neighbours = "t = " + std::to_string(*(above - 1));
+  if (above != steps.end()) neighbours += (neighbours.empty() ? "t = " : " and ") + std::to_string(*above);
+  throw ConfigError("at=" + claim.at.text() + " is t = " + real(t) +
+                    ", which is not a stored checkpoint (the nearest stored: " + neighbours +
+                    "); store it (experiment.checkpoints = more log-spaced steps, or experiment.steps = " +
+                    real(t) + " to make it the last one), or add checkpoint=nearest to the claim to read t = " +
+                    std::to_string(steps[k]));
+}
+
 std::string where_text(const Claim& c) {
   return c.source + (c.line > 0 ? ":" + std::to_string(c.line) : std::string()) + ": claim '" + c.name +
          "': ";
@@ -726,7 +749,7 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
       is_run_statistic(claim.metric) ? stats::ReplicateMatrix() : results::replicate_matrix(data, m, c, v);
   if (kind == Claim::Measure::at) {
     if (!is_run_statistic(claim.metric)) {
-      const std::size_t k = results::nearest_checkpoint(data, evaluate(claim.at, data, c));
+      const std::size_t k = checkpoint_at(claim, data, c);
       const double scale = evaluate(claim.scale, data, c, double(data.layout.checkpoints[k]));
       out.checkpoint = data.layout.checkpoints[k];
       out.at_text = "t=" + std::to_string(out.checkpoint);
@@ -850,7 +873,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       long hits = 0;
       std::string where;
       if (claim.kind == K::converges) {
-        const std::size_t k = results::nearest_checkpoint(data, evaluate(claim.at, data, c));
+        const std::size_t k = checkpoint_at(claim, data, c);
         where = "t=" + std::to_string(data.layout.checkpoints[k]);
         for (Eigen::Index r = 0; r < runs.rows(); ++r)
           if (runs(r, Eigen::Index(k)) < threshold) ++hits;  // NaN (diverged, error) does not converge
@@ -986,6 +1009,12 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
               &claim.nonfinite_low, &claim.nonfinite_high})
           if (!f->empty())
             evaluate(*f, data, c, f == &claim.scale && claim.measure == Claim::Measure::at ? 1.0 : kNaN);
+      const bool reads_at_checkpoint =
+          claim.kind == Claim::Kind::converges ||
+          ((claim.kind == Claim::Kind::value || claim.kind == Claim::Kind::compare) &&
+           claim.measure == Claim::Measure::at && !is_run_statistic(claim.metric));
+      if (reads_at_checkpoint && !data.layout.checkpoints.empty())
+        for (auto c : configs) checkpoint_at(claim, data, c);
     } catch (const ConfigError& e) {
       for (const auto& p : e.problems()) problems.push_back(p.rfind(at, 0) == 0 ? p : at + p);
     }

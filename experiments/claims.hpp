@@ -72,6 +72,8 @@ struct Claim {
   std::string statistic_text = "median";
   Measure measure = Measure::at;
   Formula at, scale, window_from, window_to;  // defaults: T, 1, T/10, T
+  // at= must be a stored checkpoint; checkpoint=nearest reads the stored one closest to it instead.
+  bool at_nearest = false;
   // Bounds: expect=[lo, hi] (formulas), or expect=FORMULA with tol / atol.
   Formula expect_low, expect_high, expect_target;
   double tol = -1, atol = -1, se = -1;  // slack: relative, absolute, standard errors of the mean

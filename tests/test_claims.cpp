@@ -295,3 +295,44 @@ TEST_CASE("magr_layer: starts at w with f = 0, L = 1, and its run statistics at 
   CHECK_THROWS_WITH(make_layer({{"d", "4"}, {"outliers", "5"}}),
                     Catch::Contains("problem.outliers = 5 exceeds problem.d = 4"));
 }
+
+TEST_CASE("a claim at a step that is not stored fails naming the stored neighbours, unless checkpoint=nearest",
+          "[claims]") {
+  // Checkpoints 0, 1, 10, 100, 1000: t = 300 is not stored. It used to be read silently at t = 100.
+  const auto data = synthetic(5);
+  for (const std::string claim : {"v = value where=label=a at=300 expect=[0, 1]",
+                                  "c = converges where=label=a at=3*100 below=1 fraction=1",
+                                  "p = compare a=label=a b=label=b at=300 expect=a<b"}) {
+    INFO(claim);
+    try {
+      claims::evaluate_claims(claims_of(claim + "\n"), data);
+      FAIL("no error");
+    } catch (const ConfigError& e) {
+      CHECK_THAT(std::string(e.what()), Catch::Contains("is t = 300, which is not a stored checkpoint (the nearest stored: "
+                                                        "t = 100 and 1000)") &&
+                                            Catch::Contains("experiment.checkpoints") &&
+                                            Catch::Contains("add checkpoint=nearest to the claim to read t = 100"));
+    }
+  }
+  // Opting in reads the nearest stored step and says which: median of (r + 1)/t over r = 0..4 at t = 100.
+  const auto v = claims::evaluate_claims(
+      claims_of("v = value where=label=a at=300 checkpoint=nearest expect=3/100 atol=1e-15\n"
+                "exact = value where=label=a at=100 checkpoint=exact expect=3/100 atol=1e-15\n"),
+      data);
+  CHECK(v[0].pass);
+  CHECK_THAT(claims::format_verdict(v[0]), Catch::Contains("t=100"));
+  CHECK(v[1].pass);
+  CHECK_THROWS_WITH(claims_of("v = value at=300 checkpoint=closest expect=[0, 1]\n"),
+                    Catch::Contains("checkpoint=closest is not one of exact"));
+}
+
+TEST_CASE("status claims count nonfinite runs", "[claims]") {
+  auto data = synthetic(4);
+  data.status[0] = RunStatus::nonfinite;
+  const auto v = claims::evaluate_claims(claims_of("n = status where=label=a nonfinite=1 ok=3\n"
+                                                   "none = status where=label=a nonfinite=0\n"),
+                                         data);
+  CHECK(v[0].pass);
+  CHECK_THAT(v[0].measured, Catch::Equals("3 ok, 0 diverged, 0 error, 1 nonfinite"));
+  CHECK_FALSE(v[1].pass);
+}
