@@ -233,7 +233,7 @@ int command_slurm(const std::vector<std::string>& args) {
   if (array < 1) throw ConfigError("--array = " + std::to_string(array) + " violates array >= 1");
   if (cpus < 1) throw ConfigError("--cpus = " + std::to_string(cpus) + " violates cpus >= 1");
   const std::string path = find_experiment(experiment);
-  ExperimentPlan plan = plan_experiment(registry_with_plugins({}), read_ini_file(path), sets);  // validate now
+  const ExperimentPlan plan = claims::load_experiment(registry_with_plugins({}), read_ini_file(path), sets).plan;  // validate now
   if (output.empty()) output = plan.options.name + ".h5";
   std::string overrides;
   for (const auto& o : sets) overrides += " --set '" + o + "'";
@@ -302,9 +302,9 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
   Registry registry = registry_with_plugins(plugins);
-  const IniDocument document = read_ini_file(path);
-  ExperimentPlan plan = plan_experiment(registry, document, sets);
-  const tools::PlotOptions plot_from_file = plot_options_from(document);  // checked before running
+  const claims::LoadedExperiment loaded = claims::load_experiment(registry, read_ini_file(path), sets);
+  const ExperimentPlan& plan = loaded.plan;
+  const tools::PlotOptions plot_from_file = plot_options_from(loaded.document);  // checked before running
 
   const bool reporter = !g_cluster || g_cluster->rank() == 0;  // under MPI, rank 0 reports and writes
   RunToFileOptions options;
@@ -399,28 +399,33 @@ int command_verify(const std::vector<std::string>& args, const std::string& invo
   const bool quick = vm.count("quick") > 0;
   std::vector<std::string> sets = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
 
-  // Claims come from the experiment file, or from the resolved text stored in a trace file.
-  IniDocument document;
+  // Claims come from the experiment file, or from the resolved text stored in a trace file; overrides are
+  // applied to it before anything is read (claims.NAME=... only, on runs already made).
+  Registry registry = registry_with_plugins({});  // plugins on RATELAB_PLUGIN_PATH
   std::optional<results::TraceData> data;
+  std::optional<claims::LoadedExperiment> loaded;
+  std::vector<claims::Claim> claim_list;
+  std::string source;
   if (experiment.size() > 3 && experiment.substr(experiment.size() - 3) == ".h5" && std::filesystem::exists(experiment)) {
     if (!from.empty()) throw ConfigError("give either a trace file or --from, not both");
     data = results::read_trace_file(experiment);
-    document = parse_ini(data->layout.experiment_text, experiment);
+    source = experiment;
+    claim_list = claims::claims_for_stored_runs(parse_ini(data->layout.experiment_text, experiment), experiment, sets, quick);
+  } else if (!from.empty()) {
+    const IniDocument document = read_ini_file(find_experiment(experiment));
+    source = document.source;
+    claim_list = claims::claims_for_stored_runs(document, from, sets, quick);
+    data = results::read_trace_file(from);
   } else {
-    document = read_ini_file(find_experiment(experiment));
+    loaded = claims::load_experiment(registry, read_ini_file(find_experiment(experiment)), sets, quick);
+    source = loaded->document.source;
+    claim_list = loaded->claims;
   }
-  if (quick) {
-    auto overrides = claims::quick_overrides(document);
-    sets.insert(sets.begin(), overrides.begin(), overrides.end());
-  }
-  const auto claim_list = claims::parse_claims(document);
-  if (claim_list.empty()) throw ConfigError(document.source + " has no [claims] section: nothing to verify");
+  if (claim_list.empty()) throw ConfigError(source + " has no [claims] section: nothing to verify");
 
   int run_status = kExitOk;
-  if (!data && !from.empty()) data = results::read_trace_file(from);
   if (!data) {
-    Registry registry = registry_with_plugins({});  // plugins on RATELAB_PLUGIN_PATH
-    ExperimentPlan plan = plan_experiment(registry, document, sets);
+    const ExperimentPlan& plan = loaded->plan;
     claims::check_claims(claim_list, claims::layout_of(plan), false);  // before the run
     RunToFileOptions options;
     const bool keep = !output.empty();
