@@ -632,11 +632,11 @@ bool is_claim_override(const std::string& o) { return trim(o).rfind("claims.", 0
 }  // namespace
 
 LoadedExperiment load_experiment(const Registry& registry, const IniDocument& document,
-                                 const std::vector<std::string>& overrides, bool quick) {
+                                 const std::vector<std::string>& overrides, bool quick, const PlanLimits& limits) {
   LoadedExperiment out;
   out.document = quick ? apply_overrides(document, quick_overrides(document), document.source + " [quick]") : document;
   out.document = apply_overrides(std::move(out.document), overrides);
-  out.plan = plan_experiment(registry, out.document);
+  out.plan = plan_experiment(registry, out.document, {}, limits);
   out.claims = parse_claims(out.document);
   std::vector<Claim> written;  // the claims an override wrote
   for (const auto& c : out.claims)
@@ -649,7 +649,7 @@ LoadedExperiment load_experiment(const Registry& registry, const IniDocument& do
 }
 
 std::vector<Claim> claims_for_stored_runs(const IniDocument& document, const std::string& trace_file,
-                                          const std::vector<std::string>& overrides, bool quick) {
+                                          const std::vector<std::string>& overrides, bool quick, const PlanLimits& limits) {
   std::vector<std::string> claim_overrides, refused;
   if (quick)
     for (const auto& o : quick_overrides(document))

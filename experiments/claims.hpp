@@ -103,14 +103,16 @@ struct LoadedExperiment {
   std::vector<Claim> claims;
 };
 LoadedExperiment load_experiment(const Registry& registry, const IniDocument& document,
-                                 const std::vector<std::string>& overrides, bool quick = false);
+                                 const std::vector<std::string>& overrides, bool quick = false,
+                                 const PlanLimits& limits = {});
 
 // The claims of `document` to check on the runs already made in `trace_file` (verify --from, or verify of a
 // trace file with its stored experiment text): the [quick] section's claims when `quick` (its sizes say how
 // the file was made) and `overrides` applied. Only claims.NAME=... overrides can apply to a stored file: any
 // other is a ConfigError saying so and how to verify the changed experiment instead.
 std::vector<Claim> claims_for_stored_runs(const IniDocument& document, const std::string& trace_file,
-                                          const std::vector<std::string>& overrides, bool quick = false);
+                                          const std::vector<std::string>& overrides, bool quick = false,
+                                 const PlanLimits& limits = {});
 
 // The [plot] section as `key=value` strings for the plot options (empty if there is none).
 std::vector<std::pair<std::string, std::string>> plot_section(const IniDocument& document);
