@@ -17,13 +17,6 @@ namespace ratelab {
 
 namespace {
 
-std::string trim(const std::string& s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
 std::string where(const std::string& source, int line) {
   return line > 0 ? source + ":" + std::to_string(line) + ": " : std::string("--set: ");
 }
