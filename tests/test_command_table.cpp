@@ -55,7 +55,7 @@ TEST_CASE("help, dispatch and did-you-mean derive from the command table", "[cli
   }
 }
 
-TEST_CASE("--threads is declared once: run and verify check it the same way", "[cli]") {
+TEST_CASE("the threads option is declared once: run and verify check it the same way", "[cli]") {
   std::set<std::string> docs;
   for (const auto& command : ratelab::cli::commands())
     for (const auto& spec : command.options)
