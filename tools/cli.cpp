@@ -74,6 +74,14 @@ const char* kMainHelpOutro =
 
 // ---- options shared by several commands, declared once --------------------------------------------------
 
+// --max-configurations and --max-runs: the grid size plan_experiment accepts (experiments/experiment.hpp).
+ParamTable<PlanLimits> plan_limit_options() {
+  return {param(&PlanLimits::max_configurations, "max_configurations", at_least(1),
+                "refuse an experiment with more configurations (a guard against mistyped sweeps)"),
+          param(&PlanLimits::max_runs, "max_runs", at_least(1),
+                "refuse an experiment with more runs (configurations x replicates)")};
+}
+
 template <class Options>
 Field<Options> threads_option(int Options::*member) {
   return param(member, "threads", nonnegative(), "worker threads (0: all cores); under mpirun, per rank");
@@ -256,8 +264,9 @@ struct SlurmArgs {
   std::string time = "01:00:00", mem = "4G";
   std::vector<std::string> set;
   std::string parts = "parts", output, script;
+  PlanLimits limits;
   static ParamTable<SlurmArgs> params() {
-    return {param(&SlurmArgs::experiment, "experiment", unconstrained(), "experiment file or preset"),
+    return ParamTable<SlurmArgs>{param(&SlurmArgs::experiment, "experiment", unconstrained(), "experiment file or preset"),
             param(&SlurmArgs::array, "array", at_least(1), "number of array tasks N (shards)"),
             param(&SlurmArgs::cpus, "cpus", at_least(1), "CPUs per task (ratelab --threads)"),
             param(&SlurmArgs::time, "time", unconstrained(), "Slurm time limit per task"),
@@ -265,15 +274,20 @@ struct SlurmArgs {
             set_option(&SlurmArgs::set),
             param(&SlurmArgs::parts, "parts", unconstrained(), "directory of the shard files"),
             param(&SlurmArgs::output, "output", unconstrained(), "merged file (default: <experiment name>.h5)"),
-            param(&SlurmArgs::script, "script", unconstrained(), "write the script here (default: stdout)")};
+            param(&SlurmArgs::script, "script", unconstrained(), "write the script here (default: stdout)")}
+        .with(&SlurmArgs::limits, plan_limit_options());
   }
 };
 
 int command_slurm(const SlurmArgs& args, const Invocation&) {
-  const auto& [experiment, array, cpus, time_limit, mem, sets, directory, given_output, script] = args;
+  const auto& [experiment, array, cpus, time_limit, mem, sets, directory, given_output, script, limits] = args;
   std::string output = given_output;
   const std::string path = find_experiment(experiment);
-  ExperimentPlan plan = plan_experiment(registry_with_plugins({}), read_ini_file(path), sets);  // validate now
+  ExperimentPlan plan = plan_experiment(registry_with_plugins({}), read_ini_file(path), sets, limits);  // validate now
+  std::string limit_flags;  // the tasks plan the same grid
+  if (limits.max_configurations != PlanLimits{}.max_configurations)
+    limit_flags += " --max-configurations " + std::to_string(limits.max_configurations);
+  if (limits.max_runs != PlanLimits{}.max_runs) limit_flags += " --max-runs " + std::to_string(limits.max_runs);
   if (output.empty()) output = plan.options.name + ".h5";
   std::string overrides;
   for (const auto& o : sets) overrides += " --set '" + o + "'";
@@ -286,7 +300,7 @@ int command_slurm(const SlurmArgs& args, const Invocation&) {
       << "mkdir -p " << directory << "\n"
       << "task=$(sbatch --parsable --array=0-" << array - 1 << " --cpus-per-task=" << cpus << " --time=" << time_limit
       << " --mem=" << mem << " --job-name=ratelab-" << plan.options.name << " --wrap=\"ratelab run " << path << overrides
-      << " --quiet --threads \\$SLURM_CPUS_PER_TASK --shard \\$SLURM_ARRAY_TASK_ID/" << array << " -o " << directory
+      << limit_flags << " --quiet --threads \\$SLURM_CPUS_PER_TASK --shard \\$SLURM_ARRAY_TASK_ID/" << array << " -o " << directory
       << "/part_\\$SLURM_ARRAY_TASK_ID.h5 \\$( [ -e " << directory << "/part_\\$SLURM_ARRAY_TASK_ID.h5 ] || [ -e " << directory
       << "/part_\\$SLURM_ARRAY_TASK_ID.h5.journal ] && echo --resume )\")\n"
       << "sbatch --dependency=afterok:$task --job-name=ratelab-" << plan.options.name << "-merge --wrap=\"ratelab merge "
@@ -343,8 +357,9 @@ struct RunArgs {
   std::string progress = "auto";
   bool quiet = false, plot = false;
   std::vector<std::string> plugin;
+  PlanLimits limits;
   static ParamTable<RunArgs> params() {
-    return {param(&RunArgs::experiment, "experiment", unconstrained(), "experiment file or preset name"),
+    return ParamTable<RunArgs>{param(&RunArgs::experiment, "experiment", unconstrained(), "experiment file or preset name"),
             param(&RunArgs::output, "output", unconstrained(), "output HDF5 file (default: out/<experiment name>.h5)"),
             set_option(&RunArgs::set),
             text_list(&RunArgs::sweep, "sweep",
@@ -361,7 +376,8 @@ struct RunArgs {
             param(&RunArgs::progress, "progress", one_of({"auto", "quiet", "lines"}), "progress output"),
             param(&RunArgs::quiet, "quiet", unconstrained(), "no progress output (same as --progress quiet)"),
             param(&RunArgs::plot, "plot", unconstrained(), "also draw the convergence curves next to the output (same name, .png)"),
-            plugin_option(&RunArgs::plugin)};
+            plugin_option(&RunArgs::plugin)}
+        .with(&RunArgs::limits, plan_limit_options());
   }
 };
 
@@ -369,13 +385,13 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
   g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
   const std::string& invocation = invocation_.text;
   const auto& [experiment, output, given_sets, sweeps, threads, overwrite, resume, shard, time_limit, progress, quiet,
-               draw_plot, plugins] = args;
+               draw_plot, plugins, limits] = args;
   std::vector<std::string> sets = given_sets;
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
   Registry registry = registry_with_plugins(plugins);
   const IniDocument document = read_ini_file(path);
-  ExperimentPlan plan = plan_experiment(registry, document, sets);
+  ExperimentPlan plan = plan_experiment(registry, document, sets, limits);
   const tools::PlotOptions plot_from_file = plot_options_from(document);  // checked before running
 
   const bool reporter = !g_cluster || g_cluster->rank() == 0;  // under MPI, rank 0 reports and writes
@@ -455,8 +471,9 @@ struct VerifyArgs {
   int threads = 0;
   long seed = 1;
   std::vector<std::string> set;
+  PlanLimits limits;
   static ParamTable<VerifyArgs> params() {
-    return {param(&VerifyArgs::experiment, "experiment", unconstrained(),
+    return ParamTable<VerifyArgs>{param(&VerifyArgs::experiment, "experiment", unconstrained(),
                   "experiment file or preset name (or a trace file .h5)"),
             param(&VerifyArgs::quick, "quick", unconstrained(), "the preset's smaller declared size (its [quick] section)"),
             param(&VerifyArgs::from, "from", unconstrained(), "check the claims on this trace file instead of running"),
@@ -464,13 +481,14 @@ struct VerifyArgs {
                   "keep the trace file here (default: a temporary file, removed)"),
             threads_option(&VerifyArgs::threads),
             param(&VerifyArgs::seed, "seed", nonnegative(), "bootstrap seed of the claim intervals"),
-            set_option(&VerifyArgs::set)};
+            set_option(&VerifyArgs::set)}
+        .with(&VerifyArgs::limits, plan_limit_options());
   }
 };
 
 int command_verify(const VerifyArgs& args, const Invocation& invocation_) {
   const std::string& invocation = invocation_.text;
-  const auto& [experiment, quick, from, output, threads, seed, given_sets] = args;
+  const auto& [experiment, quick, from, output, threads, seed, given_sets, limits] = args;
   std::vector<std::string> sets = given_sets;
 
   // Claims come from the experiment file, or from the resolved text stored in a trace file.
@@ -494,7 +512,7 @@ int command_verify(const VerifyArgs& args, const Invocation& invocation_) {
   if (!data && !from.empty()) data = results::read_trace_file(from);
   if (!data) {
     Registry registry = registry_with_plugins({});  // plugins on RATELAB_PLUGIN_PATH
-    ExperimentPlan plan = plan_experiment(registry, document, sets);
+    ExperimentPlan plan = plan_experiment(registry, document, sets, limits);
     claims::check_claims(claim_list, claims::layout_of(plan), false);  // before the run
     RunToFileOptions options;
     const bool keep = !output.empty();
