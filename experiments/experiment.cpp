@@ -19,13 +19,6 @@ namespace ratelab {
 
 namespace {
 
-std::string trim(const std::string& s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
 // "file.ini:12: " for a line of the file, "--set: " (the override's origin) for what an override wrote.
 std::string where(const std::string& source, int line, const std::string& origin = "") {
   if (!origin.empty()) return origin + ": ";
