@@ -377,6 +377,11 @@ int inspect(const TraceData& data, std::ostream& out) {
     out << "  [" << c << "] " << config.label << "  (id " << config.id << ")\n"
         << "      runs: ok " << counts.ok << ", diverged " << counts.diverged << ", error " << counts.error
         << ", nonfinite " << counts.nonfinite << ", other " << counts.other << "\n";
+    if (!config.f_star_source.empty()) {  // schema 1 files did not record F*
+      out << "      F* = " << (config.f_star ? format_value(*config.f_star) : "unknown") << " (" << config.f_star_source;
+      if (config.f_star_method != config.f_star_source) out << ": " << config.f_star_method;
+      out << ")\n";
+    }
     for (const auto& [key, value] : config.parameters) out << "      " << key << " = " << format_value(value) << "\n";
     for (const auto& [key, value] : config.instance)
       out << "      instance." << key << " = " << format_value(value) << "\n";
