@@ -10,8 +10,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 namespace ratelab {
 
@@ -170,7 +172,7 @@ std::string stable_id(const std::string& canonical) {
   return buf;
 }
 
-std::vector<std::string> expand_axis(const std::string& text, const std::string& where_text) {
+std::vector<std::string> expand_axis(const std::string& text, const std::string& where_text, long max_items) {
   const std::string t = trim(text);
   auto fail = [&](const std::string& why) { return ConfigError(where_text + why); };
   auto args_of = [&](const std::string& fn) {
@@ -183,9 +185,16 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
       std::string it = trim(item);
       double v = std::strtod(it.c_str(), &end);
       if (it.empty() || end != it.c_str() + it.size()) throw fail("malformed argument '" + it + "' in " + t);
+      if (!std::isfinite(v)) throw fail(t + ": argument '" + it + "' is not a finite number");
       args.push_back(v);
     }
     return args;
+  };
+  // Checked before a single value is made: the count alone may not fit in memory.
+  auto check_count = [&](double count) {
+    if (count > double(max_items))
+      throw fail(t + " has " + format_value(ParamValue(count)) + " values, more than the " + std::to_string(max_items) +
+                 " configurations allowed: sweep fewer values, or raise the cap with --max-configurations N");
   };
   auto fmt = [](double v) { return format_value(ParamValue(v)); };
   std::vector<std::string> out;
@@ -194,11 +203,14 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
     const bool log = is_call("logspace");
     auto a = args_of(log ? "logspace" : "linspace");
     if (a.size() != 3 || a[2] < 1 || std::floor(a[2]) != a[2])
-      throw fail(t + ": expected " + (log ? "logspace" : "linspace") + "(start, stop, count) with count >= 1");
+      throw fail(t + ": expected " + (log ? "logspace" : "linspace") +
+                 "(start, stop, count) with count a finite integer >= 1");
     if (log && (a[0] <= 0 || a[1] <= 0))
       throw fail(t + ": logspace takes the endpoint values themselves (like numpy.geomspace), both > 0; for "
                      "10^-3 .. 10^0 write logspace(1e-3, 1, 4)");
+    check_count(a[2]);
     const long k = long(a[2]);
+    out.reserve(std::size_t(k));
     for (long i = 0; i < k; ++i) {
       // Endpoints exact: the first and last items are the given values.
       const double s = k == 1 ? 0.0 : double(i) / double(k - 1);
@@ -212,12 +224,23 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
   if (is_call("range")) {
     auto a = args_of("range");
     if (a.size() < 2 || a.size() > 3) throw fail(t + ": expected range(start, stop[, step])");
-    const double step = a.size() == 3 ? a[2] : 1.0;
     for (double v : a)
       if (std::floor(v) != v) throw fail(t + ": range takes integers");
+    // Every integer up to 2^53 is a double; beyond it v + step may equal v, and the values are not the
+    // integers written.
+    constexpr double kExact = 9007199254740992.0;  // 2^53
+    for (double v : a)
+      if (std::fabs(v) > kExact)
+        throw fail(t + ": range takes integers of magnitude at most 2^53 = 9007199254740992 (beyond it "
+                       "consecutive integers are not distinct floating-point values); give the values as a list");
+    const long long start = static_cast<long long>(a[0]), stop = static_cast<long long>(a[1]),
+                    step = a.size() == 3 ? static_cast<long long>(a[2]) : 1;
     if (step <= 0) throw fail(t + ": range step must be positive");
-    for (double v = a[0]; v <= a[1]; v += step) out.push_back(fmt(v));
-    if (out.empty()) throw fail(t + " is empty (start > stop)");
+    if (start > stop) throw fail(t + " is empty (start > stop)");
+    const long long count = (stop - start) / step + 1;
+    check_count(double(count));
+    out.reserve(std::size_t(count));
+    for (long long i = 0; i < count; ++i) out.push_back(fmt(double(start + i * step)));
     return out;
   }
   std::stringstream ss(t);
@@ -232,6 +255,11 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
 }
 
 namespace {
+
+long saturating_product(long a, long b) {
+  long product = 0;
+  return __builtin_mul_overflow(a, b, &product) ? std::numeric_limits<long>::max() : product;
+}
 
 // One component section, parsed: its registry key and the axes of its parameters.
 struct Axis {
@@ -250,7 +278,7 @@ struct ParsedSection {
 };
 
 ParsedSection parse_component(const Registry& registry, ComponentKind kind, const IniSection& section,
-                              const std::string& source, std::vector<std::string>& problems) {
+                              const std::string& source, const PlanLimits& limits, std::vector<std::string>& problems) {
   ParsedSection out;
   out.name = split_section(section.name);
   const IniEntry* name_entry = nullptr;
@@ -296,7 +324,8 @@ ParsedSection parse_component(const Registry& registry, ComponentKind kind, cons
     const bool is_list = spec->type == ParamType::real_list || spec->type == ParamType::choice_list;
     std::vector<std::string> items;
     try {
-      items = is_list ? std::vector<std::string>{e.value} : expand_axis(e.value, where(source, e.line) + qualified + ": ");
+      items = is_list ? std::vector<std::string>{e.value} : expand_axis(e.value, where(source, e.line) + qualified + ": ",
+                                                                              limits.max_configurations);
     } catch (const ConfigError& err) {
       problems.push_back(err.what());
       continue;
@@ -347,6 +376,13 @@ ParsedSection parse_component(const Registry& registry, ComponentKind kind, cons
   return out;
 }
 
+// How many combinations expand_section makes (saturating at LONG_MAX).
+long section_size(const ParsedSection& s) {
+  long n = 1;
+  for (const auto& group : s.groups) n = saturating_product(n, long(s.axes[group.front()].values.size()));
+  return n;
+}
+
 // Every combination of a section's axis groups (last group fastest).
 std::vector<ParamSet> expand_section(const ParsedSection& s) {
   std::vector<ParamSet> out{s.base};
@@ -388,7 +424,7 @@ void apply_overrides(IniDocument& doc, const std::vector<std::string>& overrides
 }  // namespace
 
 ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& original,
-                               const std::vector<std::string>& overrides) {
+                               const std::vector<std::string>& overrides, const PlanLimits& limits) {
   std::vector<std::string> problems;
   IniDocument doc = original;
   apply_overrides(doc, overrides, problems);
@@ -439,11 +475,11 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
 
   std::vector<ParsedSection> parsed_problems, parsed_optimizers, parsed_schedules;
   for (auto* s : problem_sections)
-    parsed_problems.push_back(parse_component(registry, ComponentKind::problem, *s, source, problems));
+    parsed_problems.push_back(parse_component(registry, ComponentKind::problem, *s, source, limits, problems));
   for (auto* s : optimizer_sections)
-    parsed_optimizers.push_back(parse_component(registry, ComponentKind::optimizer, *s, source, problems));
+    parsed_optimizers.push_back(parse_component(registry, ComponentKind::optimizer, *s, source, limits, problems));
   for (auto* s : schedule_sections)
-    parsed_schedules.push_back(parse_component(registry, ComponentKind::schedule, *s, source, problems));
+    parsed_schedules.push_back(parse_component(registry, ComponentKind::schedule, *s, source, limits, problems));
 
   // Each optimizer's schedule: [schedule:<label>] if present, else the plain [schedule].
   auto schedule_for = [&](const ParsedSection& o) -> const ParsedSection* {
@@ -465,7 +501,33 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
                          }());
   if (!problems.empty()) throw ConfigError(problems);
 
+  // Counted before anything is expanded: a grid too large for memory is refused with its size.
+  long configurations = 0;
+  for (const auto& p : parsed_problems)
+    for (const auto& o : parsed_optimizers) {
+      const long n = saturating_product(saturating_product(section_size(p), section_size(o)),
+                                        section_size(*schedule_for(o)));
+      configurations = n > std::numeric_limits<long>::max() - configurations ? std::numeric_limits<long>::max()
+                                                                             : configurations + n;
+    }
+  auto count_text = [](long n) {
+    return n == std::numeric_limits<long>::max() ? std::string("more than 9.2e18") : std::to_string(n);
+  };
+  if (configurations > limits.max_configurations)
+    throw ConfigError(source + ": the grid has " + count_text(configurations) + " configurations, more than the " +
+                      std::to_string(limits.max_configurations) +
+                      " allowed: sweep fewer values, or raise the cap with --max-configurations N if you mean it");
+  const long runs = saturating_product(configurations, plan.options.replicates);
+  if (runs > limits.max_runs)
+    throw ConfigError(source + ": the experiment has " + count_text(runs) + " runs (" + std::to_string(configurations) +
+                      " configurations x " + std::to_string(plan.options.replicates) + " replicates), more than the " +
+                      std::to_string(limits.max_runs) +
+                      " allowed: use fewer replicates or configurations, or raise the cap with --max-runs N if you "
+                      "mean it");
+
   // Configurations: problems x optimizers (each with its schedule) x their axes.
+  plan.configurations.reserve(std::size_t(configurations));
+  std::unordered_map<std::string, std::size_t> index_of_id;  // repeated configurations, found in linear time
   for (const auto& p : parsed_problems)
     for (const auto& p_params : expand_section(p))
       for (const auto& o : parsed_optimizers) {
@@ -482,10 +544,9 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
                           s_params.canonical();
             c.id = stable_id(c.canonical);
             c.salt = plan.options.common_random_numbers ? 0 : std::stoull(c.id, nullptr, 16);
-            for (const auto& prev : plan.configurations)
-              if (prev.id == c.id)
-                problems.push_back("configurations " + std::to_string(prev.index) + " and " + std::to_string(c.index) +
-                                   " are identical (" + c.canonical + "); remove the repeated section or value");
+            if (auto [prev, fresh] = index_of_id.emplace(c.id, c.index); !fresh)
+              problems.push_back("configurations " + std::to_string(prev->second) + " and " + std::to_string(c.index) +
+                                 " are identical (" + c.canonical + "); remove the repeated section or value");
             plan.configurations.push_back(std::move(c));
           }
       }
@@ -493,14 +554,16 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
 
   // Labels: the optimizer's key plus every other record entry that varies across configurations
   // (stream_salt aside: it varies with the id, not with anything the user set).
-  std::vector<results::ConfigurationRecord> records;
-  for (const auto& c : plan.configurations) records.push_back(configuration_record(c));
+  // Two passes over records made one at a time: a grid's records all held at once would double its memory.
   std::map<std::string, std::set<std::string>> seen;
-  for (const auto& record : records)
-    for (const auto& [k, v] : record.parameters) seen[k].insert(format_value(v));
+  for (const auto& c : plan.configurations)
+    for (const auto& [k, v] : configuration_record(c).parameters) {
+      auto& values = seen[k];
+      if (values.size() < 2) values.insert(format_value(v));  // only "varies or not" is asked below
+    }
   for (auto& c : plan.configurations) {
     std::string label = c.optimizer.key;
-    for (const auto& [k, v] : records[c.index].parameters) {
+    for (const auto& [k, v] : configuration_record(c).parameters) {
       if (seen[k].size() < 2 || k == "optimizer" || k == "stream_salt") continue;
       const bool component = k == "problem" || k == "schedule";
       label += " " + (component ? format_value(v) : k.substr(k.find('.') + 1) + "=" + format_value(v));

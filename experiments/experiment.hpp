@@ -96,10 +96,18 @@ struct ExperimentPlan {
 // the set-up of shared instances and the file's `threads` attribute.
 int resolve_threads(int requested);
 
+// How large a grid plan_experiment accepts: sizes are counted before anything is expanded, so a sweep
+// such as linspace(0, 1, 1e9) is refused at once instead of filling memory. The CLI overrides them with
+// --max-configurations and --max-runs (run, verify, slurm).
+struct PlanLimits {
+  long max_configurations = 100'000;
+  long max_runs = 10'000'000;  // configurations x replicates
+};
+
 // Expands and validates an experiment; every problem found is reported at once (ConfigError).
 // `overrides` are "section.key=value" strings (`--set`), applied on top of the file.
 ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& document,
-                               const std::vector<std::string>& overrides);
+                               const std::vector<std::string>& overrides, const PlanLimits& limits = {});
 
 // Problem instances and schedules for the runs of a plan, built once and shared by all threads.
 class PreparedExperiment {
@@ -150,8 +158,11 @@ class PreparedExperiment {
 };
 
 // Axis expressions: "0.1, 1" / "logspace(1e-3, 1, 4)" / "linspace(0, 1, 5)" / "range(1, 9, 2)"; a plain value
-// gives one item. Throws ConfigError (with `where`) for malformed expressions and empty axes.
-std::vector<std::string> expand_axis(const std::string& text, const std::string& where);
+// gives one item. Throws ConfigError (with `where`) for malformed expressions, empty axes, counts that are
+// not finite integers, ranges beyond the exactly representable integers (|v| <= 2^53), and axes of more
+// than `max_items` values (counted before any is made).
+std::vector<std::string> expand_axis(const std::string& text, const std::string& where,
+                                     long max_items = PlanLimits{}.max_configurations);
 
 // FNV-1a 64-bit hash as 16 lowercase hex digits: the configuration id of a canonical string.
 std::string stable_id(const std::string& canonical);

@@ -202,6 +202,30 @@ TEST_CASE("command-line axes (--sweep) and single values (--set) combine", "[cli
   CHECK(data.layout.configurations[2].label == "sgd c=2");
 }
 
+TEST_CASE("huge grids are refused at once with their size and the override, which lets them run", "[cli][grid]") {
+  auto out = scratch("grid.h5");
+  // linspace(..., 1e9) used to grow memory at 60 MB/s until killed: now a message, exit 2, no file.
+  auto huge = run_cli("run quickstart --quiet --sweep 'schedule.c=linspace(0.01,1,1e9)' -o " + out.string());
+  INFO(huge.output);
+  CHECK(huge.exit_code == 2);
+  CHECK_THAT(huge.output, Catch::Contains("has 1e+09 values, more than the 100000 configurations allowed") &&
+                              Catch::Contains("--max-configurations"));
+  CHECK(!fs::exists(out));
+  const std::string small = std::string(kSmall) + " --sweep 'schedule.c=0.5,1' --sweep 'schedule.t0=10,20' -o " + out.string();
+  auto capped = run_cli(small + " --max-configurations 3");
+  INFO(capped.output);
+  CHECK(capped.exit_code == 2);
+  CHECK_THAT(capped.output, Catch::Contains("the grid has 4 configurations, more than the 3 allowed"));
+  auto runs = run_cli(small + " --max-runs 23");
+  CHECK(runs.exit_code == 2);
+  CHECK_THAT(runs.output, Catch::Contains("24 runs (4 configurations x 6 replicates)") && Catch::Contains("--max-runs"));
+  CHECK(!fs::exists(out));
+  auto allowed = run_cli(small + " --max-configurations 4 --max-runs 24");
+  INFO(allowed.output);
+  CHECK(allowed.exit_code == 0);
+  CHECK(run_cli(small + " --max-runs 0").exit_code == 2);
+}
+
 TEST_CASE("problem-specific metrics of the last iterate are written per checkpoint and survive a resume",
           "[cli][resume]") {
   auto ini = scratch("ste.ini");

@@ -217,6 +217,60 @@ eta = 0.1
                     Catch::Contains("different lengths"));
 }
 
+TEST_CASE("grids are bounded: counts must be finite integers, sizes are capped before expansion", "[foundation][experiment][grid]") {
+  // Counts that are not finite integers (logspace(..., inf) used to run one configuration: the float-to-integer
+  // conversion of inf is undefined).
+  CHECK_THROWS_WITH(expand_axis("logspace(0.01, 1, inf)", "w: "), Catch::Contains("'inf' is not a finite number"));
+  CHECK_THROWS_WITH(expand_axis("linspace(0, 1, nan)", "w: "), Catch::Contains("not a finite number"));
+  CHECK_THROWS_WITH(expand_axis("linspace(0, 1, 2.5)", "w: "), Catch::Contains("finite integer >= 1"));
+  CHECK_THROWS_WITH(expand_axis("linspace(0, inf, 3)", "w: "), Catch::Contains("not a finite number"));
+  CHECK_THROWS_WITH(expand_axis("range(0, inf)", "w: "), Catch::Contains("not a finite number"));
+  // A count above the cap is refused before any value is made (linspace(..., 1e9) used to grow without bound).
+  CHECK_THROWS_WITH(expand_axis("linspace(0.01, 1, 1e9)", "w: "),
+                    Catch::Contains("has 1e+09 values, more than the 100000 configurations allowed") &&
+                        Catch::Contains("--max-configurations"));
+  CHECK(expand_axis("linspace(0, 1, 100000)", "").size() == 100000);  // at the cap: allowed
+  CHECK(expand_axis("linspace(0, 1, 11)", "", 11).size() == 11);
+  CHECK_THROWS_WITH(expand_axis("range(1, 12)", "w: ", 11), Catch::Contains("has 12 values"));
+  // A range where v + 1 == v (beyond 2^53) used to loop forever.
+  CHECK_THROWS_WITH(expand_axis("range(9007199254740992, 9007199254740999)", "w: "), Catch::Contains("2^53"));
+  CHECK(expand_axis("range(9007199254740990, 9007199254740992)", "") ==
+        std::vector<std::string>{"9007199254740990", "9007199254740991", "9007199254740992"});
+  CHECK_THROWS_WITH(expand_axis("range(1, 5, 0)", "w: "), Catch::Contains("step must be positive"));
+
+  // The product of the axes is counted before the configurations are made.
+  Registry registry = builtin_registry();
+  const std::string ini = R"(
+[experiment]
+replicates = 10
+[problem]
+name = quadratic
+d = 2, 3
+mu = 0.1
+L = 1, 2
+[optimizer]
+name = sgd
+[schedule]
+name = constant
+eta = linspace(0.01, 0.1, 3)
+)";  // 2 x 2 x 3 = 12 configurations, 120 runs
+  CHECK(plan_experiment(registry, parse_ini(ini, "g.ini"), {}, PlanLimits{12, 120}).configurations.size() == 12);
+  CHECK_THROWS_WITH(plan_experiment(registry, parse_ini(ini, "g.ini"), {}, PlanLimits{11, 1000}),
+                    Catch::Contains("g.ini: the grid has 12 configurations, more than the 11 allowed") &&
+                        Catch::Contains("--max-configurations"));
+  CHECK_THROWS_WITH(plan_experiment(registry, parse_ini(ini, "g.ini"), {}, PlanLimits{12, 119}),
+                    Catch::Contains("the experiment has 120 runs (12 configurations x 10 replicates), more than the 119") &&
+                        Catch::Contains("--max-runs"));
+  // Three axes of 1e5 values each: 1e15 configurations, refused at once by the count.
+  CHECK_THROWS_WITH(plan_experiment(registry, parse_ini(ini, "g.ini"),
+                                    {"problem.d=range(1, 100000)", "problem.L=linspace(1, 2, 100000)",
+                                     "schedule.eta=linspace(0.01, 0.1, 100000)"}),
+                    Catch::Contains("the grid has 1000000000000000 configurations"));
+  // Repeated configurations are still found (now by a hash map: 1e5 configurations in linear time).
+  CHECK_THROWS_WITH(plan_experiment(registry, parse_ini(ini, "g.ini"), {"problem.d=2, 2"}),
+                    Catch::Contains("are identical"));
+}
+
 TEST_CASE("a component that refuses a configuration is reported before anything runs", "[foundation][experiment]") {
   Registry registry = builtin_registry();
   // L < mu is refused by the quadratic at set-up.

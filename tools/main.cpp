@@ -62,6 +62,19 @@ Registry registry_with_plugins(const std::vector<std::string>& plugins) {
 }
 const char* kPluginHelp = "load optimizers from a plugin library (repeatable)";
 
+// --max-configurations and --max-runs: the grid size plan_experiment accepts (experiments/experiment.hpp).
+void add_limit_options(po::options_description& options, PlanLimits& limits) {
+  options.add_options()("max-configurations", po::value(&limits.max_configurations)->default_value(limits.max_configurations),
+                        "refuse an experiment with more configurations (a guard against mistyped sweeps)")(
+      "max-runs", po::value(&limits.max_runs)->default_value(limits.max_runs),
+      "refuse an experiment with more runs (configurations x replicates)");
+}
+void check_limits(const PlanLimits& limits) {
+  if (limits.max_configurations < 1)
+    throw ConfigError("--max-configurations = " + std::to_string(limits.max_configurations) + " violates >= 1");
+  if (limits.max_runs < 1) throw ConfigError("--max-runs = " + std::to_string(limits.max_runs) + " violates >= 1");
+}
+
 const char* kMainHelp =
     "ratelab: convergence studies of stochastic optimizers\n"
     "\n"
@@ -227,13 +240,19 @@ int command_slurm(const std::vector<std::string>& args) {
       "parts", po::value(&directory)->default_value("parts"), "directory of the shard files")(
       "output,o", po::value(&output), "merged file (default: <experiment name>.h5)")(
       "script", po::value(&script), "write the script here (default: stdout)");
+  PlanLimits limits;
+  add_limit_options(opts, limits);
   po::positional_options_description pos;
   pos.add("experiment", 1);
-  parse(args, opts, pos, "usage: ratelab slurm EXPERIMENT --array N [--cpus C --time T --mem M] [-o all.h5]");
+  auto vm = parse(args, opts, pos, "usage: ratelab slurm EXPERIMENT --array N [--cpus C --time T --mem M] [-o all.h5]");
+  check_limits(limits);
   if (array < 1) throw ConfigError("--array = " + std::to_string(array) + " violates array >= 1");
   if (cpus < 1) throw ConfigError("--cpus = " + std::to_string(cpus) + " violates cpus >= 1");
   const std::string path = find_experiment(experiment);
-  ExperimentPlan plan = plan_experiment(registry_with_plugins({}), read_ini_file(path), sets);  // validate now
+  ExperimentPlan plan = plan_experiment(registry_with_plugins({}), read_ini_file(path), sets, limits);  // validate now
+  std::string limit_flags;  // the tasks plan the same grid
+  if (!vm["max-configurations"].defaulted()) limit_flags += " --max-configurations " + std::to_string(limits.max_configurations);
+  if (!vm["max-runs"].defaulted()) limit_flags += " --max-runs " + std::to_string(limits.max_runs);
   if (output.empty()) output = plan.options.name + ".h5";
   std::string overrides;
   for (const auto& o : sets) overrides += " --set '" + o + "'";
@@ -246,7 +265,7 @@ int command_slurm(const std::vector<std::string>& args) {
       << "mkdir -p " << directory << "\n"
       << "task=$(sbatch --parsable --array=0-" << array - 1 << " --cpus-per-task=" << cpus << " --time=" << time_limit
       << " --mem=" << mem << " --job-name=ratelab-" << plan.options.name << " --wrap=\"ratelab run " << path << overrides
-      << " --quiet --threads \\$SLURM_CPUS_PER_TASK --shard \\$SLURM_ARRAY_TASK_ID/" << array << " -o " << directory
+      << limit_flags << " --quiet --threads \\$SLURM_CPUS_PER_TASK --shard \\$SLURM_ARRAY_TASK_ID/" << array << " -o " << directory
       << "/part_\\$SLURM_ARRAY_TASK_ID.h5 \\$( [ -e " << directory << "/part_\\$SLURM_ARRAY_TASK_ID.h5 ] || [ -e " << directory
       << "/part_\\$SLURM_ARRAY_TASK_ID.h5.journal ] && echo --resume )\")\n"
       << "sbatch --dependency=afterok:$task --job-name=ratelab-" << plan.options.name << "-merge --wrap=\"ratelab merge "
@@ -293,9 +312,12 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
       "quiet,q", "no progress output (same as --progress quiet)")(
       "plot", "also draw the convergence curves next to the output (same name, .png)")(
       "plugin", po::value(&plugins)->composing(), kPluginHelp);
+  PlanLimits limits;
+  add_limit_options(opts, limits);
   po::positional_options_description pos;
   pos.add("experiment", 1);
   auto vm = parse(args, opts, pos, "usage: ratelab run EXPERIMENT [-o out.h5] [--set key=value ...] [--threads N]");
+  check_limits(limits);
   if (threads < 0) throw ConfigError("--threads = " + std::to_string(threads) + " violates threads >= 0");
   if (time_limit < 0) throw ConfigError("--time-limit must be >= 0 seconds");
 
@@ -303,7 +325,7 @@ int command_run(const std::vector<std::string>& args, const std::string& invocat
   const std::string path = find_experiment(experiment);
   Registry registry = registry_with_plugins(plugins);
   const IniDocument document = read_ini_file(path);
-  ExperimentPlan plan = plan_experiment(registry, document, sets);
+  ExperimentPlan plan = plan_experiment(registry, document, sets, limits);
   const tools::PlotOptions plot_from_file = plot_options_from(document);  // checked before running
 
   const bool reporter = !g_cluster || g_cluster->rank() == 0;  // under MPI, rank 0 reports and writes
@@ -390,12 +412,15 @@ int command_verify(const std::vector<std::string>& args, const std::string& invo
       "threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
       "seed", po::value(&seed)->default_value(1), "bootstrap seed of the claim intervals")(
       "set", po::value<std::vector<std::string>>()->composing(), "override a parameter: section.key=value");
+  PlanLimits limits;
+  add_limit_options(opts, limits);
   po::positional_options_description pos;
   pos.add("experiment", 1);
   auto vm = parse(args, opts, pos,
                   "usage: ratelab verify EXPERIMENT [--quick] [--from FILE.h5] [--threads N] [-o out.h5]\n"
                   "exit codes: 0 every claim holds, 5 some claim failed, 2 bad input, 3/4 as for run");
   if (threads < 0) throw ConfigError("--threads = " + std::to_string(threads) + " violates threads >= 0");
+  check_limits(limits);
   const bool quick = vm.count("quick") > 0;
   std::vector<std::string> sets = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
 
@@ -420,7 +445,7 @@ int command_verify(const std::vector<std::string>& args, const std::string& invo
   if (!data && !from.empty()) data = results::read_trace_file(from);
   if (!data) {
     Registry registry = registry_with_plugins({});  // plugins on RATELAB_PLUGIN_PATH
-    ExperimentPlan plan = plan_experiment(registry, document, sets);
+    ExperimentPlan plan = plan_experiment(registry, document, sets, limits);
     claims::check_claims(claim_list, claims::layout_of(plan), false);  // before the run
     RunToFileOptions options;
     const bool keep = !output.empty();
