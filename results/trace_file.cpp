@@ -1445,6 +1445,12 @@ TraceReader::~TraceReader() {
 
 const TraceData& TraceReader::outline() const { return impl_->outline; }
 
+std::vector<std::string> TraceReader::run_statistics() const {
+  std::vector<std::string> names;
+  for (const auto& [name, path] : impl_->paths.stats) names.push_back(name);
+  return names;
+}
+
 TraceData TraceReader::configurations(std::size_t begin, std::size_t end) const {
   QuietHdf5Errors quiet;
   try {
@@ -1532,6 +1538,26 @@ std::vector<DimensionInfo> dataset_dimensions(const std::string& path, const std
   }
   H5Eclear2(H5E_DEFAULT);
   return dims;
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> attribute_inventory(const std::string& path) {
+  QuietHdf5Errors quiet;
+  Id file = open_for_reading(path);
+  static const std::set<std::string> kScaleAttributes = {"CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "DIMENSION_LABELS"};
+  auto own = [&](hid_t object) {
+    std::vector<std::string> names;
+    for (const auto& name : attribute_names(object))
+      if (!kScaleAttributes.count(name)) names.push_back(name);
+    return names;
+  };
+  std::vector<std::pair<std::string, std::vector<std::string>>> out{{"/", own(file.get())}};
+  for (const auto& name : link_names(file.get())) {
+    H5O_info_t info;
+    if (H5Oget_info_by_name(file.get(), name.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) continue;
+    Id dataset = checked(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), H5Dclose, "open " + name);
+    out.emplace_back(name, own(dataset.get()));
+  }
+  return out;
 }
 
 void write_plain_hdf5_file(const std::string& path, const Attributes& root_attributes) {

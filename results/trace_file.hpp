@@ -118,6 +118,7 @@ class TraceReader {
   TraceReader& operator=(const TraceReader&) = delete;
 
   const TraceData& outline() const;  // layout and statuses; traces and run data left empty
+  std::vector<std::string> run_statistics() const;  // the names of the run statistics the file holds
   // The run data of configurations [begin, end), as read_trace_configurations.
   TraceData configurations(std::size_t begin, std::size_t end) const;
   // The run data of replicates [first, first + count) of one configuration.
@@ -152,6 +153,11 @@ struct DimensionInfo {
 };
 // For tests and tools that check the file is self-describing for h5py/xarray.
 std::vector<DimensionInfo> dataset_dimensions(const std::string& path, const std::string& dataset);
+
+// The attributes of the root group ("/") and of every variable in it, in creation order, without those the
+// dimension-scale library manages (CLASS, NAME, REFERENCE_LIST, DIMENSION_LIST, DIMENSION_LABELS): what
+// results/SCHEMA.md documents, for the test that compares the two.
+std::vector<std::pair<std::string, std::vector<std::string>>> attribute_inventory(const std::string& path);
 
 // Writes a valid HDF5 file that is not a ratelab trace file: the given root attributes and one small
 // dataset. Lets tests check the reader's refusals without including HDF5 outside results/.

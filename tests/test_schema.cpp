@@ -5,11 +5,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
 #include <string>
 
 #include "cli_support.hpp"
 #include "experiments/run_to_file.hpp"
 #include "results/trace_file.hpp"
+#include "tools/export_command.hpp"
 
 using namespace ratelab;
 using namespace ratelab_test;
@@ -103,4 +107,168 @@ TEST_CASE("every command that reads trace files reads a schema-1 file", "[schema
   std::ofstream(claims) << "[claims]\nnone_failed = status error=0\n";
   ok("verify " + claims.string() + " --from " + kFixture, "OK: 1/1 claims hold");
   ok("merge " + kFixture + " -o " + scratch("schema1_again.h5").string(), "12 finished runs");
+}
+
+// ---- SCHEMA.md against the file --------------------------------------------------------------------
+
+namespace {
+
+// The rows of SCHEMA.md's attribute table: object (or pattern) -> the attribute names its row lists.
+std::vector<std::pair<std::string, std::vector<std::string>>> documented_attributes() {
+  std::ifstream in(std::string(RATELAB_SOURCE_DIR) + "/results/SCHEMA.md");
+  std::string line;
+  bool inside = false;
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
+  while (std::getline(in, line)) {
+    if (line.find("<!-- attributes: begin -->") != std::string::npos) inside = true;
+    if (line.find("<!-- attributes: end -->") != std::string::npos) break;
+    if (!inside || line.rfind("| `", 0) != 0) continue;
+    std::vector<std::string> quoted;
+    for (std::size_t at = line.find('`'); at != std::string::npos; at = line.find('`', at + 1)) {
+      const std::size_t end = line.find('`', at + 1);
+      quoted.push_back(line.substr(at + 1, end - at - 1));
+      at = end;
+      // The second column starts after the first '|' that follows the object's name.
+    }
+    const std::size_t second = line.find('|', line.find('`', line.find('`') + 1));
+    std::vector<std::string> attributes;
+    for (std::size_t at = line.find('`', second); at != std::string::npos; at = line.find('`', at + 1)) {
+      const std::size_t end = line.find('`', at + 1);
+      attributes.push_back(line.substr(at + 1, end - at - 1));
+      at = end;
+    }
+    rows.emplace_back(quoted.front(), attributes);
+  }
+  return rows;
+}
+
+// The SCHEMA.md row an object of the file falls under.
+std::string schema_row(const std::string& name, const std::vector<std::string>& metrics) {
+  for (const char* fixed : {"/", "experiment", "configuration", "view", "replicate", "step", "label", "f_star", "f_star_source",
+                            "f_star_method", "status", "stop_step", "wall_seconds", "eval_seconds", "message"})
+    if (name == fixed) return name;
+  if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) return "<metric>";
+  if (name.rfind("stats.", 0) == 0) return "stats.<name>";
+  if (name.rfind("extra.", 0) == 0) return "extra.<name>";
+  if (name.rfind("instance.", 0) == 0) return "instance.<key>";
+  return "<parameter>";
+}
+
+}  // namespace
+
+TEST_CASE("SCHEMA.md lists the attributes the writer writes, object by object", "[schema]") {
+  // A layout with every kind of object: a bool, a list, a key only one configuration has, instance values,
+  // an extra metric and a run statistic.
+  results::TraceLayout layout;
+  layout.experiment_name = "schema_doc";
+  layout.experiment_text = "[experiment]\nname = schema_doc\n";
+  layout.replicates = 2;
+  layout.checkpoints = {0, 10};
+  layout.views = {"last"};
+  layout.metrics = {"value", "subopt"};
+  layout.extra_metrics = {"theta"};
+  layout.configurations = {
+      {"c0", "sgd", {{"optimizer", std::string("sgd")}, {"problem.flag", true}, {"problem.diagonal", std::vector<double>{1, 2}}},
+       {{"condition_number", 3.0}}, 0.0, "closed form", "closed form"},
+      {"c1", "heavy_ball", {{"optimizer", std::string("heavy_ball")}, {"problem.flag", false},
+                             {"problem.diagonal", std::vector<double>{}}, {"optimizer.beta", 0.5}},
+       {}, std::nullopt, "unknown", "unknown"}};
+  layout.root = {{"ratelab_version", std::string("0.1.0")}, {"git_dirty", false}};
+  const auto path = scratch("schema_doc.h5");
+  {
+    results::TraceWriter writer(path.string(), layout, results::WriteMode::overwrite);
+    RunResult run;
+    run.status = RunStatus::ok;
+    run.traces.assign(2 * 1 * 2, 1.0);
+    run.stats = {{"noise_mean", 0.5}};
+    run.extra_names = {"theta"};
+    run.extra_traces = {0.1, 0.2};
+    writer.write_run(0, 0, run);
+    writer.commit();
+  }
+  const auto documented = documented_attributes();
+  auto row = [&](const std::string& name) -> const std::vector<std::string>* {
+    for (const auto& [object, attributes] : documented)
+      if (object == name) return &attributes;
+    return nullptr;
+  };
+  std::map<std::string, std::set<std::string>> seen;  // per row, the attributes the file has
+  for (const auto& [object, attributes] : results::attribute_inventory(path.string())) {
+    const std::string name = schema_row(object, layout.metrics);
+    INFO("object " << object << " (SCHEMA.md row " << name << ")");
+    const auto* listed = row(name);
+    REQUIRE(listed);
+    seen[name].insert(attributes.begin(), attributes.end());
+    if (name == "/") {
+      // The four identity attributes, then the layout's root attributes.
+      std::vector<std::string> expected(listed->begin(), listed->begin() + 4);
+      for (const auto& [key, value] : layout.root) expected.push_back(key);
+      CHECK(attributes == expected);
+    } else if (name == "<parameter>" || name == "instance.<key>") {
+      for (const auto& a : attributes) CHECK(std::find(listed->begin(), listed->end(), a) != listed->end());
+    } else {
+      CHECK(attributes == *listed);
+    }
+  }
+  // Every row describes something the file has, and every conditional attribute occurs.
+  for (const auto& [object, attributes] : documented) {
+    INFO("SCHEMA.md row " << object);
+    CHECK(seen.count(object));
+    if (object != "/")
+      for (const auto& a : attributes) CHECK(seen[object].count(a));
+  }
+}
+
+// ---- export --------------------------------------------------------------------------------------------
+
+namespace {
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+}  // namespace
+
+TEST_CASE("export: C x V x R x K rows whatever the read block, filters that name what the file holds", "[schema][export]") {
+  // The schema-1 fixture: 4 configurations x 2 views x 3 replicates x 5 checkpoints.
+  const auto whole = scratch("export_whole.csv"), runwise = scratch("export_runwise.csv");
+  auto o = run_cli("export " + kFixture + " -o " + whole.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  CHECK_THAT(o.output, Catch::Contains("wrote " + whole.string() + ": 120 rows from 4 configurations"));
+  const std::string table = slurp(whole);
+  CHECK(std::count(table.begin(), table.end(), '\n') == 1 + 4 * 2 * 3 * 5);
+  CHECK_FALSE(fs::exists(whole.string() + ".partial"));
+  // One run per block reads the same rows as the whole configuration at once.
+  tools::ExportOptions options;
+  options.files = {kFixture};
+  options.output = runwise.string();
+  options.block_values = 1;
+  CHECK(tools::export_table(options).rows == 120);
+  CHECK(slurp(runwise) == table);
+  // The header: identity, every parameter, F*, the row's coordinates, the metrics, the run's outcome.
+  const std::string header = table.substr(0, table.find('\n'));
+  CHECK_THAT(header, Catch::StartsWith("configuration,label,problem,problem.d,") &&
+                         Catch::Contains(",schedule.eta,optimizer.beta,") &&
+                         Catch::EndsWith(",f_star,view,replicate,step,value,subopt,status,stop_step,wall_seconds,eval_seconds,"
+                                         "stats.noise_mean_sq_norm,stats.noise_max_norm,stats.noise_tail_index_hill,"
+                                         "stats.noise_hill_k,stats.gradient_coordinates"));
+  CHECK_THAT(table, Catch::Contains("\n323da95bb10fadd1,sgd eta=30,"));  // a diverged configuration's rows
+  CHECK_THAT(table, Catch::Contains(",diverged,"));
+
+  auto cut = run_cli("export " + kFixture + " -o - --where optimizer=sgd --views last --metrics subopt");
+  CHECK(cut.exit_code == 0);
+  CHECK(std::count(cut.output.begin(), cut.output.end(), '\n') == 1 + 2 * 1 * 3 * 5 + 1);  // + the "wrote" line
+
+  // Bad filters: exit 2 naming what the file holds, and no output file.
+  const auto bad = scratch("export_bad.csv");
+  for (const std::string& args : {std::string("--metrics sbopt"), std::string("--views lst"), std::string("--where optimizer=adam"),
+                                  std::string("--where optimiser=sgd")}) {
+    auto refused = run_cli("export " + kFixture + " -o " + bad.string() + " " + args);
+    INFO(args << "\n" << refused.output);
+    CHECK(refused.exit_code == 2);
+    CHECK_FALSE(fs::exists(bad));
+    CHECK_FALSE(fs::exists(bad.string() + ".partial"));
+  }
+  CHECK_THAT(run_cli("export " + kFixture + " -o " + bad.string() + " --metrics sbopt").output, Catch::Contains("did you mean 'subopt'"));
+  CHECK(run_cli("export " + scratch("nothing.h5").string() + " -o " + bad.string()).exit_code == 2);
 }

@@ -24,6 +24,7 @@
 #include "experiments/run_to_file.hpp"
 #include "problems/noise.hpp"
 #include "tools/analysis_commands.hpp"
+#include "tools/export_command.hpp"
 
 namespace po = boost::program_options;
 using namespace ratelab;
@@ -88,6 +89,7 @@ const char* kMainHelp =
     "  summary FILE        final values and fitted rates with bootstrap intervals\n"
     "  compare FILE --a A --b B   paired difference of two configurations\n"
     "  inspect FILE        what a trace file holds\n"
+    "  export FILES -o F   the runs as one long CSV table (a row per configuration, replicate, view, step)\n"
     "  merge PARTS -o F    merge the shards of one experiment (run --shard i/N) into one file\n"
     "  slurm EXPERIMENT --array N   write a Slurm job-array script (one shard per task, then a merge)\n"
     "  verify EXPERIMENT   run an experiment (or read --from FILE.h5) and check its [claims]\n"
@@ -638,6 +640,7 @@ int dispatch(const std::string& command, const std::vector<std::string>& args, i
     if (command == "list") return command_list(args);
     if (command == "describe") return command_describe(args);
     if (command == "inspect") return command_inspect(args);
+    if (command == "export") return tools::command_export(args);
     if (command == "merge") return command_merge(args);
     if (command == "slurm") return command_slurm(args);
     if (command == "verify") return command_verify(args, command_line(argc, argv));
@@ -651,7 +654,7 @@ int dispatch(const std::string& command, const std::vector<std::string>& args, i
     if (command == "plot")
       return analysis_command<tools::PlotOptions>(args, "plot", "usage: ratelab plot FILE -o FIGURE.png [options]",
                                                   [](const auto& o, const auto& d) { return tools::plot(o, d, std::cout); });
-    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "verify", "check-plugin", "merge", "slurm"}) +
+    throw Usage(unknown_key_message("command", command, {"run", "list", "describe", "plot", "summary", "compare", "inspect", "export", "verify", "check-plugin", "merge", "slurm"}) +
                 "\n\n" + kMainHelp);
   } catch (const distributed::PeerFailure& e) {
     return e.exit_code;  // another rank of the MPI job failed first and printed why
