@@ -11,18 +11,18 @@
 
 namespace ratelab {
 
+std::string trim(std::string_view text) {
+  std::size_t b = 0, e = text.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(text[e - 1]))) --e;
+  return std::string(text.substr(b, e - b));
+}
+
 namespace {
 std::string join_lines(const std::vector<std::string>& lines) {
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i) out += (i ? "\n" : "") + lines[i];
   return out;
-}
-
-std::string trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
 }
 
 std::vector<std::string> split_list(std::string_view text) {
@@ -82,6 +82,7 @@ const char* type_name(ParamType type) {
     case ParamType::choice: return "choice";
     case ParamType::real_list: return "list of reals";
     case ParamType::choice_list: return "list of choices";
+    case ParamType::text_list: return "repeatable text";
   }
   return "?";
 }
@@ -174,6 +175,7 @@ ParamValue parse_value(const ParamSpec& spec, std::string_view text, std::string
       return out;
     }
     case ParamType::choice_list: return split_list(text);
+    case ParamType::text_list: return std::vector<std::string>{trim(text)};
   }
   throw malformed("a value");
 }

@@ -40,7 +40,9 @@ class ConfigError : public std::runtime_error {
   std::vector<std::string> problems_;
 };
 
-enum class ParamType { real, integer, boolean, choice, real_list, choice_list };
+// text_list: free-text items, one per occurrence, never split on commas (repeatable command-line options
+// such as `--set section.key=a,b`); the other lists are comma-separated.
+enum class ParamType { real, integer, boolean, choice, real_list, choice_list, text_list };
 const char* type_name(ParamType type);
 
 using ParamValue =
@@ -75,6 +77,9 @@ struct ParamSpec {
   Constraint constraint;
   std::string doc;
 };
+
+// `text` without leading and trailing white space.
+std::string trim(std::string_view text);
 
 // Parses text into a value of the spec's type; throws ConfigError naming the key and the expected form.
 ParamValue parse_value(const ParamSpec& spec, std::string_view text, std::string_view qualified_key);
@@ -185,6 +190,16 @@ Field<Options> param(T Options::*member, std::string key, Constraint constraint,
                  std::move(constraint), std::move(doc)};
   return {std::move(spec),
           [member](Options& o, const ParamValue& v) { o.*member = detail::from_value<T>(v); }};
+}
+
+// A repeatable free-text field (ParamType::text_list): each occurrence is one item, kept verbatim.
+template <class Options>
+Field<Options> text_list(std::vector<std::string> Options::*member, std::string key, std::string doc) {
+  Options defaults{};
+  ParamSpec spec{std::move(key), ParamType::text_list, defaults.*member, unconstrained(), std::move(doc)};
+  return {std::move(spec), [member](Options& o, const ParamValue& v) {
+            o.*member = std::get<std::vector<std::string>>(v);
+          }};
 }
 
 // A field of enum type, spelled by name: choice(&O::tuning, "tuning", {{"manual", T::manual}, ...}, doc).

@@ -17,13 +17,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::string trim(const std::string& s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
 std::string real(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
@@ -468,12 +461,12 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       claim.b = filters(value);
     else if (key == "metric")
       claim.metric = value;
-    else if (key == "view")
-      claim.view = value;
-    else if (key == "a_view")
-      claim.a_view = value;
-    else if (key == "b_view")
-      claim.b_view = value;
+    else if (key == "view" || key == "a_view" || key == "b_view") {
+      const auto& views = all_view_names();
+      if (std::find(views.begin(), views.end(), value) == views.end())
+        throw ConfigError(key + "=" + value + ": " + unknown_key_message("iterate view", value, views));
+      (key == "view" ? claim.view : key == "a_view" ? claim.a_view : claim.b_view) = value;
+    }
     else if (key == "stat") {
       claim.statistic_text = value;
       if (value == "median")
@@ -603,12 +596,11 @@ std::vector<Claim> parse_claims(const IniDocument& document) {
   for (const auto& section : document.sections) {
     if (section.name != "claims") continue;
     for (const auto& e : section.entries) {
-      const std::string at = document.source +
-                             (e.line > 0 ? ":" + std::to_string(e.line) : std::string(" [quick]")) +
+      const std::string at = (e.origin.empty() ? document.source + ":" + std::to_string(e.line) : e.origin) +
                              ": claim '" + e.key + "': ";
       try {
         Claim c = parse_claim(e.key, e.value);
-        c.source = document.source;
+        c.source = e.origin.empty() ? document.source : e.origin;
         c.line = e.line;
         out.push_back(std::move(c));
       } catch (const ConfigError& err) {
@@ -620,35 +612,51 @@ std::vector<Claim> parse_claims(const IniDocument& document) {
   return out;
 }
 
-std::vector<std::string> quick_overrides(IniDocument& document) {
+std::vector<std::string> quick_overrides(const IniDocument& document) {
   std::vector<std::string> overrides;
-  const IniSection* quick = nullptr;
   for (const auto& s : document.sections)
-    if (s.name == "quick") quick = &s;
-  if (!quick) return overrides;
-  std::vector<IniEntry> claim_edits;
-  for (const auto& e : quick->entries) {
-    if (e.key.rfind("claims.", 0) == 0)
-      claim_edits.push_back({e.key.substr(7), e.value, e.line});
-    else
-      overrides.push_back(e.key + "=" + e.value);
-  }
-  if (claim_edits.empty()) return overrides;
-  auto claims = std::find_if(document.sections.begin(), document.sections.end(),
-                             [](auto& s) { return s.name == "claims"; });
-  if (claims == document.sections.end()) {
-    document.sections.push_back({"claims", 0, {}});
-    claims = document.sections.end() - 1;
-  }
-  for (const auto& edit : claim_edits) {
-    auto e = std::find_if(claims->entries.begin(), claims->entries.end(),
-                          [&](auto& x) { return x.key == edit.key; });
-    if (e == claims->entries.end())
-      claims->entries.push_back(edit);
-    else
-      *e = edit;
-  }
+    if (s.name == "quick")
+      for (const auto& e : s.entries) overrides.push_back(e.key + "=" + e.value);
   return overrides;
+}
+
+namespace {
+bool is_claim_override(const std::string& o) { return trim(o).rfind("claims.", 0) == 0; }
+}  // namespace
+
+LoadedExperiment load_experiment(const Registry& registry, const IniDocument& document,
+                                 const std::vector<std::string>& overrides, bool quick, const PlanLimits& limits) {
+  LoadedExperiment out;
+  out.document = quick ? apply_overrides(document, quick_overrides(document), document.source + " [quick]") : document;
+  out.document = apply_overrides(std::move(out.document), overrides);
+  out.plan = plan_experiment(registry, out.document, {}, limits);
+  out.claims = parse_claims(out.document);
+  std::vector<Claim> written;  // the claims an override wrote
+  for (const auto& c : out.claims)
+    for (const auto& s : out.document.sections)
+      if (s.name == "claims")
+        for (const auto& e : s.entries)
+          if (e.key == c.name && !e.origin.empty()) written.push_back(c);
+  if (!written.empty()) check_claims(written, layout_of(out.plan), false);
+  return out;
+}
+
+std::vector<Claim> claims_for_stored_runs(const IniDocument& document, const std::string& trace_file,
+                                          const std::vector<std::string>& overrides, bool quick, const PlanLimits& limits) {
+  std::vector<std::string> claim_overrides, refused;
+  if (quick)
+    for (const auto& o : quick_overrides(document))
+      if (is_claim_override(o)) claim_overrides.push_back(o);
+  for (const auto& o : overrides) (is_claim_override(o) ? claim_overrides : refused).push_back(o);
+  if (!refused.empty()) {
+    std::vector<std::string> problems;
+    for (const auto& o : refused)
+      problems.push_back("--set '" + o + "' cannot apply to the stored trace file " + trace_file +
+                         ": its runs are already made (only claims.NAME=... overrides apply to a stored file); "
+                         "to verify a changed experiment, run it: ratelab verify EXPERIMENT --set '" + o + "'");
+    throw ConfigError(problems);
+  }
+  return parse_claims(claim_overrides.empty() ? document : apply_overrides(document, claim_overrides));
 }
 
 std::vector<std::pair<std::string, std::string>> plot_section(const IniDocument& document) {

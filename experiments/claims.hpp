@@ -88,10 +88,31 @@ struct Claim {
 // "file:line: claim 'name': ...".
 std::vector<Claim> parse_claims(const IniDocument& document);
 
-// The `--quick` variant of an experiment: the [quick] section's `section.key = value` entries applied as
-// overrides; `claims.NAME = ...` replaces (or adds) a claim. Returns the overrides for plan_experiment and
-// edits `document`'s [claims] in place.
-std::vector<std::string> quick_overrides(IniDocument& document);
+// The `--quick` variant of an experiment: the [quick] section's `section.key = value` entries as overrides
+// for apply_overrides (`claims.NAME = ...` replaces or adds a claim).
+std::vector<std::string> quick_overrides(const IniDocument& document);
+
+// An experiment as `run`, `verify` and `slurm` load it: the overrides applied once, before anything is read
+// (the [quick] section's first when `quick`, then `overrides`, so --set wins), then the plan and the claims
+// from that one document. Malformed claims are a ConfigError, and so is a claim an override wrote that does
+// not fit the plan (it was written for this run); the file's own claims are checked against the plan by
+// verify (check_claims), not by run, which may change the size or the components they select.
+struct LoadedExperiment {
+  IniDocument document;  // with every override applied: [plot] and the stored text come from here
+  ExperimentPlan plan;
+  std::vector<Claim> claims;
+};
+LoadedExperiment load_experiment(const Registry& registry, const IniDocument& document,
+                                 const std::vector<std::string>& overrides, bool quick = false,
+                                 const PlanLimits& limits = {});
+
+// The claims of `document` to check on the runs already made in `trace_file` (verify --from, or verify of a
+// trace file with its stored experiment text): the [quick] section's claims when `quick` (its sizes say how
+// the file was made) and `overrides` applied. Only claims.NAME=... overrides can apply to a stored file: any
+// other is a ConfigError saying so and how to verify the changed experiment instead.
+std::vector<Claim> claims_for_stored_runs(const IniDocument& document, const std::string& trace_file,
+                                          const std::vector<std::string>& overrides, bool quick = false,
+                                 const PlanLimits& limits = {});
 
 // The [plot] section as `key=value` strings for the plot options (empty if there is none).
 std::vector<std::pair<std::string, std::string>> plot_section(const IniDocument& document);

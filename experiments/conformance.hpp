@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/params.hpp"
 #include "core/registry.hpp"
 
 namespace ratelab {
@@ -27,6 +28,7 @@ namespace ratelab {
 struct ConformanceOptions {
   double eta = 0.5;  // constant step size of the convergence runs
   long steps = 2000;
+  static ParamTable<ConformanceOptions> params();
 };
 
 struct ConformanceCheck {

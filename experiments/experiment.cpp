@@ -19,16 +19,13 @@ namespace ratelab {
 
 namespace {
 
-std::string trim(const std::string& s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string where(const std::string& source, int line) {
+// "file.ini:12: " for a line of the file, "--set: " (the override's origin) for what an override wrote.
+std::string where(const std::string& source, int line, const std::string& origin = "") {
+  if (!origin.empty()) return origin + ": ";
   return line > 0 ? source + ":" + std::to_string(line) + ": " : std::string("--set: ");
 }
+std::string where(const std::string& source, const IniEntry& e) { return where(source, e.line, e.origin); }
+std::string where(const std::string& source, const IniSection& s) { return where(source, s.line, s.origin); }
 
 const std::vector<std::string> kSectionKinds{"experiment", "problem", "optimizer", "schedule"};
 
@@ -277,15 +274,65 @@ struct ParsedSection {
   std::map<std::string, std::string> texts;      // key -> text as resolved (for resolved_text)
 };
 
-ParsedSection parse_component(const Registry& registry, ComponentKind kind, const IniSection& section,
-                              const std::string& source, const PlanLimits& limits, std::vector<std::string>& problems) {
+// Where else in `doc` an unknown key of [in_section] is a parameter, as a sentence to append to the
+// unknown-key message ("" when nowhere): a key typed in the wrong section is named with its section, and the
+// step-size names of other libraries (lr, learning_rate, ...) point to the schedule, which owns the step.
+std::string elsewhere_hint(const Registry& registry, const IniDocument& doc, const std::string& in_section,
+                           const std::string& key) {
+  std::vector<std::string> homes;
+  auto has = [&](const std::vector<ParamSpec>& specs, const std::string& k) {
+    return std::any_of(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == k; });
+  };
+  if (in_section != "experiment" && has(ExperimentOptions::params().specs(), key)) homes.push_back("experiment." + key);
+  std::vector<std::string> schedules;      // "[schedule] is 'inv_mu_t': eta_t = c / ..."
+  std::vector<std::string> schedule_etas;  // "schedule.eta" of the schedules that have one
+  for (const auto& s : doc.sections) {
+    const std::string kind = split_section(s.name).kind;
+    const ComponentKind ck = kind == "problem" ? ComponentKind::problem
+                             : kind == "optimizer" ? ComponentKind::optimizer
+                                                   : ComponentKind::schedule;
+    if (kind != "problem" && kind != "optimizer" && kind != "schedule") continue;
+    auto name = std::find_if(s.entries.begin(), s.entries.end(), [](auto& e) { return e.key == "name"; });
+    if (name == s.entries.end() || !registry.contains(ck, name->value)) continue;
+    const ComponentInfo& info = registry.info(ck, name->value);
+    if (ck == ComponentKind::schedule) {
+      schedules.push_back("[" + s.name + "] is '" + info.key + "': " + info.summary);
+      if (has(info.params, "eta")) schedule_etas.push_back(s.name + ".eta");
+    }
+    if (s.name != in_section && has(info.params, key)) homes.push_back(s.name + "." + key);
+  }
+  if (!homes.empty()) {
+    std::string h = " '" + key + "' is a parameter of another section: write ";
+    for (std::size_t i = 0; i < homes.size(); ++i) h += (i ? " or " : "") + homes[i];
+    return h;
+  }
+  static const std::vector<std::string> step_size_names{"lr", "learning_rate", "step_size", "stepsize", "eta",
+                                                        "gamma", "step"};
+  if (split_section(in_section).kind != "schedule" &&
+      std::find(step_size_names.begin(), step_size_names.end(), key) != step_size_names.end()) {
+    if (!schedule_etas.empty()) {
+      std::string h = " The step size is set by the schedule: write ";
+      for (std::size_t i = 0; i < schedule_etas.size(); ++i) h += (i ? " or " : "") + schedule_etas[i];
+      return h;
+    }
+    std::string h = " The step size is set by the schedule: schedule.eta of a constant schedule "
+                    "(--set schedule=constant --set schedule.eta=0.1)";
+    for (const auto& s : schedules) h += "; this experiment's " + s;
+    return h;
+  }
+  return "";
+}
+
+ParsedSection parse_component(const Registry& registry, const IniDocument& doc, ComponentKind kind,
+                              const IniSection& section, const PlanLimits& limits, std::vector<std::string>& problems) {
+  const std::string& source = doc.source;
   ParsedSection out;
   out.name = split_section(section.name);
   const IniEntry* name_entry = nullptr;
   for (const auto& e : section.entries)
     if (e.key == "name") name_entry = &e;
   if (!name_entry) {
-    problems.push_back(where(source, section.line) + "section [" + section.name + "] needs 'name = <" +
+    problems.push_back(where(source, section) + "section [" + section.name + "] needs 'name = <" +
                        kind_name(kind) + ">'; available: " + [&] {
                          std::string s;
                          for (const auto& k : registry.keys(kind)) s += (s.empty() ? "" : ", ") + k;
@@ -296,7 +343,7 @@ ParsedSection parse_component(const Registry& registry, ComponentKind kind, cons
   try {
     out.info = &registry.info(kind, name_entry->value);
   } catch (const ConfigError& e) {
-    problems.push_back(where(source, name_entry->line) + e.what());
+    problems.push_back(where(source, *name_entry) + e.what());
     return out;
   }
   out.registry_key = name_entry->value;
@@ -315,16 +362,23 @@ ParsedSection parse_component(const Registry& registry, ComponentKind kind, cons
     }
     auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == e.key; });
     if (spec == specs.end()) {
-      problems.push_back(where(source, e.line) +
-                         unknown_key_message(std::string(kind_name(kind)) + " '" + out.registry_key + "' parameter",
-                                             e.key, known));
+      std::string message =
+          where(source, e) +
+          unknown_key_message(std::string(kind_name(kind)) + " '" + out.registry_key + "' parameter", e.key, known) +
+          "." + elsewhere_hint(registry, doc, section.name, e.key);
+      // The file's key met a name an override changed: the section was written for another component.
+      if (e.origin.empty() && !name_entry->origin.empty())
+        message += " ([" + section.name + "] of the file was written for another " + kind_name(kind) + "; " +
+                   name_entry->origin + " " + section.name + "=" + out.registry_key +
+                   " replaces the whole section, every other key back to its default)";
+      problems.push_back(message);
       continue;
     }
     const std::string qualified = section.name + "." + e.key;
     const bool is_list = spec->type == ParamType::real_list || spec->type == ParamType::choice_list;
     std::vector<std::string> items;
     try {
-      items = is_list ? std::vector<std::string>{e.value} : expand_axis(e.value, where(source, e.line) + qualified + ": ",
+      items = is_list ? std::vector<std::string>{e.value} : expand_axis(e.value, where(source, e) + qualified + ": ",
                                                                               limits.max_configurations);
     } catch (const ConfigError& err) {
       problems.push_back(err.what());
@@ -335,13 +389,13 @@ ParsedSection parse_component(const Registry& registry, ComponentKind kind, cons
       try {
         ParamValue v = parse_value(*spec, item, qualified);
         if (auto bad = violation(*spec, v, qualified)) {
-          problems.push_back(where(source, e.line) + *bad);
+          problems.push_back(where(source, e) + *bad);
           continue;
         }
         axis.values.push_back(v);
         axis.texts.push_back(item);
       } catch (const ConfigError& err) {
-        problems.push_back(where(source, e.line) + err.what());
+        problems.push_back(where(source, e) + err.what());
       }
     }
     out.texts[e.key] = e.value;
@@ -355,7 +409,7 @@ ParsedSection parse_component(const Registry& registry, ComponentKind kind, cons
     for (const auto& k : zip_keys) {
       auto it = std::find_if(out.axes.begin(), out.axes.end(), [&](const Axis& a) { return a.key == k; });
       if (it == out.axes.end()) {
-        problems.push_back(where(source, section.line) + "[" + section.name + "] zip names '" + k +
+        problems.push_back(where(source, section) + "[" + section.name + "] zip names '" + k +
                            "', which is not an axis (a parameter with several values) of this section");
         continue;
       }
@@ -363,7 +417,7 @@ ParsedSection parse_component(const Registry& registry, ComponentKind kind, cons
     }
     for (std::size_t i = 1; i < group.size(); ++i)
       if (out.axes[group[i]].values.size() != out.axes[group[0]].values.size())
-        problems.push_back(where(source, section.line) + "[" + section.name + "] zip axes '" +
+        problems.push_back(where(source, section) + "[" + section.name + "] zip axes '" +
                            out.axes[group[0]].key + "' and '" + out.axes[group[i]].key +
                            "' have different lengths (" + std::to_string(out.axes[group[0]].values.size()) +
                            " and " + std::to_string(out.axes[group[i]].values.size()) + ")");
@@ -400,34 +454,60 @@ std::vector<ParamSet> expand_section(const ParsedSection& s) {
   return out;
 }
 
-void apply_overrides(IniDocument& doc, const std::vector<std::string>& overrides, std::vector<std::string>& problems) {
+}  // namespace
+
+IniDocument apply_overrides(IniDocument doc, const std::vector<std::string>& overrides, const std::string& origin) {
+  std::vector<std::string> problems;
   for (const auto& o : overrides) {
-    auto eq = o.find('=');
-    auto dot = o.substr(0, eq).rfind('.');
-    if (eq == std::string::npos || dot == std::string::npos) {
-      problems.push_back("--set '" + o + "' is malformed: expected section.key=value (e.g. optimizer.batch=4)");
+    const std::string what = origin + ": '" + o + "'";
+    const auto eq = o.find('=');
+    if (eq == std::string::npos) {
+      problems.push_back(what + " is malformed: expected section.key=value (e.g. optimizer.batch=4) or "
+                                "section=NAME (e.g. schedule=constant: a fresh [schedule] of that name)");
       continue;
     }
-    std::string section = trim(o.substr(0, dot)), key = trim(o.substr(dot + 1, eq - dot - 1)),
-                value = trim(o.substr(eq + 1));
+    const std::string target = trim(o.substr(0, eq)), value = trim(o.substr(eq + 1));
+    const auto dot = target.rfind('.');
+    const std::string section = trim(target.substr(0, dot)),
+                      key = dot == std::string::npos ? "" : trim(target.substr(dot + 1));
     auto it = std::find_if(doc.sections.begin(), doc.sections.end(), [&](auto& s) { return s.name == section; });
+    if (dot == std::string::npos) {  // section=NAME: a fresh component section
+      const std::string kind = split_section(section).kind;
+      if (kind != "problem" && kind != "optimizer" && kind != "schedule") {
+        problems.push_back(what + ": only a component section ([problem], [optimizer], [schedule], labelled too) "
+                                  "is replaced by name; set one key with " +
+                           (section.empty() ? std::string("section") : section) + ".key=value");
+        continue;
+      }
+      if (value.empty()) {
+        problems.push_back(what + " names no " + kind + ": expected " + section + "=NAME, e.g. schedule=constant");
+        continue;
+      }
+      IniSection fresh{section, 0, {{"name", value, 0, origin}}, origin};
+      if (it == doc.sections.end()) doc.sections.push_back(std::move(fresh));
+      else *it = std::move(fresh);
+      continue;
+    }
+    if (section.empty() || key.empty()) {
+      problems.push_back(what + " is malformed: expected section.key=value (e.g. optimizer.batch=4)");
+      continue;
+    }
     if (it == doc.sections.end()) {
-      doc.sections.push_back({section, 0, {}});
+      doc.sections.push_back({section, 0, {}, origin});
       it = doc.sections.end() - 1;
     }
     auto e = std::find_if(it->entries.begin(), it->entries.end(), [&](auto& x) { return x.key == key; });
-    if (e == it->entries.end()) it->entries.push_back({key, value, 0});
-    else *e = {key, value, 0};
+    if (e == it->entries.end()) it->entries.push_back({key, value, 0, origin});
+    else *e = {key, value, 0, origin};
   }
+  if (!problems.empty()) throw ConfigError(problems);
+  return doc;
 }
-
-}  // namespace
 
 ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& original,
                                const std::vector<std::string>& overrides, const PlanLimits& limits) {
   std::vector<std::string> problems;
-  IniDocument doc = original;
-  apply_overrides(doc, overrides, problems);
+  const IniDocument doc = overrides.empty() ? original : apply_overrides(original, overrides);
   const std::string& source = doc.source;
 
   ExperimentPlan plan;
@@ -441,7 +521,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     else if (n.kind == "schedule") schedule_sections.push_back(&s);
     else if (n.kind == "claims" || n.kind == "quick" || n.kind == "plot") continue;  // experiments/claims.hpp
     else
-      problems.push_back(where(source, s.line) + unknown_key_message("section", "[" + s.name + "]",
+      problems.push_back(where(source, s) + unknown_key_message("section", "[" + s.name + "]",
                                                                      {"[experiment]", "[problem]", "[optimizer]",
                                                                       "[schedule]", "[claims]", "[quick]", "[plot]"}));
   }
@@ -456,15 +536,16 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       for (const auto& e : experiment_section->entries) {
         auto spec = std::find_if(specs.begin(), specs.end(), [&](const ParamSpec& s) { return s.key == e.key; });
         if (spec == specs.end()) {
-          problems.push_back(where(source, e.line) + unknown_key_message("experiment parameter", e.key, known));
+          problems.push_back(where(source, e) + unknown_key_message("experiment parameter", e.key, known) + "." +
+                             elsewhere_hint(registry, doc, "experiment", e.key));
           continue;
         }
         try {
           ParamValue v = parse_value(*spec, e.value, "experiment." + e.key);
-          if (auto bad = violation(*spec, v, "experiment." + e.key)) problems.push_back(where(source, e.line) + *bad);
+          if (auto bad = violation(*spec, v, "experiment." + e.key)) problems.push_back(where(source, e) + *bad);
           else plan.experiment_params.set(e.key, v);
         } catch (const ConfigError& err) {
-          problems.push_back(where(source, e.line) + err.what());
+          problems.push_back(where(source, e) + err.what());
         }
       }
     }
@@ -475,11 +556,11 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
 
   std::vector<ParsedSection> parsed_problems, parsed_optimizers, parsed_schedules;
   for (auto* s : problem_sections)
-    parsed_problems.push_back(parse_component(registry, ComponentKind::problem, *s, source, limits, problems));
+    parsed_problems.push_back(parse_component(registry, doc, ComponentKind::problem, *s, limits, problems));
   for (auto* s : optimizer_sections)
-    parsed_optimizers.push_back(parse_component(registry, ComponentKind::optimizer, *s, source, limits, problems));
+    parsed_optimizers.push_back(parse_component(registry, doc, ComponentKind::optimizer, *s, limits, problems));
   for (auto* s : schedule_sections)
-    parsed_schedules.push_back(parse_component(registry, ComponentKind::schedule, *s, source, limits, problems));
+    parsed_schedules.push_back(parse_component(registry, doc, ComponentKind::schedule, *s, limits, problems));
 
   // Each optimizer's schedule: [schedule:<label>] if present, else the plain [schedule].
   auto schedule_for = [&](const ParsedSection& o) -> const ParsedSection* {
@@ -492,7 +573,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   };
   for (std::size_t i = 0; i < parsed_optimizers.size(); ++i)
     if (!schedule_for(parsed_optimizers[i]))
-      problems.push_back(where(source, optimizer_sections[i]->line) + "optimizer section [" +
+      problems.push_back(where(source, *optimizer_sections[i]) + "optimizer section [" +
                          optimizer_sections[i]->name + "] has no step-size schedule: add [schedule] (or [schedule:" +
                          parsed_optimizers[i].name.label + "]) with name = one of " + [&] {
                            std::string s;

@@ -29,11 +29,13 @@ namespace ratelab {
 struct IniEntry {
   std::string key, value;
   int line = 0;
+  std::string origin;  // where an override came from ("--set", "quickstart.ini [quick]"); empty: line of the file
 };
 struct IniSection {
   std::string name;  // "optimizer" or "optimizer:hb"
   int line = 0;
   std::vector<IniEntry> entries;
+  std::string origin;  // as IniEntry::origin, for a section an override created or replaced
 };
 struct IniDocument {
   std::string source;  // file name for messages
@@ -96,6 +98,16 @@ struct ExperimentPlan {
 // the set-up of shared instances and the file's `threads` attribute.
 int resolve_threads(int requested);
 
+// Overrides (`--set`, a [quick] section) applied to an experiment document: the one place they are applied,
+// before anything (components, claims, plot options) is read from it. Each is one of
+//   section.key=value   sets a key of [section] (created if absent), e.g. optimizer.batch=4, plot.theory=true
+//   claims.NAME=CLAIM   sets (or adds) the claim NAME
+//   section=NAME        replaces a component section ([problem], [optimizer], [schedule], labelled too) by a
+//                       fresh one holding only name = NAME: every other key back to its default
+// `origin` names them in messages. Throws ConfigError listing every malformed override.
+IniDocument apply_overrides(IniDocument document, const std::vector<std::string>& overrides,
+                            const std::string& origin = "--set");
+
 // How large a grid plan_experiment accepts: sizes are counted before anything is expanded, so a sweep
 // such as linspace(0, 1, 1e9) is refused at once instead of filling memory. The CLI overrides them with
 // --max-configurations and --max-runs (run, verify, slurm).
@@ -105,9 +117,9 @@ struct PlanLimits {
 };
 
 // Expands and validates an experiment; every problem found is reported at once (ConfigError).
-// `overrides` are "section.key=value" strings (`--set`), applied on top of the file.
+// `overrides` are applied first by apply_overrides (plan_experiment(r, apply_overrides(d, o)) is the same).
 ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& document,
-                               const std::vector<std::string>& overrides, const PlanLimits& limits = {});
+                               const std::vector<std::string>& overrides = {}, const PlanLimits& limits = {});
 
 // Problem instances and schedules for the runs of a plan, built once and shared by all threads.
 class PreparedExperiment {

@@ -356,8 +356,7 @@ py::dict run_experiment(const std::string& text, const std::string& name_or_path
   if (threads < 0) throw ConfigError("threads = " + std::to_string(threads) + " violates threads >= 0");
   if (overwrite && resume) throw ConfigError("overwrite and resume exclude each other: choose one");
   Registry registry = make_registry(plugins);
-  const IniDocument document = experiment_document(text, name_or_path);
-  ExperimentPlan plan = plan_experiment(registry, document, sets);
+  const ExperimentPlan plan = claims::load_experiment(registry, experiment_document(text, name_or_path), sets).plan;
   RunToFileOptions options;
   options.output_path = output;
   options.overwrite = overwrite;
@@ -394,24 +393,25 @@ py::dict verdict_dict(const claims::Verdict& v) {
 py::dict verify(const std::string& text, const std::string& name_or_path, const std::string& trace_file, bool quick,
                 std::vector<std::string> sets, int threads, long seed, const std::string& scratch_output,
                 const std::vector<std::string>& plugins, const std::string& command_line, bool handle_signals) {
-  IniDocument document;
+  // As `ratelab verify`: overrides applied before anything is read; on a stored file only claims.NAME=...
   std::optional<results::TraceData> data;
+  std::optional<claims::LoadedExperiment> loaded;
+  std::vector<claims::Claim> claim_list;
+  std::string source;
+  Registry registry = make_registry(plugins);
   if (!trace_file.empty()) {
     data = results::read_trace_file(trace_file);
-    document = parse_ini(data->layout.experiment_text, trace_file);
+    source = trace_file;
+    claim_list = claims::claims_for_stored_runs(parse_ini(data->layout.experiment_text, trace_file), trace_file, sets, quick);
   } else {
-    document = experiment_document(text, name_or_path);
+    loaded = claims::load_experiment(registry, experiment_document(text, name_or_path), sets, quick);
+    source = loaded->document.source;
+    claim_list = loaded->claims;
   }
-  if (quick) {
-    auto overrides = claims::quick_overrides(document);
-    sets.insert(sets.begin(), overrides.begin(), overrides.end());
-  }
-  const auto claim_list = claims::parse_claims(document);
-  if (claim_list.empty()) throw ConfigError(document.source + " has no [claims] section: nothing to verify");
+  if (claim_list.empty()) throw ConfigError(source + " has no [claims] section: nothing to verify");
   py::dict out;
   if (!data) {
-    Registry registry = make_registry(plugins);
-    ExperimentPlan plan = plan_experiment(registry, document, sets);
+    const ExperimentPlan& plan = loaded->plan;
     claims::check_claims(claim_list, claims::layout_of(plan), false);  // before the run
     RunToFileOptions options;
     options.output_path = scratch_output;

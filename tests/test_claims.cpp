@@ -195,8 +195,9 @@ TEST_CASE("[quick] overrides the experiment and replaces claims", "[claims]") {
       "claims.r = slope expect=[-3, 0]\nclaims.extra = status error=0\n[plot]\ntheory = true\n",
       "q.ini");
   const auto overrides = claims::quick_overrides(doc);
-  REQUIRE(overrides == std::vector<std::string>{"experiment.steps=10"});
-  const auto c = claims::parse_claims(doc);
+  REQUIRE(overrides == std::vector<std::string>{"experiment.steps=10", "claims.r=slope expect=[-3, 0]",
+                                                "claims.extra=status error=0"});
+  const auto c = claims::parse_claims(apply_overrides(doc, overrides, "q.ini [quick]"));
   REQUIRE(c.size() == 2);
   CHECK(c[0].text == "slope expect=[-3, 0]");
   CHECK(c[1].name == "extra");

@@ -446,16 +446,14 @@ void check_plot_options(const PlotOptions& options) {
       problems.push_back("output = '" + options.output + "' has extension '" + ext +
                          "'; the terminal is chosen by extension: .png, .svg or .pdf");
   }
+  // What params() cannot declare: each entry's range (band, deltas) and theory_c >= 0 are its constraints.
   if (!options.band.empty() && options.band.size() != 2)
     problems.push_back("band needs two quantiles (low,high) or none; got " + std::to_string(options.band.size()));
-  if (options.band.size() == 2 && !(options.band[0] >= 0 && options.band[0] < options.band[1] && options.band[1] <= 1))
+  if (options.band.size() == 2 && !(options.band[0] < options.band[1]))
     problems.push_back("band = " + exact(options.band[0]) + "," + exact(options.band[1]) +
                        " violates 0 <= low < high <= 1");
-  for (double delta : options.deltas)
-    if (!(delta > 0 && delta < 1)) problems.push_back("deltas contains " + exact(delta) + ", which violates 0 < delta < 1");
   if (options.theory && !(std::isfinite(options.theory_p) && std::isfinite(options.theory_k)))
     problems.push_back("theory_p and theory_k must be finite");
-  if (!(options.theory_c >= 0)) problems.push_back("theory_c = " + exact(options.theory_c) + " violates theory_c >= 0");
   for (const auto& path : {options.output, options.data}) {
     if (path.empty()) continue;
     const auto dir = std::filesystem::path(path).parent_path();

@@ -1,7 +1,5 @@
 #include "tools/export_command.hpp"
 
-#include <boost/program_options.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -22,8 +20,6 @@
 namespace ratelab::tools {
 
 namespace {
-
-namespace po = boost::program_options;
 
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -61,6 +57,7 @@ struct Source {
 ExportReport export_table(const ExportOptions& options) {
   if (options.files.empty()) throw ConfigError("export: no input files");
   const std::vector<std::string> views = split_list(options.views), wanted = split_list(options.metrics);
+  const std::size_t block_values = std::max<std::size_t>(1, std::size_t(options.window_mb * 1024 * 1024 / 8));
 
   // Open every file first (and check every filter), so a bad input stops before anything is written.
   std::vector<Source> sources;
@@ -161,7 +158,7 @@ ExportReport export_table(const ExportOptions& options) {
       const long R = layout.replicates;
       // Runs per block: the trace values of a block (metrics x views x checkpoints per run) within the budget.
       const std::size_t per_run = std::max<std::size_t>(1, (layout.metrics.size() * V + layout.extra_metrics.size()) * K);
-      const long block_runs = long(std::clamp<std::size_t>(options.block_values / per_run, 1, std::size_t(R)));
+      const long block_runs = long(std::clamp<std::size_t>(block_values / per_run, 1, std::size_t(R)));
       for (std::size_t c : source.configurations) {
         const auto& record = layout.configurations[c];
         std::string prefix;
@@ -235,43 +232,14 @@ ExportReport export_table(const ExportOptions& options) {
   return report;
 }
 
-int command_export(const std::vector<std::string>& args) {
-  ExportOptions options;
-  std::vector<std::string> views, metrics;
-  double window_mb = 1.0;
-  po::options_description opts("export options");
-  opts.add_options()("help,h", "show this help")("files", po::value(&options.files)->required(), "trace files (.h5)")(
-      "output,o", po::value(&options.output)->required(), "CSV file to write ('-': standard output)")(
-      "where", po::value(&options.where)->composing(), "only configurations with key=value (repeatable; e.g. optimizer=sgd)")(
-      "views", po::value(&views)->composing(), "only these views (comma-separated or repeated)")(
-      "metrics", po::value(&metrics)->composing(), "only these metric columns (metrics, extra.NAME)")(
-      "window-mb", po::value(&window_mb)->default_value(1.0), "trace data read at a time, in MB (bounds the memory)");
-  po::positional_options_description positional;
-  positional.add("files", -1);
-  const char* usage =
-      "usage: ratelab export FILE [FILE...] -o OUT.csv [--where key=value] [--views last,suffix] [--metrics subopt]\n"
-      "one row per (configuration, replicate, view, checkpoint): configuration id, label, every parameter, f_star,\n"
-      "view, replicate, step, the metrics, status, stop_step, timings and run statistics (a file column first\n"
-      "when several files are given)\n";
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(positional).run(), vm);
-    if (vm.count("help")) {
-      std::cout << usage << "\n" << opts;
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw ConfigError(std::string(e.what()) + "\n" + usage);
-  }
-  if (!(window_mb > 0) || !std::isfinite(window_mb)) throw ConfigError("--window-mb = " + std::to_string(window_mb) + " violates window-mb > 0");
-  options.views = views;
-  options.metrics = metrics;
-  options.block_values = std::max<std::size_t>(1, std::size_t(window_mb * 1024 * 1024 / 8));
-  const ExportReport report = export_table(options);
-  std::cerr << "wrote " << (options.output == "-" ? std::string("standard output") : options.output) << ": " << report.rows
-            << " rows from " << report.configurations << " configurations\n";
-  return 0;
+ParamTable<ExportOptions> ExportOptions::params() {
+  return {text_list(&ExportOptions::files, "files", "trace files (.h5)"),
+          param(&ExportOptions::output, "output", unconstrained(), "CSV file to write ('-': standard output)"),
+          param(&ExportOptions::where, "where", unconstrained(),
+                "keep configurations whose parameter key=value (label= and id= also work)"),
+          param(&ExportOptions::views, "views", unconstrained(), "iterate views, comma-separated; empty: all"),
+          param(&ExportOptions::metrics, "metrics", unconstrained(), "metric columns (metrics, extra.NAME), comma-separated; empty: all"),
+          param(&ExportOptions::window_mb, "window_mb", positive(), "trace data read at a time, in MB (bounds the memory)")};
 }
 
 }  // namespace ratelab::tools

@@ -3,20 +3,21 @@
 // (results::TraceReader::runs), so memory is bounded by the block, not by the file.
 #pragma once
 
-#include <cstddef>
-#include <iosfwd>
 #include <string>
 #include <vector>
+
+#include "core/params.hpp"
 
 namespace ratelab::tools {
 
 struct ExportOptions {
   std::vector<std::string> files;
   std::string output;                // "-": standard output
-  std::vector<std::string> where;    // key=value filters (select_configurations)
+  std::vector<std::string> where;    // key=value filters on the configurations (as plot --where)
   std::vector<std::string> views;    // empty: all
-  std::vector<std::string> metrics;  // metrics and extra metrics; empty: all
-  std::size_t block_values = std::size_t(1) << 17;  // trace values read per block (1 MiB of float64)
+  std::vector<std::string> metrics;  // metrics and extra metrics (extra.NAME); empty: all
+  double window_mb = 1.0;            // trace data read at a time (a block of runs; at least one run)
+  static ParamTable<ExportOptions> params();
 };
 
 struct ExportReport {
@@ -26,8 +27,5 @@ struct ExportReport {
 // Writes the table to options.output (through OUTPUT.partial, renamed when complete: never a half-written
 // file). ConfigError for unreadable files and for filters, views or metrics the files do not hold.
 ExportReport export_table(const ExportOptions& options);
-
-// The command line: ratelab export FILE [FILE...] -o OUT.csv [--where k=v] [--views a,b] [--metrics m,n].
-int command_export(const std::vector<std::string>& args);
 
 }  // namespace ratelab::tools

@@ -1,0 +1,802 @@
+// The `ratelab` commands and their table (tools/cli.hpp explains the table and the exit codes).
+#include "tools/cli.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <unistd.h>
+
+#include "experiments/claims.hpp"
+#include "experiments/conformance.hpp"
+#include "experiments/distributed.hpp"
+#include "experiments/plugins.hpp"
+#include "experiments/run_to_file.hpp"
+#include "tools/analysis_commands.hpp"
+#include "tools/export_command.hpp"
+
+namespace po = boost::program_options;
+
+namespace ratelab::cli {
+
+namespace {
+
+constexpr int kExitOk = 0, kExitInternal = 1, kExitUsage = 2, kExitRunErrors = 3, kExitInterrupted = 4,
+              kExitClaimFailed = 5, kExitWriteFailed = 6;
+
+std::atomic<bool> g_cancel{false};
+// The MPI job of `ratelab run` under mpirun (null otherwise); finalized when main returns.
+std::unique_ptr<distributed::Cluster> g_cluster;
+extern "C" void on_signal(int sig) {
+  g_cancel.store(true);
+  std::signal(sig, SIG_DFL);  // a second signal ends the process at once
+}
+
+// The command that continues `invocation` (a `ratelab run` writing output_path): the same with --resume.
+std::string resume_command(const std::string& invocation, bool output_given, const std::string& output_path) {
+  std::string again = invocation;
+  if (auto at = again.find(" --overwrite"); at != std::string::npos) again.erase(at, 12);
+  if (again.find("--resume") == std::string::npos) again += " --resume";
+  if (!output_given) again += " -o " + output_path;
+  return again;
+}
+
+struct Usage : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The built-in components plus those of RATELAB_PLUGIN_PATH and every --plugin.
+Registry registry_with_plugins(const std::vector<std::string>& plugins) {
+  Registry registry = builtin_registry();
+  load_plugins(registry, plugins);
+  return registry;
+}
+// The parts of `ratelab --help` that are not about one command.
+const char* kMainHelpIntro =
+    "ratelab: convergence studies of stochastic optimizers\n"
+    "\n"
+    "usage: ratelab <command> [options]     (ratelab <command> --help for details)\n";
+const char* kMainHelpOutro =
+    "plugins: --plugin LIB (repeatable) on run, list, describe; every *.so in the directories of\n"
+    "         RATELAB_PLUGIN_PATH (colon-separated) is loaded too\n"
+    "\n"
+    "exit codes: 0 ok, 1 internal failure, 2 bad usage or input (nothing written),\n"
+    "            3 some runs ended with status error, 4 interrupted (finished runs are saved),\n"
+    "            5 verify: some claim failed, 6 the output could not be written (disk full):\n"
+    "            the finished runs are in its journal, run ... --resume continues\n";
+
+// ---- options shared by several commands, declared once --------------------------------------------------
+
+// --max-configurations and --max-runs: the grid size plan_experiment accepts (experiments/experiment.hpp).
+ParamTable<PlanLimits> plan_limit_options() {
+  return {param(&PlanLimits::max_configurations, "max_configurations", at_least(1),
+                "refuse an experiment with more configurations (a guard against mistyped sweeps)"),
+          param(&PlanLimits::max_runs, "max_runs", at_least(1),
+                "refuse an experiment with more runs (configurations x replicates)")};
+}
+
+template <class Options>
+Field<Options> threads_option(int Options::*member) {
+  return param(member, "threads", nonnegative(), "worker threads (0: all cores); under mpirun, per rank");
+}
+template <class Options>
+Field<Options> set_option(std::vector<std::string> Options::*member) {
+  return text_list(member, "set", "override a parameter: section.key=value (repeatable)");
+}
+template <class Options>
+Field<Options> plugin_option(std::vector<std::string> Options::*member,
+                             std::string doc = "load optimizers from a plugin library (repeatable)") {
+  return text_list(member, "plugin", std::move(doc));
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    if (i) s += ' ';
+    s += argv[i];
+  }
+  return s;
+}
+
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& visible,
+                        const po::positional_options_description& positional, const std::string& usage) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(visible).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << usage << "\n" << visible;
+      throw Usage("");
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::ostringstream msg;
+    msg << e.what() << "\n\n" << usage << "\n" << visible;
+    throw Usage(msg.str());
+  }
+  return vm;
+}
+
+
+// Short spellings of options, wherever a command declares them.
+const std::map<std::string, std::string> kShortNames{{"output", "o"}, {"quiet", "q"}};
+
+std::string dashed(std::string key) {
+  std::replace(key.begin(), key.end(), '_', '-');
+  return key;
+}
+
+bool is_list(ParamType type) {
+  return type == ParamType::real_list || type == ParamType::choice_list || type == ParamType::text_list;
+}
+
+// `--key value` for each declared key (underscores typed as dashes), lists as comma-separated values or
+// repeated options (text lists: one item per occurrence), booleans as bare flags.
+po::options_description declared_options(const Command& command) {
+  po::options_description out(command.name + " options");
+  out.add_options()("help,h", "show this help");
+  for (const auto& s : command.options) {
+    std::string name = dashed(s.key);
+    if (auto it = kShortNames.find(s.key); it != kShortNames.end()) name += "," + it->second;
+    std::string doc = s.doc;
+    const std::string constraint = s.constraint.describe(s.key);
+    if (!constraint.empty()) doc += " [" + constraint + "]";
+    const std::string def = format_value(s.default_value);
+    if (!def.empty() && s.type != ParamType::boolean) doc += " (default " + def + ")";
+    const bool required =
+        std::find(command.required.begin(), command.required.end(), s.key) != command.required.end();
+    po::value_semantic* value = nullptr;
+    if (s.type == ParamType::boolean) {
+      value = po::value<std::string>()->implicit_value("true")->zero_tokens();  // never takes the next word
+    } else if (is_list(s.type)) {
+      auto* v = po::value<std::vector<std::string>>()->composing();
+      value = required ? v->required() : v;
+    } else {
+      auto* v = po::value<std::string>();
+      value = required ? v->required() : v;
+    }
+    out.add_options()(name.c_str(), value, doc.c_str());
+  }
+  return out;
+}
+
+// The command's options from `args`, resolved against its table; every violation is reported at once.
+template <class Options>
+Options parse_options(const Command& command, const std::vector<std::string>& args) {
+  const po::options_description visible = declared_options(command);
+  po::positional_options_description positional;
+  for (const auto& key : command.positional) {
+    const auto spec = std::find_if(command.options.begin(), command.options.end(),
+                                   [&](const ParamSpec& s) { return s.key == key; });
+    positional.add(dashed(key).c_str(), spec != command.options.end() && is_list(spec->type) ? -1 : 1);
+  }
+  std::string usage = "usage: ratelab " + command.name + " " + command.arguments + " [options]\n" + command.help;
+  if (!command.notes.empty()) usage += "\n" + command.notes;
+  const po::variables_map vm = parse(args, visible, positional, usage);
+
+  std::map<std::string, std::string> raw;
+  std::map<std::string, std::vector<std::string>> texts;  // text lists: one item per occurrence
+  for (const auto& s : command.options) {
+    const std::string name = dashed(s.key);
+    if (!vm.count(name)) continue;
+    if (s.type == ParamType::text_list) {
+      for (const auto& item : vm[name].as<std::vector<std::string>>()) texts[s.key].push_back(trim(item));
+    } else if (is_list(s.type)) {
+      std::string joined;
+      for (const auto& item : vm[name].as<std::vector<std::string>>()) joined += (joined.empty() ? "" : ",") + item;
+      raw[s.key] = joined;
+    } else {
+      raw[s.key] = vm[name].as<std::string>();
+    }
+  }
+  std::vector<std::string> errors;
+  ParamSet values = resolve_params(command.options, raw, "", errors);
+  if (!errors.empty()) throw ConfigError(errors);
+  for (auto& [key, items] : texts) values.set(key, items);
+  return Options::params().bind(values);
+}
+
+// A row of the command table whose options are those of `Options::params()`.
+template <class Options>
+Command command(std::string name, std::string arguments, std::string help, std::vector<std::string> positional,
+                std::vector<std::string> required, int (*function)(const Options&, const Invocation&),
+                std::string notes = "") {
+  Command row;
+  row.name = std::move(name);
+  row.arguments = std::move(arguments);
+  row.help = std::move(help);
+  row.notes = std::move(notes);
+  row.positional = std::move(positional);
+  row.required = std::move(required);
+  row.options = Options::params().specs();
+  row.run = [function](const Command& self, const std::vector<std::string>& args, const Invocation& invocation) {
+    return function(parse_options<Options>(self, args), invocation);
+  };
+  return row;
+}
+
+// The plot options of an experiment file's [plot] section (defaults where it has none).
+tools::PlotOptions plot_options_from(const IniDocument& document) {
+  std::map<std::string, std::string> raw;
+  for (const auto& [key, value] : claims::plot_section(document)) raw[key] = value;
+  std::vector<std::string> errors;
+  ParamSet values = resolve_params(tools::PlotOptions::params().specs(), raw, "plot", errors);
+  if (!errors.empty()) {
+    for (auto& e : errors) e = document.source + ": [plot]: " + e;
+    throw ConfigError(errors);
+  }
+  return tools::PlotOptions::params().bind(values);
+}
+
+struct MergeArgs {
+  std::vector<std::string> inputs;
+  std::string output;
+  bool overwrite = false, allow_partial = false;
+  static ParamTable<MergeArgs> params() {
+    return {text_list(&MergeArgs::inputs, "inputs", "trace files (shards) to merge"),
+            param(&MergeArgs::output, "output", unconstrained(), "merged trace file"),
+            param(&MergeArgs::overwrite, "overwrite", unconstrained(), "replace an existing output file"),
+            param(&MergeArgs::allow_partial, "allow_partial", unconstrained(),
+                  "write even if runs are missing (they are marked; `run --resume` completes the file)")};
+  }
+};
+
+int command_merge(const MergeArgs& args, const Invocation&) {
+  const std::string& output = args.output;
+  MergeReport report = merge_trace_files(args.inputs, output, args.overwrite, args.allow_partial);
+  std::cerr << "wrote " << output << ": " << report.finished << " finished runs from " << args.inputs.size() << " files";
+  if (report.missing) std::cerr << ", " << report.missing << " missing (complete with: ratelab run EXPERIMENT -o " << output << " --resume)";
+  std::cerr << "\n";
+  return kExitOk;
+}
+
+// Writes a Slurm job-array script: one shard per array task (threads = the task's CPUs), then a merge job
+// that runs once every task succeeded. Slurm does the scheduling; ratelab only partitions and merges.
+struct SlurmArgs {
+  std::string experiment;
+  int array = 1, cpus = 2;
+  std::string time = "01:00:00", mem = "4G";
+  std::vector<std::string> set;
+  std::string parts = "parts", output, script;
+  PlanLimits limits;
+  static ParamTable<SlurmArgs> params() {
+    return ParamTable<SlurmArgs>{param(&SlurmArgs::experiment, "experiment", unconstrained(), "experiment file or preset"),
+            param(&SlurmArgs::array, "array", at_least(1), "number of array tasks N (shards)"),
+            param(&SlurmArgs::cpus, "cpus", at_least(1), "CPUs per task (ratelab --threads)"),
+            param(&SlurmArgs::time, "time", unconstrained(), "Slurm time limit per task"),
+            param(&SlurmArgs::mem, "mem", unconstrained(), "Slurm memory per task"),
+            set_option(&SlurmArgs::set),
+            param(&SlurmArgs::parts, "parts", unconstrained(), "directory of the shard files"),
+            param(&SlurmArgs::output, "output", unconstrained(), "merged file (default: <experiment name>.h5)"),
+            param(&SlurmArgs::script, "script", unconstrained(), "write the script here (default: stdout)")}
+        .with(&SlurmArgs::limits, plan_limit_options());
+  }
+};
+
+int command_slurm(const SlurmArgs& args, const Invocation&) {
+  const auto& [experiment, array, cpus, time_limit, mem, sets, directory, given_output, script, limits] = args;
+  std::string output = given_output;
+  const std::string path = find_experiment(experiment);
+  const ExperimentPlan plan =
+      claims::load_experiment(registry_with_plugins({}), read_ini_file(path), sets, false, limits).plan;  // validate now
+  std::string limit_flags;  // the tasks plan the same grid
+  if (limits.max_configurations != PlanLimits{}.max_configurations)
+    limit_flags += " --max-configurations " + std::to_string(limits.max_configurations);
+  if (limits.max_runs != PlanLimits{}.max_runs) limit_flags += " --max-runs " + std::to_string(limits.max_runs);
+  if (output.empty()) output = plan.options.name + ".h5";
+  std::string overrides;
+  for (const auto& o : sets) overrides += " --set '" + o + "'";
+  std::ostringstream out;
+  out << "#!/bin/bash\n"
+      << "# Generated by `ratelab slurm`: " << plan.configurations.size() << " configurations x " << plan.options.replicates
+      << " replicates in " << array << " shards, then a merge. Submit with: bash THIS_SCRIPT\n"
+      << "# A task that fails or times out can be rerun alone: its command resumes what it had finished.\n"
+      << "set -euo pipefail\n"
+      << "mkdir -p " << directory << "\n"
+      << "task=$(sbatch --parsable --array=0-" << array - 1 << " --cpus-per-task=" << cpus << " --time=" << time_limit
+      << " --mem=" << mem << " --job-name=ratelab-" << plan.options.name << " --wrap=\"ratelab run " << path << overrides
+      << limit_flags << " --quiet --threads \\$SLURM_CPUS_PER_TASK --shard \\$SLURM_ARRAY_TASK_ID/" << array << " -o " << directory
+      << "/part_\\$SLURM_ARRAY_TASK_ID.h5 \\$( [ -e " << directory << "/part_\\$SLURM_ARRAY_TASK_ID.h5 ] || [ -e " << directory
+      << "/part_\\$SLURM_ARRAY_TASK_ID.h5.journal ] && echo --resume )\")\n"
+      << "sbatch --dependency=afterok:$task --job-name=ratelab-" << plan.options.name << "-merge --wrap=\"ratelab merge "
+      << directory << "/part_*.h5 -o " << output << "\"\n"
+      << "echo \"submitted array job $task and its merge into " << output << "\"\n";
+  if (script.empty()) {
+    std::cout << out.str();
+  } else {
+    std::ofstream(script) << out.str();
+    std::cerr << "wrote " << script << " (submit with: bash " << script << ")\n";
+  }
+  return kExitOk;
+}
+
+struct InspectArgs {
+  std::string file;
+  static ParamTable<InspectArgs> params() {
+    return {param(&InspectArgs::file, "file", unconstrained(), "trace file (.h5)")};
+  }
+};
+
+int command_inspect(const InspectArgs& args, const Invocation&) {
+  return tools::inspect(results::read_trace_file(args.file), std::cout);
+}
+
+int command_export(const tools::ExportOptions& args, const Invocation&) {
+  const tools::ExportReport report = tools::export_table(args);
+  std::cerr << "wrote " << (args.output == "-" ? std::string("standard output") : args.output) << ": " << report.rows
+            << " rows from " << report.configurations << " configurations\n";
+  return kExitOk;
+}
+
+// summary, compare and plot: a trace file and the analysis's own options (tools/analysis_commands.hpp).
+template <class Options>
+struct AnalysisArgs {
+  std::string file;
+  Options options;
+  static ParamTable<AnalysisArgs> params() {
+    return ParamTable<AnalysisArgs>{param(&AnalysisArgs::file, "file", unconstrained(), "trace file (.h5)")}
+        .with(&AnalysisArgs::options, Options::params());
+  }
+};
+
+int command_summary(const AnalysisArgs<tools::SummaryOptions>& args, const Invocation&) {
+  return tools::summary(args.options, results::read_trace_file(args.file), std::cout);
+}
+int command_compare(const AnalysisArgs<tools::CompareOptions>& args, const Invocation&) {
+  return tools::compare(args.options, results::read_trace_file(args.file), std::cout);
+}
+int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&) {
+  return tools::plot(args.options, results::read_trace_file(args.file), std::cout);
+}
+
+struct RunArgs {
+  std::string experiment, output;
+  std::vector<std::string> set, sweep;
+  int threads = 0;
+  bool overwrite = false, resume = false;
+  std::string shard;
+  double time_limit = 0;
+  std::string progress = "auto";
+  bool quiet = false, plot = false;
+  std::vector<std::string> plugin;
+  PlanLimits limits;
+  static ParamTable<RunArgs> params() {
+    return ParamTable<RunArgs>{param(&RunArgs::experiment, "experiment", unconstrained(), "experiment file or preset name"),
+            param(&RunArgs::output, "output", unconstrained(), "output HDF5 file (default: out/<experiment name>.h5)"),
+            set_option(&RunArgs::set),
+            text_list(&RunArgs::sweep, "sweep",
+                      "sweep a parameter: section.key=AXIS, e.g. schedule.c=logspace(0.01,1,3)"),
+            threads_option(&RunArgs::threads),
+            param(&RunArgs::overwrite, "overwrite", unconstrained(), "replace an existing output file"),
+            param(&RunArgs::resume, "resume", unconstrained(),
+                  "continue an interrupted or killed sweep writing the output file: keep its finished runs, run the "
+                  "rest (with --overwrite: keep only the runs of its journal and replace the file)"),
+            param(&RunArgs::shard, "shard", unconstrained(),
+                  "run only share i of N (i/N, 0 <= i < N), e.g. one task of a job array; combine the parts with "
+                  "`ratelab merge`"),
+            param(&RunArgs::time_limit, "time_limit", nonnegative(), "wall-clock limit for the sweep in seconds (0: none)"),
+            param(&RunArgs::progress, "progress", one_of({"auto", "quiet", "lines"}), "progress output"),
+            param(&RunArgs::quiet, "quiet", unconstrained(), "no progress output (same as --progress quiet)"),
+            param(&RunArgs::plot, "plot", unconstrained(), "also draw the convergence curves next to the output (same name, .png)"),
+            plugin_option(&RunArgs::plugin)}
+        .with(&RunArgs::limits, plan_limit_options());
+  }
+};
+
+int command_run(const RunArgs& args, const Invocation& invocation_) {
+  g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
+  const std::string& invocation = invocation_.text;
+  const auto& [experiment, output, given_sets, sweeps, threads, overwrite, resume, shard, time_limit, progress, quiet,
+               draw_plot, plugins, limits] = args;
+  std::vector<std::string> sets = given_sets;
+  sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
+  const std::string path = find_experiment(experiment);
+  Registry registry = registry_with_plugins(plugins);
+  const claims::LoadedExperiment loaded = claims::load_experiment(registry, read_ini_file(path), sets, false, limits);
+  const ExperimentPlan& plan = loaded.plan;
+  const tools::PlotOptions plot_from_file = plot_options_from(loaded.document);  // checked before running
+
+  const bool reporter = !g_cluster || g_cluster->rank() == 0;  // under MPI, rank 0 reports and writes
+  RunToFileOptions options;
+  options.cluster = g_cluster.get();
+  options.output_path = output.empty() ? "out/" + plan.options.name + ".h5" : output;
+  if (output.empty() && reporter) std::filesystem::create_directories("out");
+  options.overwrite = overwrite;
+  options.resume = resume;
+  if (!shard.empty()) {
+    const std::string& text = shard;
+    const auto slash = text.find('/');
+    try {
+      if (slash == std::string::npos) throw std::invalid_argument(text);
+      options.shard_index = std::stoi(text.substr(0, slash));
+      options.shard_count = std::stoi(text.substr(slash + 1));
+    } catch (const std::exception&) {
+      throw ConfigError("--shard '" + text + "' is malformed: expected i/N with 0 <= i < N, e.g. --shard 3/16");
+    }
+  }
+  options.command_line = invocation;
+  options.sweep.threads = threads;
+  options.sweep.time_limit_seconds = time_limit;
+  options.sweep.cancel = &g_cancel;
+  if (quiet || progress == "quiet") options.sweep.progress = SweepOptions::Progress::quiet;
+  else if (progress == "lines") options.sweep.progress = SweepOptions::Progress::lines;
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  SweepSummary s;
+  try {
+    s = run_experiment_to_file(registry, plan, options);
+  } catch (const OutputFailure& e) {
+    if (!reporter) throw;
+    // The journal stays; its runs are this process's work so far. --overwrite would ignore them.
+    std::string again = resume_command(invocation, !output.empty(), options.output_path);
+    std::cerr << "ratelab run: " << e.what() << ".\n"
+              << (e.disk_full ? "free space" : "fix the cause") << ", then continue with: " << again << "\n";
+    return kExitWriteFailed;
+  }
+  if (!reporter) return s.cancelled ? kExitInterrupted : s.error > 0 ? kExitRunErrors : kExitOk;  // rank 0's outcome
+  const long runs = s.ok + s.diverged + s.error + s.nonfinite + s.interrupted;
+  std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged
+            << " diverged, " << s.error << " error";
+  if (s.nonfinite) std::cerr << ", " << s.nonfinite << " nonfinite (a metric is NaN or inf with x finite)";
+  if (s.interrupted || s.not_started) std::cerr << ", " << s.interrupted << " interrupted, " << s.not_started << " not started";
+  std::cerr << ") in " << std::fixed << std::setprecision(2) << s.seconds << " s";
+  if (!s.runs_per_rank.empty()) {
+    std::cerr << " on " << s.runs_per_rank.size() << " ranks (runs taken per rank:";
+    for (long n : s.runs_per_rank) std::cerr << " " << n;
+    std::cerr << ")";
+  }
+  std::cerr << "\n";
+  for (const auto& skipped : s.skipped) std::cerr << "skipped " << skipped << "\n";
+  if (draw_plot) {
+    tools::PlotOptions plot = plot_from_file;
+    plot.output = std::filesystem::path(options.output_path).replace_extension(".png").string();
+    tools::plot(plot, results::read_trace_file(options.output_path), std::cerr);
+  }
+  if (s.cancelled) {
+    const std::string again = resume_command(invocation, !output.empty(), options.output_path);
+    std::cerr << "interrupted: " << options.output_path
+              << " holds every finished run (the others are marked interrupted or missing).\n"
+              << "continue with: " << again << "\n";
+    if (g_cluster && g_cluster->size() > 1)
+      std::cerr << "(under mpirun with any number of ranks, or as a single process: the result is the same)\n";
+    return kExitInterrupted;
+  }
+  return s.error > 0 ? kExitRunErrors : kExitOk;
+}
+
+// `ratelab verify`: claims of an experiment file checked on a fresh run (or on --from FILE.h5).
+struct VerifyArgs {
+  std::string experiment;
+  bool quick = false;
+  std::string from, output;
+  int threads = 0;
+  long seed = 1;
+  std::vector<std::string> set;
+  PlanLimits limits;
+  static ParamTable<VerifyArgs> params() {
+    return ParamTable<VerifyArgs>{param(&VerifyArgs::experiment, "experiment", unconstrained(),
+                  "experiment file or preset name (or a trace file .h5)"),
+            param(&VerifyArgs::quick, "quick", unconstrained(), "the preset's smaller declared size (its [quick] section)"),
+            param(&VerifyArgs::from, "from", unconstrained(), "check the claims on this trace file instead of running"),
+            param(&VerifyArgs::output, "output", unconstrained(),
+                  "keep the trace file here (default: a temporary file, removed)"),
+            threads_option(&VerifyArgs::threads),
+            param(&VerifyArgs::seed, "seed", nonnegative(), "bootstrap seed of the claim intervals"),
+            set_option(&VerifyArgs::set)}
+        .with(&VerifyArgs::limits, plan_limit_options());
+  }
+};
+
+int command_verify(const VerifyArgs& args, const Invocation& invocation_) {
+  const std::string& invocation = invocation_.text;
+  const auto& [experiment, quick, from, output, threads, seed, given_sets, limits] = args;
+  const std::vector<std::string>& sets = given_sets;
+
+  // Claims come from the experiment file, or from the resolved text stored in a trace file; overrides are
+  // applied to it before anything is read (claims.NAME=... only, on runs already made).
+  Registry registry = registry_with_plugins({});  // plugins on RATELAB_PLUGIN_PATH
+  std::optional<results::TraceData> data;
+  std::optional<claims::LoadedExperiment> loaded;
+  std::vector<claims::Claim> claim_list;
+  std::string source;
+  if (experiment.size() > 3 && experiment.substr(experiment.size() - 3) == ".h5" && std::filesystem::exists(experiment)) {
+    if (!from.empty()) throw ConfigError("give either a trace file or --from, not both");
+    data = results::read_trace_file(experiment);
+    source = experiment;
+    claim_list = claims::claims_for_stored_runs(parse_ini(data->layout.experiment_text, experiment), experiment, sets, quick);
+  } else if (!from.empty()) {
+    const IniDocument document = read_ini_file(find_experiment(experiment));
+    source = document.source;
+    claim_list = claims::claims_for_stored_runs(document, from, sets, quick);
+    data = results::read_trace_file(from);
+  } else {
+    loaded = claims::load_experiment(registry, read_ini_file(find_experiment(experiment)), sets, quick, limits);
+    source = loaded->document.source;
+    claim_list = loaded->claims;
+  }
+  if (claim_list.empty()) throw ConfigError(source + " has no [claims] section: nothing to verify");
+
+  int run_status = kExitOk;
+  if (!data) {
+    const ExperimentPlan& plan = loaded->plan;
+    claims::check_claims(claim_list, claims::layout_of(plan), false);  // before the run
+    RunToFileOptions options;
+    const bool keep = !output.empty();
+    options.output_path = keep ? output
+                               : (std::filesystem::temp_directory_path() /
+                                  ("ratelab-verify-" + std::to_string(::getpid()) + "-" + plan.options.name + ".h5")).string();
+    options.overwrite = true;
+    options.command_line = invocation;
+    options.sweep.threads = threads;
+    options.sweep.cancel = &g_cancel;
+    options.sweep.progress = SweepOptions::Progress::quiet;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    SweepSummary s = run_experiment_to_file(registry, plan, options);
+    std::cerr << plan.options.name << (quick ? " (quick)" : "") << ": " << s.ok << " ok, " << s.diverged << " diverged, "
+              << s.error << " error" << (s.nonfinite ? ", " + std::to_string(s.nonfinite) + " nonfinite" : "") << " runs in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
+    std::cerr.unsetf(std::ios::floatfield);
+    data = results::read_trace_file(options.output_path);
+    if (!keep) std::filesystem::remove(options.output_path);
+    if (s.cancelled) return kExitInterrupted;
+    if (s.error > 0) run_status = kExitRunErrors;
+  }
+  const auto verdicts = claims::evaluate_claims(claim_list, *data, seed);
+  long failed = 0;
+  for (const auto& v : verdicts) {
+    std::cout << claims::format_verdict(v) << "\n";
+    failed += v.pass ? 0 : 1;
+  }
+  std::cout << (failed ? "FAILED: " : "OK: ") << verdicts.size() - std::size_t(failed) << "/" << verdicts.size()
+            << " claims hold\n";
+  if (failed) return kExitClaimFailed;
+  return run_status;
+}
+
+void print_params(const ComponentInfo& c) {
+  std::cout << kind_name(c.kind) << " " << c.key << " (" << c.origin << "): " << c.summary << "\n";
+  if (c.params.empty()) {
+    std::cout << "  no parameters\n";
+    return;
+  }
+  std::cout << "  parameters:\n";
+  for (const auto& p : c.params) {
+    std::cout << "    " << std::left << std::setw(22) << p.key << " " << std::setw(15) << type_name(p.type)
+              << " default " << std::setw(10) << (format_value(p.default_value).empty() ? "''" : format_value(p.default_value));
+    std::string constraint = p.constraint.describe(p.key);
+    if (!constraint.empty()) std::cout << "  [" << constraint << "]";
+    std::cout << "\n      " << p.doc << "\n";
+  }
+}
+
+struct ListArgs {
+  std::string what = "all";
+  std::vector<std::string> plugin;
+  static ParamTable<ListArgs> params() {
+    return {param(&ListArgs::what, "what",
+                  one_of({"all", "optimizers", "problems", "schedules", "noise", "presets", "views", "metrics"}),
+                  "what to list"),
+            plugin_option(&ListArgs::plugin)};
+  }
+};
+
+// The noise models: the choices of the `noise` parameter the problems declare, and its companions (the
+// noise_* keys every such problem declares: the option group, not a problem's own noise_std).
+void list_noise(const Registry& registry) {
+  std::vector<std::string> models, companions;
+  bool first = true;
+  for (const auto* problem : registry.components(ComponentKind::problem)) {
+    const auto& specs = problem->params;
+    auto noise = std::find_if(specs.begin(), specs.end(), [](const ParamSpec& s) { return s.key == "noise"; });
+    if (noise == specs.end()) continue;
+    for (const auto& c : noise->constraint.choices)
+      if (std::find(models.begin(), models.end(), c) == models.end()) models.push_back(c);
+    std::vector<std::string> keys;
+    for (const auto& s : specs)
+      if (s.key.rfind("noise_", 0) == 0 && (first || std::find(companions.begin(), companions.end(), s.key) != companions.end()))
+        keys.push_back(s.key);
+    companions = keys;
+    first = false;
+  }
+  std::cout << "noise (problem parameter 'noise'";
+  for (std::size_t i = 0; i < companions.size(); ++i) std::cout << (i ? ", " : ", with ") << companions[i];
+  std::cout << "):\n";
+  for (const auto& m : models) std::cout << "  " << m << "\n";
+}
+
+int command_list(const ListArgs& args, const Invocation&) {
+  const std::string& what = args.what;
+  Registry registry = registry_with_plugins(args.plugin);
+  auto show = [&](const std::string& k) { return what == "all" || what == k; };
+  auto section = [&](ComponentKind kind, const char* title) {
+    std::cout << title << ":\n";
+    for (const auto* c : registry.components(kind))
+      std::cout << "  " << std::left << std::setw(16) << c->key << " " << c->summary
+                << (c->origin == "built-in" ? "" : "  [" + c->origin + "]") << "\n";
+  };
+  if (show("optimizers")) section(ComponentKind::optimizer, "optimizers");
+  if (show("problems")) section(ComponentKind::problem, "problems");
+  if (show("schedules")) section(ComponentKind::schedule, "schedules");
+  if (show("noise")) list_noise(registry);
+  if (show("presets")) {
+    std::cout << "presets:\n";
+    for (const auto& p : list_presets()) std::cout << "  " << std::left << std::setw(20) << p.name << " " << p.description << "\n";
+  }
+  if (show("views")) {
+    std::cout << "views (experiment parameter 'views'):\n";
+    for (const auto& v : all_view_names()) std::cout << "  " << v << "\n";
+  }
+  if (show("metrics")) {
+    std::cout << "metrics (experiment parameter 'metrics'):\n";
+    for (std::size_t i = 0; i < all_metric_names().size(); ++i)
+      std::cout << "  " << std::left << std::setw(10) << all_metric_names()[i] << " " << metric_doc(Metric(i)) << "\n";
+  }
+  return kExitOk;
+}
+
+struct DescribeArgs {
+  std::string name;
+  std::vector<std::string> plugin;
+  static ParamTable<DescribeArgs> params() {
+    return {param(&DescribeArgs::name, "name", unconstrained(), "optimizer, problem or schedule key, or 'experiment'"),
+            plugin_option(&DescribeArgs::plugin)};
+  }
+};
+
+int command_describe(const DescribeArgs& args, const Invocation&) {
+  const std::string& name = args.name;
+  Registry registry = registry_with_plugins(args.plugin);
+  if (name == "experiment") {
+    print_params({ComponentKind::schedule, "experiment", "the [experiment] section of an experiment file",
+                  ExperimentOptions::params().specs(), "built-in"});
+    return kExitOk;
+  }
+  bool found = false;
+  std::vector<std::string> all{"experiment"};
+  for (auto kind : {ComponentKind::optimizer, ComponentKind::problem, ComponentKind::schedule}) {
+    if (registry.contains(kind, name)) {
+      print_params(registry.info(kind, name));
+      found = true;
+    }
+    for (const auto& k : registry.keys(kind)) all.push_back(k);
+  }
+  if (!found) throw ConfigError(unknown_key_message("component", name, all));
+  return kExitOk;
+}
+
+// Exit 0 when every component of the plugin passes every check, 3 when one fails.
+struct CheckPluginArgs {
+  std::string library;
+  std::vector<std::string> plugin;
+  ConformanceOptions conformance;
+  static ParamTable<CheckPluginArgs> params() {
+    return ParamTable<CheckPluginArgs>{
+        param(&CheckPluginArgs::library, "library", unconstrained(), "plugin library (.so)"),
+        plugin_option(&CheckPluginArgs::plugin, "also load this plugin first (its keys must not collide); not checked")}
+        .with(&CheckPluginArgs::conformance, ConformanceOptions::params());
+  }
+};
+
+int command_check_plugin(const CheckPluginArgs& args, const Invocation&) {
+  const ConformanceOptions& conformance = args.conformance;
+  Registry registry = registry_with_plugins(args.plugin);
+  LoadedPlugin plugin = load_plugin(registry, args.library);
+  std::cout << plugin.origin << ": " << plugin.optimizers.size() << " optimizer(s)\n";
+  bool all = true;
+  for (const auto& key : plugin.optimizers) {
+    ConformanceReport report = check_optimizer_conformance(registry, key, {}, conformance);
+    std::cout << format_report(report);
+    all = all && report.passed();
+  }
+  return all ? kExitOk : kExitRunErrors;
+}
+
+// Prints an error; under MPI, through the cluster, which agrees on the failure with the other ranks (or
+// ends the job once the sweep has started).
+int fail(int code, const std::function<void()>& report) {
+  if (g_cluster) {
+    g_cluster->fail(code, report);
+  } else {
+    report();
+  }
+  return code;
+}
+
+std::vector<std::string> command_names() {
+  std::vector<std::string> names;
+  for (const auto& c : commands()) names.push_back(c.name);
+  return names;
+}
+
+int dispatch(const std::string& name, const std::vector<std::string>& args, const Invocation& invocation) {
+  try {
+    const auto& table = commands();
+    const auto command = std::find_if(table.begin(), table.end(), [&](const Command& c) { return c.name == name; });
+    if (command == table.end())
+      throw Usage(unknown_key_message("command", name, command_names()) + "\n\n" + main_help());
+    return command->run(*command, args, invocation);
+  } catch (const distributed::PeerFailure& e) {
+    return e.exit_code;  // another rank of the MPI job failed first and printed why
+  } catch (const Usage& e) {
+    if (*e.what() == '\0') return kExitOk;  // --help
+    return fail(kExitUsage, [&] { std::cerr << "ratelab " << name << ": " << e.what() << "\n"; });
+  } catch (const ConfigError& e) {
+    return fail(kExitUsage, [&] {
+      std::cerr << "ratelab " << name << ": error:\n";
+      for (const auto& p : e.problems()) std::cerr << "  " << p << "\n";
+    });
+  } catch (const std::exception& e) {
+    return fail(kExitInternal, [&] { std::cerr << "ratelab " << name << ": internal error: " << e.what() << "\n"; });
+  }
+}
+
+}  // namespace
+
+// ---- the table --------------------------------------------------------------------------------------------
+
+const std::vector<Command>& commands() {
+  using Keys = std::vector<std::string>;
+  static const std::vector<Command> table{
+      //      name, arguments, one-line help, positional keys, required keys, function[, notes for its --help]
+      command("run", "EXPERIMENT", "run an experiment file or preset, write an HDF5 trace file", Keys{"experiment"},
+              Keys{"experiment"}, command_run),
+      command("list", "[WHAT]", "list optimizers, problems, schedules, noise, presets, views, metrics", Keys{"what"},
+              Keys{}, command_list),
+      command("describe", "NAME", "parameters of a component (type, default, constraint, meaning)", Keys{"name"},
+              Keys{"name"}, command_describe),
+      command("plot", "FILE -o F", "convergence curves with quantile bands (.png, .svg, .pdf)", Keys{"file"},
+              Keys{"file"}, command_plot),
+      command("summary", "FILE", "final values and fitted rates with bootstrap intervals", Keys{"file"}, Keys{"file"},
+              command_summary),
+      command("compare", "FILE --a A --b B", "paired difference of two configurations", Keys{"file"}, Keys{"file"},
+              command_compare),
+      command("inspect", "FILE", "what a trace file holds", Keys{"file"}, Keys{"file"}, command_inspect),
+      command("export", "FILES -o F", "the runs as one long CSV table (a row per configuration, replicate, view, step)",
+              Keys{"files"}, Keys{"files", "output"}, command_export,
+              "columns: configuration id, label, every parameter, f_star, view, replicate, step, the metrics, status,\n"
+              "stop_step, wall_seconds, eval_seconds, stats.NAME (a file column first when several files are given)"),
+      command("merge", "PARTS -o F", "merge the shards of one experiment (run --shard i/N) into one file",
+              Keys{"inputs"}, Keys{"inputs", "output"}, command_merge),
+      command("slurm", "EXPERIMENT --array N", "write a Slurm job-array script (one shard per task, then a merge)",
+              Keys{"experiment"}, Keys{"experiment", "array"}, command_slurm),
+      command("verify", "EXPERIMENT", "run an experiment (or read --from FILE.h5) and check its [claims]",
+              Keys{"experiment"}, Keys{"experiment"}, command_verify,
+              "exit codes: 0 every claim holds, 5 some claim failed, 2 bad input, 3/4 as for run"),
+      command("check-plugin", "LIB", "load a plugin and run the optimizer conformance suite on its components",
+              Keys{"library"}, Keys{"library"}, command_check_plugin,
+              "exit codes: 0 every component conforms, 3 some check failed"),
+  };
+  return table;
+}
+
+std::string main_help() {
+  std::ostringstream out;
+  out << kMainHelpIntro << "\ncommands:\n";
+  for (const auto& c : commands()) {
+    const std::string synopsis = c.name + " " + c.arguments;
+    out << "  " << std::left << std::setw(27) << synopsis << " " << c.help << "\n";
+  }
+  out << "\n" << kMainHelpOutro;
+  return out.str();
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+    std::cout << main_help();
+    return argc < 2 ? kExitUsage : kExitOk;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  const int code = dispatch(argv[1], args, Invocation{command_line(argc, argv)});
+  g_cluster.reset();  // MPI_Finalize
+  return code;
+}
+
+}  // namespace ratelab::cli
