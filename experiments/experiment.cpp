@@ -123,6 +123,27 @@ ParamTable<ExperimentOptions> ExperimentOptions::params() {
   return fields;
 }
 
+namespace {
+// How F* was obtained, from the problem's account of it: "closed form" (and a teacher's zero loss) is exact
+// by construction, "given" comes with the data, anything else names the numerical method that solved it.
+PreparedExperiment::FStar f_star_record(const ProblemFacts& facts, bool per_replicate) {
+  PreparedExperiment::FStar out;
+  out.method = facts.f_star ? facts.f_star_method : "unknown";
+  const auto starts = [&](const char* prefix) { return facts.f_star_method.rfind(prefix, 0) == 0; };
+  const bool exact = starts("closed form") || starts("teacher");
+  if (!facts.f_star) out.source = "unknown";
+  else if (exact) out.source = "closed form";
+  else if (starts("given")) out.source = "given";
+  else out.source = "solved";
+  if (facts.f_star && (exact || !per_replicate)) out.value = facts.f_star;
+  if (facts.f_star && !exact && per_replicate) {
+    out.source = "unknown";
+    out.method = "solved per replicate instance (" + facts.f_star_method + "); differs between replicates";
+  }
+  return out;
+}
+}  // namespace
+
 results::ConfigurationRecord configuration_record(const Configuration& c) {
   results::ConfigurationRecord record;
   record.id = c.id;
@@ -819,6 +840,7 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, const Experimen
       schedules_.push_back(schedule);
       instance_stats_.push_back(problem->instance_stats());
       instance_stats_.back().emplace_back("f_star_known", problem->facts().f_star ? 1.0 : 0.0);
+      f_stars_.push_back(f_star_record(problem->facts(), plan.options.instance == ExperimentOptions::Instance::per_replicate));
       instance_stats_.back().insert(instance_stats_.back().end(), schedule_constants.begin(),
                                     schedule_constants.end());
       kept.push_back(c);

@@ -146,8 +146,16 @@ class PreparedExperiment {
   // the results, in the order of `replicates`, are bit for bit those of run() one by one.
   std::vector<RunResult> run_lockstep(std::size_t configuration, std::span<const long> replicates,
                                       const std::atomic<bool>* cancel) const;
-  // What set-up measured about a configuration's instance (f* method, ...).
+  // What set-up measured about a configuration's instance (condition number, ...).
   const RunStats& instance_stats(std::size_t configuration) const { return instance_stats_[configuration]; }
+  // A configuration's F*: its value (nullopt: unknown), how it was obtained ("closed form", "given",
+  // "solved", "unknown") and the problem's account of it (ProblemFacts::f_star_method). Under
+  // instance = per_replicate, an F* that is not a closed form differs between replicates: unknown here.
+  struct FStar {
+    std::optional<double> value;
+    std::string source, method;
+  };
+  const FStar& f_star(std::size_t configuration) const { return f_stars_[configuration]; }
   const std::vector<std::string>& metric_names() const { return metric_names_; }
 
  private:
@@ -159,6 +167,7 @@ class PreparedExperiment {
   std::vector<std::shared_ptr<const Problem>> problems_;  // per configuration (shared instances)
   std::vector<Schedule> schedules_;
   std::vector<RunStats> instance_stats_;
+  std::vector<FStar> f_stars_;
   std::vector<std::string> metric_names_;
 };
 

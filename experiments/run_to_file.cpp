@@ -126,6 +126,10 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   for (const auto& c : plan.configurations) {
     results::ConfigurationRecord rec = configuration_record(c);
     for (const auto& [k, v] : experiment.instance_stats(c.index)) rec.instance.emplace_back(k, v);
+    const auto& f_star = experiment.f_star(c.index);
+    rec.f_star = f_star.value;
+    rec.f_star_source = f_star.source;
+    rec.f_star_method = f_star.method;
     layout.configurations.push_back(std::move(rec));
   }
   auto& root = layout.root;

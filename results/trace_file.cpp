@@ -1,5 +1,8 @@
-// HDF5 trace files (schema version 1, see results/SCHEMA.md), through the HDF5 C API and the high-level
-// dimension-scale library (H5DS), so that h5py, netCDF-4/h5netcdf and xarray see labelled dimensions.
+// HDF5 trace files (schema version 2, see results/SCHEMA.md), through the HDF5 C API and the high-level
+// dimension-scale library (H5DS). Schema 2 is a netCDF-4 file (CF conventions where they apply): every
+// variable sits in the root group beside the dimension scales it uses, so xarray (h5netcdf and netcdf4
+// engines), ncdump and the other netCDF tools read the whole study without ratelab. Files of schema 1
+// (metrics under /traces, parameters as attributes of /configurations/cNNNN) are still read.
 //
 // Memory stays bounded however many runs a file holds: write_run() writes the V x K block of each metric
 // straight from RunResult::traces (metric-major, so each metric's block is already a [V, K] row-major
@@ -15,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -32,7 +36,10 @@ namespace ratelab::results {
 namespace {
 
 constexpr const char* kFormat = "ratelab-trace";
-constexpr const char* kStatusCodes = "0 ok, 1 diverged, 2 error, 3 interrupted, 4 missing, 5 nonfinite";
+constexpr const char* kConventions = "CF-1.8";
+// CF flags of the status variable: code i means the i-th word (RunStatus's order).
+constexpr const char* kStatusMeanings = "ok diverged error interrupted missing nonfinite";
+constexpr const char* kStatusCodesSchema1 = "0 ok, 1 diverged, 2 error, 3 interrupted, 4 missing, 5 nonfinite";
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kStopStepFill = -1;  // "never written"; a run that started has stop_step >= 0
 constexpr const char* kScaleNames[4] = {"configuration", "view", "replicate", "step"};
@@ -129,15 +136,7 @@ Id utf8_string_type() {
   return type;
 }
 
-// The same enum h5py writes for numpy bools, so h5py reads these attributes back as bools.
-Id bool_enum_type() {
-  Id type = checked(H5Tenum_create(H5T_NATIVE_INT8), H5Tclose, "bool type");
-  std::int8_t no = 0, yes = 1;
-  check(H5Tenum_insert(type.get(), "FALSE", &no), "bool type");
-  check(H5Tenum_insert(type.get(), "TRUE", &yes), "bool type");
-  return type;
-}
-
+// Schema 1 wrote bools as the enum h5py writes for numpy bools.
 bool is_bool_enum(hid_t type) {
   if (H5Tget_class(type) != H5T_ENUM || H5Tget_size(type) != 1 || H5Tget_nmembers(type) != 2) return false;
   for (unsigned i = 0; i < 2; ++i) {
@@ -187,10 +186,11 @@ void write_attribute(hid_t object, const std::string& name, const ParamValue& va
           Id attr = create(H5T_STD_I64LE, scalar_space().get());
           check(H5Awrite(attr.get(), H5T_NATIVE_INT64, &v), what);
         } else if constexpr (std::is_same_v<T, bool>) {
-          Id type = bool_enum_type();
-          Id attr = create(type.get(), scalar_space().get());
+          // int8 0/1, not HDF5's enum (h5py's bool), which netCDF-C readers drop; an int8 scalar attribute
+          // reads back as a bool (no other attribute is int8).
+          Id attr = create(H5T_STD_I8LE, scalar_space().get());
           const std::int8_t byte = v ? 1 : 0;
-          check(H5Awrite(attr.get(), type.get(), &byte), what);
+          check(H5Awrite(attr.get(), H5T_NATIVE_INT8, &byte), what);
         } else if constexpr (std::is_same_v<T, std::string>) {
           Id type = utf8_string_type();
           Id attr = create(type.get(), scalar_space().get());
@@ -258,6 +258,11 @@ ParamValue read_attribute(hid_t object, const std::string& name) {
       }
       break;
     case H5T_INTEGER:
+      if (scalar && H5Tget_size(type.get()) == 1) {
+        std::int8_t byte = 0;
+        check(H5Aread(attr.get(), H5T_NATIVE_INT8, &byte), what);
+        return byte != 0;
+      }
       if (scalar) {
         std::int64_t v = 0;
         check(H5Aread(attr.get(), H5T_NATIVE_INT64, &v), what);
@@ -411,6 +416,85 @@ std::string escape_for_message(std::string s) {
   return s;
 }
 
+// ---- schema 2 names ---------------------------------------------------------------------------------
+
+// Variables of run statistics and of problem-specific metrics are named with a prefix, so that no name a
+// component chooses can collide with a metric, a run field or a parameter.
+const std::string kStatPrefix = "stats.", kExtraPrefix = "extra.", kInstancePrefix = "instance.";
+const std::string kStreamSaltKey = "stream_salt";
+// The fixed variables of the root group; parameters may not take these names.
+const std::set<std::string> kFixedVariables = {
+    "experiment", "configuration", "view",   "replicate",    "step",         "label",   "f_star",
+    "f_star_source", "f_star_method", "status", "stop_step", "wall_seconds", "eval_seconds", "message"};
+
+std::optional<std::uint64_t> parse_uint64(const std::string& text) {
+  if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (errno == ERANGE || *end != '\0') return std::nullopt;
+  return std::uint64_t(v);
+}
+
+// One key of the configurations' parameters (or instance values): its variable name and each
+// configuration's value (nullptr where the configuration lacks the key).
+struct ConfigurationColumn {
+  std::string name;
+  std::vector<const ParamValue*> values;
+};
+// Every key once, in an order that keeps each configuration's own order (its parameters read back in
+// declaration order: sgd's and heavy_ball's optimizer keys interleave where each has them): a topological
+// order of "a comes right before b in some configuration", the first-seen key first among those free to go.
+std::vector<ConfigurationColumn> configuration_columns(const std::vector<ConfigurationRecord>& records, bool instance) {
+  std::vector<std::string> names;
+  std::map<std::string, std::size_t> index;
+  std::vector<std::set<std::size_t>> successors;
+  std::vector<std::size_t> predecessors;
+  auto entries = [&](std::size_t c) -> const Attributes& { return instance ? records[c].instance : records[c].parameters; };
+  for (std::size_t c = 0; c < records.size(); ++c) {
+    std::size_t previous = SIZE_MAX;
+    for (const auto& [key, value] : entries(c)) {
+      auto [it, inserted] = index.emplace(instance ? kInstancePrefix + key : key, names.size());
+      if (inserted) {
+        names.push_back(it->first);
+        successors.emplace_back();
+        predecessors.push_back(0);
+      }
+      if (previous != SIZE_MAX && successors[previous].insert(it->second).second) ++predecessors[it->second];
+      previous = it->second;
+    }
+  }
+  std::vector<std::size_t> order;
+  std::vector<bool> placed(names.size(), false);
+  std::set<std::size_t> free;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (predecessors[i] == 0) free.insert(i);
+  while (order.size() < names.size()) {
+    std::size_t next = SIZE_MAX;
+    if (!free.empty()) {
+      next = *free.begin();
+      free.erase(free.begin());
+    } else {  // configurations disagree on an order (a cycle): the first-seen key left goes next
+      for (std::size_t i = 0; i < names.size() && next == SIZE_MAX; ++i)
+        if (!placed[i]) next = i;
+    }
+    placed[next] = true;
+    order.push_back(next);
+    for (std::size_t s : successors[next])
+      if (!placed[s] && --predecessors[s] == 0) free.insert(s);
+  }
+  std::vector<ConfigurationColumn> columns(names.size());
+  std::vector<std::size_t> position(names.size());
+  for (std::size_t p = 0; p < order.size(); ++p) {
+    position[order[p]] = p;
+    columns[p] = {names[order[p]], std::vector<const ParamValue*>(records.size(), nullptr)};
+  }
+  for (std::size_t c = 0; c < records.size(); ++c)
+    for (const auto& [key, value] : entries(c)) columns[position[index.at(instance ? kInstancePrefix + key : key)]].values[c] = &value;
+  return columns;
+}
+
 // ---- layout validation ----------------------------------------------------------------------------
 
 void check_unique_keys(const Attributes& attributes, const std::string& where, const std::set<std::string>& reserved,
@@ -459,10 +543,22 @@ void validate(const TraceLayout& layout) {
                          "; configuration ids must be unique");
     check_unique_keys(record.parameters, where + " parameters", {"id", "label"}, problems);
     check_unique_keys(record.instance, where + " instance", {}, problems);
-    for (const auto& [key, value] : record.parameters)
-      if (key.rfind("instance.", 0) == 0) problems.push_back(where + " parameter '" + key + "' starts with the reserved prefix 'instance.'");
+    for (const auto& [key, value] : record.parameters) {
+      for (const std::string& prefix : {kInstancePrefix, kStatPrefix, kExtraPrefix})
+        if (key.rfind(prefix, 0) == 0)
+          problems.push_back(where + " parameter '" + key + "' starts with the reserved prefix '" + prefix + "'");
+      if (kFixedVariables.count(key) || std::find(layout.metrics.begin(), layout.metrics.end(), key) != layout.metrics.end())
+        problems.push_back(where + " parameter '" + key + "' has the name of a variable of the file");
+      if (key.find('/') != std::string::npos) problems.push_back(where + " parameter '" + key + "' contains '/'");
+    }
+    for (const auto& [key, value] : record.instance)
+      if (key.empty() || key.find('/') != std::string::npos)
+        problems.push_back(where + " instance value '" + key + "' is empty or contains '/'");
   }
-  check_unique_keys(layout.root, "root attributes", {"schema_version", "format"}, problems);
+  for (const auto& name : layout.extra_metrics)
+    if (name.empty() || name.find('/') != std::string::npos)
+      problems.push_back("trace layout: extra metric name '" + name + "' is empty or contains '/'");
+  check_unique_keys(layout.root, "root attributes", {"schema_version", "format", "Conventions"}, problems);
   for (const auto& [key, value] : layout.root)
     if (key == "experiment_name" && !(std::holds_alternative<std::string>(value) && std::get<std::string>(value) == layout.experiment_name))
       problems.push_back("root attribute experiment_name = '" + format_value(value) + "' differs from the layout's experiment name '" +
@@ -510,6 +606,7 @@ struct TraceWriter::Impl {
   WriteMode mode = WriteMode::create_new;
   bool committed = false;
   hsize_t configurations = 0, views = 0, replicates = 0, checkpoints = 0;
+  std::string coordinates;  // the CF `coordinates` attribute of every variable along configuration
 
   // Declared first so it is closed last.
   Id file;
@@ -519,10 +616,9 @@ struct TraceWriter::Impl {
   Id run_space, one_value_space;            // [C, R] with the selection of one run; one element in memory
   std::vector<Id> traces;                   // one per metric
   std::vector<std::string> extra_names;
-  std::vector<Id> extra;                    // /extra/<name>: [C, R, K]
+  std::vector<Id> extra;                    // extra.<name>: [C, R, K]
   Id extra_space, extra_block_space;        // with the selection of one run; [K] in memory
   Id status, stop_step, wall_seconds, eval_seconds, message;
-  Id stats_group;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
   // Crash-safety tests: RATELAB_FAULT_KILL_IN_WRITE=n kills the process with SIGKILL in the middle of the
   // n-th write_run (traces written, run fields not), the worst moment for the HDF5 file.
@@ -541,7 +637,7 @@ struct TraceWriter::Impl {
 
   herr_t close_all() {
     stats.clear();
-    for (Id* id : {&stats_group, &message, &eval_seconds, &wall_seconds, &stop_step, &status, &one_value_space, &run_space,
+    for (Id* id : {&message, &eval_seconds, &wall_seconds, &stop_step, &status, &one_value_space, &run_space,
                    &trace_block_space, &trace_space, &replicate_scale, &configuration_scale, &string_type})
       id->reset();
     traces.clear();
@@ -566,17 +662,97 @@ struct TraceWriter::Impl {
       if (existing == name) return dataset.get();
     if (name.empty() || name.find('/') != std::string::npos || name == "." )
       throw std::invalid_argument("run stat name '" + name + "' cannot be an HDF5 dataset name (empty or contains '/')");
-    stats.emplace_back(name, create_run_dataset("/runs/stats/" + name, H5T_IEEE_F64LE, &kNaN, H5T_NATIVE_DOUBLE));
+    Id dataset = create_run_dataset(kStatPrefix + name, H5T_IEEE_F64LE, &kNaN, H5T_NATIVE_DOUBLE);
+    write_attribute(dataset.get(), "long_name", "run statistic " + name + " reported by a component");
+    write_attribute(dataset.get(), "coordinates", coordinates);
+    stats.emplace_back(name, std::move(dataset));
     return stats.back().second.get();
   }
 
   void create_layout(const TraceLayout& layout);
+  void write_configuration_column(const ConfigurationColumn& column, hid_t dcpl);
 
   void write_run_value(hid_t dataset, hid_t memory_type, const void* value, const char* what) {
     check(H5Dwrite(dataset, memory_type, one_value_space.get(), run_space.get(), H5P_DEFAULT, value),
           std::string("write ") + what + " to " + partial_path);
   }
 };
+
+// One variable along `configuration` for a parameter (or instance value): numbers as numbers, booleans as
+// int8 with CF flags, text as strings. A configuration without the key holds the variable's
+// `missing_value` (written only when some configuration lacks it, since xarray turns a variable with a
+// missing_value into floats); parameters whose configurations disagree on the type are written as text.
+void TraceWriter::Impl::write_configuration_column(const ConfigurationColumn& column, hid_t dcpl) {
+  const hid_t f = file.get();
+  const std::size_t C = column.values.size();
+  std::optional<std::size_t> kind;
+  bool mixed = false, absent = false;
+  for (const ParamValue* v : column.values) {
+    if (!v) {
+      absent = true;
+      continue;
+    }
+    if (kind && *kind != v->index()) mixed = true;
+    kind = v->index();
+  }
+  const std::string what = "write variable " + column.name;
+  auto create = [&](hid_t file_type) {
+    Id dataset = checked(H5Dcreate2(f, column.name.c_str(), file_type, simple_space({hsize_t(C)}).get(), H5P_DEFAULT, dcpl,
+                                    H5P_DEFAULT),
+                         H5Dclose, "create variable " + column.name);
+    attach_scales(dataset.get(), {{configuration_scale.get(), "configuration"}});
+    return dataset;
+  };
+  auto numbers = [&]<class T>(hid_t file_type, hid_t memory_type, T missing, auto convert) {
+    std::vector<T> values(C, missing);
+    for (std::size_t c = 0; c < C; ++c)
+      if (column.values[c]) values[c] = convert(*column.values[c]);
+    Id dataset = create(file_type);
+    check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), what);
+    if (absent) {
+      Id attr = checked(H5Acreate2(dataset.get(), "missing_value", file_type, scalar_space().get(), H5P_DEFAULT, H5P_DEFAULT),
+                        H5Aclose, what);
+      check(H5Awrite(attr.get(), memory_type, &missing), what);
+    }
+    return dataset;
+  };
+  auto holds = [&]<class T>(T) { return kind && !mixed && *kind == ParamValue(T{}).index(); };
+  if (holds(double{})) {
+    numbers(H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, kNaN, [](const ParamValue& v) { return std::get<double>(v); });
+  } else if (holds(std::int64_t{})) {
+    numbers(H5T_STD_I64LE, H5T_NATIVE_INT64, std::numeric_limits<std::int64_t>::min(),
+            [](const ParamValue& v) { return std::get<std::int64_t>(v); });
+  } else if (holds(false)) {
+    Id dataset = numbers(H5T_STD_I8LE, H5T_NATIVE_INT8, std::int8_t{-1},
+                         [](const ParamValue& v) { return std::int8_t(std::get<bool>(v) ? 1 : 0); });
+    const std::int8_t flags[2] = {0, 1};
+    Id attr = checked(H5Acreate2(dataset.get(), "flag_values", H5T_STD_I8LE, simple_space({2}).get(), H5P_DEFAULT, H5P_DEFAULT),
+                      H5Aclose, what);
+    check(H5Awrite(attr.get(), H5T_NATIVE_INT8, flags), what);
+    write_attribute(dataset.get(), "flag_meanings", std::string("false true"));
+  } else if (holds(std::string{}) && column.name == kStreamSaltKey && !absent &&
+             std::all_of(column.values.begin(), column.values.end(), [](const ParamValue* v) {
+               return parse_uint64(std::get<std::string>(*v)).has_value();
+             })) {
+    // The salt is a 64-bit unsigned number: ParamValue carries it as decimal text, the file as a number.
+    std::vector<std::uint64_t> values;
+    for (const ParamValue* v : column.values) values.push_back(*parse_uint64(std::get<std::string>(*v)));
+    Id dataset = create(H5T_STD_U64LE);
+    check(H5Dwrite(dataset.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), what);
+  } else {
+    // Text: strings, lists (comma-separated, with a `list_of` attribute to read them back) and mixed types.
+    std::vector<std::string> texts(C);
+    for (std::size_t c = 0; c < C; ++c)
+      if (column.values[c]) texts[c] = format_value(*column.values[c]);
+    std::vector<const char*> pointers;
+    for (const auto& t : texts) pointers.push_back(t.c_str());
+    Id dataset = create(string_type.get());
+    check(H5Dwrite(dataset.get(), string_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
+    if (absent) write_attribute(dataset.get(), "missing_value", std::string());
+    if (holds(std::vector<double>{})) write_attribute(dataset.get(), "list_of", std::string("reals"));
+    if (holds(std::vector<std::string>{})) write_attribute(dataset.get(), "list_of", std::string("choices"));
+  }
+}
 
 void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
   Impl& w = *this;
@@ -587,51 +763,88 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
   // Root attributes: identity first, then provenance in the caller's order.
   write_attribute(file, "schema_version", std::int64_t{kSchemaVersion});
   write_attribute(file, "format", std::string(kFormat));
+  write_attribute(file, "Conventions", std::string(kConventions));
   write_attribute(file, "experiment_name", layout.experiment_name);
   for (const auto& [key, value] : layout.root)
     if (key != "experiment_name") write_attribute(file, key, value);
 
   Id dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
   set_common_creation_properties(dcpl.get());
+  auto write_strings = [&](const char* name, const std::vector<std::string>& values) {
+    std::vector<const char*> texts;
+    for (const auto& v : values) texts.push_back(v.c_str());
+    Id dataset = checked(H5Dcreate2(file, name, string_type, simple_space({hsize_t(values.size())}).get(), H5P_DEFAULT, dcpl.get(),
+                                    H5P_DEFAULT),
+                         H5Dclose, std::string("create variable ") + name);
+    check(H5Dwrite(dataset.get(), string_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts.data()), std::string("write ") + name);
+    return dataset;
+  };
   {
     Id experiment = checked(H5Dcreate2(file, "experiment", string_type, scalar_space().get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                             H5Dclose, "create dataset experiment");
     const char* text = layout.experiment_text.c_str();
     check(H5Dwrite(experiment.get(), string_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), "write dataset experiment");
+    write_attribute(experiment.get(), "long_name", std::string("the resolved experiment file; `ratelab run` on it reproduces this file"));
   }
 
-  // Dimension scales.
-  auto make_scale = [&](const char* name, hid_t file_type, hsize_t size, hid_t memory_type, const void* values) {
-    Id dataset = checked(H5Dcreate2(file, name, file_type, simple_space({size}).get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                         H5Dclose, std::string("create dimension scale ") + name);
-    check(H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), std::string("write ") + name);
+  // Dimension scales: netCDF-4 dimensions with their coordinate variables.
+  auto make_scale = [&](const char* name, Id dataset, const char* long_name) {
     check(H5DSset_scale(dataset.get(), name), std::string("make dimension scale ") + name);
+    write_attribute(dataset.get(), "long_name", std::string(long_name));
     return dataset;
   };
-  std::vector<const char*> texts;
-  for (const auto& record : layout.configurations) texts.push_back(record.id.c_str());
-  w.configuration_scale = make_scale("configuration", string_type, w.configurations, string_type, texts.data());
-  texts.clear();
-  for (const auto& view : layout.views) texts.push_back(view.c_str());
-  Id view_scale = make_scale("view", string_type, w.views, string_type, texts.data());
-  std::vector<std::int64_t> integers(std::size_t(w.replicates));
-  for (std::size_t r = 0; r < integers.size(); ++r) integers[r] = std::int64_t(r);
-  w.replicate_scale = make_scale("replicate", H5T_STD_I64LE, w.replicates, H5T_NATIVE_INT64, integers.data());
-  integers.assign(layout.checkpoints.begin(), layout.checkpoints.end());
-  Id step_scale = make_scale("step", H5T_STD_I64LE, w.checkpoints, H5T_NATIVE_INT64, integers.data());
+  auto integers = [&](const char* name, const std::vector<std::int64_t>& values) {
+    Id dataset = checked(H5Dcreate2(file, name, H5T_STD_I64LE, simple_space({hsize_t(values.size())}).get(), H5P_DEFAULT, dcpl.get(),
+                                    H5P_DEFAULT),
+                         H5Dclose, std::string("create variable ") + name);
+    check(H5Dwrite(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), std::string("write ") + name);
+    return dataset;
+  };
+  std::vector<std::string> ids;
+  for (const auto& record : layout.configurations) ids.push_back(record.id);
+  w.configuration_scale = make_scale("configuration", write_strings("configuration", ids),
+                                     "configuration id (a hash of its resolved parameters)");
+  Id view_scale = make_scale("view", write_strings("view", layout.views), "iterate view");
+  std::vector<std::int64_t> numbers(std::size_t(w.replicates));
+  for (std::size_t r = 0; r < numbers.size(); ++r) numbers[r] = std::int64_t(r);
+  w.replicate_scale = make_scale("replicate", integers("replicate", numbers), "replicate (seed index)");
+  Id step_scale = make_scale("step", integers("step", std::vector<std::int64_t>(layout.checkpoints.begin(), layout.checkpoints.end())),
+                             "checkpoint step t");
 
-  // Configuration records.
+  // What each configuration is: its label, F*, then every parameter and what set-up measured, one
+  // variable each along `configuration` (label and the parameters are CF auxiliary coordinates).
   {
-    Id group = create_group(file, "configurations");
-    for (std::size_t c = 0; c < layout.configurations.size(); ++c) {
-      const auto& record = layout.configurations[c];
-      Id entry = create_group(group.get(), configuration_group_name(c));
-      write_attribute(entry.get(), "id", record.id);
-      write_attribute(entry.get(), "label", record.label);
-      for (const auto& [key, value] : record.parameters) write_attribute(entry.get(), key, value);
-      for (const auto& [key, value] : record.instance) write_attribute(entry.get(), "instance." + key, value);
+    std::vector<std::string> labels, sources, methods;
+    std::vector<double> f_star;
+    for (const auto& record : layout.configurations) {
+      labels.push_back(record.label);
+      f_star.push_back(record.f_star.value_or(kNaN));
+      sources.push_back(record.f_star_source);
+      methods.push_back(record.f_star_method);
     }
+    Id label = write_strings("label", labels);
+    attach_scales(label.get(), {{w.configuration_scale.get(), "configuration"}});
+    write_attribute(label.get(), "long_name", std::string("configuration label"));
+    Id value = checked(H5Dcreate2(file, "f_star", H5T_IEEE_F64LE, simple_space({w.configurations}).get(), H5P_DEFAULT, dcpl.get(),
+                                  H5P_DEFAULT),
+                       H5Dclose, "create variable f_star");
+    check(H5Dwrite(value.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, f_star.data()), "write f_star");
+    attach_scales(value.get(), {{w.configuration_scale.get(), "configuration"}});
+    write_attribute(value.get(), "long_name", std::string("optimal value F* of the full objective (NaN: unknown)"));
+    write_attribute(value.get(), "units", std::string("objective"));
+    Id source = write_strings("f_star_source", sources);
+    attach_scales(source.get(), {{w.configuration_scale.get(), "configuration"}});
+    write_attribute(source.get(), "long_name", std::string("how F* was obtained: closed form, given, solved or unknown"));
+    Id method = write_strings("f_star_method", methods);
+    attach_scales(method.get(), {{w.configuration_scale.get(), "configuration"}});
+    write_attribute(method.get(), "long_name", std::string("the problem's account of how F* was obtained"));
   }
+  w.coordinates = "label";
+  for (const auto& column : configuration_columns(layout.configurations, false)) {
+    w.write_configuration_column(column, dcpl.get());
+    w.coordinates += " " + column.name;
+  }
+  for (const auto& column : configuration_columns(layout.configurations, true)) w.write_configuration_column(column, dcpl.get());
 
   // Traces: one chunk per (configuration, replicate) run, which is exactly what write_run writes.
   // Uncompressed on purpose: shuffle + deflate made writing 100,000 runs (640 MB of traces) 5x slower
@@ -639,7 +852,6 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
   w.trace_space = simple_space({w.configurations, w.views, w.replicates, w.checkpoints});
   w.trace_block_space = simple_space({w.views * w.checkpoints});
   {
-    Id group = create_group(file, "traces");
     Id trace_dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
     set_common_creation_properties(trace_dcpl.get());
     const hsize_t chunk[4] = {1, w.views, 1, w.checkpoints};
@@ -647,8 +859,8 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
     check(H5Pset_fill_value(trace_dcpl.get(), H5T_NATIVE_DOUBLE, &kNaN), "trace fill value");
     for (const auto& name : layout.metrics) {
       const Metric metric = metric_from_name(name);
-      Id dataset = checked(H5Dcreate2(group.get(), name.c_str(), H5T_IEEE_F64LE, w.trace_space.get(), H5P_DEFAULT,
-                                      trace_dcpl.get(), H5P_DEFAULT),
+      Id dataset = checked(H5Dcreate2(file, name.c_str(), H5T_IEEE_F64LE, w.trace_space.get(), H5P_DEFAULT, trace_dcpl.get(),
+                                      H5P_DEFAULT),
                            H5Dclose, "create trace dataset " + name);
       attach_scales(dataset.get(), {{w.configuration_scale.get(), "configuration"},
                                     {view_scale.get(), "view"},
@@ -656,23 +868,54 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
                                     {step_scale.get(), "step"}});
       write_attribute(dataset.get(), "description", std::string(metric_doc(metric)));
       write_attribute(dataset.get(), "units", std::string(metric_units(metric)));
+      write_attribute(dataset.get(), "coordinates", w.coordinates);
       w.traces.push_back(std::move(dataset));
     }
   }
+
+  // Run fields.
+  w.run_space = simple_space({w.configurations, w.replicates});
+  w.one_value_space = simple_space({1});
+  const auto missing = static_cast<std::int8_t>(RunStatus::missing);
+  w.status = w.create_run_dataset("status", H5T_STD_I8LE, &missing, H5T_NATIVE_INT8);
+  {
+    std::int8_t codes[int(RunStatus::nonfinite) + 1];
+    for (int i = 0; i <= int(RunStatus::nonfinite); ++i) codes[i] = std::int8_t(i);
+    write_attribute(w.status.get(), "long_name", std::string("run status"));
+    Id attr = checked(H5Acreate2(w.status.get(), "flag_values", H5T_STD_I8LE, simple_space({std::size(codes)}).get(), H5P_DEFAULT,
+                                 H5P_DEFAULT),
+                      H5Aclose, "write attribute flag_values");
+    check(H5Awrite(attr.get(), H5T_NATIVE_INT8, codes), "write attribute flag_values");
+    write_attribute(w.status.get(), "flag_meanings", std::string(kStatusMeanings));
+    write_attribute(w.status.get(), "coordinates", w.coordinates);
+  }
+  w.stop_step = w.create_run_dataset("stop_step", H5T_STD_I64LE, &kStopStepFill, H5T_NATIVE_INT64);
+  write_attribute(w.stop_step.get(), "long_name", std::string("last step executed (diverged: the step divergence was detected; -1: never written)"));
+  write_attribute(w.stop_step.get(), "coordinates", w.coordinates);
+  w.wall_seconds = w.create_run_dataset("wall_seconds", H5T_IEEE_F64LE, &kNaN, H5T_NATIVE_DOUBLE);
+  write_attribute(w.wall_seconds.get(), "long_name", std::string("time of the step loop"));
+  write_attribute(w.wall_seconds.get(), "units", std::string("s"));
+  write_attribute(w.wall_seconds.get(), "coordinates", w.coordinates);
+  w.eval_seconds = w.create_run_dataset("eval_seconds", H5T_IEEE_F64LE, &kNaN, H5T_NATIVE_DOUBLE);
+  write_attribute(w.eval_seconds.get(), "long_name", std::string("time of the metric evaluation"));
+  write_attribute(w.eval_seconds.get(), "units", std::string("s"));
+  write_attribute(w.eval_seconds.get(), "coordinates", w.coordinates);
+  w.message = w.create_run_dataset("message", string_type, nullptr, 0);
+  write_attribute(w.message.get(), "long_name", std::string("error message, or the first metric that is not finite"));
+  write_attribute(w.message.get(), "coordinates", w.coordinates);
 
   // Problem-specific metrics of the last iterate: [C, R, K], one chunk per run.
   w.extra_names = layout.extra_metrics;
   w.extra_space = simple_space({w.configurations, w.replicates, w.checkpoints});
   w.extra_block_space = simple_space({w.checkpoints});
   {
-    Id group = create_group(file, "extra");
     Id extra_dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
     set_common_creation_properties(extra_dcpl.get());
     const hsize_t chunk[3] = {1, 1, w.checkpoints};
     check(H5Pset_chunk(extra_dcpl.get(), 3, chunk), "extra chunking");
     check(H5Pset_fill_value(extra_dcpl.get(), H5T_NATIVE_DOUBLE, &kNaN), "extra fill value");
     for (const auto& name : layout.extra_metrics) {
-      Id dataset = checked(H5Dcreate2(group.get(), name.c_str(), H5T_IEEE_F64LE, w.extra_space.get(), H5P_DEFAULT,
+      Id dataset = checked(H5Dcreate2(file, (kExtraPrefix + name).c_str(), H5T_IEEE_F64LE, w.extra_space.get(), H5P_DEFAULT,
                                       extra_dcpl.get(), H5P_DEFAULT),
                            H5Dclose, "create extra metric dataset " + name);
       attach_scales(dataset.get(), {{w.configuration_scale.get(), "configuration"},
@@ -680,24 +923,10 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
                                     {step_scale.get(), "step"}});
       write_attribute(dataset.get(), "description",
                       std::string("problem-specific metric of the last iterate (see `ratelab describe` of the problem)"));
+      write_attribute(dataset.get(), "coordinates", w.coordinates);
       w.extra.push_back(std::move(dataset));
     }
   }
-
-  // Run fields.
-  w.run_space = simple_space({w.configurations, w.replicates});
-  w.one_value_space = simple_space({1});
-  Id runs = create_group(file, "runs");
-  const auto missing = static_cast<std::int8_t>(RunStatus::missing);
-  w.status = w.create_run_dataset("/runs/status", H5T_STD_I8LE, &missing, H5T_NATIVE_INT8);
-  write_attribute(w.status.get(), "codes", std::string(kStatusCodes));
-  w.stop_step = w.create_run_dataset("/runs/stop_step", H5T_STD_I64LE, &kStopStepFill, H5T_NATIVE_INT64);
-  w.wall_seconds = w.create_run_dataset("/runs/wall_seconds", H5T_IEEE_F64LE, &kNaN, H5T_NATIVE_DOUBLE);
-  write_attribute(w.wall_seconds.get(), "units", std::string("s"));
-  w.eval_seconds = w.create_run_dataset("/runs/eval_seconds", H5T_IEEE_F64LE, &kNaN, H5T_NATIVE_DOUBLE);
-  write_attribute(w.eval_seconds.get(), "units", std::string("s"));
-  w.message = w.create_run_dataset("/runs/message", string_type, nullptr, 0);
-  w.stats_group = create_group(runs.get(), "stats");
 }
 
 TraceWriter::TraceWriter(const std::string& path, const TraceLayout& layout, WriteMode mode) : impl_(std::make_unique<Impl>()) {
@@ -843,146 +1072,343 @@ std::optional<std::size_t> TraceData::metric_index(const std::string& name) cons
 
 namespace {
 
-// run_data: also the runs' data (else the outline: layout and statuses); window: the configurations whose
-// run data and statuses are read (all when empty).
-struct ConfigurationWindow {
-  std::size_t begin = 0, end = SIZE_MAX;
+// Where a file keeps its run data: the dataset paths of its schema.
+struct DatasetPaths {
+  std::vector<std::string> metrics, extra;                    // per layout.metrics / layout.extra_metrics
+  std::vector<std::pair<std::string, std::string>> stats;     // (statistic name, path)
+  std::string status, stop_step, wall_seconds, eval_seconds, message;
 };
-TraceData read_contents(hid_t file, const std::string& path, bool run_data, ConfigurationWindow window) {
-  TraceData data;
-  auto open_dataset = [&](const std::string& name) {
-    if (!path_exists(file, name))
-      throw ConfigError("trace file '" + path + "' is incomplete: dataset '" + name + "' is missing");
-    return checked(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose, "open " + name);
-  };
-  auto check_shape = [&](hid_t dataset, const std::string& name, std::vector<hsize_t> expected) {
-    Id space = checked(H5Dget_space(dataset), H5Sclose, "dataset space");
-    std::vector<hsize_t> dims(std::size_t(std::max(0, H5Sget_simple_extent_ndims(space.get()))));
-    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-    if (dims != expected) throw ConfigError("trace file '" + path + "' is damaged: dataset '" + name + "' has the wrong shape");
-  };
 
-  for (const auto& name : attribute_names(file)) {
-    ParamValue value = read_attribute(file, name);
-    if (name == "schema_version") continue;
-    if (name == "format") continue;
-    if (name == "experiment_name" && std::holds_alternative<std::string>(value)) data.layout.experiment_name = std::get<std::string>(value);
-    data.layout.root.emplace_back(name, std::move(value));
-  }
-  data.schema_version = kSchemaVersion;
-  {
-    Id experiment = open_dataset("experiment");
-    auto text = read_string_dataset(experiment.get());
-    data.layout.experiment_text = text.empty() ? "" : text[0];
-  }
-
-  Id configuration_scale = open_dataset("configuration");
-  const auto ids = read_string_dataset(configuration_scale.get());
-  Id view_scale = open_dataset("view");
-  data.layout.views = read_string_dataset(view_scale.get());
-  Id replicate_scale = open_dataset("replicate");
-  data.layout.replicates = long(element_count(replicate_scale.get()));
-  Id step_scale = open_dataset("step");
-  for (auto step : read_numeric_dataset<std::int64_t>(step_scale.get(), H5T_NATIVE_INT64)) data.layout.checkpoints.push_back(long(step));
-  const hsize_t C = ids.size(), V = data.layout.views.size(), R = hsize_t(data.layout.replicates), K = data.layout.checkpoints.size();
-  window.end = std::min<std::size_t>(window.end, C);
-  if (window.begin > window.end)
-    throw std::out_of_range("read_trace_configurations: configurations [" + std::to_string(window.begin) + ", " +
-                            std::to_string(window.end) + ") of a file with " + std::to_string(C));
-  data.first_configuration = window.begin;
-  auto numeric_rows = [&]<class T>(hid_t dataset, hid_t memory_type, T) {
-    return read_numeric_rows<T>(dataset, memory_type, window.begin, window.end);
-  };
-
-  for (std::size_t c = 0; c < ids.size(); ++c) {
-    const std::string name = "configurations/" + configuration_group_name(c);
-    if (!path_exists(file, name))
-      throw ConfigError("trace file '" + path + "' is incomplete: group '" + name + "' is missing");
-    Id group = checked(H5Gopen2(file, name.c_str(), H5P_DEFAULT), H5Gclose, "open " + name);
-    ConfigurationRecord record;
-    for (const auto& key : attribute_names(group.get())) {
-      ParamValue value = read_attribute(group.get(), key);
-      if (key == "id") record.id = as_text(value);
-      else if (key == "label") record.label = as_text(value);
-      else if (key.rfind("instance.", 0) == 0) record.instance.emplace_back(key.substr(9), std::move(value));
-      else record.parameters.emplace_back(key, std::move(value));
-    }
-    if (record.id != ids[c])
-      throw ConfigError("trace file '" + path + "' is damaged: " + name + " has id '" + record.id + "' but /configuration[" +
-                        std::to_string(c) + "] is '" + ids[c] + "'");
-    data.layout.configurations.push_back(std::move(record));
-  }
-
-  if (!path_exists(file, "traces")) throw ConfigError("trace file '" + path + "' is incomplete: group 'traces' is missing");
-  {
-    Id group = checked(H5Gopen2(file, "traces", H5P_DEFAULT), H5Gclose, "open traces");
-    for (const auto& metric : link_names(group.get())) {
-      const std::string name = "traces/" + metric;
-      Id dataset = open_dataset(name);
-      check_shape(dataset.get(), name, {C, V, R, K});
-      data.layout.metrics.push_back(metric);
-      data.metric_units.push_back(H5Aexists(dataset.get(), "units") > 0 ? as_text(read_attribute(dataset.get(), "units")) : "");
-      if (run_data) data.traces.push_back(numeric_rows(dataset.get(), H5T_NATIVE_DOUBLE, double{}));
-    }
-  }
-
-  auto read_run_doubles = [&](const std::string& name) {
-    Id dataset = open_dataset(name);
-    check_shape(dataset.get(), name, {C, R});
-    return numeric_rows(dataset.get(), H5T_NATIVE_DOUBLE, double{});
-  };
-  {
-    Id dataset = open_dataset("runs/status");
-    check_shape(dataset.get(), "runs/status", {C, R});
-    for (auto code : numeric_rows(dataset.get(), H5T_NATIVE_INT8, std::int8_t{})) {
-      if (code < 0 || code > static_cast<std::int8_t>(RunStatus::nonfinite))
-        throw ConfigError("trace file '" + path + "' is damaged: runs/status holds the unknown code " + std::to_string(code));
-      data.status.push_back(static_cast<RunStatus>(code));
-    }
-  }
-  if (!run_data) {
-    // The outline: the extra metrics' names belong to the layout; their values, like the rest, are skipped.
-    if (path_exists(file, "extra")) {
-      Id group = checked(H5Gopen2(file, "extra", H5P_DEFAULT), H5Gclose, "open extra");
-      for (const auto& name : link_names(group.get())) data.layout.extra_metrics.push_back(name);
-    }
-    return data;
-  }
-  {
-    Id dataset = open_dataset("runs/stop_step");
-    check_shape(dataset.get(), "runs/stop_step", {C, R});
-    for (auto step : numeric_rows(dataset.get(), H5T_NATIVE_INT64, std::int64_t{})) data.stop_step.push_back(long(step));
-  }
-  data.wall_seconds = read_run_doubles("runs/wall_seconds");
-  data.eval_seconds = read_run_doubles("runs/eval_seconds");
-  {
-    Id dataset = open_dataset("runs/message");
-    check_shape(dataset.get(), "runs/message", {C, R});
-    data.messages = read_string_rows(dataset.get(), window.begin, window.end);
-  }
-  if (path_exists(file, "runs/stats")) {
-    Id group = checked(H5Gopen2(file, "runs/stats", H5P_DEFAULT), H5Gclose, "open runs/stats");
-    for (const auto& stat : link_names(group.get())) data.run_stats.emplace_back(stat, read_run_doubles("runs/stats/" + stat));
-  }
-  if (path_exists(file, "extra")) {
-    Id group = checked(H5Gopen2(file, "extra", H5P_DEFAULT), H5Gclose, "open extra");
-    for (const auto& name : link_names(group.get())) {
-      Id dataset = open_dataset("extra/" + name);
-      check_shape(dataset.get(), "extra/" + name, {C, R, K});
-      data.layout.extra_metrics.push_back(name);
-      data.extra.push_back(numeric_rows(dataset.get(), H5T_NATIVE_DOUBLE, double{}));
-    }
-  }
-  return data;
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  if (text.empty()) return parts;
+  std::size_t start = 0;
+  for (std::size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
+    parts.push_back(text.substr(start, comma - start));
+  parts.push_back(text.substr(start));
+  return parts;
 }
 
 }  // namespace
 
-namespace {
-TraceData read_file(const std::string& path, bool run_data, ConfigurationWindow window = {}) {
+struct TraceReader::Impl {
+  std::string path;
+  Id file;
+  int schema = 0;
+  TraceData outline;
+  DatasetPaths paths;
+  hsize_t C = 0, V = 0, R = 0, K = 0;
+
+  Id open_dataset(const std::string& name) const {
+    if (!path_exists(file.get(), name))
+      throw ConfigError("trace file '" + path + "' is incomplete: dataset '" + name + "' is missing");
+    return checked(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), H5Dclose, "open " + name);
+  }
+  std::vector<hsize_t> shape(hid_t dataset) const {
+    Id space = checked(H5Dget_space(dataset), H5Sclose, "dataset space");
+    std::vector<hsize_t> dims(std::size_t(std::max(0, H5Sget_simple_extent_ndims(space.get()))));
+    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    return dims;
+  }
+  void check_shape(hid_t dataset, const std::string& name, const std::vector<hsize_t>& expected) const {
+    if (shape(dataset) != expected)
+      throw ConfigError("trace file '" + path + "' is damaged: dataset '" + name + "' has the wrong shape");
+  }
+  std::vector<std::string> strings(const std::string& name, hsize_t size) const {
+    Id dataset = open_dataset(name);
+    check_shape(dataset.get(), name, {size});
+    return read_string_dataset(dataset.get());
+  }
+
+  void read_root_attributes() {
+    for (const auto& name : attribute_names(file.get())) {
+      if (name == "schema_version" || name == "format" || (schema >= 2 && name == "Conventions")) continue;
+      ParamValue value = read_attribute(file.get(), name);
+      if (name == "experiment_name" && std::holds_alternative<std::string>(value))
+        outline.layout.experiment_name = std::get<std::string>(value);
+      outline.layout.root.emplace_back(name, std::move(value));
+    }
+  }
+
+  void read_scales() {
+    TraceLayout& layout = outline.layout;
+    {
+      Id experiment = open_dataset("experiment");
+      auto text = read_string_dataset(experiment.get());
+      layout.experiment_text = text.empty() ? "" : text[0];
+    }
+    Id configuration_scale = open_dataset("configuration");
+    const auto ids = read_string_dataset(configuration_scale.get());
+    layout.configurations.resize(ids.size());
+    for (std::size_t c = 0; c < ids.size(); ++c) layout.configurations[c].id = ids[c];
+    Id view_scale = open_dataset("view");
+    layout.views = read_string_dataset(view_scale.get());
+    Id replicate_scale = open_dataset("replicate");
+    layout.replicates = long(element_count(replicate_scale.get()));
+    Id step_scale = open_dataset("step");
+    for (auto step : read_numeric_dataset<std::int64_t>(step_scale.get(), H5T_NATIVE_INT64)) layout.checkpoints.push_back(long(step));
+    C = ids.size(), V = layout.views.size(), R = hsize_t(layout.replicates), K = layout.checkpoints.size();
+  }
+
+  // Schema 1: parameters as attributes of /configurations/cNNNN, run data under /traces, /runs, /extra.
+  void read_layout_schema1() {
+    TraceLayout& layout = outline.layout;
+    for (std::size_t c = 0; c < C; ++c) {
+      const std::string name = "configurations/" + configuration_group_name(c);
+      if (!path_exists(file.get(), name))
+        throw ConfigError("trace file '" + path + "' is incomplete: group '" + name + "' is missing");
+      Id group = checked(H5Gopen2(file.get(), name.c_str(), H5P_DEFAULT), H5Gclose, "open " + name);
+      ConfigurationRecord& record = layout.configurations[c];
+      const std::string id = record.id;
+      record.id.clear();
+      for (const auto& key : attribute_names(group.get())) {
+        ParamValue value = read_attribute(group.get(), key);
+        if (key == "id") record.id = as_text(value);
+        else if (key == "label") record.label = as_text(value);
+        else if (key.rfind(kInstancePrefix, 0) == 0) record.instance.emplace_back(key.substr(kInstancePrefix.size()), std::move(value));
+        else record.parameters.emplace_back(key, std::move(value));
+      }
+      if (record.id != id)
+        throw ConfigError("trace file '" + path + "' is damaged: " + name + " has id '" + record.id + "' but /configuration[" +
+                          std::to_string(c) + "] is '" + id + "'");
+    }
+    if (!path_exists(file.get(), "traces")) throw ConfigError("trace file '" + path + "' is incomplete: group 'traces' is missing");
+    Id traces = checked(H5Gopen2(file.get(), "traces", H5P_DEFAULT), H5Gclose, "open traces");
+    for (const auto& metric : link_names(traces.get())) add_metric(metric, "traces/" + metric);
+    if (path_exists(file.get(), "extra")) {
+      Id group = checked(H5Gopen2(file.get(), "extra", H5P_DEFAULT), H5Gclose, "open extra");
+      for (const auto& name : link_names(group.get())) add_extra(name, "extra/" + name);
+    }
+    if (path_exists(file.get(), "runs/stats")) {
+      Id group = checked(H5Gopen2(file.get(), "runs/stats", H5P_DEFAULT), H5Gclose, "open runs/stats");
+      for (const auto& stat : link_names(group.get())) add_stat(stat, "runs/stats/" + stat);
+    }
+    paths.status = "runs/status", paths.stop_step = "runs/stop_step", paths.wall_seconds = "runs/wall_seconds";
+    paths.eval_seconds = "runs/eval_seconds", paths.message = "runs/message";
+  }
+
+  void add_metric(const std::string& metric, const std::string& name) {
+    Id dataset = open_dataset(name);
+    check_shape(dataset.get(), name, {C, V, R, K});
+    outline.layout.metrics.push_back(metric);
+    outline.metric_units.push_back(H5Aexists(dataset.get(), "units") > 0 ? as_text(read_attribute(dataset.get(), "units")) : "");
+    paths.metrics.push_back(name);
+  }
+  void add_extra(const std::string& extra, const std::string& name) {
+    Id dataset = open_dataset(name);
+    check_shape(dataset.get(), name, {C, R, K});
+    outline.layout.extra_metrics.push_back(extra);
+    paths.extra.push_back(name);
+  }
+  void add_stat(const std::string& stat, const std::string& name) {
+    Id dataset = open_dataset(name);
+    check_shape(dataset.get(), name, {C, R});
+    paths.stats.emplace_back(stat, name);
+  }
+
+  // Schema 2: everything in the root group; what a variable is follows from its name and dimensions.
+  void read_layout_schema2() {
+    TraceLayout& layout = outline.layout;
+    const auto labels = strings("label", C);
+    const auto sources = strings("f_star_source", C);
+    const auto methods = strings("f_star_method", C);
+    Id f_star = open_dataset("f_star");
+    check_shape(f_star.get(), "f_star", {C});
+    const auto values = read_numeric_dataset<double>(f_star.get(), H5T_NATIVE_DOUBLE);
+    for (std::size_t c = 0; c < C; ++c) {
+      ConfigurationRecord& record = layout.configurations[c];
+      record.label = labels[c];
+      if (!std::isnan(values[c])) record.f_star = values[c];
+      record.f_star_source = sources[c];
+      record.f_star_method = methods[c];
+    }
+    for (const auto& name : link_names(file.get())) {
+      if (kFixedVariables.count(name)) continue;
+      if (name.rfind(kStatPrefix, 0) == 0) {
+        add_stat(name.substr(kStatPrefix.size()), name);
+        continue;
+      }
+      if (name.rfind(kExtraPrefix, 0) == 0) {
+        add_extra(name.substr(kExtraPrefix.size()), name);
+        continue;
+      }
+      H5O_info_t info;
+      if (H5Oget_info_by_name(file.get(), name.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) continue;
+      Id dataset = open_dataset(name);
+      const auto dims = shape(dataset.get());
+      if (dims.size() == 4) add_metric(name, name);
+      else if (dims == std::vector<hsize_t>{C}) read_column(dataset.get(), name);
+    }
+    paths.status = "status", paths.stop_step = "stop_step", paths.wall_seconds = "wall_seconds";
+    paths.eval_seconds = "eval_seconds", paths.message = "message";
+  }
+
+  // A parameter (or instance value) variable back into the configurations' records.
+  void read_column(hid_t dataset, const std::string& name) {
+    const bool instance = name.rfind(kInstancePrefix, 0) == 0;
+    const std::string key = instance ? name.substr(kInstancePrefix.size()) : name;
+    const bool has_missing = H5Aexists(dataset, "missing_value") > 0;
+    Id type = checked(H5Dget_type(dataset), H5Tclose, "type of " + name);
+    std::vector<std::optional<ParamValue>> values(C);
+    auto numbers = [&]<class T>(hid_t memory_type, T, auto make) {
+      const auto raw = read_numeric_dataset<T>(dataset, memory_type);
+      T missing{};
+      if (has_missing) {
+        Id attr = checked(H5Aopen(dataset, "missing_value", H5P_DEFAULT), H5Aclose, "missing_value of " + name);
+        check(H5Aread(attr.get(), memory_type, &missing), "missing_value of " + name);
+      }
+      for (std::size_t c = 0; c < C; ++c) {
+        const bool absent = has_missing && (raw[c] == missing || (std::is_floating_point_v<T> && raw[c] != raw[c]));
+        if (!absent) values[c] = make(raw[c]);
+      }
+    };
+    switch (H5Tget_class(type.get())) {
+      case H5T_FLOAT:
+        numbers(H5T_NATIVE_DOUBLE, double{}, [](double v) { return ParamValue(v); });
+        break;
+      case H5T_INTEGER:
+        if (H5Tget_size(type.get()) == 1)
+          numbers(H5T_NATIVE_INT8, std::int8_t{}, [](std::int8_t v) { return ParamValue(v != 0); });
+        else if (H5Tget_sign(type.get()) == H5T_SGN_NONE)
+          numbers(H5T_NATIVE_UINT64, std::uint64_t{}, [](std::uint64_t v) { return ParamValue(std::to_string(v)); });
+        else
+          numbers(H5T_NATIVE_INT64, std::int64_t{}, [](std::int64_t v) { return ParamValue(v); });
+        break;
+      case H5T_STRING: {
+        const auto texts = read_string_dataset(dataset);
+        const std::string missing = has_missing ? as_text(read_attribute(dataset, "missing_value")) : "";
+        const std::string list_of = H5Aexists(dataset, "list_of") > 0 ? as_text(read_attribute(dataset, "list_of")) : "";
+        for (std::size_t c = 0; c < C; ++c) {
+          if (has_missing && texts[c] == missing) continue;
+          if (list_of == "choices") {
+            values[c] = split_commas(texts[c]);
+          } else if (list_of == "reals") {
+            std::vector<double> reals;
+            for (const auto& part : split_commas(texts[c])) {
+              double v = 0;
+              const auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), v);
+              if (error != std::errc() || end != part.data() + part.size()) throw ConfigError("trace file '" + path + "' is damaged: variable '" + name + "' holds '" + texts[c] +
+                                        "', not a list of reals");
+              reals.push_back(v);
+            }
+            values[c] = reals;
+          } else {
+            values[c] = texts[c];
+          }
+        }
+        break;
+      }
+      default: return;  // not a variable ratelab writes along configuration
+    }
+    for (std::size_t c = 0; c < C; ++c) {
+      if (!values[c]) continue;
+      auto& record = outline.layout.configurations[c];
+      (instance ? record.instance : record.parameters).emplace_back(key, std::move(*values[c]));
+    }
+  }
+
+  std::vector<RunStatus> read_status(std::size_t begin, std::size_t end) const {
+    Id dataset = open_dataset(paths.status);
+    check_shape(dataset.get(), paths.status, {C, R});
+    std::vector<RunStatus> status;
+    for (auto code : read_numeric_rows<std::int8_t>(dataset.get(), H5T_NATIVE_INT8, begin, end)) {
+      if (code < 0 || code > static_cast<std::int8_t>(RunStatus::nonfinite))
+        throw ConfigError("trace file '" + path + "' is damaged: " + paths.status + " holds the unknown code " + std::to_string(code));
+      status.push_back(static_cast<RunStatus>(code));
+    }
+    return status;
+  }
+
+  // Values of `name` in the hyperslab start/count, in row-major order.
+  template <class T>
+  std::vector<T> read_slab(const std::string& name, hid_t memory_type, const std::vector<hsize_t>& start,
+                           const std::vector<hsize_t>& count) const {
+    Id dataset = open_dataset(name);
+    Id file_space = checked(H5Dget_space(dataset.get()), H5Sclose, "dataset space");
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), "select " + name);
+    hsize_t n = 1;
+    for (hsize_t c : count) n *= c;
+    Id memory_space = checked(H5Screate_simple(1, &n, nullptr), H5Sclose, "memory space");
+    std::vector<T> values(n);
+    if (n) check(H5Dread(dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, values.data()), "read " + name);
+    return values;
+  }
+
+  TraceData configurations(std::size_t begin, std::size_t end) const {
+    end = std::min<std::size_t>(end, C);
+    if (begin > end)
+      throw std::out_of_range("read_trace_configurations: configurations [" + std::to_string(begin) + ", " + std::to_string(end) +
+                              ") of a file with " + std::to_string(C));
+    TraceData data;
+    data.schema_version = outline.schema_version;
+    data.layout = outline.layout;
+    data.metric_units = outline.metric_units;
+    data.first_configuration = begin;
+    auto rows = [&]<class T>(const std::string& name, hid_t memory_type, T) {
+      Id dataset = open_dataset(name);
+      return read_numeric_rows<T>(dataset.get(), memory_type, begin, end);
+    };
+    for (const auto& name : paths.metrics) data.traces.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
+    data.status = read_status(begin, end);
+    for (auto step : rows(paths.stop_step, H5T_NATIVE_INT64, std::int64_t{})) data.stop_step.push_back(long(step));
+    data.wall_seconds = rows(paths.wall_seconds, H5T_NATIVE_DOUBLE, double{});
+    data.eval_seconds = rows(paths.eval_seconds, H5T_NATIVE_DOUBLE, double{});
+    {
+      Id dataset = open_dataset(paths.message);
+      check_shape(dataset.get(), paths.message, {C, R});
+      data.messages = read_string_rows(dataset.get(), begin, end);
+    }
+    for (const auto& [stat, name] : paths.stats) data.run_stats.emplace_back(stat, rows(name, H5T_NATIVE_DOUBLE, double{}));
+    for (const auto& name : paths.extra) data.extra.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
+    for (const auto* array : {&data.wall_seconds, &data.eval_seconds})
+      if (array->size() != (end - begin) * R)
+        throw ConfigError("trace file '" + path + "' is damaged: a run dataset has the wrong shape");
+    return data;
+  }
+
+  RunBlock runs(std::size_t configuration, long first, long count) const {
+    if (configuration >= C || first < 0 || count < 0 || hsize_t(first + count) > R)
+      throw std::out_of_range("TraceReader::runs: replicates [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                              ") of configuration " + std::to_string(configuration) + " in a file of " + std::to_string(C) + " x " +
+                              std::to_string(R));
+    RunBlock block;
+    block.configuration = configuration;
+    block.first_replicate = first;
+    block.count = count;
+    const hsize_t c = configuration, r = hsize_t(first), n = hsize_t(count);
+    for (const auto& name : paths.metrics) block.traces.push_back(read_slab<double>(name, H5T_NATIVE_DOUBLE, {c, 0, r, 0}, {1, V, n, K}));
+    for (auto code : read_slab<std::int8_t>(paths.status, H5T_NATIVE_INT8, {c, r}, {1, n})) {
+      if (code < 0 || code > static_cast<std::int8_t>(RunStatus::nonfinite))
+        throw ConfigError("trace file '" + path + "' is damaged: " + paths.status + " holds the unknown code " + std::to_string(code));
+      block.status.push_back(static_cast<RunStatus>(code));
+    }
+    for (auto step : read_slab<std::int64_t>(paths.stop_step, H5T_NATIVE_INT64, {c, r}, {1, n})) block.stop_step.push_back(long(step));
+    block.wall_seconds = read_slab<double>(paths.wall_seconds, H5T_NATIVE_DOUBLE, {c, r}, {1, n});
+    block.eval_seconds = read_slab<double>(paths.eval_seconds, H5T_NATIVE_DOUBLE, {c, r}, {1, n});
+    {
+      Id dataset = open_dataset(paths.message);
+      Id type = checked(H5Dget_type(dataset.get()), H5Tclose, "dataset type");
+      Id file_space = checked(H5Dget_space(dataset.get()), H5Sclose, "dataset space");
+      const hsize_t start[2] = {c, r}, counts[2] = {1, n};
+      check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, counts, nullptr), "select messages");
+      Id memory_space = checked(H5Screate_simple(1, &n, nullptr), H5Sclose, "memory space");
+      block.messages = read_strings(type.get(), std::size_t(n), memory_space.get(), [&](hid_t memory_type, void* buffer) {
+        return H5Dread(dataset.get(), memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, buffer);
+      });
+    }
+    for (const auto& [stat, name] : paths.stats)
+      block.run_stats.emplace_back(stat, read_slab<double>(name, H5T_NATIVE_DOUBLE, {c, r}, {1, n}));
+    for (const auto& name : paths.extra) block.extra.push_back(read_slab<double>(name, H5T_NATIVE_DOUBLE, {c, r, 0}, {1, n, K}));
+    return block;
+  }
+};
+
+TraceReader::TraceReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   QuietHdf5Errors quiet;
-  Id file = open_for_reading(path);
-  const hid_t f = file.get();
+  Impl& d = *impl_;
+  d.path = path;
+  d.file = open_for_reading(path);
+  const hid_t f = d.file.get();
   const std::string not_ours = "'" + path + "' is an HDF5 file but not a ratelab trace file: ";
   if (H5Aexists(f, "format") <= 0) throw ConfigError(not_ours + "its root has no 'format' attribute");
   const ParamValue format = read_attribute(f, "format");
@@ -993,25 +1419,77 @@ TraceData read_file(const std::string& path, bool run_data, ConfigurationWindow 
   if (!std::holds_alternative<std::int64_t>(version))
     throw ConfigError(not_ours + "its schema_version attribute is not an integer");
   const std::int64_t schema = std::get<std::int64_t>(version);
-  if (schema != kSchemaVersion)
-    throw ConfigError("trace file '" + path + "' has schema version " + std::to_string(schema) + "; this build of ratelab reads schema version " +
-                      std::to_string(kSchemaVersion) + (schema > kSchemaVersion ? " (the file was written by a newer ratelab)" : ""));
+  if (schema < kOldestReadableSchemaVersion || schema > kSchemaVersion)
+    throw ConfigError("trace file '" + path + "' has schema version " + std::to_string(schema) + "; this build of ratelab reads schema versions " +
+                      std::to_string(kOldestReadableSchemaVersion) + " to " + std::to_string(kSchemaVersion) +
+                      (schema > kSchemaVersion ? " (the file was written by a newer ratelab)" : ""));
+  d.schema = int(schema);
   try {
-    return read_contents(f, path, run_data, window);
+    d.outline.schema_version = d.schema;
+    d.read_root_attributes();
+    d.read_scales();
+    if (d.schema == 1) d.read_layout_schema1();
+    else d.read_layout_schema2();
+    d.outline.status = d.read_status(0, d.C);
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& e) {
     throw ConfigError("trace file '" + path + "' is damaged: " + e.what());
   }
 }
-}  // namespace
 
-TraceData read_trace_file(const std::string& path) { return read_file(path, true); }
+TraceReader::~TraceReader() {
+  QuietHdf5Errors quiet;
+  impl_.reset();
+}
 
-TraceData read_trace_outline(const std::string& path) { return read_file(path, false); }
+const TraceData& TraceReader::outline() const { return impl_->outline; }
+
+std::vector<std::string> TraceReader::run_statistics() const {
+  std::vector<std::string> names;
+  for (const auto& [name, path] : impl_->paths.stats) names.push_back(name);
+  return names;
+}
+
+TraceData TraceReader::configurations(std::size_t begin, std::size_t end) const {
+  QuietHdf5Errors quiet;
+  try {
+    return impl_->configurations(begin, end);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::out_of_range&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ConfigError("trace file '" + impl_->path + "' is damaged: " + e.what());
+  }
+}
+
+RunBlock TraceReader::runs(std::size_t configuration, long first, long count) const {
+  QuietHdf5Errors quiet;
+  try {
+    return impl_->runs(configuration, first, count);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::out_of_range&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ConfigError("trace file '" + impl_->path + "' is damaged: " + e.what());
+  }
+}
+
+TraceData read_trace_file(const std::string& path) {
+  TraceReader reader(path);
+  return reader.configurations(0, SIZE_MAX);
+}
+
+TraceData read_trace_outline(const std::string& path) {
+  TraceReader reader(path);
+  return reader.outline();
+}
 
 TraceData read_trace_configurations(const std::string& path, std::size_t begin, std::size_t end) {
-  return read_file(path, true, {begin, end});
+  TraceReader reader(path);
+  return reader.configurations(begin, end);
 }
 
 std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& dataset) {
@@ -1060,6 +1538,26 @@ std::vector<DimensionInfo> dataset_dimensions(const std::string& path, const std
   }
   H5Eclear2(H5E_DEFAULT);
   return dims;
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> attribute_inventory(const std::string& path) {
+  QuietHdf5Errors quiet;
+  Id file = open_for_reading(path);
+  static const std::set<std::string> kScaleAttributes = {"CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "DIMENSION_LABELS"};
+  auto own = [&](hid_t object) {
+    std::vector<std::string> names;
+    for (const auto& name : attribute_names(object))
+      if (!kScaleAttributes.count(name)) names.push_back(name);
+    return names;
+  };
+  std::vector<std::pair<std::string, std::vector<std::string>>> out{{"/", own(file.get())}};
+  for (const auto& name : link_names(file.get())) {
+    H5O_info_t info;
+    if (H5Oget_info_by_name(file.get(), name.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) continue;
+    Id dataset = checked(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT), H5Dclose, "open " + name);
+    out.emplace_back(name, own(dataset.get()));
+  }
+  return out;
 }
 
 void write_plain_hdf5_file(const std::string& path, const Attributes& root_attributes) {

@@ -15,7 +15,9 @@
 
 namespace ratelab::results {
 
-inline constexpr int kSchemaVersion = 1;
+// The version this build writes; it reads this one and kOldestReadableSchemaVersion .. kSchemaVersion.
+inline constexpr int kSchemaVersion = 2;
+inline constexpr int kOldestReadableSchemaVersion = 1;
 
 using Attributes = std::vector<std::pair<std::string, ParamValue>>;
 
@@ -25,7 +27,12 @@ struct ConfigurationRecord {
   // Fully resolved parameters, qualified: "optimizer" -> "sgd", "optimizer.batch" -> 1, "problem.d" -> 10,
   // "schedule" -> "inv_sqrt", "schedule.c" -> 0.5, ...
   Attributes parameters;
-  Attributes instance;  // what set-up measured (e.g. "f_star_method")
+  Attributes instance;  // what set-up measured (e.g. "condition_number")
+  // The optimal value F* of the configuration's problem (nullopt: not known), how it was obtained
+  // ("closed form", "given", "solved", "unknown"; "" when the file predates schema 2) and the problem's
+  // own account of it ("cholesky on the normal equations + 1 refinement step, ...").
+  std::optional<double> f_star;
+  std::string f_star_source, f_star_method;
 };
 
 struct TraceLayout {
@@ -87,6 +94,41 @@ struct TraceData {
   std::optional<std::size_t> metric_index(const std::string& name) const;
 };
 
+// One block of runs: configuration `configuration`, replicates [first_replicate, first_replicate + count).
+// traces[metric] is [V, count, K] row-major; run arrays are [count]; extra[e] is [count, K].
+struct RunBlock {
+  std::size_t configuration = 0;
+  long first_replicate = 0, count = 0;
+  std::vector<std::vector<double>> traces;
+  std::vector<RunStatus> status;
+  std::vector<long> stop_step;
+  std::vector<double> wall_seconds, eval_seconds;
+  std::vector<std::string> messages;
+  std::vector<std::pair<std::string, std::vector<double>>> run_stats;
+  std::vector<std::vector<double>> extra;
+};
+
+// A trace file opened once for reading in parts: the outline (layout and run statuses) is read when it
+// opens, then run data window by window, so memory is bounded by the window and not by the file.
+class TraceReader {
+ public:
+  explicit TraceReader(const std::string& path);  // same checks and errors as read_trace_file
+  ~TraceReader();
+  TraceReader(const TraceReader&) = delete;
+  TraceReader& operator=(const TraceReader&) = delete;
+
+  const TraceData& outline() const;  // layout and statuses; traces and run data left empty
+  std::vector<std::string> run_statistics() const;  // the names of the run statistics the file holds
+  // The run data of configurations [begin, end), as read_trace_configurations.
+  TraceData configurations(std::size_t begin, std::size_t end) const;
+  // The run data of replicates [first, first + count) of one configuration.
+  RunBlock runs(std::size_t configuration, long first, long count) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Throws ConfigError for a missing file, a file that is not HDF5, or an HDF5 file that is not ratelab's.
 TraceData read_trace_file(const std::string& path);
 // The layout and the run statuses alone (traces, extra, stop_step, timings, messages and run stats left
@@ -96,12 +138,12 @@ TraceData read_trace_outline(const std::string& path);
 // by the file (`merge` copies large parts window by window). C below stands for end - begin.
 TraceData read_trace_configurations(const std::string& path, std::size_t begin, std::size_t end);
 
-// Raw bytes of one dataset (e.g. "traces/subopt"), for byte-for-byte comparisons in tests and merges.
+// Raw bytes of one dataset (e.g. "subopt"), for byte-for-byte comparisons in tests and merges.
 // Fixed-size types give the stored elements in the file's type; variable-length strings give each string
 // followed by a NUL byte.
 std::vector<unsigned char> read_dataset_bytes(const std::string& path, const std::string& dataset);
 
-// Units of a metric's values, written as the `units` attribute of /traces/<metric>.
+// Units of a metric's values, written as the `units` attribute of /<metric>.
 const char* metric_units(Metric metric);
 
 // One dimension of a dataset: its label and the paths of the dimension scales attached to it.
@@ -111,6 +153,11 @@ struct DimensionInfo {
 };
 // For tests and tools that check the file is self-describing for h5py/xarray.
 std::vector<DimensionInfo> dataset_dimensions(const std::string& path, const std::string& dataset);
+
+// The attributes of the root group ("/") and of every variable in it, in creation order, without those the
+// dimension-scale library manages (CLASS, NAME, REFERENCE_LIST, DIMENSION_LIST, DIMENSION_LABELS): what
+// results/SCHEMA.md documents, for the test that compares the two.
+std::vector<std::pair<std::string, std::vector<std::string>>> attribute_inventory(const std::string& path);
 
 // Writes a valid HDF5 file that is not a ratelab trace file: the given root attributes and one small
 // dataset. Lets tests check the reader's refusals without including HDF5 outside results/.

@@ -30,9 +30,9 @@ std::optional<double> parse_number(const std::string& text) {
 }  // namespace
 
 void check_trace_data(const TraceData& data) {
-  if (data.schema_version != kSchemaVersion)
-    throw ConfigError("trace data has schema version " + std::to_string(data.schema_version) +
-                      "; this ratelab reads version " + std::to_string(kSchemaVersion));
+  if (data.schema_version < kOldestReadableSchemaVersion || data.schema_version > kSchemaVersion)
+    throw ConfigError("trace data has schema version " + std::to_string(data.schema_version) + "; this ratelab reads versions " +
+                      std::to_string(kOldestReadableSchemaVersion) + " to " + std::to_string(kSchemaVersion));
   const std::size_t configurations = data.layout.configurations.size(), views = data.layout.views.size(),
                     replicates = std::size_t(std::max(0L, data.layout.replicates)),
                     checkpoints = data.layout.checkpoints.size();

@@ -45,11 +45,12 @@ inline fs::path scratch(const std::string& name) {
   return p;
 }
 
-// The trace data and run outcomes (not timings) of a file, for byte comparisons.
+// The trace data and run outcomes (not timings) of a file and what its configurations are (label, F*, a
+// parameter, the salt), for byte comparisons.
 inline std::vector<std::vector<unsigned char>> trace_bytes(const fs::path& file) {
   std::vector<std::vector<unsigned char>> out;
-  for (const char* d : {"traces/subopt", "traces/dist2", "traces/value", "traces/gradnorm2", "runs/status",
-                        "runs/stop_step", "runs/stats/noise_mean_sq_norm"})
+  for (const char* d : {"subopt", "dist2", "value", "gradnorm2", "status", "stop_step", "stats.noise_mean_sq_norm",
+                        "label", "f_star", "f_star_source", "schedule.c", "stream_salt"})
     out.push_back(ratelab::results::read_dataset_bytes(file.string(), d));
   return out;
 }

@@ -17,6 +17,7 @@
 #include "results/trace_file.hpp"
 #include "results/trace_query.hpp"
 #include "tools/analysis_commands.hpp"
+#include "tools/plot.hpp"
 
 using namespace ratelab;
 using results::TraceData;
@@ -50,6 +51,8 @@ TraceData make_data(const DataSpec& spec,
                          {"schedule", std::string("inv_sqrt")},
                          {"schedule.c", spec.configurations[c].second}};
     config.instance = {{"f_star_method", std::string("closed_form")}};
+    config.f_star = 0.0;
+    config.f_star_source = config.f_star_method = "closed form";
     data.layout.configurations.push_back(config);
   }
   data.layout.replicates = spec.replicates;
@@ -413,7 +416,8 @@ TEST_CASE("inspect lists what a file holds", "[analysis]") {
   std::ostringstream out;
   REQUIRE(tools::inspect(data, out) == 0);
   const std::string text = out.str();
-  CHECK_THAT(text, Catch::Contains("schema version 1") && Catch::Contains("experiment: power_law_demo") &&
+  CHECK_THAT(text, Catch::Contains("schema version 2") && Catch::Contains("experiment: power_law_demo") &&
+                       Catch::Contains("      F* = 0 (closed form)\n") &&
                        Catch::Contains("replicates: 6") && Catch::Contains("steps: 1000") &&
                        Catch::Contains("views: last, suffix") &&
                        Catch::Contains("subopt: F(x) - F*, suboptimality of the full objective") &&

@@ -46,7 +46,7 @@ TEST_CASE("trace data are bit-for-bit identical with 1 and 2 threads", "[cli]") 
   auto one = scratch("t1.h5"), two = scratch("t2.h5");
   REQUIRE(run_cli(std::string(kSmall) + " --threads 1 -o " + one.string()).exit_code == 0);
   REQUIRE(run_cli(std::string(kSmall) + " --threads 2 -o " + two.string()).exit_code == 0);
-  for (const char* metric : {"traces/subopt", "traces/dist2", "traces/value", "runs/status", "runs/stop_step"}) {
+  for (const char* metric : {"subopt", "dist2", "value", "status", "stop_step"}) {
     INFO(metric);
     auto a = ratelab::results::read_dataset_bytes(one.string(), metric);
     auto b = ratelab::results::read_dataset_bytes(two.string(), metric);
@@ -252,8 +252,8 @@ TEST_CASE("problem-specific metrics of the last iterate are written per checkpoi
   CHECK(run_cli(args + " -o " + resumed.string(), "RATELAB_FAULT_KILL_AFTER_RUNS=2").exit_code == 128 + 9);
   REQUIRE(run_cli(args + " --resume -o " + resumed.string()).exit_code == 0);
   for (const auto& name : names)
-    CHECK(ratelab::results::read_dataset_bytes(whole.string(), "extra/" + name) ==
-          ratelab::results::read_dataset_bytes(resumed.string(), "extra/" + name));
+    CHECK(ratelab::results::read_dataset_bytes(whole.string(), "extra." + name) ==
+          ratelab::results::read_dataset_bytes(resumed.string(), "extra." + name));
 }
 
 // ---- shards and merge --------------------------------------------------------------------------------

@@ -51,15 +51,23 @@ TraceLayout sample_layout() {
   layout.checkpoints = {0, 1, 3, 10, 30};
   layout.views = {"last", "uniform", "suffix"};
   layout.metrics = {"subopt", "dist2"};
+  // Parameters of every type, a key only one configuration has (optimizer.momentum, optimizer.beta) and the
+  // 64-bit stream salt; instance values of two types.
   layout.configurations = {
       {"3f2a9c01", "sgd schedule.c=0.5",
        {{"optimizer", std::string("sgd")}, {"optimizer.batch", std::int64_t{1}}, {"schedule.c", 0.5},
-        {"problem.diagonal", std::vector<double>{1.0, 0.25}}},
-       {{"f_star_method", std::string("closed form")}}},
+        {"problem.diagonal", std::vector<double>{1.0, 0.25}}, {"problem.random_minimizer", true},
+        {"problem.tags", std::vector<std::string>{"a", "b"}}, {"stream_salt", std::string("18446744073709551615")}},
+       {{"method", std::string("closed form")}},
+       0.0, "closed form", "closed form"},
       {"77b0e4d2", "sgd schedule.c=2",
        {{"optimizer", std::string("sgd")}, {"optimizer.batch", std::int64_t{4}}, {"schedule.c", 2.0},
-        {"problem.diagonal", std::vector<double>{}}},
-       {{"f_star_method", std::string("newton, ||grad|| = 3e-14")}, {"condition", 12.5}}},
+        {"problem.diagonal", std::vector<double>{}}, {"problem.random_minimizer", false},
+        {"problem.tags", std::vector<std::string>{}}, {"stream_salt", std::string("0")},
+        {"optimizer.momentum", std::int64_t{3}}, {"optimizer.beta", 0.9}, {"optimizer.nesterov", true},
+        {"optimizer.rule", std::string("cyclic")}},
+       {{"method", std::string("newton, ||grad|| = 3e-14")}, {"condition", 12.5}},
+       std::nullopt, "unknown", "unknown"},
   };
   layout.root = {{"ratelab_version", std::string("0.1.0")},
                  {"git_dirty", true},
@@ -136,7 +144,7 @@ TEST_CASE("trace file: every written value reads back exactly", "[results]") {
 
   const TraceData data = read_trace_file(path);
   const TraceLayout expected = sample_layout();
-  CHECK(data.schema_version == 1);
+  CHECK(data.schema_version == 2);
   CHECK(data.layout.experiment_name == expected.experiment_name);
   CHECK(data.layout.experiment_text == expected.experiment_text);
   CHECK(data.layout.replicates == 4);
@@ -156,6 +164,9 @@ TEST_CASE("trace file: every written value reads back exactly", "[results]") {
     CHECK(data.layout.configurations[c].label == expected.configurations[c].label);
     CHECK(data.layout.configurations[c].parameters == expected.configurations[c].parameters);
     CHECK(data.layout.configurations[c].instance == expected.configurations[c].instance);
+    CHECK(data.layout.configurations[c].f_star == expected.configurations[c].f_star);
+    CHECK(data.layout.configurations[c].f_star_source == expected.configurations[c].f_star_source);
+    CHECK(data.layout.configurations[c].f_star_method == expected.configurations[c].f_star_method);
   }
 
   REQUIRE(data.traces.size() == 2);
@@ -202,7 +213,7 @@ TEST_CASE("trace file: every trace and run dataset carries labelled dimension sc
   TempDir dir("scales");
   const std::string path = dir.file("sample.h5");
   write_sample(path, false);
-  for (const char* name : {"traces/subopt", "traces/dist2"}) {
+  for (const char* name : {"subopt", "dist2"}) {
     const auto dims = dataset_dimensions(path, name);
     REQUIRE(dims.size() == 4);
     const char* expected[4] = {"configuration", "view", "replicate", "step"};
@@ -211,8 +222,16 @@ TEST_CASE("trace file: every trace and run dataset carries labelled dimension sc
       CHECK(dims[i].scales == std::vector<std::string>{std::string("/") + expected[i]});
     }
   }
-  for (const char* name : {"runs/status", "runs/stop_step", "runs/wall_seconds", "runs/eval_seconds", "runs/message",
-                           "runs/stats/noise_mean", "runs/stats/shrink_factor"}) {
+  for (const char* name : {"label", "f_star", "f_star_source", "optimizer", "optimizer.batch", "optimizer.momentum",
+                           "problem.random_minimizer", "stream_salt", "instance.condition"}) {
+    INFO(name);
+    const auto dims = dataset_dimensions(path, name);
+    REQUIRE(dims.size() == 1);
+    CHECK(dims[0].label == "configuration");
+    CHECK(dims[0].scales == std::vector<std::string>{"/configuration"});
+  }
+  for (const char* name : {"status", "stop_step", "wall_seconds", "eval_seconds", "message", "stats.noise_mean",
+                           "stats.shrink_factor"}) {
     INFO(name);
     const auto dims = dataset_dimensions(path, name);
     REQUIRE(dims.size() == 2);
@@ -227,15 +246,15 @@ TEST_CASE("trace file: the same content gives byte-identical datasets whatever t
   TempDir dir("bytes");
   write_sample(dir.file("forward.h5"), false);
   write_sample(dir.file("backward.h5"), true);
-  for (const char* name : {"traces/subopt", "traces/dist2", "runs/status", "runs/stop_step", "runs/message",
-                           "runs/stats/noise_mean", "configuration", "step"}) {
+  for (const char* name : {"subopt", "dist2", "status", "stop_step", "message", "stats.noise_mean", "configuration", "step",
+                           "optimizer.batch"}) {
     INFO(name);
     const auto a = read_dataset_bytes(dir.file("forward.h5"), name);
     const auto b = read_dataset_bytes(dir.file("backward.h5"), name);
     CHECK(a == b);
   }
   // 2 x 3 x 4 x 5 float64 values, little-endian as stored.
-  const auto bytes = read_dataset_bytes(dir.file("forward.h5"), "traces/subopt");
+  const auto bytes = read_dataset_bytes(dir.file("forward.h5"), "subopt");
   REQUIRE(bytes.size() == 120 * 8);
   double first = 0;
   std::memcpy(&first, bytes.data() + 8 * 1, 8);  // (c, v, r, k) = (0, 0, 0, 1)
@@ -243,7 +262,7 @@ TEST_CASE("trace file: the same content gives byte-identical datasets whatever t
   // No timestamps are stored, so writing in the same order reproduces the whole file.
   write_sample(dir.file("forward_again.h5"), false);
   CHECK(slurp(dir.file("forward.h5")) == slurp(dir.file("forward_again.h5")));
-  CHECK_THROWS_WITH(read_dataset_bytes(dir.file("forward.h5"), "traces/value"), Catch::Contains("no dataset 'traces/value'"));
+  CHECK_THROWS_WITH(read_dataset_bytes(dir.file("forward.h5"), "value"), Catch::Contains("no dataset 'value'"));
 }
 
 TEST_CASE("trace writer: no commit leaves nothing, create_new refuses existing files", "[results]") {
@@ -345,10 +364,15 @@ TEST_CASE("trace reader: refuses missing, non-HDF5 and foreign HDF5 files with c
                     Catch::Contains("is an HDF5 file but not a ratelab trace file") && Catch::Contains("no 'format' attribute"));
   write_plain_hdf5_file(foreign, {{"format", std::string("netcdf")}});
   CHECK_THROWS_WITH(read_trace_file(foreign), Catch::Contains("format = 'netcdf', expected 'ratelab-trace'"));
-  write_plain_hdf5_file(foreign, {{"format", std::string("ratelab-trace")}, {"schema_version", std::int64_t{2}}});
-  CHECK_THROWS_WITH(read_trace_file(foreign), Catch::Contains("schema version 2") && Catch::Contains("newer ratelab"));
-  write_plain_hdf5_file(foreign, {{"format", std::string("ratelab-trace")}, {"schema_version", std::int64_t{1}}});
-  CHECK_THROWS_WITH(read_trace_file(foreign), Catch::Contains("is incomplete: dataset 'experiment' is missing"));
+  write_plain_hdf5_file(foreign, {{"format", std::string("ratelab-trace")}, {"schema_version", std::int64_t{3}}});
+  CHECK_THROWS_WITH(read_trace_file(foreign), Catch::Contains("schema version 3") && Catch::Contains("reads schema versions 1 to 2") &&
+                                                  Catch::Contains("newer ratelab"));
+  write_plain_hdf5_file(foreign, {{"format", std::string("ratelab-trace")}, {"schema_version", std::int64_t{0}}});
+  CHECK_THROWS_WITH(read_trace_file(foreign), Catch::Contains("schema version 0"));
+  for (std::int64_t version : {1, 2}) {
+    write_plain_hdf5_file(foreign, {{"format", std::string("ratelab-trace")}, {"schema_version", version}});
+    CHECK_THROWS_WITH(read_trace_file(foreign), Catch::Contains("is incomplete: dataset 'experiment' is missing"));
+  }
   // The raw-byte reader works on any HDF5 file.
   CHECK(read_dataset_bytes(foreign, "data").size() == 24);
 }

@@ -21,6 +21,8 @@
 #include "experiments/plugins.hpp"
 #include "experiments/run_to_file.hpp"
 #include "tools/analysis_commands.hpp"
+#include "tools/plot.hpp"
+#include "tools/export_command.hpp"
 
 namespace po = boost::program_options;
 
@@ -327,7 +329,14 @@ int command_inspect(const InspectArgs& args, const Invocation&) {
   return tools::inspect(results::read_trace_file(args.file), std::cout);
 }
 
-// summary, compare and plot: a trace file and the analysis's own options (tools/analysis_commands.hpp).
+int command_export(const tools::ExportOptions& args, const Invocation&) {
+  const tools::ExportReport report = tools::export_table(args);
+  std::cerr << "wrote " << (args.output == "-" ? std::string("standard output") : args.output) << ": " << report.rows
+            << " rows from " << report.configurations << " configurations\n";
+  return kExitOk;
+}
+
+// summary, compare and plot: a trace file and the analysis's own options (tools/analysis_commands.hpp, tools/plot.hpp).
 template <class Options>
 struct AnalysisArgs {
   std::string file;
@@ -755,6 +764,10 @@ const std::vector<Command>& commands() {
       command("compare", "FILE --a A --b B", "paired difference of two configurations", Keys{"file"}, Keys{"file"},
               command_compare),
       command("inspect", "FILE", "what a trace file holds", Keys{"file"}, Keys{"file"}, command_inspect),
+      command("export", "FILES -o F", "the runs as one long CSV table (a row per configuration, replicate, view, step)",
+              Keys{"files"}, Keys{"files", "output"}, command_export,
+              "columns: configuration id, label, every parameter, f_star, view, replicate, step, the metrics, status,\n"
+              "stop_step, wall_seconds, eval_seconds, stats.NAME (a file column first when several files are given)"),
       command("merge", "PARTS -o F", "merge the shards of one experiment (run --shard i/N) into one file",
               Keys{"inputs"}, Keys{"inputs", "output"}, command_merge),
       command("slurm", "EXPERIMENT --array N", "write a Slurm job-array script (one shard per task, then a merge)",

@@ -154,8 +154,8 @@ def open(path):
 
     path = os.fspath(path)
     dataset = xr.open_dataset(path, engine="h5netcdf")
-    if dataset.data_vars.keys() - {"experiment"}:
-        return dataset  # the netCDF layout: everything at the root
+    if int(dataset.attrs.get("schema_version", 0)) >= 2:
+        return dataset  # a netCDF-4 file: this one line is all it takes (README, "From Python")
     return _open_schema1(path, dataset)
 
 
@@ -180,8 +180,8 @@ def _open_schema1(path, root):
                                           otypes=[object])(values)
                 dataset[name] = (("configuration", "replicate"), values)
         # status as schema 2 writes it: int8 codes with CF flags
-        dataset["status"].attrs.update(flag_values=np.arange(5, dtype=np.int8),
-                                       flag_meanings="ok diverged error interrupted missing")
+        dataset["status"].attrs.update(flag_values=np.arange(6, dtype=np.int8),
+                                       flag_meanings="ok diverged error interrupted missing nonfinite")
         if "stats" in runs:
             for name, data in runs["stats"].items():
                 dataset["stats." + name] = (("configuration", "replicate"), data[()])

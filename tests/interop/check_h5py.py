@@ -8,8 +8,8 @@ EXPECTED_JSON maps
   "attrs:<path>"   -> {name: value} expected among the attributes of the object at <path>,
   "<dataset path>" -> [[index, value], ...] elements expected in that dataset ([] indexes a scalar).
 Values compare exactly (NaN equals NaN; strings compare as UTF-8 text; bools only equal bools).
-Independently of EXPECTED_JSON, every dataset under /traces and /runs must have its dimensions labelled
-and attached to the matching dimension-scale datasets. Exits 1 listing every mismatch.
+Independently of EXPECTED_JSON, every variable of the root group (schema 2) must have its dimensions
+labelled and attached to the matching dimension-scale datasets. Exits 1 listing every mismatch.
 """
 import json
 import math
@@ -20,6 +20,8 @@ import numpy as np
 
 TRACE_DIMS = ["configuration", "view", "replicate", "step"]
 RUN_DIMS = ["configuration", "replicate"]
+EXTRA_DIMS = ["configuration", "replicate", "step"]
+CONFIGURATION_DIMS = ["configuration"]
 
 
 def plain(x):
@@ -47,18 +49,21 @@ def same(got, want):
     return type(got) is type(want) and got == want
 
 
+def expected_dimensions(name, obj):
+    """The dimensions a schema-2 variable must have, from its rank (None: not a variable along them)."""
+    if name in ("configuration", "view", "replicate", "step", "experiment"):
+        return None
+    return {4: TRACE_DIMS, 3: EXTRA_DIMS, 2: RUN_DIMS, 1: CONFIGURATION_DIMS}.get(obj.ndim)
+
+
 def check_dimension_scales(f, errors):
+    metrics = []
+
     def visit(name, obj):
         if not isinstance(obj, h5py.Dataset):
             return
-        if name.startswith("traces/"):
-            expected = TRACE_DIMS
-        elif name.startswith("runs/"):
-            expected = RUN_DIMS
-        else:
-            return
-        if obj.ndim != len(expected):
-            errors.append(f"{name}: rank {obj.ndim}, expected {len(expected)}")
+        expected = expected_dimensions(name, obj)
+        if expected is None:
             return
         for i, dim_name in enumerate(expected):
             dim = obj.dims[i]
@@ -71,14 +76,16 @@ def check_dimension_scales(f, errors):
             if scale.name != "/" + dim_name or scale.shape != (obj.shape[i],):
                 errors.append(f"{name}: dimension {i} is attached to {scale.name} {scale.shape}, "
                               f"expected /{dim_name} ({obj.shape[i]},)")
-        if name.startswith("traces/") and not math.isnan(obj.fillvalue):
-            errors.append(f"{name}: fill value {obj.fillvalue}, expected NaN")
+        if obj.ndim == 4:
+            metrics.append(name)
+            if not math.isnan(obj.fillvalue):
+                errors.append(f"{name}: fill value {obj.fillvalue}, expected NaN")
 
     f.visititems(visit)
-    if "traces" not in f or len(f["traces"]) == 0:
-        errors.append("no trace datasets under /traces")
-    if "runs/status" in f and f["runs/status"].fillvalue != 4:
-        errors.append(f"runs/status: fill value {f['runs/status'].fillvalue}, expected 4 (missing)")
+    if not metrics:
+        errors.append("no metric variables [configuration, view, replicate, step] in the root group")
+    if "status" in f and f["status"].fillvalue != 4:
+        errors.append(f"status: fill value {f['status'].fillvalue}, expected 4 (missing)")
 
 
 def main():
@@ -93,8 +100,8 @@ def main():
     with h5py.File(path, "r") as f:
         if plain(f.attrs.get("format")) != "ratelab-trace":
             errors.append(f"root attribute format = {f.attrs.get('format')!r}, expected 'ratelab-trace'")
-        if plain(f.attrs.get("schema_version")) != 1:
-            errors.append(f"root attribute schema_version = {f.attrs.get('schema_version')!r}, expected 1")
+        if plain(f.attrs.get("schema_version")) != 2:
+            errors.append(f"root attribute schema_version = {f.attrs.get('schema_version')!r}, expected 2")
         check_dimension_scales(f, errors)
         for key, entries in expected.items():
             if key == "attrs" or key.startswith("attrs:"):

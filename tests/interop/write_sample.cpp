@@ -106,21 +106,26 @@ int main(int argc, char** argv) {
             for (std::size_t k = 0; k < kCheckpoints; ++k)
               entries << (entries.tellp() ? ", " : "") << "[[" << c << ", " << v << ", " << r << ", " << k << "], "
                       << json_number(has_traces(c, r) ? value_at(m, c, v, r, k) : std::nan("")) << "]";
-      traces << ",\n  \"traces/" << layout.metrics[m] << "\": [" << entries.str() << "]";
+      traces << ",\n  \"" << layout.metrics[m] << "\": [" << entries.str() << "]";
     }
 
     std::ofstream json(argv[2]);
-    json << "{\n  \"attrs\": {\"schema_version\": 1, \"format\": \"ratelab-trace\", \"experiment_name\": \"interop\", "
-            "\"git_dirty\": false, \"threads\": 2, \"experiment.etas\": [0.5, 0.25]},\n"
-         << "  \"attrs:configurations/c0001\": {\"id\": \"e5f6a7b8\", \"label\": \"sgd schedule.c=4\", \"optimizer.batch\": 8, "
-            "\"schedule.c\": 4.0, \"instance.f_star_method\": \"closed form\"},\n"
-         << "  \"attrs:traces/subopt\": {\"units\": \"objective\"},\n"
+    // Schema 2: booleans are int8 0/1 (git_dirty), parameters are variables along configuration.
+    json << "{\n  \"attrs\": {\"schema_version\": 2, \"format\": \"ratelab-trace\", \"Conventions\": \"CF-1.8\", "
+            "\"experiment_name\": \"interop\", \"git_dirty\": 0, \"threads\": 2, \"experiment.etas\": [0.5, 0.25]},\n"
+         << "  \"attrs:subopt\": {\"units\": \"objective\"},\n"
+         << "  \"attrs:status\": {\"flag_values\": [0, 1, 2, 3, 4, 5], "
+            "\"flag_meanings\": \"ok diverged error interrupted missing nonfinite\"},\n"
          << "  \"configuration\": [[[0], \"a1b2c3d4\"], [[1], \"e5f6a7b8\"]],\n"
+         << "  \"label\": [[[0], \"sgd schedule.c=1\"], [[1], \"sgd schedule.c=4\"]],\n"
+         << "  \"optimizer.batch\": [[[0], 1], [[1], 8]],\n"
+         << "  \"schedule.c\": [[[0], 1.0], [[1], 4.0]],\n"
+         << "  \"instance.f_star_method\": [[[0], \"\"], [[1], \"closed form\"]],\n"
          << "  \"step\": [[[0], 0], [[1], 1], [[2], 10], [[3], 100]],\n"
          << "  \"experiment\": [[[], " << json_string(layout.experiment_text) << "]],\n"
-         << "  \"runs/status\": [" << runs_status.str() << "],\n"
-         << "  \"runs/message\": [" << runs_message.str() << "],\n"
-         << "  \"runs/stats/noise_mean\": [" << runs_stat.str() << "]" << traces.str() << "\n}\n";
+         << "  \"status\": [" << runs_status.str() << "],\n"
+         << "  \"message\": [" << runs_message.str() << "],\n"
+         << "  \"stats.noise_mean\": [" << runs_stat.str() << "]" << traces.str() << "\n}\n";
     if (!json) throw std::runtime_error(std::string("cannot write ") + argv[2]);
   } catch (const std::exception& e) {
     std::cerr << "write_sample: " << e.what() << "\n";
