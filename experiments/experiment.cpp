@@ -706,18 +706,35 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   if (!problems.empty()) throw ConfigError(problems);
 
   // Labels: the optimizer's key plus every other record entry that varies across configurations
-  // (stream_salt aside: it varies with the id, not with anything the user set).
+  // (stream_salt aside: it varies with the id, not with anything the user set). An entry that is recorded
+  // for some configurations of a component and not for others (ParamSpec::applies: heavy_ball's beta with
+  // tuning = manual beside tuning = polyak, which has no beta and no schedule) varies too; among different
+  // components (sgd beside heavy_ball) a missing parameter says nothing, so it does not.
   // Two passes over records made one at a time: a grid's records all held at once would double its memory.
+  auto owner = [](const Configuration& c, const std::string& key) {  // the component a record entry belongs to
+    if (key.rfind("problem", 0) == 0) return "problem=" + c.problem.key;
+    if (key.rfind("schedule.", 0) == 0) return "schedule=" + c.schedule.key;
+    return "optimizer=" + c.optimizer.key;  // its parameters, and whether it has a schedule
+  };
   std::map<std::string, std::set<std::string>> seen;
-  for (const auto& c : plan.configurations)
+  std::map<std::string, std::size_t> configurations_of;      // owner -> configurations
+  std::map<std::pair<std::string, std::string>, std::size_t> recorded_in;  // (owner, key) -> configurations
+  for (const auto& c : plan.configurations) {
+    ++configurations_of[owner(c, "problem")];
+    ++configurations_of[owner(c, "optimizer")];
+    if (!c.schedule.key.empty()) ++configurations_of[owner(c, "schedule.")];
     for (const auto& [k, v] : configuration_record(c).parameters) {
       auto& values = seen[k];
       if (values.size() < 2) values.insert(format_value(v));  // only "varies or not" is asked below
+      ++recorded_in[{owner(c, k), k}];
     }
+  }
   for (auto& c : plan.configurations) {
     std::string label = c.optimizer.key;
     for (const auto& [k, v] : configuration_record(c).parameters) {
-      if (seen[k].size() < 2 || k == "optimizer" || k == "stream_salt") continue;
+      if (k == "optimizer" || k == "stream_salt") continue;
+      const std::string of = owner(c, k);
+      if (seen[k].size() < 2 && recorded_in[{of, k}] == configurations_of[of]) continue;
       const bool component = k == "problem" || k == "schedule";
       label += " " + (component ? format_value(v) : k.substr(k.find('.') + 1) + "=" + format_value(v));
     }

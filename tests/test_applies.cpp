@@ -43,8 +43,8 @@ TEST_CASE("heavy_ball with tuning = polyak: no schedule needed, none recorded, n
                                       "[optimizer]\nname = heavy_ball\ntuning = manual, polyak\n"
                                       "[schedule]\nname = constant\neta = 0.5, 1\n");
   REQUIRE(grid.configurations.size() == 3);
-  CHECK(grid.configurations[0].label == "heavy_ball tuning=manual eta=0.5");
-  CHECK(grid.configurations[1].label == "heavy_ball tuning=manual eta=1");
+  CHECK(grid.configurations[0].label == "heavy_ball beta=0.9 tuning=manual constant eta=0.5");
+  CHECK(grid.configurations[1].label == "heavy_ball beta=0.9 tuning=manual constant eta=1");
   CHECK(grid.configurations[2].label == "heavy_ball tuning=polyak");
   // Where beta and the schedule apply, the fingerprint is the one of every earlier version: all parameters.
   CHECK(grid.configurations[0].canonical ==
@@ -67,7 +67,7 @@ TEST_CASE("noise parameters of another law are not recorded, and keep the finger
   CHECK(recorded(student, "problem.noise_nu"));
   CHECK(!recorded(student, "problem.noise_alpha"));
   CHECK(gaussian.label == "sgd noise=gaussian");
-  CHECK(student.label == "sgd noise=student_t");
+  CHECK(student.label == "sgd noise=student_t noise_nu=1.5");  // recorded for some quadratics only: it varies
   // The Gaussian configuration's fingerprint is the one it had without noise_nu set (the default 2.5).
   const ExperimentPlan plain = plan_of(std::string(kQuadratic) +
                                        "noise = gaussian\nnoise_scale = 1\n"
