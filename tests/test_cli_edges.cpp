@@ -36,7 +36,7 @@ TEST_CASE("run PRESET --quick runs the preset's [quick] size, and --set still wi
   CHECK_THAT(set.output, Catch::Contains(": 4 runs (4 ok"));
 }
 
-TEST_CASE("--key= is the key with an empty value: plot --band= draws no band", "[cli][edges]") {
+TEST_CASE("an empty value written as --key= : plot --band= draws no band", "[cli][edges]") {
   const auto file = scratch("band.h5");
   REQUIRE(run_cli("run quickstart --quiet --set experiment.steps=200 --set experiment.replicates=4 -o " +
                   file.string()).exit_code == 0);
