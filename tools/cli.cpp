@@ -23,6 +23,7 @@
 #include "experiments/run_to_file.hpp"
 #include "tools/analysis_commands.hpp"
 #include "tools/plot.hpp"
+#include "tools/report.hpp"
 #include "tools/export_command.hpp"
 
 namespace po = boost::program_options;
@@ -398,6 +399,8 @@ int command_compare(const AnalysisArgs<tools::CompareOptions>& args, const Invoc
 int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&) {
   return tools::plot(args.options, results::read_trace_file(args.file), std::cout);
 }
+
+int command_report(const tools::ReportOptions& args, const Invocation&) { return tools::report(args, std::cerr); }
 
 struct RunArgs {
   std::string experiment, output;
@@ -807,6 +810,8 @@ const std::vector<Command>& commands() {
               command_summary),
       command("compare", "FILE --a A --b B", "paired difference of two configurations", Keys{"file"}, Keys{"file"},
               command_compare),
+      command("report", "FILES -o F.html", "one self-contained HTML page: experiment, claims, figures, summary",
+              Keys{"files"}, Keys{"files", "output"}, command_report),
       command("inspect", "FILE", "what a trace file holds", Keys{"file"}, Keys{"file"}, command_inspect),
       command("export", "FILES -o F", "the runs as one long CSV table (a row per configuration, replicate, view, step)",
               Keys{"files"}, Keys{"files", "output"}, command_export,
