@@ -17,6 +17,7 @@
 #include "results/trace_file.hpp"
 #include "results/trace_query.hpp"
 #include "tools/analysis_commands.hpp"
+#include "tools/plot.hpp"
 
 using namespace ratelab;
 using results::TraceData;

@@ -21,6 +21,7 @@
 #include "experiments/plugins.hpp"
 #include "experiments/run_to_file.hpp"
 #include "tools/analysis_commands.hpp"
+#include "tools/plot.hpp"
 #include "tools/export_command.hpp"
 
 namespace po = boost::program_options;
@@ -335,7 +336,7 @@ int command_export(const tools::ExportOptions& args, const Invocation&) {
   return kExitOk;
 }
 
-// summary, compare and plot: a trace file and the analysis's own options (tools/analysis_commands.hpp).
+// summary, compare and plot: a trace file and the analysis's own options (tools/analysis_commands.hpp, tools/plot.hpp).
 template <class Options>
 struct AnalysisArgs {
   std::string file;

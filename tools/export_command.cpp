@@ -156,9 +156,12 @@ ExportReport export_table(const ExportOptions& options) {
       const auto& layout = outline.layout;
       const std::size_t V = layout.views.size(), K = layout.checkpoints.size();
       const long R = layout.replicates;
-      // Runs per block: the trace values of a block (metrics x views x checkpoints per run) within the budget.
+      // Runs per block: the trace values of a block (metrics x views x checkpoints per run) within the budget,
+      // and at most kMaxBlockRuns: HDF5 keeps state for every chunk a read touches (one chunk per run), which
+      // cost 730 MB for 100,000 runs read at once (40 values each) against 68 MB in blocks of 3,276.
+      constexpr std::size_t kMaxBlockRuns = 4096;
       const std::size_t per_run = std::max<std::size_t>(1, (layout.metrics.size() * V + layout.extra_metrics.size()) * K);
-      const long block_runs = long(std::clamp<std::size_t>(block_values / per_run, 1, std::size_t(R)));
+      const long block_runs = long(std::clamp<std::size_t>(block_values / per_run, 1, std::min<std::size_t>(std::size_t(R), kMaxBlockRuns)));
       for (std::size_t c : source.configurations) {
         const auto& record = layout.configurations[c];
         std::string prefix;
