@@ -280,7 +280,7 @@ struct MergeArgs {
   std::string output;
   bool overwrite = false, allow_partial = false;
   static ParamTable<MergeArgs> params() {
-    return {text_list(&MergeArgs::inputs, "inputs", "trace files (shards) to merge"),
+    return {text_list(&MergeArgs::inputs, "inputs", "trace files to merge (shards, or experiments of one layout)"),
             param(&MergeArgs::output, "output", unconstrained(), "merged trace file"),
             param(&MergeArgs::overwrite, "overwrite", unconstrained(), "replace an existing output file"),
             param(&MergeArgs::allow_partial, "allow_partial", unconstrained(),
@@ -413,6 +413,8 @@ struct RunArgs {
   std::string progress = "auto";
   bool quiet = false, plot = false;
   std::vector<std::string> plugin;
+  std::vector<std::string> reuse;
+  bool reuse_other_builds = false, dry_run = false;
   PlanLimits limits;
   static ParamTable<RunArgs> params() {
     return ParamTable<RunArgs>{param(&RunArgs::experiment, "experiment", unconstrained(), "experiment file or preset name"),
@@ -433,7 +435,14 @@ struct RunArgs {
             param(&RunArgs::progress, "progress", one_of({"auto", "quiet", "lines"}), "progress output"),
             param(&RunArgs::quiet, "quiet", unconstrained(), "no progress output (same as --progress quiet)"),
             param(&RunArgs::plot, "plot", unconstrained(), "also draw the convergence curves next to the output (same name, .png)"),
-            plugin_option(&RunArgs::plugin)}
+            plugin_option(&RunArgs::plugin),
+            text_list(&RunArgs::reuse, "reuse",
+                      "copy the finished runs this file holds with the same run fingerprint and replicate instead "
+                      "of running them (repeatable; README: Growing a study)"),
+            param(&RunArgs::reuse_other_builds, "reuse_other_builds", unconstrained(),
+                  "--reuse files written by another ratelab build too (their bits may differ from this build's)"),
+            param(&RunArgs::dry_run, "dry_run", unconstrained(),
+                  "print the plan (per configuration: reused, to run) and stop without writing anything")}
         .with(&RunArgs::limits, plan_limit_options());
   }
 };
@@ -441,8 +450,8 @@ struct RunArgs {
 int command_run(const RunArgs& args, const Invocation& invocation_) {
   g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
   const std::string& invocation = invocation_.text;
-  const auto& [experiment, output, given_sets, sweeps, quick, threads, overwrite, resume, shard, time_limit, progress, quiet,
-               draw_plot, plugins, limits] = args;
+  const auto& [experiment, output, given_sets, sweeps, quick, threads, overwrite, resume, shard, time_limit, progress,
+               quiet, draw_plot, plugins, reuse, reuse_other_builds, dry_run, limits] = args;
   std::vector<std::string> sets = given_sets;
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
@@ -458,6 +467,9 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
   if (output.empty() && reporter) std::filesystem::create_directories("out");
   options.overwrite = overwrite;
   options.resume = resume;
+  options.reuse = reuse;
+  options.reuse_other_builds = reuse_other_builds;
+  options.dry_run = dry_run;
   if (!shard.empty()) {
     const std::string& text = shard;
     const auto slash = text.find('/');
@@ -489,6 +501,7 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
               << (e.disk_full ? "free space" : "fix the cause") << ", then continue with: " << again << "\n";
     return kExitWriteFailed;
   }
+  if (dry_run) return kExitOk;  // the plan is printed, nothing was written
   if (!reporter) return s.cancelled ? kExitInterrupted : s.error > 0 ? kExitRunErrors : kExitOk;  // rank 0's outcome
   const long runs = s.ok + s.diverged + s.error + s.nonfinite + s.interrupted;
   std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged
@@ -817,8 +830,10 @@ const std::vector<Command>& commands() {
               Keys{"files"}, Keys{"files", "output"}, command_export,
               "columns: configuration id, label, every parameter, f_star, view, replicate, step, the metrics, status,\n"
               "stop_step, wall_seconds, eval_seconds, stats.NAME (a file column first when several files are given)"),
-      command("merge", "PARTS -o F", "merge the shards of one experiment (run --shard i/N) into one file",
-              Keys{"inputs"}, Keys{"inputs", "output"}, command_merge),
+      command("merge", "PARTS -o F", "merge shards (run --shard i/N), or experiments of one layout, into one file",
+              Keys{"inputs"}, Keys{"inputs", "output"}, command_merge,
+              "the shards of one experiment give its file; files of different experiments with the same replicates,\n"
+              "checkpoints, views and metrics give the union of their configurations (README: Growing a study)"),
       command("slurm", "EXPERIMENT --array N", "write a Slurm job-array script (one shard per task, then a merge)",
               Keys{"experiment"}, Keys{"experiment", "array"}, command_slurm),
       command("verify", "EXPERIMENT", "run an experiment (or read --from FILE.h5) and check its [claims]",
