@@ -12,7 +12,9 @@ packages=(g++ cmake ninja-build git pkg-config libeigen3-dev libtbb-dev libhdf5-
           # the Python module (python/) and its tests (tests/python/)
           pybind11-dev python3-pybind11 python3-dev python3-pytest python3-xarray python3-h5netcdf
           # the netCDF check of trace files and of `ratelab export` (tests/netcdf/)
-          python3-netcdf4 python3-pandas netcdf-bin)
+          python3-netcdf4 python3-pandas netcdf-bin
+          # the report page opened in a real browser (tests/browser/)
+          chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -216,3 +216,15 @@ TEST_CASE("report: bad input writes nothing and leaves an existing page whole", 
   for (const auto& entry : ratelab_test::fs::directory_iterator(page_path.parent_path()))
     CHECK(entry.path().filename().string().find(".partial.") == std::string::npos);
 }
+
+TEST_CASE("run --report writes the page next to the trace file", "[report]") {
+  const auto h5 = scratch("run_report.h5");
+  const auto page = scratch("run_report.html");
+  const auto o = run_cli("run quickstart --quick --quiet --threads 2 --set experiment.replicates=4 --report -o " + h5.string());
+  INFO(o.output);
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.output, Catch::Contains("wrote " + page.string()));
+  const std::string text = read_text(page);
+  CHECK_THAT(text, Catch::StartsWith("<!DOCTYPE html>") && Catch::EndsWith("</html>\n"));
+  CHECK_THAT(text, Catch::Contains("<h1>quickstart</h1>") && Catch::Contains("/5 claims hold"));
+}

@@ -411,7 +411,7 @@ struct RunArgs {
   std::string shard;
   double time_limit = 0;
   std::string progress = "auto";
-  bool quiet = false, plot = false;
+  bool quiet = false, plot = false, report = false;
   std::vector<std::string> plugin;
   std::vector<std::string> reuse;
   bool reuse_other_builds = false, dry_run = false;
@@ -435,6 +435,8 @@ struct RunArgs {
             param(&RunArgs::progress, "progress", one_of({"auto", "quiet", "lines"}), "progress output"),
             param(&RunArgs::quiet, "quiet", unconstrained(), "no progress output (same as --progress quiet)"),
             param(&RunArgs::plot, "plot", unconstrained(), "also draw the convergence curves next to the output (same name, .png)"),
+            param(&RunArgs::report, "report", unconstrained(),
+                  "also write the report page next to the output (same name, .html; see `ratelab report`)"),
             plugin_option(&RunArgs::plugin),
             text_list(&RunArgs::reuse, "reuse",
                       "copy the finished runs this file holds with the same run fingerprint and replicate instead "
@@ -451,7 +453,7 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
   g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
   const std::string& invocation = invocation_.text;
   const auto& [experiment, output, given_sets, sweeps, quick, threads, overwrite, resume, shard, time_limit, progress,
-               quiet, draw_plot, plugins, reuse, reuse_other_builds, dry_run, limits] = args;
+               quiet, draw_plot, write_report, plugins, reuse, reuse_other_builds, dry_run, limits] = args;
   std::vector<std::string> sets = given_sets;
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
@@ -520,6 +522,12 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
     tools::PlotOptions plot = plot_from_file;
     plot.output = std::filesystem::path(options.output_path).replace_extension(".png").string();
     tools::plot(plot, results::read_trace_file(options.output_path), std::cerr);
+  }
+  if (write_report) {
+    tools::ReportOptions page;
+    page.files = {options.output_path};
+    page.output = std::filesystem::path(options.output_path).replace_extension(".html").string();
+    tools::report(page, std::cerr);
   }
   if (s.cancelled) {
     const std::string again = resume_command(invocation, !output.empty(), options.output_path);

@@ -273,12 +273,47 @@ const char* kScript = R"JS(
     });
   }
 
+  // Opened as page.html#selftest (the browser test), the page works its own controls as a reader would
+  // and records what each step drew: hiding the first curve, the last view, a linear scale, hovering a point.
+  function selftest(root, figure) {
+    var results = [], first = figure.legend.querySelector('li');
+    first.click();
+    results.push('hide-one=' + root.getAttribute('data-curves'));
+    first.click();
+    results.push('show-again=' + root.getAttribute('data-curves'));
+    var change = function (key, value) {
+      var s = root.querySelector('select[data-control=' + key + ']');
+      s.value = value;
+      s.dispatchEvent(new Event('change'));
+    };
+    change('view', figure.data.views[figure.data.views.length - 1]);
+    results.push('view=' + root.getAttribute('data-view') + ':' + root.getAttribute('data-curves'));
+    change('yscale', 'linear');
+    results.push('linear=' + root.getAttribute('data-curves'));
+    var curve = root.querySelector('path.curve'), overlay = root.querySelector('svg rect[fill=transparent]');
+    if (curve && overlay) {
+      var end = curve.getPointAtLength(curve.getTotalLength()), box = overlay.ownerSVGElement.getBoundingClientRect();
+      overlay.dispatchEvent(new MouseEvent('mousemove', { clientX: box.left + end.x, clientY: box.top + end.y, bubbles: true }));
+      root.setAttribute('data-tooltip', figure.tip.textContent);
+    }
+    root.setAttribute('data-selftest', results.join(' '));
+  }
+
   Array.prototype.forEach.call(document.querySelectorAll('div.figure[data-source]'), function (root) {
     try {
-      new Figure(root, JSON.parse(document.getElementById(root.getAttribute('data-source')).textContent));
+      var figure = new Figure(root, JSON.parse(document.getElementById(root.getAttribute('data-source')).textContent));
+      root.setAttribute('data-curves-initial', root.getAttribute('data-curves'));
+      if (location.hash === '#selftest') selftest(root, figure);
     } catch (e) { noteError(e && e.stack ? e.stack : e); }
   });
   Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), sortable);
+  if (location.hash === '#selftest') {  // sort the summary by its last column, descending: click twice
+    Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), function (table) {
+      var heads = table.tHead.rows[0].cells, last = heads[heads.length - 1];
+      last.click(); last.click();
+      table.setAttribute('data-sorted', last.getAttribute('aria-sort'));
+    });
+  }
   document.body.setAttribute('data-ready', '1');
 })();
 )JS";
