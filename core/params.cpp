@@ -214,6 +214,22 @@ std::optional<std::string> violation(const ParamSpec& spec, const ParamValue& va
   return std::nullopt;
 }
 
+bool AppliesWhen::holds(const ParamSet& set) const {
+  const ParamValue* v = set.find(key);
+  if (!v) return true;  // the condition's parameter is not there: nothing says it does not apply
+  const bool in = std::find(values.begin(), values.end(), format_value(*v)) != values.end();
+  return in != negate;
+}
+
+std::string AppliesWhen::describe() const {
+  std::string list;
+  for (std::size_t i = 0; i < values.size(); ++i) list += (i ? ", " : "") + values[i];
+  if (values.size() == 1) return key + (negate ? " != " : " = ") + list;
+  return key + (negate ? " is none of " : " is one of ") + list;
+}
+
+bool applies(const ParamSpec& spec, const ParamSet& values) { return !spec.applies || spec.applies->holds(values); }
+
 void ParamSet::set(std::string key, ParamValue value) {
   for (auto& [k, v] : entries_)
     if (k == key) {

@@ -70,12 +70,28 @@ Constraint in_closed_open(double lo, double hi);
 Constraint in_open_closed(double lo, double hi);
 Constraint one_of(std::vector<std::string> choices);
 
+class ParamSet;
+
+// When a parameter applies: another parameter of the same component (`key`) has one of `values` (or, with
+// `negate`, none of them), compared as format_value writes them. A parameter that does not apply does
+// nothing, so it is left out of a configuration's record and label, written at its default in the
+// fingerprint (which keeps the ids of configurations made before conditions existed), refused when a section
+// sets it for no configuration it applies to, and `describe` states the condition.
+struct AppliesWhen {
+  std::string key;
+  std::vector<std::string> values;
+  bool negate = false;
+  bool holds(const ParamSet& values) const;
+  std::string describe() const;  // "tuning = manual", "activation is one of staircase", "noise is not none"
+};
+
 struct ParamSpec {
   std::string key;
   ParamType type;
   ParamValue default_value;
   Constraint constraint;
   std::string doc;
+  std::optional<AppliesWhen> applies;  // empty: always
 };
 
 // `text` without leading and trailing white space.
@@ -102,6 +118,9 @@ class ParamSet {
  private:
   std::vector<std::pair<std::string, ParamValue>> entries_;
 };
+
+// Whether `spec` applies given the component's resolved `values` (always, without a condition).
+bool applies(const ParamSpec& spec, const ParamSet& values);
 
 // Resolves raw text overrides against specs. Unknown keys, malformed values and constraint violations are
 // appended to `errors` (all of them, not the first); `scope` prefixes keys in messages ("optimizer.").
@@ -187,7 +206,7 @@ template <class Options, class T>
 Field<Options> param(T Options::*member, std::string key, Constraint constraint, std::string doc) {
   Options defaults{};
   ParamSpec spec{std::move(key), detail::param_type_of<T>(), detail::to_value(defaults.*member),
-                 std::move(constraint), std::move(doc)};
+                 std::move(constraint), std::move(doc), std::nullopt};
   return {std::move(spec),
           [member](Options& o, const ParamValue& v) { o.*member = detail::from_value<T>(v); }};
 }
@@ -196,10 +215,19 @@ Field<Options> param(T Options::*member, std::string key, Constraint constraint,
 template <class Options>
 Field<Options> text_list(std::vector<std::string> Options::*member, std::string key, std::string doc) {
   Options defaults{};
-  ParamSpec spec{std::move(key), ParamType::text_list, defaults.*member, unconstrained(), std::move(doc)};
+  ParamSpec spec{std::move(key), ParamType::text_list, defaults.*member, unconstrained(), std::move(doc), std::nullopt};
   return {std::move(spec), [member](Options& o, const ParamValue& v) {
             o.*member = std::get<std::vector<std::string>>(v);
           }};
+}
+
+// The field, applying only when parameter `key` of the same component has one of `values`:
+//   applies_when(param(&O::beta, "beta", ...), "tuning", {"manual"})
+template <class Options>
+Field<Options> applies_when(Field<Options> field, std::string key, std::vector<std::string> values,
+                            bool negate = false) {
+  field.spec.applies = AppliesWhen{std::move(key), std::move(values), negate};
+  return field;
 }
 
 // A field of enum type, spelled by name: choice(&O::tuning, "tuning", {{"manual", T::manual}, ...}, doc).
@@ -213,7 +241,7 @@ Field<Options> choice(Enum Options::*member, std::string key,
     labels.push_back(label);
     if (value == defaults.*member) default_label = label;
   }
-  ParamSpec spec{std::move(key), ParamType::choice, default_label, one_of(labels), std::move(doc)};
+  ParamSpec spec{std::move(key), ParamType::choice, default_label, one_of(labels), std::move(doc), std::nullopt};
   return {std::move(spec), [member, names](Options& o, const ParamValue& v) {
             const auto& label = std::get<std::string>(v);
             for (const auto& [l, value] : names)

@@ -41,6 +41,9 @@ struct ComponentInfo {
   std::string summary;
   std::vector<ParamSpec> params;
   std::string origin = "built-in";  // or the plugin library it came from
+  // Optimizers: when the step-size schedule applies (empty: always); declared by the options struct as
+  // `static AppliesWhen schedule_applies()`. Where it does not, a configuration has no schedule.
+  std::optional<AppliesWhen> schedule_applies;
 };
 
 class Registry {
@@ -52,7 +55,9 @@ class Registry {
   // Typed registration from an options struct with a static params() table.
   template <class Impl, class Options>
   void optimizer(std::string key, std::string summary) {
-    add_optimizer({ComponentKind::optimizer, std::move(key), std::move(summary), Options::params().specs()},
+    ComponentInfo info{ComponentKind::optimizer, std::move(key), std::move(summary), Options::params().specs()};
+    if constexpr (requires { Options::schedule_applies(); }) info.schedule_applies = Options::schedule_applies();
+    add_optimizer(std::move(info),
                   [](const ParamSet& p) -> std::unique_ptr<Optimizer> {
                     return std::make_unique<Impl>(Options::params().bind(p));
                   });

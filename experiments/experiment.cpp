@@ -151,8 +151,11 @@ results::ConfigurationRecord configuration_record(const Configuration& c) {
   for (const auto& [kind, part] : {std::pair<std::string, const ComponentChoice*>{"problem", &c.problem},
                                    {"optimizer", &c.optimizer},
                                    {"schedule", &c.schedule}}) {
+    if (part->key.empty()) continue;  // a schedule the optimizer does not use
     record.parameters.emplace_back(kind, part->key);
-    for (const auto& [k, v] : part->params.entries()) record.parameters.emplace_back(kind + "." + k, v);
+    for (const auto& [k, v] : part->params.entries())
+      if (std::find(part->inactive.begin(), part->inactive.end(), k) == part->inactive.end())
+        record.parameters.emplace_back(kind + "." + k, v);
   }
   record.parameters.emplace_back("stream_salt", std::to_string(c.salt));
   return record;
@@ -454,6 +457,44 @@ std::vector<ParamSet> expand_section(const ParsedSection& s) {
   return out;
 }
 
+// Sets every parameter of `params` that does not apply (ParamSpec::applies) back to its default, so it
+// cannot change the fingerprint; returns their keys (left out of the record and the label).
+std::vector<std::string> reset_inactive(const ComponentInfo& info, ParamSet& params) {
+  std::vector<std::string> inactive;
+  const ParamSet as_given = params;  // conditions read the values given, not ones reset here
+  for (const auto& spec : info.params)
+    if (!applies(spec, as_given)) {
+      params.set(spec.key, spec.default_value);
+      inactive.push_back(spec.key);
+    }
+  return inactive;
+}
+
+// A component's choice in one configuration: its parameters with those that do not apply at their defaults.
+ComponentChoice resolved_choice(const ParsedSection& section, ParamSet params) {
+  ComponentChoice choice{section.registry_key, std::move(params), {}};
+  choice.inactive = reset_inactive(*section.info, choice.params);
+  return choice;
+}
+
+bool uses_schedule(const ComponentInfo& optimizer, const ParamSet& params) {
+  return !optimizer.schedule_applies || optimizer.schedule_applies->holds(params);
+}
+
+// A key the section sets that applies to none of its configurations does nothing: that is a mistake.
+void check_set_keys_apply(const ParsedSection& section, const std::vector<ParamSet>& expanded, const std::string& source,
+                          const IniSection& raw, std::vector<std::string>& problems) {
+  if (!section.info) return;
+  for (const auto& spec : section.info->params) {
+    if (!spec.applies || !section.texts.count(spec.key)) continue;
+    if (std::any_of(expanded.begin(), expanded.end(), [&](const ParamSet& p) { return spec.applies->holds(p); }))
+      continue;
+    auto entry = std::find_if(raw.entries.begin(), raw.entries.end(), [&](auto& e) { return e.key == spec.key; });
+    problems.push_back(where(source, *entry) + raw.name + "." + spec.key + " does nothing here: it applies when " +
+                       spec.applies->describe() + "; remove it (or set " + raw.name + "." + spec.applies->key + ")");
+  }
+}
+
 }  // namespace
 
 IniDocument apply_overrides(IniDocument doc, const std::vector<std::string>& overrides, const std::string& origin) {
@@ -572,7 +613,12 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     return plain;
   };
   for (std::size_t i = 0; i < parsed_optimizers.size(); ++i)
-    if (!schedule_for(parsed_optimizers[i]))
+    if (!schedule_for(parsed_optimizers[i]) && parsed_optimizers[i].info &&
+        [&] {
+          for (const auto& o_params : expand_section(parsed_optimizers[i]))
+            if (uses_schedule(*parsed_optimizers[i].info, o_params)) return true;
+          return false;  // e.g. heavy_ball with tuning = polyak: its step comes from the problem
+        }())
       problems.push_back(where(source, *optimizer_sections[i]) + "optimizer section [" +
                          optimizer_sections[i]->name + "] has no step-size schedule: add [schedule] (or [schedule:" +
                          parsed_optimizers[i].name.label + "]) with name = one of " + [&] {
@@ -587,7 +633,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   for (const auto& p : parsed_problems)
     for (const auto& o : parsed_optimizers) {
       const long n = saturating_product(saturating_product(section_size(p), section_size(o)),
-                                        section_size(*schedule_for(o)));
+                                        schedule_for(o) ? section_size(*schedule_for(o)) : 1);
       configurations = n > std::numeric_limits<long>::max() - configurations ? std::numeric_limits<long>::max()
                                                                              : configurations + n;
     }
@@ -606,46 +652,89 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
                       " allowed: use fewer replicates or configurations, or raise the cap with --max-runs N if you "
                       "mean it");
 
-  // Configurations: problems x optimizers (each with its schedule) x their axes.
+  // Parameters a section sets for none of its configurations (ParamSpec::applies).
+  auto check_sections = [&](const std::vector<ParsedSection>& parsed, const std::vector<const IniSection*>& raw) {
+    for (std::size_t i = 0; i < parsed.size(); ++i) check_set_keys_apply(parsed[i], expand_section(parsed[i]), source, *raw[i], problems);
+  };
+  check_sections(parsed_problems, problem_sections);
+  check_sections(parsed_optimizers, optimizer_sections);
+  check_sections(parsed_schedules, schedule_sections);
+  if (!problems.empty()) throw ConfigError(problems);
+
+  // Configurations: problems x optimizers (each with its schedule, where it uses one) x their axes. A
+  // parameter that does not apply is reset to its default (reset_inactive), so the fingerprint of every
+  // configuration where it applies, or where it was left at its default, is what it always was; axis values
+  // that differ only in parameters that do not apply make one configuration.
   plan.configurations.reserve(std::size_t(configurations));
-  std::unordered_map<std::string, std::size_t> index_of_id;  // repeated configurations, found in linear time
+  struct Seen {
+    std::size_t index;
+    std::string as_given;  // the canonical text before inactive parameters were reset
+  };
+  std::unordered_map<std::string, Seen> seen_ids;  // repeated configurations, found in linear time
+  auto add = [&](const ParsedSection& p, ParamSet p_params, const ParsedSection& o, ParamSet o_params,
+                 const ParsedSection* s, ParamSet s_params) {
+    std::string as_given = p_params.canonical() + "|" + o_params.canonical() + "|" + s_params.canonical();
+    Configuration c;
+    c.index = plan.configurations.size();
+    c.problem = resolved_choice(p, std::move(p_params));
+    c.optimizer = resolved_choice(o, std::move(o_params));
+    if (s) c.schedule = resolved_choice(*s, std::move(s_params));
+    c.canonical = "problem=" + p.registry_key + ";" + c.problem.params.canonical() + "|optimizer=" + o.registry_key +
+                  ";" + c.optimizer.params.canonical() + "|schedule=" +
+                  (s ? s->registry_key + ";" + c.schedule.params.canonical() : "none");
+    c.id = stable_id(c.canonical);
+    c.salt = plan.options.common_random_numbers ? 0 : std::stoull(c.id, nullptr, 16);
+    if (auto [prev, fresh] = seen_ids.emplace(c.id, Seen{c.index, as_given}); !fresh) {
+      if (prev->second.as_given != as_given) return;  // differs only where nothing applies: the same run
+      problems.push_back("configurations " + std::to_string(prev->second.index) + " and " + std::to_string(c.index) +
+                         " are identical (" + c.canonical + "); remove the repeated section or value");
+    }
+    plan.configurations.push_back(std::move(c));
+  };
   for (const auto& p : parsed_problems)
     for (const auto& p_params : expand_section(p))
       for (const auto& o : parsed_optimizers) {
         const ParsedSection* s = schedule_for(o);
-        for (const auto& o_params : expand_section(o))
-          for (const auto& s_params : expand_section(*s)) {
-            Configuration c;
-            c.index = plan.configurations.size();
-            c.problem = {p.registry_key, p_params};
-            c.optimizer = {o.registry_key, o_params};
-            c.schedule = {s->registry_key, s_params};
-            c.canonical = "problem=" + p.registry_key + ";" + p_params.canonical() + "|optimizer=" +
-                          o.registry_key + ";" + o_params.canonical() + "|schedule=" + s->registry_key + ";" +
-                          s_params.canonical();
-            c.id = stable_id(c.canonical);
-            c.salt = plan.options.common_random_numbers ? 0 : std::stoull(c.id, nullptr, 16);
-            if (auto [prev, fresh] = index_of_id.emplace(c.id, c.index); !fresh)
-              problems.push_back("configurations " + std::to_string(prev->second) + " and " + std::to_string(c.index) +
-                                 " are identical (" + c.canonical + "); remove the repeated section or value");
-            plan.configurations.push_back(std::move(c));
+        for (const auto& o_params : expand_section(o)) {
+          if (!uses_schedule(*o.info, o_params)) {
+            add(p, p_params, o, o_params, nullptr, {});
+            continue;
           }
+          for (const auto& s_params : expand_section(*s)) add(p, p_params, o, o_params, s, s_params);
+        }
       }
   if (!problems.empty()) throw ConfigError(problems);
 
   // Labels: the optimizer's key plus every other record entry that varies across configurations
-  // (stream_salt aside: it varies with the id, not with anything the user set).
+  // (stream_salt aside: it varies with the id, not with anything the user set). An entry that is recorded
+  // for some configurations of a component and not for others (ParamSpec::applies: heavy_ball's beta with
+  // tuning = manual beside tuning = polyak, which has no beta and no schedule) varies too; among different
+  // components (sgd beside heavy_ball) a missing parameter says nothing, so it does not.
   // Two passes over records made one at a time: a grid's records all held at once would double its memory.
+  auto owner = [](const Configuration& c, const std::string& key) {  // the component a record entry belongs to
+    if (key.rfind("problem", 0) == 0) return "problem=" + c.problem.key;
+    if (key.rfind("schedule.", 0) == 0) return "schedule=" + c.schedule.key;
+    return "optimizer=" + c.optimizer.key;  // its parameters, and whether it has a schedule
+  };
   std::map<std::string, std::set<std::string>> seen;
-  for (const auto& c : plan.configurations)
+  std::map<std::string, std::size_t> configurations_of;      // owner -> configurations
+  std::map<std::pair<std::string, std::string>, std::size_t> recorded_in;  // (owner, key) -> configurations
+  for (const auto& c : plan.configurations) {
+    ++configurations_of[owner(c, "problem")];
+    ++configurations_of[owner(c, "optimizer")];
+    if (!c.schedule.key.empty()) ++configurations_of[owner(c, "schedule.")];
     for (const auto& [k, v] : configuration_record(c).parameters) {
       auto& values = seen[k];
       if (values.size() < 2) values.insert(format_value(v));  // only "varies or not" is asked below
+      ++recorded_in[{owner(c, k), k}];
     }
+  }
   for (auto& c : plan.configurations) {
     std::string label = c.optimizer.key;
     for (const auto& [k, v] : configuration_record(c).parameters) {
-      if (seen[k].size() < 2 || k == "optimizer" || k == "stream_salt") continue;
+      if (k == "optimizer" || k == "stream_salt") continue;
+      const std::string of = owner(c, k);
+      if (seen[k].size() < 2 && recorded_in[{of, k}] == configurations_of[of]) continue;
       const bool component = k == "problem" || k == "schedule";
       label += " " + (component ? format_value(v) : k.substr(k.find('.') + 1) + "=" + format_value(v));
     }
@@ -741,7 +830,8 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, const Experimen
           it != instances.end() ? it->second : (instances[cache_key] = build_problem(c, 0, parallel_for));
       RunStats schedule_constants;
       ScheduleContext sctx{plan.run.steps, problem->facts().mu, &schedule_constants};
-      Schedule schedule = registry.make_schedule(c.schedule.key, c.schedule.params, sctx);
+      // No schedule where the optimizer uses none: its step argument is ignored (a fixed placeholder).
+      Schedule schedule = c.schedule.key.empty() ? Schedule{} : registry.make_schedule(c.schedule.key, c.schedule.params, sctx);
       auto optimizer = registry.make_optimizer(c.optimizer.key, c.optimizer.params);
       optimizer->prepare(*problem);
       auto avail = available_metrics(*problem);

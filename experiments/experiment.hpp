@@ -65,8 +65,9 @@ struct ExperimentOptions {
 };
 
 struct ComponentChoice {
-  std::string key;  // registry key
-  ParamSet params;  // fully resolved
+  std::string key;  // registry key; empty for a schedule the optimizer does not use (ComponentInfo::schedule_applies)
+  ParamSet params;  // fully resolved; a parameter that does not apply (ParamSpec::applies) holds its default
+  std::vector<std::string> inactive;  // the parameters that do not apply: not recorded, not in the label
 };
 
 struct Configuration {
@@ -79,7 +80,8 @@ struct Configuration {
 };
 
 // What a trace file records of a configuration: its id and label, and under qualified keys the component
-// keys ("problem", "optimizer", "schedule"), every resolved parameter ("problem.mu") and "stream_salt".
+// keys ("problem", "optimizer", "schedule"), every resolved parameter that applies ("problem.mu") and
+// "stream_salt" (no schedule entries when the optimizer uses none).
 // The one place these keys are made: labels, the trace layout and the claims checked before a run all
 // read this record, so a `key=value` filter means the same before the run and on the file.
 results::ConfigurationRecord configuration_record(const Configuration& configuration);

@@ -35,8 +35,8 @@ struct HeavyBallOptions {
   long batch = 1;
   static ParamTable<HeavyBallOptions> params() {
     return {
-        param(&HeavyBallOptions::beta, "beta", in_closed_open(0, 1),
-              "momentum coefficient (ignored when tuning = polyak)"),
+        applies_when(param(&HeavyBallOptions::beta, "beta", in_closed_open(0, 1), "momentum coefficient"), "tuning",
+                     {"manual"}),
         choice(&HeavyBallOptions::tuning, "tuning", {{"manual", Tuning::manual}, {"polyak", Tuning::polyak}},
                "manual: gamma_t from the schedule and beta as given; polyak: both from the problem's L and mu"),
         param(&HeavyBallOptions::blocks, "blocks", at_least(1),
@@ -47,6 +47,8 @@ struct HeavyBallOptions {
         param(&HeavyBallOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws"),
     };
   }
+  // tuning = polyak takes its step from the problem: the schedule does nothing then.
+  static AppliesWhen schedule_applies() { return {"tuning", {"manual"}}; }
 };
 
 class HeavyBall final : public Optimizer {

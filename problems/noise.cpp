@@ -20,10 +20,10 @@ ParamTable<NoiseOptions> NoiseOptions::params() {
             "noise scale s: the standard deviation per coordinate (isotropic: sqrt E||noise||^2) where the law "
             "has finite variance; otherwise the scale parameter of the law (student_t nu <= 2, pareto tail <= 2, "
             "alpha_stable: exp(-|s k|^alpha) characteristic function)"),
-      param(&NoiseOptions::nu, "noise_nu", positive(), "student_t degrees of freedom (nu <= 2: infinite variance)"),
-      param(&NoiseOptions::alpha, "noise_alpha", in_open_closed(0, 2),
-            "alpha_stable index (Chambers-Mallows-Stuck, symmetric; 2 is gaussian with variance 2)"),
-      param(&NoiseOptions::tail, "noise_tail", positive(), "pareto tail index of the symmetrized Pareto law"),
+      applies_when(param(&NoiseOptions::nu, "noise_nu", positive(), "student_t degrees of freedom (nu <= 2: infinite variance)"), "noise", {"student_t"}),
+      applies_when(param(&NoiseOptions::alpha, "noise_alpha", in_open_closed(0, 2),
+            "alpha_stable index (Chambers-Mallows-Stuck, symmetric; 2 is gaussian with variance 2)"), "noise", {"alpha_stable"}),
+      applies_when(param(&NoiseOptions::tail, "noise_tail", positive(), "pareto tail index of the symmetrized Pareto law"), "noise", {"pareto"}),
       choice(&NoiseOptions::shape, "noise_shape",
              {{"coordinate", Shape::coordinate}, {"isotropic", Shape::isotropic}},
              "i.i.d. per coordinate, or a uniform direction times a radius of the law"),

@@ -38,8 +38,10 @@ struct ActivationOptions {
     return ParamTable<O>{
         choice(&O::kind, "activation", {{"binary", Kind::binary}, {"staircase", Kind::staircase}},
                "sigma: binary 1{x>0}, or the b-bit staircase (quantized ReLU, 2^b - 1 nonzero levels)"),
-        param(&O::bits, "activation_bits", in_closed(1, 8), "b of the staircase activation"),
-        param(&O::step, "activation_step", positive(), "alpha, the step of the staircase activation"),
+        applies_when(param(&O::bits, "activation_bits", in_closed(1, 8), "b of the staircase activation"),
+                     "activation", {"staircase"}),
+        applies_when(param(&O::step, "activation_step", positive(), "alpha, the step of the staircase activation"),
+                     "activation", {"staircase"}),
         choice(&O::ste, "ste",
                {{"identity", Ste::identity},
                 {"relu", Ste::relu},

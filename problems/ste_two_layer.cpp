@@ -57,8 +57,9 @@ struct SteTwoLayerOptions {
     return ParamTable<O>{
         param(&O::m, "m", at_least(1), "number of patches (rows of Z) = width of the second layer v"),
         param(&O::n, "n", at_least(2), "patch dimension = size of the shared first-layer weights w"),
-        param(&O::eval_samples, "eval_samples", at_least(1),
-              "draws of Z in the fixed sample on which the staircase population loss is estimated"),
+        applies_when(param(&O::eval_samples, "eval_samples", at_least(1),
+                           "draws of Z in the fixed sample on which the staircase population loss is estimated"),
+                     "activation", {"staircase"}),
         choice(&O::init, "init", {{"random", Init::random}, {"spurious", Init::spurious}},
                "random, or the spurious critical point theta = pi, v = (I + 11^T)^{-1}(11^T - I) v*"),
         param(&O::init_perturbation, "init_perturbation", nonnegative(),

@@ -455,6 +455,7 @@ py::dict component_dict(const ComponentInfo& c, bool with_params) {
       q["constraint"] = p.constraint.describe(p.key);
       q["choices"] = p.constraint.choices;
       q["doc"] = p.doc;
+      q["applies"] = p.applies ? py::object(py::str(p.applies->describe())) : py::object(py::none());
       params.append(q);
     }
     d["params"] = params;

@@ -574,8 +574,12 @@ void print_params(const ComponentInfo& c) {
               << " default " << std::setw(10) << (format_value(p.default_value).empty() ? "''" : format_value(p.default_value));
     std::string constraint = p.constraint.describe(p.key);
     if (!constraint.empty()) std::cout << "  [" << constraint << "]";
+    if (p.applies) std::cout << "  (applies when " << p.applies->describe() << ")";
     std::cout << "\n      " << p.doc << "\n";
   }
+  if (c.schedule_applies)
+    std::cout << "  step-size schedule: used when " << c.schedule_applies->describe()
+              << " (otherwise the configuration has none and [schedule] may be omitted)\n";
 }
 
 struct ListArgs {

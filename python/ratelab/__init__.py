@@ -232,8 +232,9 @@ def components(plugins=()):
 
 def describe(name, plugins=()):
     """The parameter table of a component ("experiment" for the [experiment] section): a dict with kind,
-    name, summary, origin and params, a list of {name, type, default, constraint, choices, doc}. A name used
-    by several kinds (a problem and a schedule) gives a list of them."""
+    name, summary, origin and params, a list of {name, type, default, constraint, choices, doc, applies}
+    (applies: the condition under which the parameter does anything, or None). A name used by several kinds
+    (a problem and a schedule) gives a list of them."""
     found = _ratelab.describe(name, list(plugins))
     return found[0] if len(found) == 1 else list(found)
 

@@ -148,7 +148,7 @@ def test_components_and_describe_are_the_registry(cli):
     hb = ratelab.describe("heavy_ball")
     beta = next(p for p in hb["params"] if p["name"] == "beta")
     assert beta == {"name": "beta", "type": "real", "default": 0.9, "constraint": "0 <= beta < 1", "choices": [],
-                    "doc": "momentum coefficient (ignored when tuning = polyak)"}
+                    "doc": "momentum coefficient", "applies": "tuning = manual"}
     text = cli("describe", "heavy_ball").stdout
     for p in hb["params"]:
         assert p["doc"] in text and p["name"] in text
