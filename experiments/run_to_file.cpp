@@ -1,5 +1,6 @@
 #include "experiments/run_to_file.hpp"
 
+#include "experiments/build_info.hpp"
 #include "experiments/distributed.hpp"
 
 #include <unistd.h>
@@ -19,14 +20,6 @@
 #include <algorithm>
 
 namespace ratelab {
-
-namespace build_info {
-extern const char* const git_commit;
-extern const bool git_dirty;
-extern const char* const version;
-extern const char* const compiler;
-extern const char* const compile_flags;
-}  // namespace build_info
 
 namespace {
 

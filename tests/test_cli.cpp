@@ -344,8 +344,13 @@ echo 4242
                    "--set schedule.c=0.5,1 -o merged.h5 --script " + script.string());
   INFO(o.output);
   REQUIRE(o.exit_code == 0);
-  const std::string env = "cd " + dir.string() + " && PATH=" + (dir / "bin").string() + ":" + RATELAB_BINARY_DIR +
-                          "/tools:$PATH";
+  // The script calls the binary that wrote it by its absolute path (not whatever `ratelab` PATH holds: here none).
+  const std::string binary = fs::canonical(std::string(RATELAB_BINARY_DIR) + "/tools/ratelab").string();
+  std::ostringstream script_text;
+  script_text << std::ifstream(script).rdbuf();
+  CHECK_THAT(script_text.str(), Catch::Contains("--wrap=\"" + binary + " run ") &&
+                                Catch::Contains("--wrap=\"" + binary + " merge "));
+  const std::string env = "cd " + dir.string() + " && PATH=" + (dir / "bin").string() + ":/usr/bin:/bin";
   FILE* pipe = popen((env + " bash " + script.string() + " 2>&1").c_str(), "r");
   REQUIRE(pipe);
   std::string output;

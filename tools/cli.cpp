@@ -15,6 +15,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "experiments/build_info.hpp"
 #include "experiments/claims.hpp"
 #include "experiments/conformance.hpp"
 #include "experiments/distributed.hpp"
@@ -41,11 +42,23 @@ extern "C" void on_signal(int sig) {
   std::signal(sig, SIG_DFL);  // a second signal ends the process at once
 }
 
-// The command that continues `invocation` (a `ratelab run` writing output_path): the same with --resume.
+// The command that continues `invocation` (a `ratelab run` writing output_path): the same with --resume,
+// without --overwrite (it would discard the finished runs) and without --time-limit (the limit was what
+// stopped it; whoever continues decides again).
 std::string resume_command(const std::string& invocation, bool output_given, const std::string& output_path) {
-  std::string again = invocation;
-  if (auto at = again.find(" --overwrite"); at != std::string::npos) again.erase(at, 12);
-  if (again.find("--resume") == std::string::npos) again += " --resume";
+  std::istringstream words(invocation);
+  std::string again, word;
+  bool resume = false;
+  while (words >> word) {
+    if (word == "--overwrite" || word.rfind("--time-limit=", 0) == 0) continue;
+    if (word == "--time-limit") {
+      words >> word;  // its value
+      continue;
+    }
+    resume = resume || word == "--resume";
+    again += (again.empty() ? "" : " ") + word;
+  }
+  if (!resume) again += " --resume";
   if (!output_given) again += " -o " + output_path;
   return again;
 }
@@ -62,9 +75,16 @@ Registry registry_with_plugins(const std::vector<std::string>& plugins) {
 }
 // The parts of `ratelab --help` that are not about one command.
 const char* kMainHelpIntro =
-    "ratelab: convergence studies of stochastic optimizers\n"
-    "\n"
-    "usage: ratelab <command> [options]     (ratelab <command> --help for details)\n";
+    "usage: ratelab <command> [options]     (ratelab <command> --help for details)\n"
+    "       ratelab --version\n";
+
+// "ratelab 0.1.0 (git 1a2b3c4d5e6f, modified)": the version, and the commit a bug report needs.
+std::string version_line() {
+  std::string commit = build_info::git_commit;
+  if (commit.size() > 12) commit.resize(12);
+  return std::string("ratelab ") + build_info::version + " (git " + commit + (build_info::git_dirty ? ", modified" : "") +
+         ")";
+}
 const char* kMainHelpOutro =
     "plugins: --plugin LIB (repeatable) on run, list, describe; every *.so in the directories of\n"
     "         RATELAB_PLUGIN_PATH (colon-separated) is loaded too\n"
@@ -87,6 +107,10 @@ ParamTable<PlanLimits> plan_limit_options() {
 template <class Options>
 Field<Options> threads_option(int Options::*member) {
   return param(member, "threads", nonnegative(), "worker threads (0: all cores); under mpirun, per rank");
+}
+template <class Options>
+Field<Options> quick_option(bool Options::*member) {
+  return param(member, "quick", unconstrained(), "the preset's smaller declared size (its [quick] section)");
 }
 template <class Options>
 Field<Options> set_option(std::vector<std::string> Options::*member) {
@@ -180,7 +204,21 @@ Options parse_options(const Command& command, const std::vector<std::string>& ar
   }
   std::string usage = "usage: ratelab " + command.name + " " + command.arguments + " [options]\n" + command.help;
   if (!command.notes.empty()) usage += "\n" + command.notes;
-  const po::variables_map vm = parse(args, visible, positional, usage);
+  // `--key=` is the key with an empty value (--band= : no band), as `--key ''` is; Boost refuses it.
+  std::vector<std::string> words;
+  for (const auto& a : args) {
+    const bool empty_value = a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=';
+    const auto spec = std::find_if(command.options.begin(), command.options.end(), [&](const ParamSpec& s) {
+      return empty_value && "--" + dashed(s.key) + "=" == a && s.type != ParamType::boolean;
+    });
+    if (spec == command.options.end()) {
+      words.push_back(a);
+    } else {
+      words.push_back(a.substr(0, a.size() - 1));
+      words.push_back("");
+    }
+  }
+  const po::variables_map vm = parse(words, visible, positional, usage);
 
   std::map<std::string, std::string> raw;
   std::map<std::string, std::vector<std::string>> texts;  // text lists: one item per occurrence
@@ -292,6 +330,10 @@ int command_slurm(const SlurmArgs& args, const Invocation&) {
     limit_flags += " --max-configurations " + std::to_string(limits.max_configurations);
   if (limits.max_runs != PlanLimits{}.max_runs) limit_flags += " --max-runs " + std::to_string(limits.max_runs);
   if (output.empty()) output = plan.options.name + ".h5";
+  // The tasks run this very binary and experiment file, by absolute paths: a compute node's PATH may hold
+  // another ratelab or none, and its working directory need not be this one.
+  const std::string binary = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string experiment_file = std::filesystem::absolute(path).lexically_normal().string();
   std::string overrides;
   for (const auto& o : sets) overrides += " --set '" + o + "'";
   std::ostringstream out;
@@ -302,11 +344,11 @@ int command_slurm(const SlurmArgs& args, const Invocation&) {
       << "set -euo pipefail\n"
       << "mkdir -p " << directory << "\n"
       << "task=$(sbatch --parsable --array=0-" << array - 1 << " --cpus-per-task=" << cpus << " --time=" << time_limit
-      << " --mem=" << mem << " --job-name=ratelab-" << plan.options.name << " --wrap=\"ratelab run " << path << overrides
+      << " --mem=" << mem << " --job-name=ratelab-" << plan.options.name << " --wrap=\"" << binary << " run " << experiment_file << overrides
       << limit_flags << " --quiet --threads \\$SLURM_CPUS_PER_TASK --shard \\$SLURM_ARRAY_TASK_ID/" << array << " -o " << directory
       << "/part_\\$SLURM_ARRAY_TASK_ID.h5 \\$( [ -e " << directory << "/part_\\$SLURM_ARRAY_TASK_ID.h5 ] || [ -e " << directory
       << "/part_\\$SLURM_ARRAY_TASK_ID.h5.journal ] && echo --resume )\")\n"
-      << "sbatch --dependency=afterok:$task --job-name=ratelab-" << plan.options.name << "-merge --wrap=\"ratelab merge "
+      << "sbatch --dependency=afterok:$task --job-name=ratelab-" << plan.options.name << "-merge --wrap=\"" << binary << " merge "
       << directory << "/part_*.h5 -o " << output << "\"\n"
       << "echo \"submitted array job $task and its merge into " << output << "\"\n";
   if (script.empty()) {
@@ -360,6 +402,7 @@ int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&
 struct RunArgs {
   std::string experiment, output;
   std::vector<std::string> set, sweep;
+  bool quick = false;
   int threads = 0;
   bool overwrite = false, resume = false;
   std::string shard;
@@ -374,6 +417,7 @@ struct RunArgs {
             set_option(&RunArgs::set),
             text_list(&RunArgs::sweep, "sweep",
                       "sweep a parameter: section.key=AXIS, e.g. schedule.c=logspace(0.01,1,3)"),
+            quick_option(&RunArgs::quick),
             threads_option(&RunArgs::threads),
             param(&RunArgs::overwrite, "overwrite", unconstrained(), "replace an existing output file"),
             param(&RunArgs::resume, "resume", unconstrained(),
@@ -394,13 +438,13 @@ struct RunArgs {
 int command_run(const RunArgs& args, const Invocation& invocation_) {
   g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
   const std::string& invocation = invocation_.text;
-  const auto& [experiment, output, given_sets, sweeps, threads, overwrite, resume, shard, time_limit, progress, quiet,
+  const auto& [experiment, output, given_sets, sweeps, quick, threads, overwrite, resume, shard, time_limit, progress, quiet,
                draw_plot, plugins, limits] = args;
   std::vector<std::string> sets = given_sets;
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
   Registry registry = registry_with_plugins(plugins);
-  const claims::LoadedExperiment loaded = claims::load_experiment(registry, read_ini_file(path), sets, false, limits);
+  const claims::LoadedExperiment loaded = claims::load_experiment(registry, read_ini_file(path), sets, quick, limits);
   const ExperimentPlan& plan = loaded.plan;
   const tools::PlotOptions plot_from_file = plot_options_from(loaded.document);  // checked before running
 
@@ -485,7 +529,7 @@ struct VerifyArgs {
   static ParamTable<VerifyArgs> params() {
     return ParamTable<VerifyArgs>{param(&VerifyArgs::experiment, "experiment", unconstrained(),
                   "experiment file or preset name (or a trace file .h5)"),
-            param(&VerifyArgs::quick, "quick", unconstrained(), "the preset's smaller declared size (its [quick] section)"),
+            quick_option(&VerifyArgs::quick),
             param(&VerifyArgs::from, "from", unconstrained(), "check the claims on this trace file instead of running"),
             param(&VerifyArgs::output, "output", unconstrained(),
                   "keep the trace file here (default: a temporary file, removed)"),
@@ -784,7 +828,8 @@ const std::vector<Command>& commands() {
 
 std::string main_help() {
   std::ostringstream out;
-  out << kMainHelpIntro << "\ncommands:\n";
+  out << "ratelab: convergence studies of stochastic optimizers\n" << version_line() << "\n\n"
+      << kMainHelpIntro << "\ncommands:\n";
   for (const auto& c : commands()) {
     const std::string synopsis = c.name + " " + c.arguments;
     out << "  " << std::left << std::setw(27) << synopsis << " " << c.help << "\n";
@@ -797,6 +842,10 @@ int run(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
     std::cout << main_help();
     return argc < 2 ? kExitUsage : kExitOk;
+  }
+  if (std::string(argv[1]) == "--version" || std::string(argv[1]) == "-V") {
+    std::cout << version_line() << "\n";
+    return kExitOk;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
   const int code = dispatch(argv[1], args, Invocation{command_line(argc, argv)});

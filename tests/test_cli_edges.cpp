@@ -1,0 +1,70 @@
+// The CLI a new user meets (issue 17): --version, run --quick, --band=, the resume hint. Each case runs the
+// executable and checks its exit code and what it prints.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "cli_support.hpp"
+
+using ratelab_test::run_cli;
+using ratelab_test::scratch;
+
+TEST_CASE("ratelab --version prints the version and commit, and --help shows them", "[cli][edges]") {
+  // Before: "unknown command '--version'", exit 2.
+  for (const char* flag : {"--version", "-V"}) {
+    const auto o = run_cli(flag);
+    INFO(o.output);
+    CHECK(o.exit_code == 0);
+    CHECK_THAT(o.output, Catch::StartsWith("ratelab 0.") && Catch::Contains("(git "));
+  }
+  const std::string version_line = run_cli("--version").output;
+  const auto help = run_cli("--help");
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.output, Catch::Contains(version_line) && Catch::Contains("ratelab --version"));
+}
+
+TEST_CASE("run PRESET --quick runs the preset's [quick] size, and --set still wins", "[cli][edges]") {
+  // quickstart's [quick]: 5000 steps, 32 replicates. Before: "unrecognised option '--quick'", exit 2.
+  const auto quick = run_cli("run quickstart --quick --quiet --threads 2 -o " + scratch("quick.h5").string());
+  INFO(quick.output);
+  CHECK(quick.exit_code == 0);
+  CHECK_THAT(quick.output, Catch::Contains(": 32 runs (32 ok"));
+  const auto set = run_cli("run quickstart --quick --quiet --set experiment.replicates=4 -o " +
+                           scratch("quick_set.h5").string());
+  INFO(set.output);
+  CHECK(set.exit_code == 0);
+  CHECK_THAT(set.output, Catch::Contains(": 4 runs (4 ok"));
+}
+
+TEST_CASE("an empty value written as --key= : plot --band= draws no band", "[cli][edges]") {
+  const auto file = scratch("band.h5");
+  REQUIRE(run_cli("run quickstart --quiet --set experiment.steps=200 --set experiment.replicates=4 -o " +
+                  file.string()).exit_code == 0);
+  const auto data = scratch("band.tsv");
+  // Before: "the argument for option '--band' should follow immediately after the equal sign", exit 2.
+  const auto o = run_cli("plot " + file.string() + " -o " + scratch("band.svg").string() + " --band= --data " +
+                         data.string());
+  INFO(o.output);
+  CHECK(o.exit_code == 0);
+  const auto with_band = run_cli("plot " + file.string() + " -o " + scratch("band2.svg").string() + " --band=0.2,0.8");
+  CHECK(with_band.exit_code == 0);
+  // A flag takes no value; `--overwrite=` is not turned into an empty value.
+  CHECK(run_cli("run quickstart --overwrite= -o " + scratch("flag.h5").string()).exit_code == 2);
+}
+
+TEST_CASE("the resume hint after a time limit does not repeat --time-limit", "[cli][edges][resume]") {
+  const auto out = scratch("time_limit.h5");
+  for (const std::string limit : {"--time-limit 0.3", "--time-limit=0.3"}) {
+    const auto o = run_cli("run quickstart --quiet --threads 2 --set experiment.steps=5000000 " + limit + " -o " +
+                           out.string() + " --overwrite");
+    INFO(o.output);
+    CHECK(o.exit_code == 4);
+    // Before: "continue with: .../ratelab run quickstart ... --time-limit 0.3 -o ... --resume": the same limit
+    // stops the continuation again.
+    const auto hint = o.output.find("continue with: ");
+    REQUIRE(hint != std::string::npos);
+    const std::string command = o.output.substr(hint, o.output.find('\n', hint) - hint);
+    CHECK_THAT(command, Catch::Contains("--resume") && !Catch::Contains("--time-limit") &&
+                            !Catch::Contains("--overwrite") && Catch::Contains("-o " + out.string()));
+  }
+}
