@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/rng.hpp"
@@ -806,4 +807,43 @@ TEST_CASE("plot axes: linear x for evenly spaced checkpoints, t = 0 drawn, size 
   CHECK_THAT(config_error_of([&] { tools::gnuplot_script(plot, options); }), Catch::Contains("give a larger size"));
   options.size = "6x4";
   CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("6in,4in"));
+}
+
+TEST_CASE("plot theory_formula: a claims-language formula per configuration, equal to it at each checkpoint",
+          "[analysis][plot]") {
+  const TraceData data = power_law_data();
+  const auto dir = scratch_dir("formula");
+  tools::PlotOptions options;
+  options.theory_formula = "schedule.c^2 / (t + 10) + log(T)";  // parameters, t (the checkpoint) and T
+  options.theory_label = "E f(x_t), exact";
+  options.data = (dir / "theory.tsv").string();
+  std::ostringstream out;
+  REQUIRE(tools::plot(options, data, out) == 0);
+  std::ifstream file(options.data);
+  const std::string tsv((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::size_t rows = 0;
+  std::set<std::string> curves;
+  for (const auto& row : parse_table(tsv, '\t')) {
+    if (row.at("series") != "theory") continue;
+    const std::size_t c = std::stoul(row.at("configuration"));
+    const double cc = std::get<double>(data.layout.configurations[c].parameters[3].second), t = number(row.at("t"));
+    INFO("configuration " << c << " t = " << t);
+    CHECK(number(row.at("value")) == Approx(cc * cc / (t + 10) + std::log(1000.0)).epsilon(1e-15));
+    curves.insert(row.at("configuration") + "/" + row.at("panel"));
+    ++rows;
+  }
+  // One theory curve per configuration (the views share a panel and the formula does not depend on them).
+  CHECK(curves.size() == 3);
+  CHECK(rows == 3 * (data.layout.checkpoints.size() - 1));
+  tools::PlotOptions drawn = options;
+  drawn.output = "theory.png";
+  const tools::PlotData plot = tools::plot_data(drawn, data);
+  std::vector<std::string> theory_entries;
+  for (const auto& entry : plot.legend)
+    if (entry.kind == tools::LegendEntry::Kind::theory) theory_entries.push_back(entry.text);
+  CHECK(theory_entries == std::vector<std::string>{"E f(x_t), exact"});
+  CHECK(count_of(tools::gnuplot_script(plot, drawn), "with lines lw 1.5 dt (6,3)") == 3 + 1);  // curves + legend
+  options.theory_formula = "schedule.cc * t";
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("schedule.cc"));
+  std::filesystem::remove_all(dir);
 }

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "core/run.hpp"
+#include "experiments/claims.hpp"
 #include "results/trace_query.hpp"
 
 extern char** environ;
@@ -55,6 +56,9 @@ ParamTable<PlotOptions> PlotOptions::params() {
       param(&PlotOptions::theory_k, "theory_k", unconstrained(), "theory log power k"),
       param(&PlotOptions::theory_at, "theory_at", nonnegative(), "t where c is anchored to each curve; 0: last"),
       param(&PlotOptions::theory_c, "theory_c", nonnegative(), "theory constant c (one line per panel); 0: fitted"),
+      param(&PlotOptions::theory_formula, "theory_formula", unconstrained(),
+            "theory curve per configuration: a claims-language formula of its parameters and t"),
+      param(&PlotOptions::theory_label, "theory_label", unconstrained(), "legend text of theory_formula"),
       param(&PlotOptions::color, "color", unconstrained(), "dimension shown by color: a parameter key or view"),
       param(&PlotOptions::dash, "dash", unconstrained(), "dimension shown by dash type: a parameter key or view"),
       param(&PlotOptions::row, "row", unconstrained(), "one row of panels per value of this parameter (or view)"),
@@ -237,11 +241,13 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     for (const auto& ref : refs) {
       const std::string text = raw_value(ref, key);
       if (std::find(kv.values.begin(), kv.values.end(), text) == kv.values.end()) kv.values.push_back(text);
-      kv.numeric = kv.numeric && key != "view" && parse_number(text).has_value();
+      // Unset (a component without this parameter) does not make a numeric key text: it sorts first.
+      kv.numeric = kv.numeric && key != "view" && (text.empty() || parse_number(text).has_value());
     }
     if (kv.numeric)
-      std::stable_sort(kv.values.begin(), kv.values.end(),
-                       [](const std::string& a, const std::string& b) { return *parse_number(a) < *parse_number(b); });
+      std::stable_sort(kv.values.begin(), kv.values.end(), [](const std::string& a, const std::string& b) {
+        return !b.empty() && (a.empty() || *parse_number(a) < *parse_number(b));
+      });
     for (const auto& ref : refs)
       kv.rank.push_back(std::size_t(std::find(kv.values.begin(), kv.values.end(), raw_value(ref, key)) - kv.values.begin()));
     per_key[key] = std::move(kv);
@@ -261,7 +267,8 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   for (const auto& key : keys) {
     if (!per_key.at(key).numeric) continue;
     std::vector<double> values;
-    for (const auto& text : per_key.at(key).values) values.push_back(*parse_number(text));
+    for (const auto& text : per_key.at(key).values)
+      if (!text.empty()) values.push_back(*parse_number(text));
     numbers[key] = short_numbers(values);
   }
   auto shown = [&](const std::string& key, const std::string& raw) {
@@ -269,6 +276,8 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     if (per_key.at(key).numeric) return numbers.at(key).at(*parse_number(raw));
     return raw;
   };
+  // A dimension shows one or several keys: the first orders the values; a component's name comes first in
+  // the text and its parameters follow as key=value ("heavy_ball beta=0.444 tuning=manual").
   auto make_dimension = [&](const std::vector<std::string>& dim_keys) {
     Dimension d;
     d.keys = dim_keys;
@@ -283,75 +292,74 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
     for (const auto& tuple : tuples)
       d.index.push_back(std::size_t(std::lower_bound(distinct.begin(), distinct.end(), tuple) - distinct.begin()));
-    std::vector<std::string> names;
-    for (const auto& key : dim_keys) names.push_back(short_key(key));
-    d.name = join(names, ", ");
+    std::vector<std::size_t> order;  // components first
+    for (std::size_t j = 0; j < dim_keys.size(); ++j)
+      if (is_component_key(dim_keys[j]) || dim_keys[j] == "view") order.push_back(j);
+    for (std::size_t j = 0; j < dim_keys.size(); ++j)
+      if (!(is_component_key(dim_keys[j]) || dim_keys[j] == "view")) order.push_back(j);
+    // Shown: only the keys needed to tell the values apart, in that order (heavy_ball's beta, fixed by the
+    // optimizer, is not repeated; heavy_ball's tuning is, when two heavy_ball configurations differ by it).
+    std::vector<std::size_t> shown_keys;
+    std::size_t told_apart = 0;
+    for (std::size_t j : order) {
+      if (told_apart == distinct.size()) break;
+      std::vector<std::size_t> with = shown_keys;
+      with.push_back(j);
+      std::set<std::vector<std::size_t>> projected;
+      for (const auto& tuple : distinct) {
+        std::vector<std::size_t> p;
+        for (std::size_t k : with) p.push_back(tuple[k]);
+        projected.insert(p);
+      }
+      if (projected.size() > told_apart) shown_keys = with, told_apart = projected.size();
+    }
+    d.name = short_key(dim_keys[shown_keys.front()]);
     for (const auto& tuple : distinct) {
       std::vector<std::string> bare, pairs;
-      for (std::size_t j = 0; j < dim_keys.size(); ++j) {
+      for (std::size_t j : shown_keys) {
         const std::string& key = dim_keys[j];
         const std::string raw = per_key.at(key).values[tuple[j]];
-        if (raw.empty() && dim_keys.size() > 1) continue;  // a parameter this component does not have
+        if (raw.empty() && shown_keys.size() > 1) continue;  // a parameter this component does not have
         const std::string text = shown(key, raw);
         const bool plain = key == "view" || is_component_key(key);
-        bare.push_back(plain || dim_keys.size() == 1 ? text : short_key(key) + "=" + text);
+        bare.push_back(plain || shown_keys.size() == 1 ? text : short_key(key) + "=" + text);
         pairs.push_back(plain ? text : short_key(key) + "=" + text);
       }
-      d.values.push_back(join(bare, " "));
-      d.pair_texts.push_back(join(pairs, " "));
+      d.values.push_back(bare.empty() ? std::string("(unset)") : join(bare, " "));
+      d.pair_texts.push_back(pairs.empty() ? std::string("(unset)") : join(pairs, " "));
     }
     return d;
   };
 
-  // Group the varying keys that vary together (the same partition of the curves) into one dimension.
-  std::vector<std::vector<std::string>> groups;
-  std::vector<std::vector<std::size_t>> signatures;
-  auto signature = [&](const std::string& key) {  // ranks renumbered in order of first appearance
-    std::vector<std::size_t> out;
-    std::map<std::size_t, std::size_t> first;
-    for (std::size_t r : per_key.at(key).rank) out.push_back(first.emplace(r, first.size()).first->second);
-    return out;
-  };
-  // Each key of a group tells its values apart alone, so a group is shown by its first key (a component's
-  // name before its parameters: `optimizer`, not `optimizer, beta, tuning`); the others are not repeated.
-  std::map<std::string, std::vector<std::string>> members;  // shown key -> every key of its group
-  // A component's own parameter that only varies with the component (heavy_ball's beta, unset for sgd)
-  // is the component's dimension too.
-  auto follows_component = [&](const std::string& key) {
-    const auto dot = key.find('.');
-    if (dot == std::string::npos) return false;
-    const std::string component = key.substr(0, dot);
-    if (!is_component_key(component) || !per_key.count(component) || !varies(component)) return false;
-    std::map<std::size_t, std::size_t> value_of;  // component rank -> key rank
+  // Dimensions: a varying key whose value is fixed by another's (heavy_ball's beta by the optimizer, the
+  // optimizer by heavy_ball's tuning when sgd is the third choice) is not a dimension of its own: it joins
+  // the key that fixes it, so the legend never offers combinations that do not exist.
+  std::vector<std::string> varying;
+  for (const auto& key : keys)
+    if (varies(key)) varying.push_back(key);
+  auto determines = [&](const std::string& k, const std::string& j) {  // k's value fixes j's
+    std::map<std::size_t, std::size_t> value_of;
     for (std::size_t i = 0; i < refs.size(); ++i)
-      if (value_of.emplace(per_key.at(component).rank[i], per_key.at(key).rank[i]).first->second != per_key.at(key).rank[i])
+      if (value_of.emplace(per_key.at(k).rank[i], per_key.at(j).rank[i]).first->second != per_key.at(j).rank[i])
         return false;
     return true;
   };
-  for (const auto& key : keys) {
-    if (!varies(key)) continue;
-    if (follows_component(key)) {
-      const std::string component = key.substr(0, key.find('.'));
-      for (auto& [shown_key, all] : members)
-        if (std::find(all.begin(), all.end(), component) != all.end()) all.push_back(key);
-      continue;
-    }
-    const auto sig = signature(key);
-    const auto found = std::find(signatures.begin(), signatures.end(), sig);
-    if (found != signatures.end()) {
-      const std::size_t g = std::size_t(found - signatures.begin());
-      members[groups[g].front()].push_back(key);
-      if (is_component_key(key) && !is_component_key(groups[g].front())) {
-        members[key] = members[groups[g].front()];
-        members.erase(groups[g].front());
-        groups[g].front() = key;
-      }
-    } else {
-      groups.push_back({key});
-      signatures.push_back(sig);
-      members[key] = {key};
-    }
+  std::stable_partition(varying.begin(), varying.end(), [](const std::string& k) { return is_component_key(k); });
+  std::vector<std::vector<std::string>> groups;  // each: its root first, then the keys it fixes
+  for (std::size_t a = 0; a < varying.size(); ++a) {
+    bool root = true;
+    for (std::size_t b = 0; b < varying.size() && root; ++b)
+      if (a != b && determines(varying[b], varying[a]) && (!determines(varying[a], varying[b]) || b < a)) root = false;
+    if (root) groups.push_back({varying[a]});
   }
+  for (const auto& key : varying) {
+    bool placed = false;
+    for (auto& group : groups)
+      if (group.front() == key) placed = true;
+    for (auto& group : groups)
+      if (!placed && determines(group.front(), key)) group.push_back(key), placed = true;
+  }
+
   // The user's encodings take the group of the key they name (a key that does not vary is a group alone).
   std::map<std::string, std::vector<std::string>> assigned;  // channel -> keys
   std::vector<bool> used(groups.size(), false);
@@ -364,14 +372,13 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
       throw ConfigError(unknown_key_message(channel + " (a parameter key or view)", key, keys));
     std::vector<std::string> group{key};
     for (std::size_t g = 0; g < groups.size(); ++g) {
-      const auto& all = members.at(groups[g].front());
-      if (std::find(all.begin(), all.end(), key) != all.end()) {
-        if (used[g])
-          throw ConfigError(channel + " = " + key + " varies together with another encoding's key (" + join(all, ", ") +
-                            "): they are one dimension; give it one encoding");
-        used[g] = true;
-        group = groups[g];
-      }
+      if (std::find(groups[g].begin(), groups[g].end(), key) == groups[g].end()) continue;
+      if (used[g])
+        throw ConfigError(channel + " = " + key + " varies together with another encoding's key (" +
+                          join(groups[g], ", ") + "): they are one dimension; give it one encoding");
+      used[g] = true;
+      group = groups[g];
+      break;
     }
     assigned[channel] = group;
   }
@@ -398,7 +405,7 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
       std::size_t best = candidates.front();
       bool optimizer = false;
       for (std::size_t g : candidates) {
-        const bool has = groups[g].front() == "optimizer";
+        const bool has = std::find(groups[g].begin(), groups[g].end(), "optimizer") != groups[g].end();
         if (has && !optimizer) best = g, optimizer = true;
         else if (!optimizer && values_of(g) > values_of(best)) best = g;
       }
@@ -455,6 +462,9 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     throw ConfigError("theory_at = " + exact(double(plot.t[anchor])) +
                       " cannot anchor c t^(-p) log(t)^k: log(t)^k vanishes there; choose theory_at > 1");
 
+  std::optional<claims::Formula> formula;
+  if (!options.theory_formula.empty()) formula = claims::Formula::parse(options.theory_formula, "theory_formula");
+  std::set<std::pair<std::size_t, std::size_t>> with_theory;  // (panel, configuration): one theory curve each
   std::map<std::pair<std::size_t, std::size_t>, std::size_t> panel_of;  // (row, col) -> index in plot.panels
   for (std::size_t i = 0; i < refs.size(); ++i) {
     const auto [c, v] = refs[i];
@@ -503,6 +513,11 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
                                 options.curves.center + " at t = " + std::to_string(plot.t[anchor]) + " is " +
                                 exact(value) + "; choose another theory_at");
       }
+    }
+    if (formula && with_theory.insert({panel_of.at(key), c}).second) {  // the same for every view: drawn once
+      PlotSeries line{SeriesRole::theory, "theory", {}, {}};
+      for (long t : plot.t) line.value.push_back(claims::evaluate(*formula, data, c, double(t)));
+      curve.series.push_back(std::move(line));
     }
     panel.curves.push_back(std::move(curve));
   }
@@ -558,7 +573,9 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   // ---- the legend: each encoded value once, then what the lines and band are ----
   using Kind = LegendEntry::Kind;
   const std::string center_name = options.curves.center;
-  if (options.band.size() == 2) {
+  if (layout.replicates == 1) {
+    plot.caption = "one run per configuration";
+  } else if (options.band.size() == 2) {
     auto percent = [](double q) { return short_real(100 * q); };
     plot.caption = center_name + ", band " + percent(options.band[0]) + "-" + percent(options.band[1]) + "% over " +
                    std::to_string(layout.replicates) + " runs";
@@ -578,6 +595,7 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
                                                        "% of runs below)", 0});
   if (fitted)
     plot.legend.push_back({Kind::fitted, "fitted c " + power_law_text(options.theory_p, options.theory_k) + " (each curve)", 0});
+  if (formula) plot.legend.push_back({Kind::theory, options.theory_label, 0});
   if (options.theory && options.theory_c > 0)
     plot.legend.push_back({Kind::theory, "theory " + short_real(options.theory_c) + " " +
                                              power_law_text(options.theory_p, options.theory_k), 0});
@@ -843,8 +861,10 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
         if (curve.series[i].role == SeriesRole::high_probability)
           items.push_back(block + " using 1:" + column + " with linespoints lw 1 " + dash + " pt 6 ps 0.5 pi 3 " + color +
                           " notitle");
-        if (curve.series[i].role == SeriesRole::theory)
+        if (curve.series[i].role == SeriesRole::theory && curve.series[i].name == "fitted")
           items.push_back(block + " using 1:" + column + " with lines lw 1 dt (1,2) " + color + " notitle");
+        else if (curve.series[i].role == SeriesRole::theory)
+          items.push_back(block + " using 1:" + column + " with lines lw 1.5 dt (6,3) " + color + " notitle");
       }
       if (floor > 0)
         items.push_back(block + " using 1:" + std::to_string(curve.series.size() + 2) + " with points pt 11 ps 0.7 " +

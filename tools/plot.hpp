@@ -34,6 +34,10 @@ struct PlotOptions {
   double theory_k = 0.0;
   double theory_at = 0;            // anchor: c matches each curve at this t; 0: last t
   double theory_c = 0;             // 0: anchored; otherwise this c (one line per panel)
+  // The theory itself: a formula in the claims language (README "Claims"), evaluated for each configuration
+  // with its parameters and t = each checkpoint ("noise_scale^2 / (2*mu*(t + t0)) * ..."); empty: none.
+  std::string theory_formula;
+  std::string theory_label = "theory";  // its legend entry
   // Encodings: a parameter key ("schedule.c", "optimizer"), or "view"; empty: derived.
   std::string color, dash, row, col;
   bool share_y = true;             // panels share one y range
@@ -58,7 +62,7 @@ int plot(const PlotOptions& options, const results::TraceData& data, std::ostrea
 enum class SeriesRole { center, band_low, band_high, high_probability, theory };
 struct PlotSeries {
   SeriesRole role;
-  std::string name;             // "median", "band_q0.1", "band_q0.9", "q0.95" (1 - delta curve), "fitted"
+  std::string name;             // "median", "band_q0.1", "band_q0.9", "q0.95" (1 - delta curve), "fitted", "theory"
   std::vector<double> value;    // per t
   std::vector<long> used;       // finite replicates per t (empty for theory)
 };
