@@ -27,6 +27,11 @@ enum class StreamPurpose : std::uint64_t {
   optimizer = 6  // any other randomness an optimizer uses (random block choice)
 };
 
+// The version of the mapping (master seed, replicate, purpose, salt, step, draw) -> bits, including the
+// samplers below. Bump it with any change that makes a stream draw other bits: run fingerprints
+// (results/SCHEMA.md) include it, so `run --reuse` never copies a run drawn under another layout.
+inline constexpr int kStreamLayoutVersion = 1;
+
 std::uint64_t splitmix64(std::uint64_t x);
 
 class RandomStream {

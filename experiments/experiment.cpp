@@ -783,9 +783,6 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
 
 // ---- prepared experiment ---------------------------------------------------------------------------
 
-namespace {
-// Where named data sets are looked up: experiment.data_directory, else $RATELAB_DATA_DIR, else the data/
-// folder that scripts/setup.sh fills in the source tree, else ./data.
 std::string data_directory(const ExperimentOptions& options) {
   if (!options.data_directory.empty()) return options.data_directory;
   if (const char* env = std::getenv("RATELAB_DATA_DIR"); env && *env) return env;
@@ -793,7 +790,6 @@ std::string data_directory(const ExperimentOptions& options) {
   if (std::filesystem::is_directory(RATELAB_SOURCE_DATA_DIR, ec)) return RATELAB_SOURCE_DATA_DIR;
   return "data";
 }
-}  // namespace
 
 std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configuration& c, long replicate,
                                                                  const ParallelFor& parallel_for) const {

@@ -99,6 +99,10 @@ struct ExperimentPlan {
   std::string plot_text;
 };
 
+// Where named data sets are looked up: experiment.data_directory, else $RATELAB_DATA_DIR, else the data/
+// folder that scripts/setup.sh fills in the source tree, else ./data.
+std::string data_directory(const ExperimentOptions& options);
+
 // The worker threads a request for `requested` threads gets: 0 means every core this process may use (TBB's
 // default concurrency, which honours the CPU affinity a batch system sets). The one rule, for the sweep,
 // the set-up of shared instances and the file's `threads` attribute.

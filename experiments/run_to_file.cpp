@@ -2,6 +2,8 @@
 
 #include "experiments/build_info.hpp"
 #include "experiments/distributed.hpp"
+#include "core/rng.hpp"
+#include "problems/data.hpp"
 
 #include <unistd.h>
 
@@ -15,8 +17,14 @@
 #include <optional>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <set>
 #include <thread>
+#include <unordered_map>
+#include <sstream>
+#include <numeric>
+#include <iomanip>
 #include <algorithm>
 
 namespace ratelab {
@@ -102,6 +110,87 @@ std::string find_experiment(const std::string& name_or_path) {
                     unknown_key_message("preset", name_or_path, names));
 }
 
+namespace {
+// Bump when the fingerprint's inputs or their text change: old files then match nothing (safe).
+constexpr int kRunFingerprintVersion = 1;
+
+// FNV-1a 64 of a file's bytes as 16 hex digits ("absent" when it cannot be read: the problem's set-up
+// would have refused it).
+std::string file_content_hash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "absent";
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  char buffer[1 << 16];
+  while (in) {
+    in.read(buffer, sizeof buffer);
+    for (std::streamsize i = 0; i < in.gcount(); ++i) h = (h ^ static_cast<unsigned char>(buffer[i])) * 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+// Experiment keys that change no run's bits: what is recorded about the study, how many replicates it has,
+// where data sets are looked up (their contents count, below), and how refusals are handled. checkpoints,
+// views and metrics enter resolved (the checkpoint steps, the metrics the problems provide).
+bool outside_run_fingerprint(const std::string& experiment_key) {
+  static const std::set<std::string> keys{"name",   "description", "replicates", "data_directory",
+                                          "skip_invalid", "checkpoints", "views", "metrics"};
+  return keys.count(experiment_key) > 0;
+}
+
+std::string fingerprint_inputs(const PreparedExperiment& experiment, std::size_t index,
+                               std::map<std::string, std::string>& content_hashes) {
+  const ExperimentPlan& plan = experiment.plan();
+  const Configuration& c = plan.configurations[index];
+  std::string text = "run_fingerprint_version " + std::to_string(kRunFingerprintVersion) + "\n";
+  text += "stream_layout_version " + std::to_string(kStreamLayoutVersion) + "\n";
+  const std::pair<ComponentKind, const ComponentChoice*> parts[] = {
+      {ComponentKind::problem, &c.problem}, {ComponentKind::optimizer, &c.optimizer}, {ComponentKind::schedule, &c.schedule}};
+  const char* kinds[] = {"problem", "optimizer", "schedule"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& [kind, part] = parts[i];
+    const std::string origin = experiment.registry().contains(kind, part->key)
+                                   ? experiment.registry().info(kind, part->key).origin : "unregistered";
+    text += std::string(kinds[i]) + " " + part->key + " (" + origin + ") " + part->params.canonical() + "\n";
+  }
+  text += "stream_salt " + std::to_string(c.salt) + "\n";
+  ParamSet run_settings;
+  for (const auto& [key, value] : plan.experiment_params.entries())
+    if (!outside_run_fingerprint(key)) run_settings.set(key, value);
+  text += "experiment " + run_settings.canonical() + "\n";
+  text += "checkpoints";
+  for (long t : plan.run.checkpoints) text += " " + std::to_string(t);
+  text += "\nviews";
+  for (View v : plan.run.views) text += std::string(" ") + view_name(v);
+  text += "\nmetrics";
+  for (const auto& m : experiment.metric_names()) text += " " + m;
+  text += "\n";
+  // The data the problem reads, by content: the same bytes under another directory are the same runs.
+  if (const ParamValue* dataset = c.problem.params.find("dataset"))
+    if (const auto* name = std::get_if<std::string>(dataset); name && !name->empty())
+      for (const auto& file : dataset_files(*name, data_directory(plan.options))) {
+        auto [it, fresh] = content_hashes.try_emplace(file);
+        if (fresh) it->second = file_content_hash(file);
+        text += "data " + std::filesystem::path(file).filename().string() + " fnv1a64 " + it->second + "\n";
+      }
+  return text;
+}
+}  // namespace
+
+std::string run_fingerprint_inputs(const PreparedExperiment& experiment, std::size_t configuration) {
+  std::map<std::string, std::string> content_hashes;
+  return fingerprint_inputs(experiment, configuration, content_hashes);
+}
+
+std::vector<std::string> run_fingerprints(const PreparedExperiment& experiment) {
+  std::map<std::string, std::string> content_hashes;
+  std::vector<std::string> out;
+  for (std::size_t c = 0; c < experiment.plan().configurations.size(); ++c)
+    out.push_back(stable_id(fingerprint_inputs(experiment, c, content_hashes)));
+  return out;
+}
+
 results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, int ranks,
                                   const std::string& command_line) {
   const ExperimentPlan& plan = experiment.plan();
@@ -116,8 +205,10 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
     for (const auto& name : experiment.problem(c, 0)->extra_metric_names())
       if (std::find(layout.extra_metrics.begin(), layout.extra_metrics.end(), name) == layout.extra_metrics.end())
         layout.extra_metrics.push_back(name);
+  const std::vector<std::string> fingerprints = run_fingerprints(experiment);
   for (const auto& c : plan.configurations) {
     results::ConfigurationRecord rec = configuration_record(c);
+    rec.run_fingerprint = fingerprints[c.index];
     for (const auto& [k, v] : experiment.instance_stats(c.index)) rec.instance.emplace_back(k, v);
     const auto& f_star = experiment.f_star(c.index);
     rec.f_star = f_star.value;
@@ -187,6 +278,175 @@ RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, lon
 bool finished(RunStatus status) {
   return status == RunStatus::ok || status == RunStatus::diverged || status == RunStatus::error ||
          status == RunStatus::nonfinite;
+}
+
+// A run read from another file keeps only the problem-specific metrics the output's layout has: the others
+// are the NaN columns of configurations that file held and this one does not.
+void keep_layout_extras(RunResult& run, const std::vector<std::string>& layout_extras) {
+  const std::size_t K = run.extra_names.empty() ? 0 : run.extra_traces.size() / run.extra_names.size();
+  std::vector<std::string> names;
+  std::vector<double> traces;
+  for (std::size_t e = 0; e < run.extra_names.size(); ++e)
+    if (std::find(layout_extras.begin(), layout_extras.end(), run.extra_names[e]) != layout_extras.end()) {
+      names.push_back(run.extra_names[e]);
+      traces.insert(traces.end(), run.extra_traces.begin() + long(e * K), run.extra_traces.begin() + long((e + 1) * K));
+    }
+  run.extra_names = std::move(names);
+  run.extra_traces = std::move(traces);
+}
+
+// How many configurations of a file to read at once so that a window holds about window_bytes of run data
+// (at least one configuration).
+std::size_t configuration_window(const results::TraceLayout& layout, std::size_t window_bytes) {
+  const std::size_t run_bytes =
+      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 1) * layout.checkpoints.size() + 64;
+  return std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
+}
+
+// What can change a run's bits for the same inputs, besides the run fingerprint: the build.
+const char* const kBuildKeys[] = {"ratelab_version", "git_commit", "git_dirty", "compiler", "compile_flags"};
+
+std::string root_text(const results::Attributes& root, const std::string& key) {
+  for (const auto& [k, v] : root)
+    if (k == key) return format_value(v);
+  return "(absent)";
+}
+
+// Which runs of the new experiment come from which reused file (`run --reuse`).
+struct ReusePlan {
+  std::vector<std::string> files;
+  std::vector<std::vector<std::size_t>> match;  // [file][configuration]: that file's configuration, or npos
+  std::vector<int> source;                      // [configuration * R + replicate]: the file to copy from, or -1
+  std::vector<long> runs_from;                  // [file]: how many runs it gives
+  std::vector<std::string> notes;               // accepted build differences, for the user
+};
+
+// Matches the runs not in `skip` (kept by --resume, outside the shard) against each file's finished runs
+// by (run fingerprint, replicate), the first file that has one winning.
+ReusePlan plan_reuse(const std::vector<std::string>& files, const results::TraceLayout& layout,
+                     const std::vector<bool>& skip, bool other_builds) {
+  ReusePlan plan;
+  plan.files = files;
+  const std::size_t C = layout.configurations.size();
+  const long R = layout.replicates;
+  plan.source.assign(C * std::size_t(R), -1);
+  std::vector<std::string> problems;
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    const results::TraceData old = results::read_trace_outline(files[f]);
+    const results::TraceLayout& was = old.layout;
+    plan.runs_from.push_back(0);
+    plan.match.emplace_back(C, SIZE_MAX);
+    if (std::all_of(was.configurations.begin(), was.configurations.end(),
+                    [](const auto& c) { return c.run_fingerprint.empty(); })) {
+      problems.push_back("--reuse " + files[f] + ": the file has no run fingerprints (it was written by a ratelab "
+                         "from before them), so none of its runs can be matched safely; leave it out");
+      continue;
+    }
+    std::string differences;
+    for (const char* key : kBuildKeys) {
+      const std::string theirs = root_text(was.root, key), ours = root_text(layout.root, key);
+      if (theirs != ours) differences += std::string(differences.empty() ? "" : "; ") + key + " " + theirs + " there, " + ours + " here";
+    }
+    if (!differences.empty()) {
+      if (!other_builds) {
+        problems.push_back("--reuse " + files[f] + " was written by another ratelab build (" + differences +
+                           "): its runs may differ bit for bit from what this build computes. Rerun without it, or "
+                           "pass --reuse-other-builds to copy them anyway (the output records where they came from)");
+        continue;
+      }
+      plan.notes.push_back(files[f] + " comes from another build (" + differences + "); reused anyway (--reuse-other-builds)");
+    }
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t c = 0; c < was.configurations.size(); ++c)
+      if (!was.configurations[c].run_fingerprint.empty()) index.emplace(was.configurations[c].run_fingerprint, c);
+    for (std::size_t c = 0; c < C; ++c) {
+      const auto it = index.find(layout.configurations[c].run_fingerprint);
+      if (it == index.end()) continue;
+      plan.match[f][c] = it->second;
+      for (long r = 0; r < std::min(R, was.replicates); ++r) {
+        const std::size_t j = c * std::size_t(R) + std::size_t(r);
+        if (skip[j] || plan.source[j] >= 0 || !finished(old.status[it->second * std::size_t(was.replicates) + std::size_t(r)]))
+          continue;
+        plan.source[j] = int(f);
+        ++plan.runs_from[f];
+      }
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+  return plan;
+}
+
+// The plan, per configuration: what --resume keeps, what is copied, what runs.
+std::string describe_plan(const results::TraceLayout& layout, const std::vector<bool>& kept, const std::vector<bool>& outside,
+                          const ReusePlan& reuse, bool every_configuration) {
+  const std::size_t C = layout.configurations.size();
+  const long R = layout.replicates;
+  std::vector<long> kept_n(C), reused_n(C), run_n(C);
+  for (std::size_t j = 0; j < C * std::size_t(R); ++j) {
+    const std::size_t c = j / std::size_t(R);
+    if (outside[j]) continue;
+    if (kept[j]) ++kept_n[c];
+    else if (reuse.source[j] >= 0) ++reused_n[c];
+    else ++run_n[c];
+  }
+  const long total_kept = std::accumulate(kept_n.begin(), kept_n.end(), 0L),
+             total_reused = std::accumulate(reused_n.begin(), reused_n.end(), 0L),
+             total_run = std::accumulate(run_n.begin(), run_n.end(), 0L);
+  std::ostringstream out;
+  out << "plan: " << C << " configurations x " << R << " replicates";
+  if (total_kept + total_reused + total_run != long(C) * R) out << " (" << total_kept + total_reused + total_run << " in this share)";
+  out << ": " << total_reused << " reused";
+  if (total_kept) out << ", " << total_kept << " kept by --resume";
+  out << ", " << total_run << " to run\n";
+  for (std::size_t f = 0; f < reuse.files.size(); ++f)
+    out << "  from " << reuse.files[f] << ": " << reuse.runs_from[f] << " runs\n";
+  for (const auto& note : reuse.notes) out << "  note: " << note << "\n";
+  if (!every_configuration) {
+    out << "  (" << C << " configurations; --dry-run lists each)\n";
+    return out.str();
+  }
+  std::size_t width = std::string("configuration").size();
+  for (const auto& c : layout.configurations) width = std::max(width, c.label.size());
+  out << "  " << std::left << std::setw(int(width)) << "configuration" << std::right << "  reused  "
+      << (total_kept ? "  kept  " : "") << "to run\n";
+  for (std::size_t c = 0; c < C; ++c) {
+    out << "  " << std::left << std::setw(int(width)) << layout.configurations[c].label << std::right << "  "
+        << std::setw(6) << reused_n[c] << "  ";
+    if (total_kept) out << std::setw(6) << kept_n[c] << "  ";
+    out << std::setw(6) << run_n[c] << "\n";
+  }
+  return out.str();
+}
+
+// Copies the planned runs of each reused file into the output, a window of the file's configurations at
+// a time; `write` gets (configuration, replicate, run) in the output's numbering.
+template <class Write>
+void copy_reused_runs(const ReusePlan& plan, const results::TraceLayout& layout, std::size_t window_bytes, Write&& write) {
+  const std::size_t C = layout.configurations.size();
+  const long R = layout.replicates;
+  for (std::size_t f = 0; f < plan.files.size(); ++f) {
+    if (plan.runs_from[f] == 0) continue;
+    const results::TraceReader reader(plan.files[f]);
+    const results::TraceLayout& was = reader.outline().layout;
+    const std::size_t window = configuration_window(was, window_bytes);
+    std::vector<std::size_t> order;  // this output's configurations that take runs from file f, by the file's index
+    for (std::size_t c = 0; c < C; ++c)
+      if (plan.match[f][c] != SIZE_MAX) order.push_back(c);
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return plan.match[f][a] < plan.match[f][b]; });
+    for (std::size_t i = 0; i < order.size();) {
+      const std::size_t begin = plan.match[f][order[i]], end = std::min(was.configurations.size(), begin + window);
+      const results::TraceData part = reader.configurations(begin, end);
+      for (; i < order.size() && plan.match[f][order[i]] < end; ++i) {
+        const std::size_t c = order[i];
+        for (long r = 0; r < R; ++r)
+          if (plan.source[c * std::size_t(R) + std::size_t(r)] == int(f)) {
+            RunResult run = run_from_trace_data(part, plan.match[f][c], r);
+            keep_layout_extras(run, layout.extra_metrics);
+            write(c, r, run);
+          }
+      }
+    }
+  }
 }
 }  // namespace
 
@@ -300,7 +560,8 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
     layout.root.emplace_back("shard_index", std::int64_t(options.shard_index));
     layout.root.emplace_back("shard_count", std::int64_t(options.shard_count));
   }
-  if (cluster) {
+  if (options.dry_run && cluster && cluster->rank() > 0) return {};  // rank 0 prints the plan alone
+  if (cluster && !options.dry_run) {
     cluster->agree(threads);  // point 1: every rank validated the experiment
     if (cluster->rank() > 0) {
       cluster->agree(threads);  // point 2: rank 0 opened its files
@@ -310,8 +571,9 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
     }
   }
   const std::string journal_path = options.output_path + ".journal";
-  // Before anything of the output is read or touched: a second writer stops here.
-  results::OutputLock lock(options.output_path);
+  // Before anything of the output is read or touched: a second writer stops here (a dry run writes nothing).
+  std::optional<results::OutputLock> lock;
+  if (!options.dry_run) lock.emplace(options.output_path);
 
   ResumeState resumed;
   if (options.resume) {
@@ -321,6 +583,26 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
                       " was killed before it finished. Continue it with --resume (finished runs are kept), or "
                       "start over with --overwrite");
   }
+  // What this process skips: runs kept by --resume, runs of other shares, then runs copied by --reuse.
+  const std::size_t total_runs = plan.configurations.size() * std::size_t(plan.options.replicates);
+  std::vector<bool> kept = resumed.done, outside(total_runs, false);
+  kept.resize(total_runs, false);
+  if (options.shard_count > 1)
+    for (std::size_t j = 0; j < total_runs; ++j) outside[j] = long(j % std::size_t(options.shard_count)) != options.shard_index;
+  std::vector<bool> skip(total_runs);
+  for (std::size_t j = 0; j < total_runs; ++j) skip[j] = kept[j] || outside[j];
+  const ReusePlan reuse = plan_reuse(options.reuse, layout, skip, options.reuse_other_builds);
+  if (options.dry_run || !options.reuse.empty()) {
+    const bool every_configuration = options.dry_run || layout.configurations.size() <= 50;
+    std::fprintf(options.dry_run ? stdout : stderr, "%s",
+                 describe_plan(layout, kept, outside, reuse, every_configuration).c_str());
+    std::fflush(options.dry_run ? stdout : stderr);
+  }
+  if (options.dry_run) return {};
+  std::vector<std::string> reused_from;
+  for (std::size_t f = 0; f < reuse.files.size(); ++f)
+    if (reuse.runs_from[f] > 0) reused_from.push_back(reuse.files[f] + " (" + std::to_string(reuse.runs_from[f]) + " runs)");
+  if (!reused_from.empty()) layout.root.emplace_back("reused_from", reused_from);
   const bool replace = options.overwrite || options.resume;
   results::TraceWriter writer(options.output_path, layout,
                               replace ? results::WriteMode::overwrite : results::WriteMode::create_new);
@@ -346,6 +628,14 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   guarded([&] {
     for (const auto& rec : resumed.finished) writer.write_run(rec.configuration, rec.replicate, rec.result);
   });
+  // Reused runs are not journaled: an interrupted reuse run resumes with the same --reuse files.
+  std::vector<RunStatus> reused_status;
+  guarded([&] {
+    copy_reused_runs(reuse, layout, std::size_t(64) << 20, [&](std::size_t c, long r, const RunResult& run) {
+      writer.write_run(c, r, run);
+      reused_status.push_back(run.status);
+    });
+  });
   if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
   if (cluster) cluster->agree(threads);  // point 2
 
@@ -354,12 +644,8 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   long written = 0;
   SweepOptions sweep = options.sweep;
   sweep.threads = threads;
-  sweep.skip = resumed.done;
-  if (options.shard_count > 1) {
-    sweep.skip.resize(plan.configurations.size() * std::size_t(plan.options.replicates), false);
-    for (std::size_t j = 0; j < sweep.skip.size(); ++j)
-      if (long(j % std::size_t(options.shard_count)) != options.shard_index) sweep.skip[j] = true;
-  }
+  for (std::size_t j = 0; j < total_runs; ++j) skip[j] = skip[j] || reuse.source[j] >= 0;
+  sweep.skip = skip;
   const RunSink sink = [&](std::size_t c, long r, const RunResult& result) {
     guarded([&] {
       journal.append(c, r, result);  // durable first: the HDF5 write below may be cut by a kill
@@ -373,40 +659,117 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   guarded([&] { writer.commit(); });
   journal.remove();
   // The outcome is the file's, not this process's alone: runs kept from before count as they ended.
-  for (const auto& rec : resumed.finished) {
-    const RunStatus s = rec.result.status;
-    (s == RunStatus::ok ? summary.ok : s == RunStatus::diverged ? summary.diverged : summary.error) += 1;
-  }
+  std::vector<RunStatus> earlier = reused_status;
+  for (const auto& rec : resumed.finished) earlier.push_back(rec.result.status);
+  for (const RunStatus s : earlier)
+    (s == RunStatus::ok ? summary.ok : s == RunStatus::diverged ? summary.diverged
+                                      : s == RunStatus::nonfinite ? summary.nonfinite : summary.error) += 1;
   if (cluster) cluster->release(summary);
   summary.skipped = plan.skipped;
   return summary;
 }
 
+namespace {
+// Why two experiments' files cannot share one layout (empty: they can), for the union merge.
+std::string layout_difference(const results::TraceLayout& a, const results::TraceLayout& b) {
+  if (a.replicates != b.replicates)
+    return std::to_string(a.replicates) + " replicates against " + std::to_string(b.replicates);
+  if (a.checkpoints != b.checkpoints) return "their checkpoints differ";
+  if (a.views != b.views) return "their views differ";
+  if (a.metrics != b.metrics) return "their metrics differ";
+  return "";
+}
+}  // namespace
+
 MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
                               bool allow_partial, std::size_t window_bytes) {
   if (inputs.empty()) throw ConfigError("merge: no input files");
   // Pass 1, on outlines (layout and run statuses, no traces): do the parts fit together, who owns each run.
-  const results::TraceData first = results::read_trace_outline(inputs.front());
-  const std::uint64_t fingerprint = results::layout_fingerprint(first.layout);
-  const std::size_t C = first.layout.configurations.size();
-  const long R = first.layout.replicates;
+  // Parts of one experiment (shards, partial runs) share its layout; parts of different experiments with
+  // the same replicates, checkpoints, views and metrics merge into the union of their configurations,
+  // matched by run fingerprint.
+  std::vector<results::TraceData> parts;
+  for (const auto& input : inputs) parts.push_back(results::read_trace_outline(input));
+  const std::uint64_t fingerprint = results::layout_fingerprint(parts.front().layout);
+  const bool one_experiment = std::all_of(parts.begin(), parts.end(), [&](const results::TraceData& part) {
+    return results::layout_fingerprint(part.layout) == fingerprint;
+  });
+  results::TraceLayout layout = parts.front().layout;
+  // index[p][c]: configuration c of part p in the output.
+  std::vector<std::vector<std::size_t>> index(parts.size());
+  if (one_experiment) {
+    for (auto& part_index : index) {
+      part_index.resize(layout.configurations.size());
+      std::iota(part_index.begin(), part_index.end(), std::size_t(0));
+    }
+  } else {
+    std::vector<std::string> problems;
+    std::unordered_map<std::string, std::size_t> by_fingerprint;
+    std::unordered_map<std::string, std::pair<std::string, std::size_t>> by_id;  // id -> (fingerprint, part)
+    layout.configurations.clear();
+    layout.extra_metrics.clear();
+    std::vector<std::string> names;
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+      const results::TraceLayout& part = parts[p].layout;
+      if (const std::string why = layout_difference(parts.front().layout, part); !why.empty())
+        throw ConfigError("merge: " + inputs[p] + " belongs to a different experiment than " + inputs.front() + " and " +
+                          "their layouts differ (" + why + "); a union of experiments needs the same replicates, "
+                          "checkpoints, views and metrics");
+      if (std::find(names.begin(), names.end(), part.experiment_name) == names.end()) names.push_back(part.experiment_name);
+      for (const auto& extra : part.extra_metrics)
+        if (std::find(layout.extra_metrics.begin(), layout.extra_metrics.end(), extra) == layout.extra_metrics.end())
+          layout.extra_metrics.push_back(extra);
+      for (const auto& record : part.configurations) {
+        if (record.run_fingerprint.empty())
+          throw ConfigError("merge: " + inputs[p] + " belongs to a different experiment than " + inputs.front() +
+                            " and has no run fingerprints (a ratelab from before them wrote it), so its runs cannot "
+                            "be matched with the others'; merge only files of one experiment with it");
+        const auto [same, fresh] = by_fingerprint.try_emplace(record.run_fingerprint, layout.configurations.size());
+        if (fresh) {
+          const auto [other, new_id] = by_id.try_emplace(record.id, record.run_fingerprint, p);
+          if (!new_id)
+            problems.push_back("configuration " + record.id + " (" + record.label + ") has the same parameters in " +
+                               inputs[other->second.second] + " and " + inputs[p] + " but other run fingerprints (seed, "
+                               "run options, checkpoints or data differ): one file cannot hold both under one id");
+          layout.configurations.push_back(record);
+        }
+        index[p].push_back(same->second);
+      }
+    }
+    if (!problems.empty()) throw ConfigError(problems);
+    // The experiment-level attributes the parts disagree on describe none of the union: dropped.
+    std::erase_if(layout.root, [&](const auto& kv) {
+      if (kv.first.rfind("experiment.", 0) != 0) return false;
+      return std::any_of(parts.begin(), parts.end(), [&](const results::TraceData& part) {
+        return root_text(part.layout.root, kv.first) != format_value(kv.second);
+      });
+    });
+    std::string joined;
+    for (const auto& name : names) joined += (joined.empty() ? "" : " + ") + name;
+    layout.experiment_name = joined;
+    for (auto& [key, value] : layout.root)
+      if (key == "experiment_name") value = joined;
+    layout.experiment_text = "# the union of experiments " + joined + " (ratelab merge): the text below is " +
+                             inputs.front() + "'s; the other files hold the others'\n" + layout.experiment_text;
+  }
+  const std::size_t C = layout.configurations.size();
+  const long R = layout.replicates;
   std::vector<int> owner(C * std::size_t(R), -1);
   std::vector<std::string> problems;
   long shard_count = 0;
   std::set<long> shards_present;
-  for (std::size_t p = 0; p < inputs.size(); ++p) {
-    const results::TraceData part = p == 0 ? first : results::read_trace_outline(inputs[p]);
-    if (results::layout_fingerprint(part.layout) != fingerprint)
-      throw ConfigError("merge: " + inputs[p] + " belongs to a different experiment than " + inputs.front() +
-                        " (resolved configurations, seeds, replicates, checkpoints, views or metrics differ)");
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    const results::TraceData& part = parts[p];
     for (const auto& [key, value] : part.layout.root) {
       if (key == "shard_count") shard_count = long(std::get<std::int64_t>(value));
       if (key == "shard_index") shards_present.insert(long(std::get<std::int64_t>(value)));
     }
-    for (std::size_t j = 0; j < owner.size(); ++j) {
-      if (!finished(part.status[j])) continue;
+    for (std::size_t i = 0; i < part.status.size(); ++i) {
+      if (!finished(part.status[i])) continue;
+      const std::size_t j = index[p][i / std::size_t(R)] * std::size_t(R) + i % std::size_t(R);
       if (owner[j] >= 0) {
-        problems.push_back("run (configuration " + std::to_string(j / std::size_t(R)) + ", replicate " +
+        problems.push_back("run (configuration " + std::to_string(j / std::size_t(R)) + " " +
+                           layout.configurations[j / std::size_t(R)].label + ", replicate " +
                            std::to_string(j % std::size_t(R)) + ") is finished in both " + inputs[std::size_t(owner[j])] +
                            " and " + inputs[p] + ": the parts overlap");
         if (problems.size() >= 5) throw ConfigError(problems);
@@ -427,30 +790,33 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
       which = "; missing shares (of " + std::to_string(shard_count) + "): " + (which.empty() ? "none, but runs of the present shares are unfinished" : which);
     }
     throw ConfigError("merge: " + std::to_string(report.missing) + " of " + std::to_string(owner.size()) +
-                      " runs are missing" + which + ". Add the missing parts, or use --allow-partial and complete the "
-                      "result later with `ratelab run EXPERIMENT -o " + output + " --resume`");
+                      " runs are missing" + which + ". Add the missing parts, or use --allow-partial" +
+                      (one_experiment ? " and complete the result later with `ratelab run EXPERIMENT -o " + output + " --resume`"
+                                      : ""));
   }
   // Pass 2, streaming: each part is read a window of configurations at a time (window_bytes of run data),
   // its runs copied into the output and released, so parts that exceed the memory merge as well.
-  results::TraceLayout layout = first.layout;
   std::erase_if(layout.root, [](const auto& kv) {
     return kv.first == "shard_index" || kv.first == "shard_count" || kv.first == "merged_from";
   });
   layout.root.emplace_back("merged_from", std::vector<std::string>(inputs.begin(), inputs.end()));
   results::OutputLock lock(output);
   results::TraceWriter writer(output, layout, overwrite ? results::WriteMode::overwrite : results::WriteMode::create_new);
-  const std::size_t run_bytes =
-      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 1) * layout.checkpoints.size() + 64;
-  const std::size_t window = std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(R)));
   for (std::size_t p = 0; p < inputs.size(); ++p) {
     if (std::find(owner.begin(), owner.end(), int(p)) == owner.end()) continue;
-    for (std::size_t begin = 0; begin < C; begin += window) {
-      const std::size_t end = std::min(C, begin + window);
+    const std::size_t part_C = parts[p].layout.configurations.size();
+    const std::size_t window = configuration_window(parts[p].layout, window_bytes);
+    for (std::size_t begin = 0; begin < part_C; begin += window) {
+      const std::size_t end = std::min(part_C, begin + window);
       const results::TraceData part = results::read_trace_configurations(inputs[p], begin, end);
-      for (std::size_t j = begin * std::size_t(R); j < end * std::size_t(R); ++j)
-        if (owner[j] == int(p))
-          writer.write_run(j / std::size_t(R), long(j % std::size_t(R)),
-                           run_from_trace_data(part, j / std::size_t(R), long(j % std::size_t(R))));
+      for (std::size_t c = begin; c < end; ++c)
+        for (long r = 0; r < R; ++r) {
+          const std::size_t out_c = index[p][c];
+          if (owner[out_c * std::size_t(R) + std::size_t(r)] != int(p)) continue;
+          RunResult run = run_from_trace_data(part, c, r);
+          keep_layout_extras(run, layout.extra_metrics);
+          writer.write_run(out_c, r, run);
+        }
     }
   }
   writer.commit();

@@ -30,6 +30,14 @@ struct RunToFileOptions {
   // numbers and the shares cost the same whatever the configurations cost; the same partition everywhere.
   int shard_index = 0;
   int shard_count = 1;
+  // Trace files of earlier runs (`run --reuse`): every run of this experiment that one of them holds
+  // finished under the same run fingerprint and replicate index is copied from the first such file instead
+  // of run (streamed a window of configurations at a time). A file written by another ratelab build
+  // (version, commit, compiler or flags differ) is refused unless reuse_other_builds.
+  std::vector<std::string> reuse;
+  bool reuse_other_builds = false;
+  // Print the plan (per configuration: runs kept by --resume, reused, to run) and stop: nothing is written.
+  bool dry_run = false;
   SweepOptions sweep;
   std::string command_line;
   // The MPI job this process belongs to (distributed::join_if_launched), or null. With more than one
@@ -60,6 +68,17 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
 // `threads` are the worker threads of each of `ranks` processes (ranks > 1 under MPI).
 results::TraceLayout trace_layout(const PreparedExperiment& experiment, int threads, int ranks,
                                   const std::string& command_line);
+
+// Everything that determines the bits of a configuration's runs but the replicate index, one input a line
+// (results/SCHEMA.md lists them): the fingerprint version and the RNG stream layout version, the
+// configuration's components with their resolved parameters and origins (a plugin's library hash), the
+// stream salt and common-random-number setting, the seed, the instance mode and the run-loop options, the
+// checkpoints, views and metrics, and the contents of the data files the problem reads. Not in it: the
+// experiment's name and description, replicates, threads, ranks, shards, the data directory's path, the
+// other configurations, comments and the order of the sections.
+std::string run_fingerprint_inputs(const PreparedExperiment& experiment, std::size_t configuration);
+// Every configuration's run fingerprint: stable_id of its run_fingerprint_inputs (data files hashed once).
+std::vector<std::string> run_fingerprints(const PreparedExperiment& experiment);
 
 // A path to an experiment file: NAME itself if it is a file, else the preset NAME from the preset
 // directories (RATELAB_PRESET_PATH, the installed presets, the source tree). Unknown: ConfigError listing

@@ -223,25 +223,48 @@ int index_labels(Vec& y) {
   return k;
 }
 
+namespace {
+// The named data sets and the files of each, in the data directory (declared once: load_dataset reads
+// them, dataset_files lists them for run fingerprints).
+const std::map<std::string, std::vector<std::string>>& named_dataset_files() {
+  static const std::map<std::string, std::vector<std::string>> files{
+      {"breast_cancer", {"breast_cancer.csv"}},
+      {"digits", {"digits.csv"}},
+      {"diabetes", {"diabetes_data_raw.csv", "diabetes_target.csv"}}};
+  return files;
+}
+
+std::filesystem::path data_directory_or_default(const std::string& data_directory) {
+  return data_directory.empty() ? std::filesystem::path("data") : std::filesystem::path(data_directory);
+}
+}  // namespace
+
+std::vector<std::string> dataset_files(const std::string& name_or_path, const std::string& data_directory) {
+  const auto& named = named_dataset_files();
+  const auto it = named.find(name_or_path);
+  if (it == named.end()) return {name_or_path};
+  std::vector<std::string> out;
+  for (const auto& file : it->second) out.push_back((data_directory_or_default(data_directory) / file).string());
+  return out;
+}
+
 Dataset load_dataset(const std::string& name_or_path, const std::string& data_directory, bool standardize) {
   namespace fs = std::filesystem;
-  const fs::path dir = data_directory.empty() ? fs::path("data") : fs::path(data_directory);
-  auto named_file = [&](const std::string& file) {
-    const fs::path p = dir / file;
-    if (!fs::exists(p))
-      throw ConfigError("data set '" + name_or_path + "' needs " + p.string() +
+  const fs::path dir = data_directory_or_default(data_directory);
+  const std::vector<std::string> files = dataset_files(name_or_path, data_directory);
+  for (const auto& p : files)
+    if (named_dataset_files().count(name_or_path) && !fs::exists(p))
+      throw ConfigError("data set '" + name_or_path + "' needs " + p +
                         "; run problems/fetch_sklearn_data.sh " + dir.string() + " to fetch it");
-    return p.string();
-  };
   Dataset data;
   if (name_or_path == "breast_cancer") {
-    data = read_csv(named_file("breast_cancer.csv"), -1, 1);  // first line: "569,30,malignant,benign"
+    data = read_csv(files[0], -1, 1);  // first line: "569,30,malignant,benign"
   } else if (name_or_path == "digits") {
-    data = read_csv(named_file("digits.csv"));
+    data = read_csv(files[0]);
   } else if (name_or_path == "diabetes") {
     // Features and target live in two files (the target one value per line).
-    data.X = read_numeric_table(named_file("diabetes_data_raw.csv"), 0);
-    const RowMat target = read_numeric_table(named_file("diabetes_target.csv"), 0);
+    data.X = read_numeric_table(files[0], 0);
+    const RowMat target = read_numeric_table(files[1], 0);
     if (target.cols() != 1 || target.rows() != data.X.rows())
       throw ConfigError("diabetes: expected one target per line for each of the " +
                         std::to_string(data.X.rows()) + " examples");

@@ -12,6 +12,7 @@
 
 #include <Eigen/Core>
 #include <string>
+#include <vector>
 
 #include "core/problem.hpp"
 
@@ -39,6 +40,10 @@ void standardize_features(Dataset& data);
 
 // A named data set (looked up in data_directory, default "data") or a path.
 Dataset load_dataset(const std::string& name_or_path, const std::string& data_directory, bool standardize);
+
+// The files load_dataset reads for `name_or_path` (a named set's files in data_directory, else the path
+// itself), whether they exist or not: what run fingerprints hash the contents of.
+std::vector<std::string> dataset_files(const std::string& name_or_path, const std::string& data_directory);
 
 // Maps labels to 0..K-1 in increasing order of the distinct values; returns K.
 int index_labels(Vec& y);

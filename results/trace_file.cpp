@@ -425,7 +425,7 @@ const std::string kStreamSaltKey = "stream_salt";
 // The fixed variables of the root group; parameters may not take these names.
 const std::set<std::string> kFixedVariables = {
     "experiment", "configuration", "view",   "replicate",    "step",         "label",   "f_star",
-    "f_star_source", "f_star_method", "status", "stop_step", "wall_seconds", "eval_seconds", "message"};
+    "f_star_source", "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message"};
 
 std::optional<std::uint64_t> parse_uint64(const std::string& text) {
   if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -814,10 +814,11 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
   // What each configuration is: its label, F*, then every parameter and what set-up measured, one
   // variable each along `configuration` (label and the parameters are CF auxiliary coordinates).
   {
-    std::vector<std::string> labels, sources, methods;
+    std::vector<std::string> labels, sources, methods, fingerprints;
     std::vector<double> f_star;
     for (const auto& record : layout.configurations) {
       labels.push_back(record.label);
+      fingerprints.push_back(record.run_fingerprint);
       f_star.push_back(record.f_star.value_or(kNaN));
       sources.push_back(record.f_star_source);
       methods.push_back(record.f_star_method);
@@ -838,6 +839,11 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
     Id method = write_strings("f_star_method", methods);
     attach_scales(method.get(), {{w.configuration_scale.get(), "configuration"}});
     write_attribute(method.get(), "long_name", std::string("the problem's account of how F* was obtained"));
+    Id fingerprint = write_strings("run_fingerprint", fingerprints);
+    attach_scales(fingerprint.get(), {{w.configuration_scale.get(), "configuration"}});
+    write_attribute(fingerprint.get(), "long_name",
+                    std::string("hash of everything that determines the bits of the configuration's runs but the "
+                                "replicate index (results/SCHEMA.md)"));
   }
   w.coordinates = "label";
   for (const auto& column : configuration_columns(layout.configurations, false)) {
@@ -1212,6 +1218,9 @@ struct TraceReader::Impl {
     const auto labels = strings("label", C);
     const auto sources = strings("f_star_source", C);
     const auto methods = strings("f_star_method", C);
+    // Files written before run fingerprints have no such variable: their runs have none.
+    const auto fingerprints = path_exists(file.get(), "run_fingerprint") ? strings("run_fingerprint", C)
+                                                                       : std::vector<std::string>(C);
     Id f_star = open_dataset("f_star");
     check_shape(f_star.get(), "f_star", {C});
     const auto values = read_numeric_dataset<double>(f_star.get(), H5T_NATIVE_DOUBLE);
@@ -1221,6 +1230,7 @@ struct TraceReader::Impl {
       if (!std::isnan(values[c])) record.f_star = values[c];
       record.f_star_source = sources[c];
       record.f_star_method = methods[c];
+      record.run_fingerprint = fingerprints[c];
     }
     for (const auto& name : link_names(file.get())) {
       if (kFixedVariables.count(name)) continue;

@@ -33,6 +33,10 @@ struct ConfigurationRecord {
   // own account of it ("cholesky on the normal equations + 1 refinement step, ...").
   std::optional<double> f_star;
   std::string f_star_source, f_star_method;
+  // The configuration's run fingerprint (16 hex digits): a hash of everything that determines the bits of
+  // its runs except the replicate index, listed in results/SCHEMA.md. Run (c, r) of one file and (c', r)
+  // of another have the same trace data when the fingerprints agree. Empty in files written before it.
+  std::string run_fingerprint;
 };
 
 struct TraceLayout {

@@ -334,11 +334,12 @@ TEST_CASE("summary recovers an exact power-law exponent to 1e-9, with counts and
     CHECK(row.at("configuration") == data.layout.configurations[c].label);
     CHECK(row.at("view") == data.layout.views[v]);
     const double p = exponent(c, v);
-    CHECK(number(row.at("rate")) == Approx(p).margin(1e-9));
-    // Every resample of an exact power law is an exact power law: the interval collapses onto p.
-    CHECK(number(row.at("rate_lo")) == Approx(p).margin(1e-9));
-    CHECK(number(row.at("rate_hi")) == Approx(p).margin(1e-9));
-    CHECK(number(row.at("rate_se")) == Approx(0).margin(1e-9));
+    // t^-p has log-log slope -p (the sign convention of claims' `slope`, everywhere).
+    CHECK(number(row.at("slope")) == Approx(-p).margin(1e-9));
+    // Every resample of an exact power law is an exact power law: the interval collapses onto -p.
+    CHECK(number(row.at("slope_lo")) == Approx(-p).margin(1e-9));
+    CHECK(number(row.at("slope_hi")) == Approx(-p).margin(1e-9));
+    CHECK(number(row.at("slope_se")) == Approx(0).margin(1e-9));
     // The last decade of t in log_checkpoints(1000, 20): checkpoints 100..1000.
     long in_window = 0;
     for (long t : data.layout.checkpoints) in_window += t >= 100 ? 1 : 0;
@@ -368,7 +369,7 @@ TEST_CASE("summary recovers an exact power-law exponent to 1e-9, with counts and
   options.fit_to = 100;
   std::ostringstream text;
   REQUIRE(tools::summary(options, data, text) == 0);
-  CHECK_THAT(text.str(), Catch::Contains("log(mean over replicates) = a - p log t for t in [10, 100]") &&
+  CHECK_THAT(text.str(), Catch::Contains("log(mean over replicates) = a + slope log t for t in [10, 100]") &&
                              Catch::Contains("sgd c=1") && !Catch::Contains("sgd c=2"));
   options.fit_from = 100;
   options.fit_to = 10;

@@ -2,7 +2,10 @@
 // executable and checks its exit code and what it prints.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli_support.hpp"
 
@@ -67,4 +70,43 @@ TEST_CASE("the resume hint after a time limit does not repeat --time-limit", "[c
     CHECK_THAT(command, Catch::Contains("--resume") && !Catch::Contains("--time-limit") &&
                             !Catch::Contains("--overwrite") && Catch::Contains("-o " + out.string()));
   }
+}
+
+TEST_CASE("summary's default table fits 120 columns, --wide and --csv show the rest, slopes are negative",
+          "[cli][edges]") {
+  // heavy_ball_lessard's labels ("heavy_ball beta=0.4444444444444444 tuning=manual constant eta=0.11...") are
+  // long; quickstart's rate -1 is a slope of -1 as in its claims. Before: 17 columns, 190 wide, "rate 0.98".
+  std::string quickstart_file;
+  for (const std::string& preset : {"quickstart", "heavy_ball_lessard"}) {
+    const auto file = scratch(preset + "_summary.h5");
+    if (preset == "quickstart") quickstart_file = file.string();
+    REQUIRE(run_cli("run " + preset + " --quick --quiet -o " + file.string()).exit_code == 0);
+    const auto o = run_cli("summary " + file.string() + " --bootstrap 50");
+    INFO(o.output);
+    CHECK(o.exit_code == 0);
+    std::istringstream lines(o.output);
+    for (std::string line; std::getline(lines, line);) {
+      INFO(line);
+      CHECK(line.size() <= 120);
+    }
+    CHECK_THAT(o.output, Catch::Contains("slope") && !Catch::Contains("rate") && !Catch::Contains("final_mean"));
+    const auto wide = run_cli("summary " + file.string() + " --bootstrap 50 --wide");
+    CHECK(wide.exit_code == 0);
+    CHECK_THAT(wide.output, Catch::Contains("final_mean") && Catch::Contains("slope_se"));
+  }
+  const auto csv = run_cli("summary " + quickstart_file + " --bootstrap 50 --csv --views last");
+  INFO(csv.output);
+  REQUIRE(csv.exit_code == 0);
+  // header, then one row: the slope of E f(x_t) - f* under eta = 1/(mu t) is -1 (quickstart's claim: [-1.15, -0.85]).
+  std::istringstream rows(csv.output);
+  std::string header, row;
+  std::getline(rows, header);
+  std::getline(rows, row);
+  std::vector<std::string> names, values;
+  for (std::istringstream h(header); std::getline(h, names.emplace_back(), ',');) {}
+  for (std::istringstream r(row); std::getline(r, values.emplace_back(), ',');) {}
+  const auto at = std::find(names.begin(), names.end(), "slope") - names.begin();
+  REQUIRE(std::size_t(at) < values.size());
+  CHECK(std::stod(values[std::size_t(at)]) < -0.85);
+  CHECK(std::stod(values[std::size_t(at)]) > -1.15);
 }

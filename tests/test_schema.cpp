@@ -145,7 +145,7 @@ std::vector<std::pair<std::string, std::vector<std::string>>> documented_attribu
 // The SCHEMA.md row an object of the file falls under.
 std::string schema_row(const std::string& name, const std::vector<std::string>& metrics) {
   for (const char* fixed : {"/", "experiment", "configuration", "view", "replicate", "step", "label", "f_star", "f_star_source",
-                            "f_star_method", "status", "stop_step", "wall_seconds", "eval_seconds", "message"})
+                            "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message"})
     if (name == fixed) return name;
   if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) return "<metric>";
   if (name.rfind("stats.", 0) == 0) return "stats.<name>";

@@ -66,18 +66,18 @@ TEST_CASE("summary and verify give bit-identical bootstrap intervals for the sam
   std::ostringstream out;
   REQUIRE(tools::summary(options, data, out) == 0);
   const auto row = csv_row(out.str());
-  const double rate_lo = std::stod(row.at("rate_lo")), rate_hi = std::stod(row.at("rate_hi"));
-  REQUIRE(rate_lo < rate_hi);  // a real interval, not a degenerate one
+  const double slope_lo = std::stod(row.at("slope_lo")), slope_hi = std::stod(row.at("slope_hi"));
+  REQUIRE(slope_lo < slope_hi);  // a real interval, not a degenerate one
 
   const auto claim =
       claims::parse_claims(parse_ini("[claims]\nrate = slope window=[10, T] expect=[-2, 0]\n", "q.ini"));
   const auto verdicts = claims::evaluate_claims(claim, data, 3, options.bootstrap);
   REQUIRE(verdicts.size() == 1);
-  // summary prints the rate p = -slope, so its interval is the slope's, negated and swapped; the CSV's
+  // summary and claims share one sign convention (the log-log slope), so the numbers are the same; the CSV's
   // numbers round-trip exactly.
-  CHECK(-verdicts[0].value == std::stod(row.at("rate")));
-  CHECK(-verdicts[0].interval.hi == rate_lo);
-  CHECK(-verdicts[0].interval.lo == rate_hi);
+  CHECK(verdicts[0].value == std::stod(row.at("slope")));
+  CHECK(verdicts[0].interval.lo == slope_lo);
+  CHECK(verdicts[0].interval.hi == slope_hi);
 }
 
 TEST_CASE("trace queries: nearest checkpoint, status counts, run statistics, stream keys", "[trace_query]") {

@@ -192,7 +192,9 @@ ParamTable<SummaryOptions> SummaryOptions::params() {
       param(&SummaryOptions::bootstrap, "bootstrap", at_least(1), "bootstrap resamples of the replicates"),
       param(&SummaryOptions::confidence, "confidence", in_open(0, 1), "confidence level of the rate interval"),
       param(&SummaryOptions::seed, "seed", nonnegative(), "bootstrap seed (intervals are reproducible)"),
-      param(&SummaryOptions::csv, "csv", unconstrained(), "print CSV instead of an aligned table")}
+      param(&SummaryOptions::csv, "csv", unconstrained(), "print CSV of every column instead of an aligned table"),
+      param(&SummaryOptions::wide, "wide", unconstrained(),
+            "every column aligned (mean, slope standard error, fit points, status counts, run statistics)")}
       .with(&SummaryOptions::curves, CurveOptions::params());
 }
 
@@ -226,12 +228,17 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
 
   std::vector<std::string> header{"configuration", "view", "final_n", "final_median", "final_mean",
                                   "final_q" + exact(options.q_low), "final_q" + exact(options.q_high),
-                                  "rate", "rate_lo", "rate_hi", "rate_se", "fit_points",
+                                  "slope", "slope_lo", "slope_hi", "slope_se", "fit_points",
                                   "ok", "diverged", "error", "nonfinite", "other"};
   for (const auto& [name, values] : data.run_stats) header.push_back("mean_" + name);
   const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
 
   std::vector<std::vector<std::string>> rows;
+  // The default table: what fits in 120 columns (summary_narrow_width), the rest behind --wide and --csv.
+  const std::vector<std::string> narrow_header{"configuration", "view", "final_median",
+                                               "final_q" + exact(options.q_low), "final_q" + exact(options.q_high),
+                                               "slope", short_real(100 * options.confidence) + "% interval", "ok"};
+  std::vector<std::vector<std::string>> narrow_rows;
   for (std::size_t c : configs) {
     const auto& config = data.layout.configurations[c];
     const StatusCounts counts = status_counts(data, c);
@@ -248,7 +255,12 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
           results::bootstrap_stream(data, options.seed, {{c}, data.layout.views[v], data.layout.metrics[m]});
       const stats::RateFit rate =
           stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window, center, bootstrap, stream);
-      // The rate p of metric ~ t^(-p) is minus the log-log slope, so the interval's ends swap.
+      // One sign convention everywhere (claims' `slope`, plots): the log-log slope, negative when converging.
+      narrow_rows.push_back({config.label, data.layout.views[v], number(stats::median(final_values)),
+                             number(stats::quantile(final_values, options.q_low)),
+                             number(stats::quantile(final_values, options.q_high)), number(rate.fit.slope),
+                             "[" + number(rate.slope_ci.lo) + ", " + number(rate.slope_ci.hi) + "]",
+                             std::to_string(counts.ok) + "/" + std::to_string(data.layout.replicates)});
       std::vector<std::string> row{config.label,
                                    data.layout.views[v],
                                    std::to_string(stats::count_finite(final_values)),
@@ -256,9 +268,9 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
                                    number(stats::mean(final_values)),
                                    number(stats::quantile(final_values, options.q_low)),
                                    number(stats::quantile(final_values, options.q_high)),
-                                   number(-rate.fit.slope),
-                                   number(-rate.slope_ci.hi),
-                                   number(-rate.slope_ci.lo),
+                                   number(rate.fit.slope),
+                                   number(rate.slope_ci.lo),
+                                   number(rate.slope_ci.hi),
                                    number(rate.fit.slope_se),
                                    std::to_string(rate.fit.points),
                                    std::to_string(counts.ok),
@@ -274,12 +286,34 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
     out << "experiment " << data.layout.experiment_name << ", metric " << metric_description(data, m) << "\n"
         << "final: t = " << data.layout.checkpoints[last] << ", over the finite runs (final_n of "
         << data.layout.replicates << ")\n"
-        << "rate p: least squares of log(" << options.curves.center << " over replicates) = a - p log t for t in ["
-        << short_real(window.t_min) << ", " << short_real(window.t_max) << "]; "
-        << short_real(100 * options.confidence) << "% percentile bootstrap over replicates (" << options.bootstrap
+        << "slope: least squares of log(" << options.curves.center << " over replicates) = a + slope log t for t in ["
+        << short_real(window.t_min) << ", " << short_real(window.t_max) << "] (t^-1 has slope -1);\n"
+        << "       interval: " << short_real(100 * options.confidence) << "% percentile bootstrap over replicates (" << options.bootstrap
         << " resamples, seed " << options.seed << ")\n";
   }
-  print_table(header, rows, options.csv, out);
+  if (options.csv || options.wide) {
+    print_table(header, rows, options.csv, out);
+    return 0;
+  }
+  // Labels too long for 120 columns are listed above the table, which names configurations by index.
+  std::size_t other_width = 0;
+  for (std::size_t j = 1; j < narrow_header.size(); ++j) {
+    std::size_t w = narrow_header[j].size();
+    for (const auto& row : narrow_rows) w = std::max(w, row[j].size());
+    other_width += w + 2;
+  }
+  std::size_t label_width = narrow_header[0].size();
+  for (const auto& row : narrow_rows) label_width = std::max(label_width, row[0].size());
+  if (label_width + other_width > summary_narrow_width) {
+    out << "configurations:\n";
+    std::size_t row = 0;
+    for (std::size_t c : configs) {
+      out << "  [" << c << "] " << data.layout.configurations[c].label << "\n";
+      for (std::size_t n = 0; n < views.size(); ++n) narrow_rows[row++][0] = "[" + std::to_string(c) + "]";
+    }
+  }
+  print_table(narrow_header, narrow_rows, false, out);
+  out << "(--wide: also the mean, final_n, slope_se, fit points, status counts and run statistics; --csv: all, exact)\n";
   return 0;
 }
 

@@ -36,6 +36,9 @@ struct CurveOptions {
   static ParamTable<CurveOptions> params();
 };
 
+// The width of summary's default table (a terminal beside an editor); --wide and --csv show every column.
+inline constexpr std::size_t summary_narrow_width = 120;
+
 struct SummaryOptions {
   CurveOptions curves;
   double q_low = 0.1;    // quantiles of the final metric shown next to median and mean
@@ -46,6 +49,7 @@ struct SummaryOptions {
   double confidence = 0.95;
   long seed = 1;
   bool csv = false;
+  bool wide = false;  // every column aligned; the default table fits summary_narrow_width
   static ParamTable<SummaryOptions> params();
 };
 

@@ -446,6 +446,8 @@ struct RunArgs {
   std::string progress = "auto";
   bool quiet = false, plot = false;
   std::vector<std::string> plugin;
+  std::vector<std::string> reuse;
+  bool reuse_other_builds = false, dry_run = false;
   PlanLimits limits;
   static ParamTable<RunArgs> params() {
     return ParamTable<RunArgs>{param(&RunArgs::experiment, "experiment", unconstrained(), "experiment file or preset name"),
@@ -466,7 +468,14 @@ struct RunArgs {
             param(&RunArgs::progress, "progress", one_of({"auto", "quiet", "lines"}), "progress output"),
             param(&RunArgs::quiet, "quiet", unconstrained(), "no progress output (same as --progress quiet)"),
             param(&RunArgs::plot, "plot", unconstrained(), "also draw the convergence curves next to the output (same name, .png)"),
-            plugin_option(&RunArgs::plugin)}
+            plugin_option(&RunArgs::plugin),
+            text_list(&RunArgs::reuse, "reuse",
+                      "copy the finished runs this file holds with the same run fingerprint and replicate instead "
+                      "of running them (repeatable; README: Growing a study)"),
+            param(&RunArgs::reuse_other_builds, "reuse_other_builds", unconstrained(),
+                  "--reuse files written by another ratelab build too (their bits may differ from this build's)"),
+            param(&RunArgs::dry_run, "dry_run", unconstrained(),
+                  "print the plan (per configuration: reused, to run) and stop without writing anything")}
         .with(&RunArgs::limits, plan_limit_options());
   }
 };
@@ -474,8 +483,8 @@ struct RunArgs {
 int command_run(const RunArgs& args, const Invocation& invocation_) {
   g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
   const std::string& invocation = invocation_.text;
-  const auto& [experiment, output, given_sets, sweeps, quick, threads, overwrite, resume, shard, time_limit, progress, quiet,
-               draw_plot, plugins, limits] = args;
+  const auto& [experiment, output, given_sets, sweeps, quick, threads, overwrite, resume, shard, time_limit, progress,
+               quiet, draw_plot, plugins, reuse, reuse_other_builds, dry_run, limits] = args;
   std::vector<std::string> sets = given_sets;
   sets.insert(sets.end(), sweeps.begin(), sweeps.end());  // one mechanism: --sweep is --set with an axis
   const std::string path = find_experiment(experiment);
@@ -491,6 +500,9 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
   if (output.empty() && reporter) std::filesystem::create_directories("out");
   options.overwrite = overwrite;
   options.resume = resume;
+  options.reuse = reuse;
+  options.reuse_other_builds = reuse_other_builds;
+  options.dry_run = dry_run;
   if (!shard.empty()) {
     const std::string& text = shard;
     const auto slash = text.find('/');
@@ -522,6 +534,7 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
               << (e.disk_full ? "free space" : "fix the cause") << ", then continue with: " << again << "\n";
     return kExitWriteFailed;
   }
+  if (dry_run) return kExitOk;  // the plan is printed, nothing was written
   if (!reporter) return s.cancelled ? kExitInterrupted : s.error > 0 ? kExitRunErrors : kExitOk;  // rank 0's outcome
   const long runs = s.ok + s.diverged + s.error + s.nonfinite + s.interrupted;
   std::cerr << "wrote " << options.output_path << ": " << runs << " runs (" << s.ok << " ok, " << s.diverged

@@ -171,3 +171,24 @@ TEST_CASE("under mpirun, a signal to rank 0, a time limit and a killed rank 0 ar
     CHECK(trace_bytes(out) == reference(kLong));
   }
 }
+
+TEST_CASE("under mpirun, run --reuse copies on rank 0, the other ranks compute the rest: the same trace data",
+          "[mpi][reuse]") {
+  // kSweep with 30 replicates grown from a file of 20: 40 runs reused, 20 computed by the ranks.
+  const std::string old_sweep =
+      "run quickstart --quiet --set experiment.steps=3000 --set experiment.replicates=20 --set schedule.c=0.5,1";
+  const fs::path old_file = scratch("mpi_reuse_old.h5"), out = scratch("mpi_reuse.h5");
+  REQUIRE(run_cli(old_sweep + " --threads 2 -o " + old_file.string()).exit_code == 0);
+  auto dry = run_cli(kSweep + " --threads 1 --reuse " + old_file.string() + " --dry-run -o " + out.string(), "", mpirun(3));
+  INFO(dry.output);
+  REQUIRE(dry.exit_code == 0);
+  CHECK(count(dry.output, "plan: ") == 1);  // rank 0 alone prints it, and nobody waits for the others
+  CHECK_THAT(dry.output, Catch::Contains(": 40 reused, 20 to run"));
+  CHECK(!fs::exists(out));
+  auto o = run_cli(kSweep + " --threads 1 --reuse " + old_file.string() + " -o " + out.string(), "", mpirun(3));
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  CHECK(count(o.output, "plan: ") == 1);
+  CHECK_THAT(o.output, Catch::Contains("60 ok"));
+  CHECK(trace_bytes(out) == reference(kSweep));
+}
