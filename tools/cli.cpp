@@ -294,7 +294,7 @@ struct MergeArgs {
   std::string output;
   bool overwrite = false, allow_partial = false;
   static ParamTable<MergeArgs> params() {
-    return {text_list(&MergeArgs::inputs, "inputs", "trace files (shards) to merge"),
+    return {text_list(&MergeArgs::inputs, "inputs", "trace files to merge (shards, or experiments of one layout)"),
             param(&MergeArgs::output, "output", unconstrained(), "merged trace file"),
             param(&MergeArgs::overwrite, "overwrite", unconstrained(), "replace an existing output file"),
             param(&MergeArgs::allow_partial, "allow_partial", unconstrained(),
@@ -867,8 +867,10 @@ const std::vector<Command>& commands() {
               Keys{"files"}, Keys{"files", "output"}, command_export,
               "columns: configuration id, label, every parameter, f_star, view, replicate, step, the metrics, status,\n"
               "stop_step, wall_seconds, eval_seconds, stats.NAME (a file column first when several files are given)"),
-      command("merge", "PARTS -o F", "merge the shards of one experiment (run --shard i/N) into one file",
-              Keys{"inputs"}, Keys{"inputs", "output"}, command_merge),
+      command("merge", "PARTS -o F", "merge shards (run --shard i/N), or experiments of one layout, into one file",
+              Keys{"inputs"}, Keys{"inputs", "output"}, command_merge,
+              "the shards of one experiment give its file; files of different experiments with the same replicates,\n"
+              "checkpoints, views and metrics give the union of their configurations (README: Growing a study)"),
       command("slurm", "EXPERIMENT --array N", "write a Slurm job-array script (one shard per task, then a merge)",
               Keys{"experiment"}, Keys{"experiment", "array"}, command_slurm),
       command("verify", "EXPERIMENT", "run an experiment (or read --from FILE.h5) and check its [claims]",
