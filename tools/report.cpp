@@ -62,7 +62,8 @@ const char* kScript = R"JS(
   // Okabe-Ito colours (distinguishable with colour-vision deficiencies), then dash patterns for more curves.
   var COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000'];
   var DASHES = ['', '6 3', '2 3', '8 3 2 3'];
-  function style(i) { return { colour: COLOURS[i % COLOURS.length], dash: DASHES[Math.floor(i / COLOURS.length) % DASHES.length] }; }
+  // A curve's colour and dash are plot's encodings (tools/plot.hpp: the indices in its color and dash channels).
+  function style(c) { return { colour: COLOURS[c[4] % COLOURS.length], dash: DASHES[(c[5] + Math.floor(c[4] / COLOURS.length)) % DASHES.length] }; }
   function svg(name, attrs, parent) {
     var e = document.createElementNS(SVG, name);
     for (var k in attrs) e.setAttribute(k, attrs[k]);
@@ -180,7 +181,7 @@ const char* kScript = R"JS(
       var layer = svg('g', {}, plot);
       curves.forEach(function (c, i) {
         if (self.hidden[c[0]]) return;
-        var s = style(i), centre = c[1], lo = c[2], hi = c[3];
+        var s = style(c), centre = c[1], lo = c[2], hi = c[3];
         if (lo && hi) {  // the band: one polygon per stretch of checkpoints where both ends are drawable
           var k = 0;
           while (k < xs.length) {
@@ -238,7 +239,7 @@ const char* kScript = R"JS(
     this.root.setAttribute('data-view', st.view);
     this.legend.textContent = '';
     curves.forEach(function (c, i) {
-      var s = style(i), item = html('li', { 'data-configuration': c[0] }, self.legend);
+      var s = style(c), item = html('li', { 'data-configuration': c[0] }, self.legend);
       if (self.hidden[c[0]]) item.className = 'off';
       var swatch = svg('svg', { width: 28, height: 10 }, item);
       svg('line', { x1: 1, x2: 27, y1: 5, y2: 5, stroke: s.colour, 'stroke-width': 2, 'stroke-dasharray': s.dash }, swatch);
@@ -485,12 +486,16 @@ void claims_section(std::ostream& out, const ReportInput& input, long seed) {
   out << "</tbody></table>\n";
 }
 
+// "band_q0.1" -> "q0.1": plot's series name without its role.
+std::string trim_band(const std::string& name) { return name.rfind("band_", 0) == 0 ? name.substr(5) : name; }
+
 // The aggregate series of every metric and view, as plot draws them (center and band), in one JSON object.
 std::string figure_json(const results::TraceData& data) {
   PlotOptions plot;  // plot's defaults: median, band q0.1..q0.9, every view and configuration
   std::ostringstream json;
   std::vector<long> t;
-  std::string center = plot.curves.center, band;
+  plot.xscale = "log";  // the page switches scales itself; log keeps t = 0 out, as the series' t
+  std::string center = plot.curves.center, band_low, band_high;
   std::string metrics, series;
   for (std::size_t m = 0; m < data.layout.metrics.size(); ++m) {
     plot.curves.metric = data.layout.metrics[m];
@@ -504,20 +509,24 @@ std::string figure_json(const results::TraceData& data) {
     metrics += std::string(metrics.empty() ? "" : ",") + "{\"name\":" + json_string(plot.curves.metric) +
                ",\"label\":" + json_string(metric_description(data, m)) + "}";
     series += std::string(series.empty() ? "" : ",") + json_string(plot.curves.metric) + ":{";
-    for (std::size_t p = 0; p < figure.panels.size(); ++p) {
-      const PlotPanel& panel = figure.panels[p];
-      series += std::string(p ? "," : "") + json_string(panel.view) + ":[";
-      for (std::size_t i = 0; i < panel.curves.size(); ++i) {
-        const PlotCurve& curve = panel.curves[i];
-        std::string centre = "null", low = "null", high = "null";
-        for (const auto& s : curve.series) {
-          if (s.role == SeriesRole::center) centre = json_numbers(s.value);
-          if (s.role == SeriesRole::band_low) low = json_numbers(s.value), band = s.name;
-          if (s.role == SeriesRole::band_high) high = json_numbers(s.value), band += "\u2013" + s.name;
+    // plot_data's curves of every panel, grouped by view (the page's view selector), in drawing order.
+    for (std::size_t v = 0; v < data.layout.views.size(); ++v) {
+      series += std::string(v ? "," : "") + json_string(data.layout.views[v]) + ":[";
+      bool first = true;
+      for (const PlotPanel& panel : figure.panels)
+        for (const PlotCurve& curve : panel.curves) {
+          if (curve.view != data.layout.views[v]) continue;
+          std::string centre = "null", low = "null", high = "null";
+          for (const auto& s : curve.series) {
+            if (s.role == SeriesRole::center) centre = json_numbers(s.value);
+            if (s.role == SeriesRole::band_low) low = json_numbers(s.value), band_low = s.name;
+            if (s.role == SeriesRole::band_high) high = json_numbers(s.value), band_high = s.name;
+          }
+          // [configuration, center, band low, band high, color index, dash index]: plot's encodings
+          series += std::string(first ? "" : ",") + "[" + std::to_string(curve.configuration) + "," + centre + "," +
+                    low + "," + high + "," + std::to_string(curve.color) + "," + std::to_string(curve.dash) + "]";
+          first = false;
         }
-        series += std::string(i ? "," : "") + "[" + std::to_string(curve.configuration) + "," + centre + "," + low +
-                  "," + high + "]";
-      }
       series += "]";
     }
     series += "}";
@@ -528,7 +537,8 @@ std::string figure_json(const results::TraceData& data) {
   for (long step : t) ts.push_back(std::to_string(step));
   json << "{\"t\":[" << join(ts, ",") << "],\"views\":[" << join(views, ",") << "],\"metrics\":[" << metrics
        << "],\"labels\":[" << join(labels, ",") << "],\"center\":" << json_string(center)
-       << ",\"band\":" << json_string(band.empty() ? "none" : band) << ",\"series\":{" << series << "}}";
+       << ",\"band\":"
+       << json_string(band_low.empty() ? "none" : trim_band(band_low) + "\u2013" + trim_band(band_high)) << ",\"series\":{" << series << "}}";
   return json.str();
 }
 
