@@ -775,6 +775,9 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       for (const auto& e : s.entries) text << e.key << " = " << e.value << "\n";
     }
   plan.resolved_text = text.str();
+  for (const auto& s : doc.sections)
+    if (s.name == "plot")
+      for (const auto& e : s.entries) plan.plot_text += e.key + " = " + e.value + "\n";
   return plan;
 }
 

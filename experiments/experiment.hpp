@@ -93,6 +93,10 @@ struct ExperimentPlan {
   std::vector<std::string> skipped;  // configurations a component refused, with the reason (skip_invalid)
   RunPlan run;                       // steps, checkpoints, views, metrics: shared by every run
   std::string resolved_text;         // the experiment file with every parameter resolved
+  // The [plot] section as written (overrides applied), `key = value` lines: stored with the runs so
+  // `ratelab plot FILE` draws what `run --plot` drew. Not in resolved_text: a figure option is no reason to
+  // refuse resuming or merging runs.
+  std::string plot_text;
 };
 
 // Where named data sets are looked up: experiment.data_directory, else $RATELAB_DATA_DIR, else the data/

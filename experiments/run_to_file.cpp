@@ -229,6 +229,7 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   root.emplace_back("command_line", command_line);
   root.emplace_back("experiment_name", plan.options.name);
   for (const auto& [k, v] : plan.experiment_params.entries()) root.emplace_back("experiment." + k, v);
+  if (!plan.plot_text.empty()) root.emplace_back("plot", plan.plot_text);
   // Provenance of components that do not come from this build: the plugin name, version, path and hash.
   std::set<std::string> plugin_origins;
   for (const auto& c : plan.configurations) {

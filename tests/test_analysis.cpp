@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/rng.hpp"
@@ -448,21 +449,22 @@ TEST_CASE("plot data: the --data table equals the statistics computed directly",
   std::vector<long> positive_t;
   for (long t : data.layout.checkpoints)
     if (t > 0) positive_t.push_back(t);
-  // 2 views x 3 configurations x 4 series (median, q0.1, q0.9, q0.95) + 2 theory lines, one row per t > 0.
-  REQUIRE(rows.size() == (2 * 3 * 4 + 2) * positive_t.size());
+  // 2 views x 3 configurations x 4 series (median, band_q0.1, band_q0.9, q0.95) + a fitted line each, one row
+  // per t > 0. The band's edges and the high-probability curve are told apart by name.
+  REQUIRE(rows.size() == 2 * 3 * 5 * positive_t.size());
   const std::map<std::string, stats::Statistic> statistic{{"median", stats::Statistic::median()},
-                                                          {"q0.1", stats::Statistic::quantile(0.1)},
-                                                          {"q0.9", stats::Statistic::quantile(0.9)},
+                                                          {"band_q0.1", stats::Statistic::quantile(0.1)},
+                                                          {"band_q0.9", stats::Statistic::quantile(0.9)},
                                                           {"q0.95", stats::Statistic::quantile(0.95)}};
   std::size_t compared = 0;
-  std::map<std::string, double> anchored;  // panel -> center at the anchor
+  std::map<std::string, double> anchored;  // curve (configuration, view) -> center at the anchor
   for (const auto& row : rows) {
     const long t = std::stol(row.at("t"));
     const std::size_t k = std::size_t(std::find(data.layout.checkpoints.begin(), data.layout.checkpoints.end(), t) -
                                       data.layout.checkpoints.begin());
     REQUIRE(k < data.layout.checkpoints.size());
     CHECK(t > 0);
-    if (row.at("series") == "theory") continue;
+    if (row.at("series") == "fitted") continue;
     const std::size_t c = std::stoul(row.at("configuration"));
     const std::size_t v = results::view_column(data, row.at("view"));
     const auto curve = stats::replicate_curve(results::replicate_matrix(data, 0, c, v), statistic.at(row.at("series")));
@@ -470,28 +472,28 @@ TEST_CASE("plot data: the --data table equals the statistics computed directly",
     CHECK(same_double(number(row.at("value")), curve.value[k]));
     CHECK(std::stol(row.at("replicates_used")) == curve.used[k]);
     CHECK(row.at("label") == data.layout.configurations[c].label);
-    if (c == 0 && row.at("series") == "median" && t == 100) anchored[row.at("panel")] = curve.value[k];
+    if (row.at("series") == "median" && t == 100) anchored[row.at("configuration") + row.at("view")] = curve.value[k];
     ++compared;
   }
   CHECK(compared == 2 * 3 * 4 * positive_t.size());
-  // Theory: c t^-1 log t, with c such that it meets the first curve's median at the anchor t = 100.
+  // Fitted: c t^-1 log t for each curve, with c such that it meets that curve's median at the anchor t = 100.
   std::size_t theory_rows = 0;
   for (const auto& row : rows) {
-    if (row.at("series") != "theory") continue;
+    if (row.at("series") != "fitted") continue;
     const double t = number(row.at("t")), value = number(row.at("value"));
-    const double c = anchored.at(row.at("panel")) / (std::log(100.0) / 100.0);
+    const double c = anchored.at(row.at("configuration") + row.at("view")) / (std::log(100.0) / 100.0);
     if (t == 1) CHECK(std::isnan(value));  // log 1 = 0: nothing to draw on a log axis
     else CHECK(value == Approx(c * std::log(t) / t).epsilon(1e-13));
     ++theory_rows;
   }
-  CHECK(theory_rows == 2 * positive_t.size());
+  CHECK(theory_rows == 2 * 3 * positive_t.size());
   std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("plot data: filters and facets", "[analysis]") {
   const TraceData data = power_law_data();
   tools::PlotOptions options;
-  options.facet = "schedule.c";
+  options.col = "schedule.c";
   options.curves.views = {"suffix"};
   options.curves.where = {"schedule.c=2", "schedule.c=0.5", "optimizer=sgd"};
   options.band = {};
@@ -499,16 +501,16 @@ TEST_CASE("plot data: filters and facets", "[analysis]") {
   REQUIRE(plot.panels.size() == 2);
   CHECK(plot.rows == 1);
   CHECK(plot.columns == 2);
-  CHECK(plot.panels[0].facet_value == "0.5");  // numeric order
-  CHECK(plot.panels[1].facet_value == "2");
+  CHECK(plot.panels[0].title == "c=0.5");  // numeric order
+  CHECK(plot.panels[1].title == "c=2");
   REQUIRE(plot.panels[1].curves.size() == 1);
   CHECK(plot.panels[1].curves[0].configuration == 2);
   CHECK(plot.panels[1].curves[0].errors == 1);
   CHECK(plot.panels[0].curves[0].series.size() == 1);  // no band
-  CHECK(plot.y_label == "subopt: F(x) - F*, suboptimality of the full objective");
+  CHECK(plot.y_label == "subopt: F(x) - F*");  // the axis: the metric and its formula
   // Reals compare numerically: 5e-1 is 0.5.
   options.curves.where = {"schedule.c=5e-1"};
-  options.facet = "";
+  options.col = "";
   CHECK(tools::plot_data(options, data).panels.at(0).curves.at(0).configuration == 0);
 }
 
@@ -540,11 +542,11 @@ TEST_CASE("analysis errors: unknown filter keys, missing metrics and views, bad 
   CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }),
              Catch::Contains("unknown iterate view (not recorded in this file) 'uniform'"));
   options.curves.views = {};
-  options.facet = "schedule.C";
+  options.col = "schedule.C";
   CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("did you mean 'schedule.c'"));
-  options.facet = "";
+  options.col = "";
   options.output = "figure.jpg";
-  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains(".png, .svg or .pdf"));
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains(".png, .svg, .pdf or .tex"));
   options.output = "figure.png";
   options.band = {0.9, 0.1};
   CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("0 <= low < high <= 1"));
@@ -567,10 +569,10 @@ TEST_CASE("analysis errors: unknown filter keys, missing metrics and views, bad 
 
   // Parameters declared once: the CLI's text goes through the same tables, constraints included.
   std::vector<std::string> errors;
-  resolve_params(tools::PlotOptions::params().specs(), {{"band", "0.1,1.5"}, {"center", "mode"}, {"facte", "x"}},
+  resolve_params(tools::PlotOptions::params().specs(), {{"band", "0.1,1.5"}, {"center", "mode"}, {"colour", "x"}},
                  "plot", errors);
   REQUIRE(errors.size() == 3);
-  CHECK_THAT(errors[0], Catch::Contains("did you mean 'facet'"));
+  CHECK_THAT(errors[0], Catch::Contains("did you mean 'color'"));
   CHECK_THAT(errors[1], Catch::Contains("plot.band contains 1.5"));
   CHECK_THAT(errors[2], Catch::Contains("plot.center = 'mode' is not one of median, mean"));
 }
@@ -582,7 +584,7 @@ TEST_CASE("plot writes PNG, SVG and PDF figures through gnuplot", "[analysis]") 
   options.deltas = {0.1};
   options.theory = true;
   options.theory_p = 0.5;
-  options.facet = "schedule.c";
+  options.col = "schedule.c";
   const char* path = std::getenv("PATH");
   bool have_gnuplot = false;
   for (std::stringstream dirs(path ? path : ""); !have_gnuplot;) {
@@ -590,7 +592,8 @@ TEST_CASE("plot writes PNG, SVG and PDF figures through gnuplot", "[analysis]") 
     if (!std::getline(dirs, d, ':')) break;
     have_gnuplot = std::filesystem::exists(std::filesystem::path(d) / "gnuplot");
   }
-  for (const std::string ext : {"png", "svg", "pdf"}) {
+  options.script = (dir / "curves.gp").string();
+  for (const std::string ext : {"png", "svg", "pdf", "tex"}) {
     options.output = (dir / ("curves." + ext)).string();
     std::ostringstream out;
     if (!have_gnuplot) {
@@ -599,15 +602,249 @@ TEST_CASE("plot writes PNG, SVG and PDF figures through gnuplot", "[analysis]") 
       continue;
     }
     REQUIRE(tools::plot(options, data, out) == 0);
-    CHECK_THAT(out.str(), Catch::Contains("6 panels, 6 curves"));
+    // One column per c, the views by color in each: 3 panels of 2 curves.
+    CHECK_THAT(out.str(), Catch::Contains("3 panels, 6 curves"));
     std::ifstream file(options.output, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     INFO(options.output << ": " << bytes.size() << " bytes");
-    CHECK(bytes.size() > 5000);  // six panels of curves, bands and legends: never a few bytes
     if (ext == "png") CHECK(bytes.rfind("\x89PNG\r\n\x1a\n", 0) == 0);
     if (ext == "svg") CHECK((bytes.rfind("<?xml", 0) == 0 || bytes.rfind("<svg", 0) == 0));
     if (ext == "svg") CHECK_THAT(bytes, Catch::Contains("sgd c=1 (1/6 diverged)"));
     if (ext == "pdf") CHECK(bytes.rfind("%PDF", 0) == 0);
+    if (ext == "tex") {
+      // cairolatex: the text is LaTeX's (set by the document, specials escaped), the drawing a .pdf beside it.
+      CHECK(bytes.size() > 1000);
+      CHECK_THAT(bytes, Catch::Contains("\\includegraphics") && Catch::Contains("median, band 10-90\\% over 6 runs") &&
+                            Catch::Contains("$10^{"));
+      std::ifstream pdf(dir / "curves.pdf", std::ios::binary);
+      const std::string drawing((std::istreambuf_iterator<char>(pdf)), std::istreambuf_iterator<char>());
+      CHECK(drawing.rfind("%PDF", 0) == 0);
+      CHECK(drawing.size() > 5000);
+    } else {
+      CHECK(bytes.size() > 5000);  // three panels of curves, bands and a legend: never a few bytes
+    }
+    // The kept script redraws the figure by itself (its data inline).
+    std::ifstream kept(options.script);
+    const std::string script((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>());
+    CHECK_THAT(script, Catch::Contains("set output '" + options.output + "'") && Catch::Contains("$p0c0 << EOD"));
   }
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// The issue's study: 3 optimizers x 3 step constants c (logspace) x 2 noise levels, views last and suffix.
+// Heavy-ball's own parameters (beta) vary with the optimizer: one dimension, not two.
+TraceData grid_study_data() {
+  DataSpec spec;
+  const std::vector<double> cs{0.1, 0.316227766016838, 1.0};
+  for (int o = 0; o < 3; ++o)
+    for (double c : cs)
+      for (double noise : {0.1, 1.0}) spec.configurations.push_back({"", c + 10 * o + 100 * noise});
+  TraceData data = make_data(spec, [](std::size_t, std::size_t c, std::size_t, std::size_t r, long t) {
+    return (1.0 + double(c) + 0.1 * double(r)) / (1.0 + double(t));
+  });
+  const std::vector<std::string> optimizers{"sgd", "heavy_ball", "clipped_sgd"};
+  std::size_t i = 0;
+  for (int o = 0; o < 3; ++o)
+    for (double c : cs)
+      for (double noise : {0.1, 1.0}) {
+        auto& config = data.layout.configurations[i++];
+        config.parameters = {{"problem", std::string("quadratic")}, {"problem.noise_scale", noise},
+                             {"optimizer", optimizers[std::size_t(o)]}};
+        if (o == 1) config.parameters.push_back({"optimizer.beta", 0.4444444444444444});
+        config.parameters.push_back({"schedule", std::string("inv_sqrt")});
+        config.parameters.push_back({"schedule.c", c});
+        config.label = optimizers[std::size_t(o)] + " c=" + format_value(c) + " noise_scale=" + format_value(noise);
+      }
+  return data;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("plot encodings: the 18-configuration study gets panels, colors and dashes, one legend", "[analysis][plot]") {
+  const TraceData data = grid_study_data();
+  tools::PlotOptions options;
+  options.output = "grid.png";
+  tools::PlotData plot = tools::plot_data(options, data);
+  // Derived: views by dash, the optimizer by color, noise_scale (2 values) in columns, c (3) in rows.
+  REQUIRE(plot.encodings.size() == 4);
+  CHECK(plot.encodings[0].channel == "color");
+  CHECK(plot.encodings[0].name == "optimizer");
+  CHECK(plot.encodings[0].values == std::vector<std::string>{"sgd", "heavy_ball", "clipped_sgd"});
+  CHECK(plot.encodings[1].channel == "dash");
+  CHECK(plot.encodings[1].values == std::vector<std::string>{"last", "suffix"});
+  CHECK(plot.encodings[2].channel == "row");
+  CHECK(plot.encodings[2].name == "c");
+  CHECK(plot.encodings[2].values == std::vector<std::string>{"0.1", "0.316", "1"});  // 3 significant digits
+  CHECK(plot.encodings[3].channel == "col");
+  CHECK(plot.encodings[3].name == "noise_scale");
+  CHECK(plot.rows == 3);
+  CHECK(plot.columns == 2);
+  REQUIRE(plot.panels.size() == 6);
+  for (const auto& panel : plot.panels) CHECK(panel.curves.size() == 6);  // 3 optimizers x 2 views
+  CHECK(plot.panels[1].title == "c=0.1, noise_scale=1");
+  CHECK(plot.panels[2].title == "c=0.316, noise_scale=0.1");
+  CHECK(plot.panels[0].curves[2].key == "heavy_ball, last");  // only what varies within the panel
+  // The legend says each value once: the caption, "optimizer:" and its 3, "view:" and its 2.
+  std::vector<std::string> legend;
+  for (const auto& entry : plot.legend) legend.push_back(entry.text);
+  CHECK(legend == std::vector<std::string>{"median, band 10-90% over 6 runs", "optimizer:", "sgd", "heavy_ball",
+                                           "clipped_sgd", "view:", "last", "suffix"});
+  CHECK(plot.caption == "median, band 10-90% over 6 runs");
+  // The script draws exactly that: 8 legend entries (in the first panel only) and 36 curves, each with its band.
+  const std::string script = tools::gnuplot_script(plot, options);
+  CHECK(count_of(script, "keyentry") == 8);
+  CHECK(count_of(script, "using 1:2 with lines") == 36);
+  CHECK(count_of(script, "with filledcurves") == 36);
+  CHECK(count_of(script, "unset key") == 5);
+  CHECK(count_of(script, "set yrange") == 1);  // one y range shared by the panels
+
+  // Chosen by the user: c by color, the optimizer by dash, views in columns, noise in rows.
+  options.color = "schedule.c";
+  options.dash = "optimizer";
+  options.col = "view";
+  options.row = "problem.noise_scale";
+  options.share_y = false;
+  plot = tools::plot_data(options, data);
+  REQUIRE(plot.encodings.size() == 4);
+  CHECK(plot.encodings[0].values == std::vector<std::string>{"0.1", "0.316", "1"});
+  CHECK(plot.panels.size() == 4);
+  CHECK(plot.panels[0].title == "noise_scale=0.1, last");
+  legend.clear();
+  for (const auto& entry : plot.legend) legend.push_back(entry.text);
+  CHECK(legend == std::vector<std::string>{"median, band 10-90% over 6 runs", "c:", "0.1", "0.316", "1", "optimizer:",
+                                           "sgd", "heavy_ball", "clipped_sgd"});
+  CHECK(count_of(tools::gnuplot_script(plot, options), "set yrange") == 0);
+  // beta varies with the optimizer: naming it names the optimizer's dimension, already used by dash.
+  options.color = "optimizer.beta";
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("varies together"));
+  options.color = "schedule.cc";
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("did you mean 'schedule.c'"));
+  options.color = "optimizer";
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("given to two encodings"));
+
+  // A single view and a filter: what does not vary is named nowhere.
+  options = {};
+  options.curves.views = {"last"};
+  options.curves.where = {"problem.noise_scale=1", "schedule.c=1"};
+  plot = tools::plot_data(options, data);
+  REQUIRE(plot.encodings.size() == 1);
+  CHECK(plot.encodings[0].name == "optimizer");
+  CHECK(plot.panels.size() == 1);
+  CHECK(plot.panels[0].title.empty());
+}
+
+TEST_CASE("plot on a log axis: values <= 0 are drawn at a marked floor and reported", "[analysis][plot]") {
+  DataSpec spec;
+  spec.configurations = {{"c=0.5", 0.5}, {"c=1", 1.0}};
+  spec.views = {"last"};
+  // Configuration 0 reaches exactly 0 at t >= 100 (gradient descent does on heavy_ball_lessard).
+  const TraceData data = make_data(spec, [](std::size_t, std::size_t c, std::size_t, std::size_t, long t) {
+    return c == 0 && t >= 100 ? 0.0 : 1.0 / (1.0 + double(t));
+  });
+  tools::PlotOptions options;
+  options.output = "zero.png";
+  const tools::PlotData plot = tools::plot_data(options, data);
+  REQUIRE(plot.warnings.size() == 1);
+  CHECK_THAT(plot.warnings[0], Catch::Contains("'sgd c=0.5'") && Catch::Contains("its median is <= 0 at") &&
+                                   Catch::Contains("a log y axis cannot show them") &&
+                                   Catch::Contains("yscale = linear"));
+  CHECK(plot.floor > 0);
+  CHECK(plot.floor < 1.0 / 1001);
+  CHECK(plot.panels[0].clipped);
+  const std::string script = tools::gnuplot_script(plot, options);
+  CHECK(count_of(script, "with points pt 11") == 3);  // the floor markers of each curve, and the legend's
+  CHECK_THAT(script, Catch::Contains("set arrow from graph 0, first " + format_value(plot.floor)));
+  CHECK_THAT(script, Catch::Contains("title 'value <= 0 (at the floor)'"));
+  // The numbers in --data stay the true ones: 0, not the floor.
+  std::ostringstream tsv;
+  tools::write_plot_tsv(plot, tsv);
+  CHECK_THAT(tsv.str(), Catch::Contains("\tmedian\t1000\t0\t6\n"));
+  // plot() says it on the warnings stream.
+  options.output = "";
+  options.data = (scratch_dir("zero") / "zero.tsv").string();
+  std::ostringstream out, warnings;
+  REQUIRE(tools::plot(options, data, out, warnings) == 0);
+  CHECK_THAT(warnings.str(), Catch::Contains("cannot show them"));
+  // A linear y axis shows them as they are: no floor, no warning.
+  options.yscale = "linear";
+  const tools::PlotData linear = tools::plot_data(options, data);
+  CHECK(linear.warnings.empty());
+  CHECK(linear.floor == 0);
+}
+
+TEST_CASE("plot axes: linear x for evenly spaced checkpoints, t = 0 drawn, size and font checked", "[analysis][plot]") {
+  DataSpec spec;
+  spec.configurations = {{"c=1", 1.0}};
+  spec.views = {"last"};
+  spec.checkpoints = {0, 100, 200, 300, 400};
+  const TraceData data = make_data(spec, [](std::size_t, std::size_t, std::size_t, std::size_t, long t) {
+    return std::pow(0.99, double(t));
+  });
+  tools::PlotOptions options;
+  options.output = "linear.pdf";
+  tools::PlotData plot = tools::plot_data(options, data);
+  CHECK_FALSE(plot.x_log);
+  CHECK(plot.y_log);
+  CHECK(plot.t == std::vector<long>{0, 100, 200, 300, 400});
+  std::string script = tools::gnuplot_script(plot, options);
+  CHECK_THAT(script, !Catch::Contains("set logscale x") && Catch::Contains("set logscale y"));
+  options.xscale = "log";
+  plot = tools::plot_data(options, data);
+  CHECK(plot.x_log);
+  CHECK(plot.t.front() == 100);
+  options.size = "16cm,9cm";
+  options.font_size = 8;
+  script = tools::gnuplot_script(plot, options);
+  CHECK_THAT(script, Catch::Contains("set terminal pdfcairo size 6.299in,3.543in enhanced font 'Sans,8'"));
+  options.size = "2cm,1cm";
+  CHECK_THAT(config_error_of([&] { tools::gnuplot_script(plot, options); }), Catch::Contains("give a larger size"));
+  options.size = "6x4";
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("6in,4in"));
+}
+
+TEST_CASE("plot theory_formula: a claims-language formula per configuration, equal to it at each checkpoint",
+          "[analysis][plot]") {
+  const TraceData data = power_law_data();
+  const auto dir = scratch_dir("formula");
+  tools::PlotOptions options;
+  options.theory_formula = "schedule.c^2 / (t + 10) + log(T)";  // parameters, t (the checkpoint) and T
+  options.theory_label = "E f(x_t), exact";
+  options.data = (dir / "theory.tsv").string();
+  std::ostringstream out;
+  REQUIRE(tools::plot(options, data, out) == 0);
+  std::ifstream file(options.data);
+  const std::string tsv((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::size_t rows = 0;
+  std::set<std::string> curves;
+  for (const auto& row : parse_table(tsv, '\t')) {
+    if (row.at("series") != "theory") continue;
+    const std::size_t c = std::stoul(row.at("configuration"));
+    const double cc = std::get<double>(data.layout.configurations[c].parameters[3].second), t = number(row.at("t"));
+    INFO("configuration " << c << " t = " << t);
+    CHECK(number(row.at("value")) == Approx(cc * cc / (t + 10) + std::log(1000.0)).epsilon(1e-15));
+    curves.insert(row.at("configuration") + "/" + row.at("panel"));
+    ++rows;
+  }
+  // One theory curve per configuration (the views share a panel and the formula does not depend on them).
+  CHECK(curves.size() == 3);
+  CHECK(rows == 3 * (data.layout.checkpoints.size() - 1));
+  tools::PlotOptions drawn = options;
+  drawn.output = "theory.png";
+  const tools::PlotData plot = tools::plot_data(drawn, data);
+  std::vector<std::string> theory_entries;
+  for (const auto& entry : plot.legend)
+    if (entry.kind == tools::LegendEntry::Kind::theory) theory_entries.push_back(entry.text);
+  CHECK(theory_entries == std::vector<std::string>{"E f(x_t), exact"});
+  CHECK(count_of(tools::gnuplot_script(plot, drawn), "with lines lw 1.5 dt (6,3)") == 3 + 1);  // curves + legend
+  options.theory_formula = "schedule.cc * t";
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("schedule.cc"));
   std::filesystem::remove_all(dir);
 }

@@ -192,9 +192,13 @@ po::options_description declared_options(const Command& command) {
   return out;
 }
 
-// The command's options from `args`, resolved against its table; every violation is reported at once.
-template <class Options>
-Options parse_options(const Command& command, const std::vector<std::string>& args) {
+// The options given on a command line, as text: what a command's defaults (or a stored [plot]) yield to.
+struct GivenOptions {
+  std::map<std::string, std::string> raw;
+  std::map<std::string, std::vector<std::string>> texts;  // text lists: one item per occurrence
+};
+
+GivenOptions given_options(const Command& command, const std::vector<std::string>& args) {
   const po::options_description visible = declared_options(command);
   po::positional_options_description positional;
   for (const auto& key : command.positional) {
@@ -220,8 +224,8 @@ Options parse_options(const Command& command, const std::vector<std::string>& ar
   }
   const po::variables_map vm = parse(words, visible, positional, usage);
 
-  std::map<std::string, std::string> raw;
-  std::map<std::string, std::vector<std::string>> texts;  // text lists: one item per occurrence
+  GivenOptions given;
+  auto& [raw, texts] = given;
   for (const auto& s : command.options) {
     const std::string name = dashed(s.key);
     if (!vm.count(name)) continue;
@@ -235,11 +239,22 @@ Options parse_options(const Command& command, const std::vector<std::string>& ar
       raw[s.key] = vm[name].as<std::string>();
     }
   }
+  return given;
+}
+
+template <class Options>
+Options bind_options(const Command& command, const GivenOptions& given) {
   std::vector<std::string> errors;
-  ParamSet values = resolve_params(command.options, raw, "", errors);
+  ParamSet values = resolve_params(command.options, given.raw, "", errors);
   if (!errors.empty()) throw ConfigError(errors);
-  for (auto& [key, items] : texts) values.set(key, items);
+  for (auto& [key, items] : given.texts) values.set(key, items);
   return Options::params().bind(values);
+}
+
+// The command's options from `args`, resolved against its table; every violation is reported at once.
+template <class Options>
+Options parse_options(const Command& command, const std::vector<std::string>& args) {
+  return bind_options<Options>(command, given_options(command, args));
 }
 
 // A row of the command table whose options are those of `Options::params()`.
@@ -397,6 +412,27 @@ int command_compare(const AnalysisArgs<tools::CompareOptions>& args, const Invoc
 }
 int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&) {
   return tools::plot(args.options, results::read_trace_file(args.file), std::cout);
+}
+
+// `plot FILE`: the [plot] section the file stores (root attribute `plot`, from the experiment file), then the
+// options given here over it, so `ratelab plot FILE` draws what `run --plot` drew; by default next to FILE.
+int run_plot_command(const Command& self, const std::vector<std::string>& args, const Invocation& invocation) {
+  const GivenOptions given = given_options(self, args);
+  const std::string file = given.raw.count("file") ? given.raw.at("file") : std::string();
+  if (file.empty()) return command_plot(bind_options<AnalysisArgs<tools::PlotOptions>>(self, given), invocation);
+  const results::TraceData data = results::read_trace_file(file);
+  GivenOptions merged;
+  for (const auto& [key, value] : data.layout.root)
+    if (key == "plot" && std::holds_alternative<std::string>(value))
+      for (const auto& [k, v] :
+           claims::plot_section(parse_ini("[plot]\n" + std::get<std::string>(value), file + " (its stored [plot])")))
+        merged.raw[k] = v;
+  for (const auto& [key, value] : given.raw) merged.raw[key] = value;
+  for (const auto& [key, items] : given.texts) merged.raw.erase(key), merged.texts[key] = items;
+  if (!merged.raw.count("output") && !merged.raw.count("data"))
+    merged.raw["output"] = std::filesystem::path(file).replace_extension(".png").string();
+  const auto parsed = bind_options<AnalysisArgs<tools::PlotOptions>>(self, merged);
+  return tools::plot(parsed.options, data, std::cout);
 }
 
 struct RunArgs {
@@ -814,8 +850,14 @@ const std::vector<Command>& commands() {
               Keys{}, command_list),
       command("describe", "NAME", "parameters of a component (type, default, constraint, meaning)", Keys{"name"},
               Keys{"name"}, command_describe),
-      command("plot", "FILE -o F", "convergence curves with quantile bands (.png, .svg, .pdf)", Keys{"file"},
-              Keys{"file"}, command_plot),
+      [] {
+        Command row = command("plot", "FILE [-o F]", "convergence curves with quantile bands (.png, .svg, .pdf, .tex)",
+                              Keys{"file"}, Keys{"file"}, command_plot,
+                              "the file's stored [plot] section applies first, these options over it; the figure\n"
+                              "goes next to FILE (.png) unless -o or --data is given");
+        row.run = run_plot_command;
+        return row;
+      }(),
       command("summary", "FILE", "final values and fitted rates with bootstrap intervals", Keys{"file"}, Keys{"file"},
               command_summary),
       command("compare", "FILE --a A --b B", "paired difference of two configurations", Keys{"file"}, Keys{"file"},

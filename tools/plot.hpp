@@ -2,6 +2,14 @@
 // separately from drawing (gnuplot_script), so tests check what a figure holds without running gnuplot, and
 // `data=FILE.tsv` writes exactly the numbers drawn. Like the other analysis commands (analysis_commands.hpp)
 // it never re-runs anything and throws ConfigError for bad input.
+//
+// What a figure shows is said by encodings, as in seaborn's faceting: each curve is one (configuration,
+// view); the dimensions that vary among the selected curves (`view`, or a group of parameters that vary
+// together, like `optimizer` with its own `optimizer.beta`) are each given a channel: color, dash type,
+// panel row or panel column. The user names some (`color = optimizer`, `col = problem.noise_scale`), the
+// rest are derived (views share a panel by dash type; the optimizer, else the largest dimension, takes
+// color; the others make columns, then rows, while they stay small; what is left joins color). The legend
+// says each encoded value once (`c: 0.01, 0.1, 1`), outside the data, one legend for the whole figure.
 #pragma once
 
 #include <iosfwd>
@@ -16,16 +24,27 @@ namespace ratelab::tools {
 
 struct PlotOptions {
   CurveOptions curves;
-  std::string output;              // .png (pngcairo), .svg (svg) or .pdf (pdfcairo)
+  std::string output;              // .png (pngcairo), .svg (svg), .pdf (pdfcairo), .tex (cairolatex + .pdf)
   std::string data;                // also write the plotted numbers here as TSV; empty: no
+  std::string script;              // also keep the gnuplot script (data inline) here; empty: no
   std::vector<double> band{0.1, 0.9};  // quantile band around the center; empty: no band
   std::vector<double> deltas;      // high-probability curves: the (1 - delta) quantile, for each delta
-  bool theory = false;             // overlay c t^(-p) log(t)^k
+  bool theory = false;             // overlay the power law c t^(-p) log(t)^k fitted to each curve
   double theory_p = 1.0;
   double theory_k = 0.0;
-  double theory_at = 0;            // anchor: c matches the first curve of a panel at this t; 0: last t
-  double theory_c = 0;             // 0: anchored; otherwise this c
-  std::string facet;               // one panel per value of this parameter; empty: none
+  double theory_at = 0;            // anchor: c matches each curve at this t; 0: last t
+  double theory_c = 0;             // 0: anchored; otherwise this c (one line per panel)
+  // The theory itself: a formula in the claims language (README "Claims"), evaluated for each configuration
+  // with its parameters and t = each checkpoint ("noise_scale^2 / (2*mu*(t + t0)) * ..."); empty: none.
+  std::string theory_formula;
+  std::string theory_label = "theory";  // its legend entry
+  // Encodings: a parameter key ("schedule.c", "optimizer"), or "view"; empty: derived.
+  std::string color, dash, row, col;
+  bool share_y = true;             // panels share one y range
+  std::string xscale = "auto";     // auto | log | linear; auto: linear when the checkpoints are evenly spaced
+  std::string yscale = "log";      // log | linear
+  std::string size;                // "W,H" with a unit in | cm (e.g. "6in,4in", "16cm,9cm"); empty: derived
+  double font_size = 10;           // points
   std::string title;               // empty: the experiment name and metric
   std::string gnuplot = "gnuplot"; // program, looked up on PATH
   static ParamTable<PlotOptions> params();
@@ -33,43 +52,66 @@ struct PlotOptions {
 
 // ---- command -----------------------------------------------------------------------------------------
 
-// Draws the figure (and the TSV if asked); writes one line per file written to `out`.
-int plot(const PlotOptions& options, const results::TraceData& data, std::ostream& out);
+// Draws the figure (and the TSV and script if asked); writes one line per file written to `out`, and the
+// warnings (values a log axis cannot show) to `warnings`.
+int plot(const PlotOptions& options, const results::TraceData& data, std::ostream& out, std::ostream& warnings);
+int plot(const PlotOptions& options, const results::TraceData& data, std::ostream& out);  // warnings: stderr
 
 // ---- building blocks, public for tests ----------------------------------------------------------------
 
-// The plot's numbers, decided separately from drawing. Only checkpoints t > 0 (log axis).
 enum class SeriesRole { center, band_low, band_high, high_probability, theory };
 struct PlotSeries {
   SeriesRole role;
-  std::string name;             // "median", "q0.1", "q0.95", "theory"
+  std::string name;             // "median", "band_q0.1", "band_q0.9", "q0.95" (1 - delta curve), "fitted", "theory"
   std::vector<double> value;    // per t
   std::vector<long> used;       // finite replicates per t (empty for theory)
 };
 struct PlotCurve {
   std::size_t configuration;
-  std::string label;
+  std::string view;
+  std::string label;            // the configuration's label in the file
+  std::string key;              // what tells it apart in its panel, only the varying dimensions: "c=0.316, last"
   long replicates = 0, diverged = 0, errors = 0;
-  std::vector<PlotSeries> series;  // center first
+  std::size_t color = 0, dash = 0;  // index of its value in the color / dash encoding
+  std::vector<PlotSeries> series;   // center first; a fitted power law last when asked
+  double fitted_c = 0;
 };
 struct PlotPanel {
-  std::string view;
-  std::string facet_value;  // empty without facets
-  std::string title;
+  std::size_t row = 0, column = 0;
+  std::string title;                // the row and column values; empty for a single panel
   std::vector<PlotCurve> curves;
-  std::vector<PlotSeries> theory;  // zero or one line
-  double theory_c = 0;
+  std::vector<PlotSeries> theory;   // theory_c given: one line c t^-p log(t)^k
+  bool clipped = false;             // some value <= 0 drawn at the floor of the log y axis
+};
+// One channel's dimension: the keys it shows and their values, in drawing order.
+struct Encoding {
+  std::string channel;              // color | dash | row | col
+  std::string name;                 // "c", "view", "optimizer" (several keys varying together: "optimizer, beta")
+  std::vector<std::string> keys;    // parameter keys, or "view"
+  std::vector<std::string> values;  // as shown: at most 4 significant digits, only as many as tell them apart
+};
+struct LegendEntry {
+  enum class Kind { heading, color, dash, high_probability, fitted, theory, floor, note } kind;
+  std::string text;
+  std::size_t style = 0;  // color or dash index
 };
 struct PlotData {
   std::string title, x_label, y_label, metric;
   std::vector<long> t;
+  bool x_log = true, y_log = true;
+  std::vector<Encoding> encodings;  // the channels in use, in the order color, dash, row, col
   std::vector<PlotPanel> panels;
-  long rows = 1, columns = 1;  // multiplot layout: rows = views, columns = facet values
+  long rows = 1, columns = 1;
+  std::vector<LegendEntry> legend;
+  std::string caption;              // "median, band 10-90% over 64 runs"
+  double y_min = 0, y_max = 0;      // the shared y range (share_y), with the floor; 0, 0: each panel its own
+  double floor = 0;                 // log y: where values <= 0 are drawn; 0: none needed
+  std::vector<std::string> warnings;
 };
 
 PlotData plot_data(const PlotOptions& options, const results::TraceData& data);
 // Tidy table, one row per (panel, curve, series, t):
-// panel view facet configuration label series t value replicates_used; reals in shortest round-trip form.
+// panel row col view configuration label color dash series t value replicates_used; reals round-trip.
 void write_plot_tsv(const PlotData& plot, std::ostream& out);
 // The gnuplot script that draws `plot` into options.output (terminal chosen by its extension).
 std::string gnuplot_script(const PlotData& plot, const PlotOptions& options);

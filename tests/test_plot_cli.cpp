@@ -1,0 +1,75 @@
+// `ratelab plot FILE` redraws what `ratelab run --plot` drew: the experiment's [plot] section is stored in
+// the trace file (root attribute `plot`) and the command line overrides it.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+
+#include "results/trace_file.hpp"
+
+#include "cli_support.hpp"
+
+using ratelab_test::run_cli;
+using ratelab_test::scratch;
+
+namespace {
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The (view, series) pairs of a --data table.
+std::set<std::string> views_and_series(const std::string& tsv) {
+  std::set<std::string> out;
+  std::istringstream lines(tsv);
+  std::string line;
+  std::getline(lines, line);  // header: panel row col view configuration label color dash series t value used
+  while (std::getline(lines, line)) {
+    std::vector<std::string> fields;
+    std::stringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, '\t');) fields.push_back(cell);
+    REQUIRE(fields.size() >= 9);
+    out.insert(fields[3] + " " + fields[8]);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("plot FILE: the stored [plot] section round-trips, options given override it", "[cli][plot]") {
+  const auto h5 = scratch("stored_plot.h5");
+  auto o = run_cli("run quickstart --quiet --set experiment.steps=500 --set experiment.replicates=4 "
+                   "--set plot.views=suffix --set plot.deltas=0.1 --set plot.theory=false --plot -o " + h5.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  auto png = h5;
+  png.replace_extension(".png");
+  REQUIRE(std::filesystem::file_size(png) > 5000);
+
+  const auto data = ratelab::results::read_trace_file(h5.string());
+  std::string stored;
+  for (const auto& [key, value] : data.layout.root)
+    if (key == "plot") stored = std::get<std::string>(value);
+  CHECK_THAT(stored, Catch::Contains("views = suffix\n") && Catch::Contains("deltas = 0.1\n") &&
+                         Catch::Contains("theory = false\n"));
+
+  // The stored section applies: only the suffix view, with its q0.9 curve.
+  const auto tsv = scratch("stored_plot.tsv");
+  o = run_cli("plot " + h5.string() + " --data " + tsv.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  CHECK(views_and_series(read_text(tsv)) ==
+        std::set<std::string>{"suffix median", "suffix band_q0.1", "suffix band_q0.9", "suffix q0.9"});
+  // The command line overrides it, key by key.
+  o = run_cli("plot " + h5.string() + " --views last --band= --data " + tsv.string());
+  REQUIRE(o.exit_code == 0);
+  CHECK(views_and_series(read_text(tsv)) == std::set<std::string>{"last median", "last q0.9"});
+  // Without -o the figure goes next to the file, as run --plot put it.
+  std::filesystem::remove(png);
+  o = run_cli("plot " + h5.string());
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.output, Catch::Contains("wrote " + png.string()));
+  CHECK(std::filesystem::file_size(png) > 5000);
+}
