@@ -73,3 +73,21 @@ TEST_CASE("plot FILE: the stored [plot] section round-trips, options given overr
   CHECK_THAT(o.output, Catch::Contains("wrote " + png.string()));
   CHECK(std::filesystem::file_size(png) > 5000);
 }
+
+TEST_CASE("plot legend: a component's own parameter tells its configurations apart before another component",
+          "[cli][plot]") {
+  // heavy_ball_lessard: heavy_ball with tuning = polyak (no schedule), heavy_ball with tuning = manual and a
+  // constant schedule, sgd with a constant schedule. The optimizer's tuning names the difference, not the
+  // schedule ("heavy_ball constant" said nothing about why the two heavy_ball curves differ).
+  const auto h5 = scratch("lessard_legend.h5");
+  auto o = run_cli("run heavy_ball_lessard --quiet -o " + h5.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  const auto script = scratch("lessard_legend.gp");
+  o = run_cli("plot " + h5.string() + " --script " + script.string() + " -o " + scratch("lessard_legend.png").string());
+  REQUIRE(o.exit_code == 0);
+  const std::string text = read_text(script);
+  CHECK_THAT(text, Catch::Contains("title 'heavy_ball tuning=polyak'") &&
+                       Catch::Contains("title 'heavy_ball tuning=manual'") && Catch::Contains("title 'sgd'"));
+  CHECK_THAT(text, !Catch::Contains("constant"));
+}

@@ -292,11 +292,22 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
     for (const auto& tuple : tuples)
       d.index.push_back(std::size_t(std::lower_bound(distinct.begin(), distinct.end(), tuple) - distinct.begin()));
-    std::vector<std::size_t> order;  // components first
+    // Order: the first component, its own parameters, the other components, the rest ("heavy_ball
+    // tuning=polyak" reads better than "heavy_ball constant" when both tell the configurations apart).
+    std::vector<std::size_t> order;
+    auto is_named = [](const std::string& key) { return is_component_key(key) || key == "view"; };
     for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (is_component_key(dim_keys[j]) || dim_keys[j] == "view") order.push_back(j);
+      if (is_named(dim_keys[j])) {
+        order.push_back(j);
+        break;
+      }
+    const std::string own = order.empty() ? std::string() : dim_keys[order.front()] + ".";
     for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (!(is_component_key(dim_keys[j]) || dim_keys[j] == "view")) order.push_back(j);
+      if (!own.empty() && dim_keys[j].rfind(own, 0) == 0) order.push_back(j);
+    for (std::size_t j = 0; j < dim_keys.size(); ++j)
+      if (is_named(dim_keys[j]) && std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
+    for (std::size_t j = 0; j < dim_keys.size(); ++j)
+      if (std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
     // Shown: only the keys needed to tell the values apart, in that order (heavy_ball's beta, fixed by the
     // optimizer, is not repeated; heavy_ball's tuning is, when two heavy_ball configurations differ by it).
     std::vector<std::size_t> shown_keys;
