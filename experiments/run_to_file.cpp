@@ -570,6 +570,9 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
       return cluster->work(experiment, sweep);
     }
   }
+  // The time reported is the whole job's (resume, copying reused runs, the sweep, the commit), not the
+  // sweep's alone: a reuse run that copies 40,000 runs in 20 s and computes 1,000 in 5 s took 25 s.
+  const auto started = std::chrono::steady_clock::now();
   const std::string journal_path = options.output_path + ".journal";
   // Before anything of the output is read or touched: a second writer stops here (a dry run writes nothing).
   std::optional<results::OutputLock> lock;
@@ -664,6 +667,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   for (const RunStatus s : earlier)
     (s == RunStatus::ok ? summary.ok : s == RunStatus::diverged ? summary.diverged
                                       : s == RunStatus::nonfinite ? summary.nonfinite : summary.error) += 1;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (cluster) cluster->release(summary);
   summary.skipped = plan.skipped;
   return summary;

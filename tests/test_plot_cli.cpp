@@ -91,3 +91,18 @@ TEST_CASE("plot legend: a component's own parameter tells its configurations apa
                        Catch::Contains("title 'heavy_ball tuning=manual'") && Catch::Contains("title 'sgd'"));
   CHECK_THAT(text, !Catch::Contains("constant"));
 }
+
+TEST_CASE("plot legend: whole-number parameters are shown as they are, not rounded", "[cli][plot]") {
+  // harvey sweeps T = 16, 64, 256, 1024, 4096: three significant digits named 1.02e+03 and 4.1e+03.
+  const auto h5 = scratch("harvey_legend.h5");
+  auto o = run_cli("run harvey --quiet -o " + h5.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  const auto script = scratch("harvey_legend.gp");
+  o = run_cli("plot " + h5.string() + " --script " + script.string() + " -o " + scratch("harvey_legend.png").string());
+  REQUIRE(o.exit_code == 0);
+  const std::string text = read_text(script);
+  for (const char* title : {"'16'", "'64'", "'256'", "'1024'", "'4096'"})
+    CHECK_THAT(text, Catch::Contains(std::string("title ") + title));
+  CHECK_THAT(text, !Catch::Contains("e+03"));
+}

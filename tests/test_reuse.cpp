@@ -1,6 +1,8 @@
 // Studies that grow: run fingerprints (what identifies a run across files), `run --reuse` (finished runs of
 // older files copied, the rest run) and the union merge of different experiments. Tag [reuse].
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <regex>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -231,6 +233,26 @@ TEST_CASE("run --reuse: a grown study equals its from-scratch run, reusing exact
     CHECK_THAT(o.output, Catch::Contains("from " + b.string() + ": 4 runs"));
     CHECK(trace_data(out) == trace_data(full));
   }
+}
+
+TEST_CASE("a reuse run reports the time the whole job took, copying included", "[reuse][cli]") {
+  // 2,000 runs to copy and none to run: the sweep itself takes no time, the copy most of the process's.
+  const fs::path old_file = scratch("time_old.h5"), out = scratch("time_out.h5");
+  const fs::path experiment = experiment_file("time.ini", growing(1000, "0.5, 1"));
+  REQUIRE(run_study(experiment, old_file).exit_code == 0);
+  const auto before = std::chrono::steady_clock::now();
+  const auto o = run_study(experiment, out, "--reuse " + old_file.string());
+  const double process_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  CHECK_THAT(o.output, Catch::Contains(": 2000 reused, 0 to run"));
+  std::smatch reported;
+  REQUIRE(std::regex_search(o.output, reported, std::regex(R"(\) in ([0-9.]+) s)")));
+  INFO("the process took " << process_seconds << " s");
+  // Was the sweep's time alone (0.00 s here). What the process spends outside the job (start-up, reading
+  // the experiment) is a small part of it.
+  CHECK(std::stod(reported[1].str()) >= 0.5 * process_seconds);
+  CHECK(std::stod(reported[1].str()) <= process_seconds);
 }
 
 TEST_CASE("run --dry-run prints the plan per configuration and writes nothing", "[reuse][cli]") {

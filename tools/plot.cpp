@@ -155,7 +155,9 @@ std::map<double, std::string> short_numbers(const std::vector<double>& values) {
     std::set<std::string> texts;
     for (double v : values) {
       char buf[40];
-      std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+      // Whole numbers as they are (T = 1024, not 1.02e+03): rounding them names a value that was not run.
+      if (v == std::round(v) && std::abs(v) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", v);
+      else std::snprintf(buf, sizeof buf, "%.*g", digits, v);
       out[v] = buf;
       texts.insert(buf);
     }
