@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <exception>
 #include <sstream>
+#include <utility>
 
 namespace ratelab {
 
@@ -71,6 +73,22 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
 }
 }  // namespace
 
+namespace {
+// One per thread: a bad_alloc in a worker thread is rethrown in the caller, whose own contexts then unwind
+// (the outermost wins only if nothing inner recorded one).
+thread_local std::string g_left_context;
+}  // namespace
+
+AllocationContext::AllocationContext(std::string what) : what_(std::move(what)), uncaught_(std::uncaught_exceptions()) {
+  g_left_context.clear();  // a context entered since means the exception that left the last one was handled
+}
+
+AllocationContext::~AllocationContext() {
+  if (std::uncaught_exceptions() > uncaught_ && g_left_context.empty()) g_left_context = std::move(what_);
+}
+
+std::string take_allocation_context() { return std::exchange(g_left_context, std::string()); }
+
 ConfigError::ConfigError(std::vector<std::string> problems)
     : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
 
@@ -85,6 +103,10 @@ const char* type_name(ParamType type) {
     case ParamType::text_list: return "repeatable text";
   }
   return "?";
+}
+
+const char* type_name(const ParamSpec& spec) {
+  return spec.type == ParamType::choice && spec.constraint.choices.empty() ? "text" : type_name(spec.type);
 }
 
 std::string format_value(const ParamValue& value) {
@@ -129,13 +151,13 @@ std::string Constraint::describe(std::string_view key) const {
 }
 
 Constraint unconstrained() { return {}; }
-Constraint positive() { return {0.0, std::nullopt, true, false, {}}; }
-Constraint nonnegative() { return {0.0, std::nullopt, false, false, {}}; }
-Constraint at_least(double lo) { return {lo, std::nullopt, false, false, {}}; }
-Constraint in_closed(double lo, double hi) { return {lo, hi, false, false, {}}; }
-Constraint in_open(double lo, double hi) { return {lo, hi, true, true, {}}; }
-Constraint in_closed_open(double lo, double hi) { return {lo, hi, false, true, {}}; }
-Constraint in_open_closed(double lo, double hi) { return {lo, hi, true, false, {}}; }
+Constraint positive() { return {0.0, std::nullopt, true, false, {}, false}; }
+Constraint nonnegative() { return {0.0, std::nullopt, false, false, {}, false}; }
+Constraint at_least(double lo) { return {lo, std::nullopt, false, false, {}, false}; }
+Constraint in_closed(double lo, double hi) { return {lo, hi, false, false, {}, false}; }
+Constraint in_open(double lo, double hi) { return {lo, hi, true, true, {}, false}; }
+Constraint in_closed_open(double lo, double hi) { return {lo, hi, false, true, {}, false}; }
+Constraint in_open_closed(double lo, double hi) { return {lo, hi, true, false, {}, false}; }
 Constraint one_of(std::vector<std::string> choices) {
   Constraint c;
   c.choices = std::move(choices);
@@ -189,11 +211,17 @@ std::optional<std::string> violation(const ParamSpec& spec, const ParamValue& va
     if (c.hi && (c.hi_open ? !(v < *c.hi) : !(v <= *c.hi))) return false;
     return !std::isnan(v);
   };
+  auto not_finite = [&](double v) { return !std::isfinite(v) && !(std::isinf(v) && c.infinite_ok); };
+  auto finite_text = [&](const std::string& what, double v) {
+    return what + format_real(v) + " is not a finite number; " + key + " takes a finite real" +
+           (c.describe(key).empty() ? std::string() : " with " + c.describe(key));
+  };
   auto in_choices = [&](const std::string& s) {
     return c.choices.empty() || std::find(c.choices.begin(), c.choices.end(), s) != c.choices.end();
   };
   auto fail = [&]() { return key + " = " + format_value(value) + " violates " + c.describe(key); };
   if (auto* d = std::get_if<double>(&value)) {
+    if (not_finite(*d)) return finite_text(key + " = ", *d);
     if (!check_real(*d)) return fail();
   } else if (auto* i = std::get_if<std::int64_t>(&value)) {
     if (!check_real(double(*i))) return fail();
@@ -205,8 +233,10 @@ std::optional<std::string> violation(const ParamSpec& spec, const ParamValue& va
       return msg;
     }
   } else if (auto* l = std::get_if<std::vector<double>>(&value)) {
-    for (double v : *l)
+    for (double v : *l) {
+      if (not_finite(v)) return finite_text(key + " contains ", v);
       if (!check_real(v)) return key + " contains " + format_real(v) + ", which violates " + c.describe("each entry");
+    }
   } else if (auto* ls = std::get_if<std::vector<std::string>>(&value)) {
     for (const auto& s : *ls)
       if (!in_choices(s)) return key + " contains '" + s + "', which is not " + c.describe(key);

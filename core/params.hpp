@@ -40,6 +40,24 @@ class ConfigError : public std::runtime_error {
   std::vector<std::string> problems_;
 };
 
+// What the process was doing when memory ran out, for the message of an unexpected std::bad_alloc ("the
+// grid has 1000000000 configurations" says more than "std::bad_alloc"). Put one around each allocation
+// whose size the user controls; when an exception leaves its scope, the description is kept for
+// take_allocation_context() (the scope itself is gone by the time the handler runs).
+class AllocationContext {
+ public:
+  explicit AllocationContext(std::string what);
+  ~AllocationContext();
+  AllocationContext(const AllocationContext&) = delete;
+  AllocationContext& operator=(const AllocationContext&) = delete;
+
+ private:
+  std::string what_;
+  int uncaught_ = 0;
+};
+// The description of the innermost context an exception last left (empty if none), then forgets it.
+std::string take_allocation_context();
+
 // text_list: free-text items, one per occurrence, never split on commas (repeatable command-line options
 // such as `--set section.key=a,b`); the other lists are comma-separated.
 enum class ParamType { real, integer, boolean, choice, real_list, choice_list, text_list };
@@ -52,10 +70,14 @@ using ParamValue =
 // used for configuration ids, HDF5 attributes and `describe`, so it must round-trip exactly.
 std::string format_value(const ParamValue& value);
 
+// A real value must be finite (inf or nan is refused for every real parameter and list entry) unless the
+// constraint says `infinite_ok`: a step size, a noise scale or a radius of inf means nothing, and the run it
+// would start only diverges or yields NaN.
 struct Constraint {
   std::optional<double> lo, hi;
   bool lo_open = false, hi_open = false;
   std::vector<std::string> choices;  // for choice and choice_list
+  bool infinite_ok = false;          // reals only: +-inf passes (if within lo, hi)
   // "0 <= beta < 1", "eta > 0", "one of manual, polyak"; empty when unconstrained.
   std::string describe(std::string_view key) const;
 };
@@ -96,6 +118,10 @@ struct ParamSpec {
 
 // `text` without leading and trailing white space.
 std::string trim(std::string_view text);
+
+// The type as `describe` names it: a string parameter without a list of choices is free `text` (a name, a
+// description, a path), not a `choice`.
+const char* type_name(const ParamSpec& spec);
 
 // Parses text into a value of the spec's type; throws ConfigError naming the key and the expected form.
 ParamValue parse_value(const ParamSpec& spec, std::string_view text, std::string_view qualified_key);

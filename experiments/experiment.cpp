@@ -3,6 +3,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <tbb/global_control.h>
 #include <tbb/info.h>
 
 #include <algorithm>
@@ -29,6 +30,21 @@ std::string where(const std::string& source, const IniSection& s) { return where
 
 const std::vector<std::string> kSectionKinds{"experiment", "problem", "optimizer", "schedule"};
 
+// The experiment's name becomes a file name (out/NAME.h5, a Slurm script's NAME.h5, verify's temporary
+// file): it must be one plain file name, so `../escape` cannot write outside out/ and an empty name cannot
+// write out/.h5. A leading '.' would make a hidden file (or '.', '..'); 200 bytes leave room for the
+// suffixes (.h5.partial, .h5.journal.tmp) within the 255 bytes a file name may have.
+std::optional<std::string> experiment_name_problem(const std::string& name) {
+  const std::string fix = "; the name becomes the output file out/NAME.h5: use letters, digits, '_', '-' or '.'";
+  if (name.empty()) return std::string("experiment.name is empty") + fix;
+  if (name.find('/') != std::string::npos) return "experiment.name = '" + name + "' contains '/'" + fix;
+  if (name.front() == '.') return "experiment.name = '" + name + "' starts with '.'" + fix;
+  if (name.size() > 200) return "experiment.name is " + std::to_string(name.size()) + " bytes long, more than 200" + fix;
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f) return "experiment.name = '" + name + "' contains a control character" + fix;
+  return std::nullopt;
+}
+
 struct SectionName {
   std::string kind, label;
 };
@@ -48,8 +64,12 @@ IniDocument parse_ini(const std::string& text, const std::string& source) {
   std::vector<std::string> problems;
   while (std::getline(in, raw)) {
     ++line;
-    std::string s = raw;
-    if (auto hash = s.find('#'); hash != std::string::npos) s = s.substr(0, hash);
+    // '#' starts a comment to the end of the line, anywhere on it; '\#' is a '#' of the value.
+    std::string s;
+    for (std::size_t i = 0; i < raw.size() && raw[i] != '#'; ++i) {
+      if (raw[i] == '\\' && i + 1 < raw.size() && raw[i + 1] == '#') ++i;
+      s += raw[i];
+    }
     s = trim(s);
     if (s.empty()) continue;
     if (s.front() == '[') {
@@ -210,6 +230,7 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
                      "10^-3 .. 10^0 write logspace(1e-3, 1, 4)");
     check_count(a[2]);
     const long k = long(a[2]);
+    AllocationContext context("expanding " + t + " into " + std::to_string(k) + " values");
     out.reserve(std::size_t(k));
     for (long i = 0; i < k; ++i) {
       // Endpoints exact: the first and last items are the given values.
@@ -239,6 +260,7 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
     if (start > stop) throw fail(t + " is empty (start > stop)");
     const long long count = (stop - start) / step + 1;
     check_count(double(count));
+    AllocationContext context("expanding " + t + " into " + std::to_string(count) + " values");
     out.reserve(std::size_t(count));
     for (long long i = 0; i < count; ++i) out.push_back(fmt(double(start + i * step)));
     return out;
@@ -584,6 +606,8 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
         try {
           ParamValue v = parse_value(*spec, e.value, "experiment." + e.key);
           if (auto bad = violation(*spec, v, "experiment." + e.key)) problems.push_back(where(source, e) + *bad);
+          else if (auto unusable = e.key == "name" ? experiment_name_problem(std::get<std::string>(v)) : std::nullopt)
+            problems.push_back(where(source, e) + *unusable);
           else plan.experiment_params.set(e.key, v);
         } catch (const ConfigError& err) {
           problems.push_back(where(source, e) + err.what());
@@ -665,6 +689,8 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   // parameter that does not apply is reset to its default (reset_inactive), so the fingerprint of every
   // configuration where it applies, or where it was left at its default, is what it always was; axis values
   // that differ only in parameters that do not apply make one configuration.
+  AllocationContext context("planning the grid: it has " + count_text(configurations) + " configurations (" +
+                            count_text(runs) + " runs)");
   plan.configurations.reserve(std::size_t(configurations));
   struct Seen {
     std::size_t index;
@@ -751,19 +777,25 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   plan.run.metrics.clear();
   for (const auto& m : o.metrics) plan.run.metrics.push_back(metric_from_name(m));
 
-  // The resolved experiment file: every section with every parameter (axes as written).
+  // The resolved experiment file: every section with every parameter (axes as written), a '#' of a value
+  // written '\#' so that parse_ini reads the value back.
+  auto escaped = [](const std::string& value) {
+    std::string out;
+    for (char c : value) out += c == '#' ? std::string("\\#") : std::string(1, c);
+    return out;
+  };
   std::ostringstream text;
   text << "# resolved by ratelab from " << source << "\n[experiment]\n";
-  for (const auto& [k, v] : plan.experiment_params.entries()) text << k << " = " << format_value(v) << "\n";
+  for (const auto& [k, v] : plan.experiment_params.entries()) text << k << " = " << escaped(format_value(v)) << "\n";
   auto dump = [&](const std::vector<ParsedSection>& sections, const std::vector<const IniSection*>& raw) {
     for (std::size_t i = 0; i < sections.size(); ++i) {
       text << "\n[" << raw[i]->name << "]\nname = " << sections[i].registry_key << "\n";
       for (const auto& [k, v] : sections[i].base.entries()) {
         auto t = sections[i].texts.find(k);
-        text << k << " = " << (t != sections[i].texts.end() ? t->second : format_value(v)) << "\n";
+        text << k << " = " << escaped(t != sections[i].texts.end() ? t->second : format_value(v)) << "\n";
       }
       for (const auto& e : raw[i]->entries)
-        if (e.key == "zip") text << "zip = " << e.value << "\n";
+        if (e.key == "zip") text << "zip = " << escaped(e.value) << "\n";
     }
   };
   dump(parsed_problems, problem_sections);
@@ -772,7 +804,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   for (const auto& s : doc.sections)
     if (s.name == "claims") {
       text << "\n[claims]\n";
-      for (const auto& e : s.entries) text << e.key << " = " << e.value << "\n";
+      for (const auto& e : s.entries) text << e.key << " = " << escaped(e.value) << "\n";
     }
   plan.resolved_text = text.str();
   for (const auto& s : doc.sections)
@@ -800,7 +832,8 @@ std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configura
 }
 
 int resolve_threads(int requested) {
-  return requested > 0 ? requested : tbb::info::default_concurrency();
+  const int allowed = int(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
+  return requested > 0 ? std::min(requested, std::max(1, allowed)) : tbb::info::default_concurrency();
 }
 
 PreparedExperiment::PreparedExperiment(const Registry& registry, const ExperimentPlan& input, int threads)

@@ -104,8 +104,10 @@ struct ExperimentPlan {
 std::string data_directory(const ExperimentOptions& options);
 
 // The worker threads a request for `requested` threads gets: 0 means every core this process may use (TBB's
-// default concurrency, which honours the CPU affinity a batch system sets). The one rule, for the sweep,
-// the set-up of shared instances and the file's `threads` attribute.
+// default concurrency, which honours the CPU affinity a batch system sets), and a request above what TBB
+// allows (its max_allowed_parallelism, by default that same number) gets that many: more would not run, TBB
+// would only warn. The one rule, for the sweep, the set-up of shared instances and the file's `threads`
+// attribute, which so records the threads that ran (not a requested 100000).
 int resolve_threads(int requested);
 
 // Overrides (`--set`, a [quick] section) applied to an experiment document: the one place they are applied,

@@ -520,7 +520,11 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
       ++from_journal;
       keep(std::move(rec));
     }
-    if (journal->truncated) state.note = "dropped a record cut short by a kill; ";
+    if (journal->damaged_stretches > 0)
+      state.note = "skipped " + std::to_string(journal->damaged_bytes) + " damaged bytes of " + journal_path + " (" +
+                   std::to_string(journal->damaged_stretches) + " stretch" + (journal->damaged_stretches > 1 ? "es" : "") +
+                   " failing the record checks; the valid records after them are kept, the runs lost run again); ";
+    if (journal->truncated) state.note += "dropped a record cut short by a kill; ";
   }
   state.note += "recovered " + std::to_string(state.finished.size()) + " finished runs (" +
                 (journal_only ? std::string() : std::to_string(from_file) + " from " + path + ", ") +
@@ -686,8 +690,18 @@ std::string layout_difference(const results::TraceLayout& a, const results::Trac
 }  // namespace
 
 MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
-                              bool allow_partial, std::size_t window_bytes) {
+                              bool allow_partial, std::size_t window_bytes, const std::atomic<bool>* cancel) {
   if (inputs.empty()) throw ConfigError("merge: no input files");
+  // Before anything of the output is touched: a second writer stops here.
+  results::OutputLock lock(output);
+  // Holding the lock, no one is writing OUTPUT.partial: one that is there was left by a writer that was
+  // killed (SIGKILL, or a second signal). A merge's leftover is ours to remove; a run's comes with its
+  // OUTPUT.journal and is left to `run --resume`.
+  const std::string stale = output + ".partial";
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(std::filesystem::symlink_status(stale, ec)) &&
+      !std::filesystem::exists(output + ".journal", ec) && std::filesystem::remove(stale, ec))
+    std::fprintf(stderr, "merge: removed %s, left by a merge into %s that was killed\n", stale.c_str(), output.c_str());
   // Pass 1, on outlines (layout and run statuses, no traces): do the parts fit together, who owns each run.
   // Parts of one experiment (shards, partial runs) share its layout; parts of different experiments with
   // the same replicates, checkpoints, views and metrics merge into the union of their configurations,
@@ -804,8 +818,10 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
     return kv.first == "shard_index" || kv.first == "shard_count" || kv.first == "merged_from";
   });
   layout.root.emplace_back("merged_from", std::vector<std::string>(inputs.begin(), inputs.end()));
-  results::OutputLock lock(output);
   results::TraceWriter writer(output, layout, overwrite ? results::WriteMode::overwrite : results::WriteMode::create_new);
+  const long kill_after = fault_point("RATELAB_FAULT_KILL_AFTER_RUNS");
+  const long signal_after = fault_point("RATELAB_FAULT_SIGNAL_AFTER_RUNS");
+  long written = 0;
   for (std::size_t p = 0; p < inputs.size(); ++p) {
     if (std::find(owner.begin(), owner.end(), int(p)) == owner.end()) continue;
     const std::size_t part_C = parts[p].layout.configurations.size();
@@ -817,12 +833,22 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
         for (long r = 0; r < R; ++r) {
           const std::size_t out_c = index[p][c];
           if (owner[out_c * std::size_t(R) + std::size_t(r)] != int(p)) continue;
+          if (cancel && cancel->load())  // the writer's destructor removes OUTPUT.partial
+            throw MergeInterrupted("merge into " + output + " interrupted after " + std::to_string(written) + " of " +
+                                   std::to_string(report.finished) + " runs: nothing was written (" + output +
+                                   ".partial removed)" + (std::filesystem::exists(output) ? ", " + output + " is unchanged" : ""));
           RunResult run = run_from_trace_data(part, c, r);
           keep_layout_extras(run, layout.extra_metrics);
           writer.write_run(out_c, r, run);
+          ++written;
+          if (written == kill_after) std::raise(SIGKILL);
+          if (written == signal_after) std::raise(SIGINT);
         }
     }
   }
+  if (cancel && cancel->load())
+    throw MergeInterrupted("merge into " + output + " interrupted before its commit: nothing was written (" + output +
+                           ".partial removed)");
   writer.commit();
   return report;
 }

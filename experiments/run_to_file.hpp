@@ -2,6 +2,8 @@
 // The CLI, the benchmarks and the tests all go through here.
 #pragma once
 
+#include <atomic>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,9 +104,16 @@ struct MergeReport {
   long finished = 0, missing = 0;
 };
 // Each part is copied a window of configurations at a time, of about `window_bytes` of run data (at least
-// one configuration).
+// one configuration). When *cancel becomes true (SIGINT, SIGTERM), the merge stops between two runs,
+// removes its OUTPUT.partial and throws MergeInterrupted: nothing is written. A stale OUTPUT.partial that
+// a killed merge left (no OUTPUT.journal beside it: that would be a `run`'s) is removed once the lock is held.
+class MergeInterrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
-                              bool allow_partial, std::size_t window_bytes = std::size_t(64) << 20);
+                              bool allow_partial, std::size_t window_bytes = std::size_t(64) << 20,
+                              const std::atomic<bool>* cancel = nullptr);
 
 struct PresetInfo {
   std::string name, path, description;

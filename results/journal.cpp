@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace ratelab::results {
@@ -225,21 +227,52 @@ JournalContents read_journal(const std::string& path) {
     throw ConfigError(path + " is not a ratelab run journal");
   JournalContents out;
   std::memcpy(&out.fingerprint, bytes.data() + sizeof kMagic, 8);
-  std::size_t pos = sizeof kMagic + 8;
-  while (pos < bytes.size()) {
-    if (bytes.size() - pos < 8) {
-      out.truncated = true;
-      break;
-    }
+  // Records of one journal have nearly one size (the same layout); a candidate far larger than any valid
+  // one seen is not checked, which keeps the scan over a damaged stretch from summing CRCs over the file.
+  std::size_t largest = 0;
+  // The record at `pos`, if it passes every check; its size (header included) in `length`.
+  auto record_at = [&](std::size_t pos, std::size_t& length) -> std::optional<JournalRecord> {
+    if (bytes.size() - pos < 8) return std::nullopt;
     std::uint32_t size, crc;
     std::memcpy(&size, bytes.data() + pos, 4);
     std::memcpy(&crc, bytes.data() + pos + 4, 4);
-    if (bytes.size() - pos - 8 < size || crc32(bytes.data() + pos + 8, size) != crc) {
-      out.truncated = true;  // cut short by a kill; everything before it is intact
+    if (bytes.size() - pos - 8 < size) return std::nullopt;
+    if (largest > 0 && size > 2 * largest + 4096) return std::nullopt;
+    if (crc32(bytes.data() + pos + 8, size) != crc) return std::nullopt;
+    try {
+      JournalRecord record = decode(bytes.data() + pos + 8, size);
+      length = 8 + std::size_t(size);
+      return record;
+    } catch (const std::runtime_error&) {
+      return std::nullopt;  // the CRC matched by chance over bytes that are not a record
+    }
+  };
+  std::size_t pos = sizeof kMagic + 8;
+  while (pos < bytes.size()) {
+    std::size_t length = 0;
+    if (auto record = record_at(pos, length)) {
+      largest = std::max(largest, length - 8);
+      out.records.push_back(std::move(*record));
+      pos += length;
+      continue;
+    }
+    // Damaged here: the next valid record, if any. First where this record's own header says it ends (its
+    // payload was damaged, its size was not), then every later byte offset.
+    std::size_t next = bytes.size();
+    std::uint32_t claimed = 0;
+    if (bytes.size() - pos >= 8) std::memcpy(&claimed, bytes.data() + pos, 4);
+    std::size_t probe_length = 0;
+    if (bytes.size() - pos >= 8 && bytes.size() - pos - 8 > claimed && record_at(pos + 8 + claimed, probe_length))
+      next = pos + 8 + claimed;
+    for (std::size_t q = pos + 1; next == bytes.size() && q + 8 <= bytes.size(); ++q)
+      if (record_at(q, probe_length)) next = q;
+    if (next == bytes.size()) {
+      out.truncated = true;  // cut short by a kill (or damaged to the end); everything before it is intact
       break;
     }
-    out.records.push_back(decode(bytes.data() + pos + 8, size));
-    pos += 8 + size;
+    out.damaged_stretches += 1;
+    out.damaged_bytes += next - pos;
+    pos = next;
   }
   return out;
 }

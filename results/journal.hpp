@@ -80,9 +80,15 @@ struct JournalContents {
   std::uint64_t fingerprint = 0;
   std::vector<JournalRecord> records;
   bool truncated = false;  // a partial record at the end (the writer was killed mid-record) was dropped
+  // Damaged stretches in the middle (a record failing its CRC, followed by valid ones): skipped, and the
+  // reading resumed at the next valid record, so one bad record costs only itself.
+  long damaged_stretches = 0;
+  std::size_t damaged_bytes = 0;
 };
 
-// Throws ConfigError if the file is missing or is not a ratelab journal.
+// Throws ConfigError if the file is missing or is not a ratelab journal. A record that fails its checks is
+// skipped up to the next record that passes them (its size fits, its CRC-32 matches and it decodes); a
+// random stretch passes by chance with probability 2^-32 per byte offset.
 JournalContents read_journal(const std::string& path);
 
 // The right to write the trace file PATH (and PATH.partial, PATH.journal): an exclusive flock() on

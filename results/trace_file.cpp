@@ -403,7 +403,10 @@ Id open_for_reading(const std::string& path) {
   if (is_hdf5 <= 0)
     throw ConfigError("'" + path + "' is not an HDF5 file (no HDF5 signature); expected a trace file written by ratelab");
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) throw ConfigError("cannot open HDF5 file '" + path + "': " + hdf5_error_text());
+  // H5Fis_hdf5 read the signature, so the file is there and readable: what fails is its content.
+  if (file < 0)
+    throw ConfigError("trace file '" + path + "' is damaged: it has an HDF5 signature but HDF5 cannot open it (" +
+                      hdf5_error_text() + "); restore it from a copy, or run its experiment again");
   return Id(file, H5Fclose);
 }
 
@@ -1420,21 +1423,27 @@ TraceReader::TraceReader(const std::string& path) : impl_(std::make_unique<Impl>
   d.file = open_for_reading(path);
   const hid_t f = d.file.get();
   const std::string not_ours = "'" + path + "' is an HDF5 file but not a ratelab trace file: ";
-  if (H5Aexists(f, "format") <= 0) throw ConfigError(not_ours + "its root has no 'format' attribute");
-  const ParamValue format = read_attribute(f, "format");
-  if (!std::holds_alternative<std::string>(format) || std::get<std::string>(format) != kFormat)
-    throw ConfigError(not_ours + "its root attribute format = '" + escape_for_message(format_value(format)) + "', expected '" + kFormat + "'");
-  if (H5Aexists(f, "schema_version") <= 0) throw ConfigError(not_ours + "its root has no 'schema_version' attribute");
-  const ParamValue version = read_attribute(f, "schema_version");
-  if (!std::holds_alternative<std::int64_t>(version))
-    throw ConfigError(not_ours + "its schema_version attribute is not an integer");
-  const std::int64_t schema = std::get<std::int64_t>(version);
-  if (schema < kOldestReadableSchemaVersion || schema > kSchemaVersion)
-    throw ConfigError("trace file '" + path + "' has schema version " + std::to_string(schema) + "; this build of ratelab reads schema versions " +
-                      std::to_string(kOldestReadableSchemaVersion) + " to " + std::to_string(kSchemaVersion) +
-                      (schema > kSchemaVersion ? " (the file was written by a newer ratelab)" : ""));
-  d.schema = int(schema);
   try {
+    // H5Aexists < 0 is not "absent": the root's header could not be read (a damaged file), reported below.
+    const auto has_root_attribute = [&](const char* name) {
+      const htri_t exists = H5Aexists(f, name);
+      if (exists < 0) fail(std::string("its root group's header cannot be read (looking for '") + name + "')");
+      return exists > 0;
+    };
+    if (!has_root_attribute("format")) throw ConfigError(not_ours + "its root has no 'format' attribute");
+    const ParamValue format = read_attribute(f, "format");
+    if (!std::holds_alternative<std::string>(format) || std::get<std::string>(format) != kFormat)
+      throw ConfigError(not_ours + "its root attribute format = '" + escape_for_message(format_value(format)) + "', expected '" + kFormat + "'");
+    if (!has_root_attribute("schema_version")) throw ConfigError(not_ours + "its root has no 'schema_version' attribute");
+    const ParamValue version = read_attribute(f, "schema_version");
+    if (!std::holds_alternative<std::int64_t>(version))
+      throw ConfigError(not_ours + "its schema_version attribute is not an integer");
+    const std::int64_t schema = std::get<std::int64_t>(version);
+    if (schema < kOldestReadableSchemaVersion || schema > kSchemaVersion)
+      throw ConfigError("trace file '" + path + "' has schema version " + std::to_string(schema) + "; this build of ratelab reads schema versions " +
+                        std::to_string(kOldestReadableSchemaVersion) + " to " + std::to_string(kSchemaVersion) +
+                        (schema > kSchemaVersion ? " (the file was written by a newer ratelab)" : ""));
+    d.schema = int(schema);
     d.outline.schema_version = d.schema;
     d.read_root_attributes();
     d.read_scales();
@@ -1442,6 +1451,8 @@ TraceReader::TraceReader(const std::string& path) : impl_(std::make_unique<Impl>
     else d.read_layout_schema2();
     d.outline.status = d.read_status(0, d.C);
   } catch (const ConfigError&) {
+    throw;
+  } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception& e) {
     throw ConfigError("trace file '" + path + "' is damaged: " + e.what());
@@ -1463,11 +1474,18 @@ std::vector<std::string> TraceReader::run_statistics() const {
 
 TraceData TraceReader::configurations(std::size_t begin, std::size_t end) const {
   QuietHdf5Errors quiet;
+  const TraceLayout& layout = impl_->outline.layout;
+  const std::size_t last = std::min(end, layout.configurations.size());
+  AllocationContext context("reading " + impl_->path + ": " + std::to_string(last > begin ? last - begin : 0) +
+                            " configurations x " + std::to_string(layout.replicates) + " replicates x " +
+                            std::to_string(layout.checkpoints.size()) + " checkpoints at once");
   try {
     return impl_->configurations(begin, end);
   } catch (const ConfigError&) {
     throw;
   } catch (const std::out_of_range&) {
+    throw;
+  } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception& e) {
     throw ConfigError("trace file '" + impl_->path + "' is damaged: " + e.what());
@@ -1481,6 +1499,8 @@ RunBlock TraceReader::runs(std::size_t configuration, long first, long count) co
   } catch (const ConfigError&) {
     throw;
   } catch (const std::out_of_range&) {
+    throw;
+  } catch (const std::bad_alloc&) {
     throw;
   } catch (const std::exception& e) {
     throw ConfigError("trace file '" + impl_->path + "' is damaged: " + e.what());

@@ -307,3 +307,210 @@ TEST_CASE("a resumed sweep's outcome counts the errored runs it kept from before
   CHECK(resumed.error == 3);
   CHECK(resumed.ok == 3);
 }
+
+// ---- issue 21 item 9 and the journal half of item 7 ------------------------------------------------------
+
+namespace {
+std::int64_t root_int(const fs::path& file, const std::string& key) {
+  for (const auto& [k, v] : ratelab::results::read_trace_outline(file.string()).layout.root)
+    if (k == key) return std::get<std::int64_t>(v);
+  FAIL("no root attribute " << key);
+  return -1;
+}
+bool no_hdf5_noise(const std::string& output) {
+  return output.find("HDF5-DIAG") == std::string::npos && output.find("infinite loop") == std::string::npos;
+}
+}  // namespace
+
+TEST_CASE("merge stopped by SIGINT removes its partial output; one killed leaves it, the next merge removes it",
+          "[faults][merge]") {
+  const std::string job = "run quickstart --quiet --threads 1 --set experiment.steps=2000 --set experiment.replicates=8";
+  const fs::path a = scratch("merge_sig_a.h5"), b = scratch("merge_sig_b.h5"), whole = scratch("merge_sig_whole.h5");
+  const fs::path out = scratch("merge_sig_out.h5");
+  REQUIRE(run_cli(job + " --shard 0/2 -o " + a.string()).exit_code == 0);
+  REQUIRE(run_cli(job + " --shard 1/2 -o " + b.string()).exit_code == 0);
+  REQUIRE(run_cli(job + " -o " + whole.string()).exit_code == 0);
+  const std::string merge = "merge " + a.string() + " " + b.string() + " -o " + out.string();
+
+  // Before: SIGINT's default action ended the process (exit 130) with out.partial left behind.
+  Outcome interrupted = run_cli(merge, "RATELAB_FAULT_SIGNAL_AFTER_RUNS=3");
+  INFO(interrupted.output);
+  CHECK(interrupted.exit_code == 4);
+  CHECK_THAT(interrupted.output, Catch::Contains("interrupted after 3 of 8 runs: nothing was written") &&
+                                     Catch::Contains("run the same merge again"));
+  CHECK(!fs::exists(out));
+  CHECK(!fs::exists(out.string() + ".partial"));
+  CHECK(!fs::exists(out.string() + ".lock"));
+
+  // SIGKILL (or a second signal) cannot be handled: the partial stays, and the next merge removes it.
+  Outcome killed = run_cli(merge, "RATELAB_FAULT_KILL_AFTER_RUNS=3");
+  CHECK(killed.exit_code == 128 + 9);
+  REQUIRE(fs::exists(out.string() + ".partial"));
+  Outcome again = run_cli(merge);
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Catch::Contains("removed " + out.string() + ".partial, left by a merge into " + out.string() +
+                                           " that was killed"));
+  CHECK(!fs::exists(out.string() + ".partial"));
+  CHECK(trace_bytes(out) == trace_bytes(whole));
+
+  // A run's partial (it comes with its journal) is not the merge's to remove.
+  const fs::path run_out = scratch("merge_sig_run.h5");
+  fs::remove(run_out.string() + ".journal");
+  REQUIRE(run_cli(job + " -o " + run_out.string(), "RATELAB_FAULT_KILL_IN_WRITE=2").exit_code == 128 + 9);
+  REQUIRE(fs::exists(run_out.string() + ".partial"));
+  Outcome beside_run = run_cli("merge " + a.string() + " " + b.string() + " --overwrite -o " + run_out.string());
+  CHECK_THAT(beside_run.output, !Catch::Contains("removed"));
+}
+
+TEST_CASE("a trace file with a damaged HDF5 header is called damaged, with no HDF5 noise", "[faults][damaged]") {
+  const fs::path good = scratch("header_good.h5");
+  REQUIRE(run_cli("run quickstart --quiet --threads 1 --set experiment.steps=1000 --set experiment.replicates=2 -o " +
+                  good.string()).exit_code == 0);
+  const auto size = fs::file_size(good);
+  // 64 bytes of 0xFF at offsets from the superblock (byte 8, after the signature) into the root group's
+  // header and the attributes' global heap. Before: "not a ratelab trace file: its root has no 'format'
+  // attribute" (offsets 96-800) and "internal error: read strings: bad global heap collection signature",
+  // exit 1 (offset 2000).
+  for (const std::uintmax_t offset : {8, 48, 96, 200, 400, 800, 2000}) {
+    INFO("0xFF x 64 at byte " << offset);
+    REQUIRE(offset + 64 < size);
+    const fs::path bad = scratch("header_bad.h5");
+    fs::copy_file(good, bad, fs::copy_options::overwrite_existing);
+    {
+      std::fstream f(bad, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(std::streamoff(offset));
+      const std::string ff(64, '\xff');
+      f.write(ff.data(), std::streamsize(ff.size()));
+    }
+    for (const char* command : {"summary", "inspect"}) {
+      Outcome o = run_cli(std::string(command) + " " + bad.string());
+      INFO(command << ": " << o.output);
+      CHECK(o.exit_code == 2);
+      CHECK_THAT(o.output, Catch::Contains("'" + bad.string() + "' is damaged"));
+      CHECK_THAT(o.output, !Catch::Contains("not a ratelab trace file") && !Catch::Contains("internal error"));
+      CHECK(no_hdf5_noise(o.output));
+    }
+  }
+}
+
+TEST_CASE("non-finite values are refused for every real parameter, --time-limit included", "[faults][params]") {
+  // Before: noise_scale = inf and init_scale = inf ran (every run diverged) and exited 0.
+  for (const std::string& set : {"problem.noise_scale=inf", "problem.init_scale=inf", "problem.init_scale=-inf",
+                                 "schedule.c=inf"}) {
+    Outcome o = run_cli("run quickstart --dry-run --set " + set);
+    INFO(set << ": " << o.output);
+    CHECK(o.exit_code == 2);
+    CHECK_THAT(o.output, Catch::Contains(set.substr(0, set.find('=')) + " = ") && Catch::Contains("is not a finite number"));
+  }
+  for (const char* limit : {"nan", "inf"}) {
+    Outcome o = run_cli(std::string("run quickstart --dry-run --time-limit ") + limit);
+    INFO(o.output);
+    CHECK(o.exit_code == 2);
+    CHECK_THAT(o.output, Catch::Contains("time_limit"));
+  }
+}
+
+TEST_CASE("the experiment name must be one plain file name: ../escape and an empty name are refused",
+          "[faults][name]") {
+  const fs::path dir = scratch("name_cwd");
+  fs::create_directories(dir);
+  for (const std::string& name : {std::string("../escape"), std::string(""), std::string(".hidden"), std::string("a/b")}) {
+    INFO("experiment.name = '" << name << "'");
+    // Before: ../escape wrote name_cwd/out/../escape.h5, outside out/; an empty name wrote out/.h5.
+    Outcome o = run_cli("run quickstart --quiet --set experiment.replicates=2 --set 'experiment.name=" + name + "'",
+                        "cd " + dir.string() + " &&");
+    INFO(o.output);
+    CHECK(o.exit_code == 2);
+    CHECK_THAT(o.output, Catch::Contains("experiment.name") && Catch::Contains("out/NAME.h5"));
+    CHECK(!fs::exists(dir / "escape.h5"));
+    CHECK(!fs::exists(dir / "out" / ".h5"));
+  }
+  Outcome fine = run_cli("run quickstart --quiet --set experiment.replicates=2 --set experiment.name=my-study.v2",
+                         "cd " + dir.string() + " &&");
+  CHECK(fine.exit_code == 0);
+  CHECK(fs::exists(dir / "out" / "my-study.v2.h5"));
+}
+
+TEST_CASE("the threads attribute records the threads that ran, not the request", "[faults][threads]") {
+  const fs::path out = scratch("threads.h5");
+  Outcome o = run_cli("run quickstart --quiet --threads 100000 --set experiment.replicates=2 -o " + out.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  const std::int64_t ran = root_int(out, "threads");
+  // Before: 100000.
+  CHECK(ran >= 1);
+  CHECK(ran <= std::int64_t(std::max(1u, std::thread::hardware_concurrency())));
+  CHECK_THAT(o.output, Catch::Contains("--threads 100000 is more than this machine runs at once; running " +
+                                       std::to_string(ran) + " threads"));
+  CHECK_THAT(o.output, !Catch::Contains("TBB Warning"));
+  REQUIRE(run_cli("run quickstart --quiet --threads 1 --set experiment.replicates=2 --overwrite -o " + out.string()).exit_code == 0);
+  CHECK(root_int(out, "threads") == 1);
+}
+
+TEST_CASE("running out of memory says what ran out", "[faults][memory]") {
+  // 1 GB of address space: the binary starts, and neither a billion sweep values nor a 1e8-configuration
+  // grid fits. Before: "internal error: std::bad_alloc", with nothing saying why.
+  const std::string limit = "ulimit -v 1000000 &&";
+  Outcome axis = run_cli("run quickstart --dry-run --sweep 'schedule.c=linspace(0.01,1,1e9)' "
+                         "--max-configurations 2e9 --max-runs 1e12", limit);
+  INFO(axis.output);
+  CHECK(axis.exit_code == 1);
+  CHECK_THAT(axis.output, Catch::Contains("out of memory while expanding linspace(0.01,1,1e9) into 1000000000 values"));
+  CHECK_THAT(axis.output, !Catch::Contains("internal error"));
+  Outcome grid = run_cli("run quickstart --dry-run --sweep 'schedule.c=linspace(0.01,1,10000)' "
+                         "--sweep 'optimizer.batch=range(1,10000)' --max-configurations 1e9 --max-runs 1e12", limit);
+  INFO(grid.output);
+  CHECK(grid.exit_code == 1);
+  CHECK_THAT(grid.output, Catch::Contains("out of memory while planning the grid: it has 100000000 configurations"));
+}
+
+TEST_CASE("a journal record damaged in the middle costs only itself: reading resynchronizes on the next one",
+          "[faults][journal]") {
+  const std::string job = "run quickstart --quiet --threads 1 --set experiment.steps=2000 --set experiment.replicates=8";
+  const fs::path reference = scratch("resync_reference.h5");
+  REQUIRE(run_cli(job + " -o " + reference.string()).exit_code == 0);
+  // Two ways a middle record goes bad: its payload (the header's size still says where the next record
+  // starts) or its header (the next record is found by scanning).
+  for (const bool header : {false, true}) {
+    INFO((header ? "header" : "payload") << " of record 2 damaged");
+    const fs::path out = scratch("resync.h5");
+    const std::string journal_path = out.string() + ".journal";
+    fs::remove(journal_path);
+    REQUIRE(run_cli(job + " -o " + out.string(), "RATELAB_FAULT_KILL_AFTER_RUNS=5").exit_code == 128 + 9);
+    std::vector<unsigned char> bytes;
+    {
+      std::ifstream in(journal_path, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    // Records follow the 16-byte file header; each is [size u32][crc u32][payload].
+    std::size_t pos = 16;
+    std::vector<std::size_t> starts;
+    while (pos + 8 <= bytes.size()) {
+      starts.push_back(pos);
+      std::uint32_t size;
+      std::memcpy(&size, bytes.data() + pos, 4);
+      pos += 8 + size;
+    }
+    REQUIRE(starts.size() == 5);
+    const std::size_t target = starts[1] + (header ? 0 : 8 + 40);
+    for (std::size_t i = 0; i < 16; ++i) bytes[target + i] ^= 0xA5;
+    std::ofstream(journal_path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+
+    // Before: 1 record (everything after the bad one dropped), truncated.
+    const auto journal = ratelab::results::read_journal(journal_path);
+    CHECK(journal.records.size() == 4);
+    CHECK(journal.damaged_stretches == 1);
+    CHECK(journal.damaged_bytes == starts[2] - starts[1]);
+    CHECK(!journal.truncated);
+
+    Outcome resumed = run_cli(job + " --resume -o " + out.string());
+    INFO(resumed.output);
+    CHECK(resumed.exit_code == 0);
+    CHECK_THAT(resumed.output, Catch::Contains("skipped " + std::to_string(starts[2] - starts[1]) + " damaged bytes of " +
+                                               journal_path) &&
+                                   Catch::Contains("recovered 4 finished runs"));
+    CHECK(trace_bytes(out) == trace_bytes(reference));
+  }
+}

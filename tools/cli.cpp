@@ -305,7 +305,16 @@ struct MergeArgs {
 
 int command_merge(const MergeArgs& args, const Invocation&) {
   const std::string& output = args.output;
-  MergeReport report = merge_trace_files(args.inputs, output, args.overwrite, args.allow_partial);
+  // As run: the first SIGINT/SIGTERM stops the merge between two runs and removes its partial output.
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  MergeReport report;
+  try {
+    report = merge_trace_files(args.inputs, output, args.overwrite, args.allow_partial, std::size_t(64) << 20, &g_cancel);
+  } catch (const MergeInterrupted& e) {
+    std::cerr << "ratelab merge: " << e.what() << "; run the same merge again\n";
+    return kExitInterrupted;
+  }
   std::cerr << "wrote " << output << ": " << report.finished << " finished runs from " << args.inputs.size() << " files";
   if (report.missing) std::cerr << ", " << report.missing << " missing (complete with: ratelab run EXPERIMENT -o " << output << " --resume)";
   std::cerr << "\n";
@@ -499,6 +508,9 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
   const tools::PlotOptions plot_from_file = plot_options_from(loaded.document);  // checked before running
 
   const bool reporter = !g_cluster || g_cluster->rank() == 0;  // under MPI, rank 0 reports and writes
+  if (reporter && threads > 0 && resolve_threads(threads) < threads)
+    std::cerr << "note: --threads " << threads << " is more than this machine runs at once; running "
+              << resolve_threads(threads) << " threads (the file records " << resolve_threads(threads) << ")\n";
   RunToFileOptions options;
   options.cluster = g_cluster.get();
   options.output_path = output.empty() ? "out/" + plan.options.name + ".h5" : output;
@@ -841,6 +853,14 @@ int dispatch(const std::string& name, const std::vector<std::string>& args, cons
     return fail(kExitUsage, [&] {
       std::cerr << "ratelab " << name << ": error:\n";
       for (const auto& p : e.problems()) std::cerr << "  " << p << "\n";
+    });
+  } catch (const std::bad_alloc&) {
+    const std::string context = take_allocation_context();
+    return fail(kExitInternal, [&] {
+      std::cerr << "ratelab " << name << ": out of memory"
+                << (context.empty() ? std::string(" (std::bad_alloc, at a point that does not say what it was doing)")
+                                    : " while " + context)
+                << ": make the job smaller, or run it where more memory is available\n";
     });
   } catch (const std::exception& e) {
     return fail(kExitInternal, [&] { std::cerr << "ratelab " << name << ": internal error: " << e.what() << "\n"; });
