@@ -43,7 +43,7 @@ struct ComponentInfo {
   std::string origin = "built-in";  // or the plugin library it came from
   // Optimizers: when the step-size schedule applies (empty: always); declared by the options struct as
   // `static AppliesWhen schedule_applies()`. Where it does not, a configuration has no schedule.
-  std::optional<AppliesWhen> schedule_applies;
+  std::optional<AppliesWhen> schedule_applies{};  // an initializer: aggregates that leave it out do not warn
 };
 
 class Registry {

@@ -42,6 +42,16 @@ const char* metric_doc(Metric metric) {
   }
   return "";
 }
+const char* view_doc(View view) {
+  switch (view) {
+    case View::last: return "x_t, the last iterate";
+    case View::uniform: return "(x_1 + ... + x_t) / t, the uniform average of the iterates after the start (x_0 is not in it; at t = 0 it is x_0)";
+    case View::suffix: return "the mean of the last ceil(suffix_alpha t) iterates x_{t-w+1}, ..., x_t (x_0 only at t = 0)";
+    case View::polydecay: return "polynomial-decay average y_t = (1 - w_t) y_{t-1} + w_t x_t, w_t = (k + 1)/(t + k), k = polydecay_k, y_0 = x_0 (w_1 = 1: x_0 drops out at t = 1)";
+    case View::best: return "the checkpoint iterate with the lowest F so far among the last view's checkpoints (x_0 included)";
+  }
+  return "";
+}
 const char* status_name(RunStatus status) {
   switch (status) {
     case RunStatus::ok: return "ok";

@@ -27,6 +27,8 @@ enum class RunStatus : signed char { ok = 0, diverged = 1, error = 2, interrupte
 const char* view_name(View view);
 const char* metric_name(Metric metric);
 const char* metric_doc(Metric metric);
+// What the view is, as `describe` and `list` show it: which iterates, which weights, whether x_0 is in.
+const char* view_doc(View view);
 const char* status_name(RunStatus status);
 const std::vector<std::string>& all_view_names();
 const std::vector<std::string>& all_metric_names();

@@ -148,4 +148,4 @@ class HeavyBall final : public Optimizer {
 using ratelab::HeavyBall;
 using ratelab::HeavyBallOptions;
 RATELAB_REGISTER_OPTIMIZER(heavy_ball, HeavyBall, HeavyBallOptions,
-                           "Polyak's heavy-ball: x_{t+1} = x_t - gamma_t g_t + beta (x_t - x_{t-1}); optional blocks")
+                           "Polyak's heavy-ball: x_{t+1} = x_t - gamma_t g_t + beta (x_t - x_{t-1}), x_{-1} = x_0 (the first step has no momentum); optional blocks")

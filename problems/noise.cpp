@@ -32,6 +32,19 @@ ParamTable<NoiseOptions> NoiseOptions::params() {
   };
 }
 
+const std::vector<NoiseLaw>& noise_laws() {
+  static const std::vector<NoiseLaw> laws{
+      {"none", "no noise: the oracle returns the exact gradient"},
+      {"gaussian", "xi ~ N(0, 1)"},
+      {"student_t", "xi = t_nu sqrt((nu - 2)/nu) (unit variance) for nu > 2; plain t_nu for nu <= 2 (infinite variance)"},
+      {"alpha_stable", "symmetric alpha-stable, E exp(i k xi) = exp(-|k|^alpha) (Chambers-Mallows-Stuck); infinite "
+                       "variance for alpha < 2, N(0, 2) at alpha = 2"},
+      {"pareto", "random sign times U^(-1/tail), U uniform, divided by sqrt(tail/(tail - 2)) for tail > 2 "
+                 "(unit variance); infinite variance for tail <= 2"},
+  };
+  return laws;
+}
+
 std::optional<double> NoiseOptions::variance(Eigen::Index dim) const {
   if (kind == Kind::none || scale == 0.0) return 0.0;
   if (mode != Mode::additive) return std::nullopt;

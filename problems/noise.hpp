@@ -46,6 +46,13 @@ struct NoiseOptions {
   std::optional<double> variance(Eigen::Index dim) const;
 };
 
+// The laws of the `noise` parameter, each with its standard variate xi (the definition `describe` and
+// `list noise` show); the same names as the parameter's choices (tested).
+struct NoiseLaw {
+  std::string name, definition;
+};
+const std::vector<NoiseLaw>& noise_laws();
+
 // Per-run state of a noise model: draws noise into a gradient and records what it realized.
 class GradientNoise {
  public:

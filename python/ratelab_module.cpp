@@ -450,7 +450,7 @@ py::dict component_dict(const ComponentInfo& c, bool with_params) {
     for (const auto& p : c.params) {
       py::dict q;
       q["name"] = p.key;
-      q["type"] = type_name(p.type);
+      q["type"] = type_name(p);
       q["default"] = python_value(p.default_value);
       q["constraint"] = p.constraint.describe(p.key);
       q["choices"] = p.constraint.choices;

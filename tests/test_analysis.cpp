@@ -413,10 +413,35 @@ TEST_CASE("compare: paired difference under common random numbers", "[analysis]"
   CHECK_THAT(config_error_of([&] { tools::compare(options, data, out); }), Catch::Contains("same configuration"));
 }
 
-TEST_CASE("inspect lists what a file holds", "[analysis]") {
+TEST_CASE("inspect shows what a file holds: a table of the parameters that vary, --all every one", "[analysis]") {
   const TraceData data = power_law_data();
+  {
+    // Before: every parameter of every configuration, one per line, whatever varied.
+    std::ostringstream out;
+    REQUIRE(tools::inspect(data, out) == 0);
+    const std::string text = out.str();
+    INFO(text);
+    CHECK_THAT(text, Catch::Contains("shared by every configuration:\n  F* = 0 (closed form)\n") &&
+                         Catch::Contains("\n  instance.f_star_method = closed_form\n") &&
+                         Catch::Contains("configurations (3), with the parameter that varies (every parameter of each: inspect --all):") &&
+                         Catch::Contains("first error (replicate 5): oracle threw: bad alloc") &&
+                         Catch::Contains("ratelab_version = 0.1.0") && Catch::Contains("| steps = 1000"));
+    // The table: a header with the varying key, one row per configuration, the shared keys not repeated.
+    std::istringstream lines(text);
+    std::vector<std::string> table;
+    bool in_table = false;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("configurations (", 0) == 0) in_table = true;
+      else if (in_table && line.rfind("  ", 0) == 0 && line.find("first error") == std::string::npos) table.push_back(line);
+      else if (in_table) break;
+    }
+    REQUIRE(table.size() == 4);
+    CHECK_THAT(table[0], Catch::Matches("  #  label +id +ok +diverged +error +nonfinite +other +schedule\\.c"));
+    CHECK_THAT(table[2], Catch::Matches("  1  sgd c=1 +cfg1 +5 +1 +0 +0 +0 +1"));
+    CHECK(text.find("schedule.c = ") == std::string::npos);
+  }
   std::ostringstream out;
-  REQUIRE(tools::inspect(data, out) == 0);
+  REQUIRE(tools::inspect(data, out, /*all=*/true) == 0);
   const std::string text = out.str();
   CHECK_THAT(text, Catch::Contains("schema version 2") && Catch::Contains("experiment: power_law_demo") &&
                        Catch::Contains("      F* = 0 (closed form)\n") &&

@@ -362,7 +362,31 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
 
 // ---- inspect ------------------------------------------------------------------------------------------
 
-int inspect(const TraceData& data, std::ostream& out) {
+namespace {
+std::string f_star_text(const results::ConfigurationRecord& config) {
+  std::string text = (config.f_star ? format_value(*config.f_star) : "unknown") + " (" + config.f_star_source;
+  if (config.f_star_method != config.f_star_source) text += ": " + config.f_star_method;
+  return text + ")";
+}
+// Every parameter and instance measurement of a configuration, as `key = value` shows them.
+std::vector<std::pair<std::string, std::string>> parameter_cells(const results::ConfigurationRecord& config) {
+  std::vector<std::pair<std::string, std::string>> cells;
+  for (const auto& [key, value] : config.parameters) cells.emplace_back(key, format_value(value));
+  for (const auto& [key, value] : config.instance) cells.emplace_back("instance." + key, format_value(value));
+  return cells;
+}
+// "(replicate r): message" of the configuration's first errored run, or "".
+std::string first_error(const TraceData& data, std::size_t c) {
+  for (long r = 0; r < data.layout.replicates && data.messages.size() == data.status.size(); ++r) {
+    const std::size_t i = run_index(data, c, std::size_t(r));
+    if (data.status[i] == RunStatus::error && !data.messages[i].empty())
+      return "(replicate " + std::to_string(r) + "): " + data.messages[i];
+  }
+  return "";
+}
+}  // namespace
+
+int inspect(const TraceData& data, std::ostream& out, bool all) {
   check_trace_data(data);
   const auto& layout = data.layout;
   out << "ratelab trace file, schema version " << data.schema_version << "\n"
@@ -379,28 +403,69 @@ int inspect(const TraceData& data, std::ostream& out) {
   out << "views: " << join(layout.views, ", ") << "\n"
       << "metrics:\n";
   for (std::size_t m = 0; m < layout.metrics.size(); ++m) out << "  " << metric_description(data, m) << "\n";
-  out << "configurations (" << layout.configurations.size() << "):\n";
-  for (std::size_t c = 0; c < layout.configurations.size(); ++c) {
-    const auto& config = layout.configurations[c];
-    const StatusCounts counts = status_counts(data, c);
-    out << "  [" << c << "] " << config.label << "  (id " << config.id << ")\n"
-        << "      runs: ok " << counts.ok << ", diverged " << counts.diverged << ", error " << counts.error
-        << ", nonfinite " << counts.nonfinite << ", other " << counts.other << "\n";
-    if (!config.f_star_source.empty()) {  // schema 1 files did not record F*
-      out << "      F* = " << (config.f_star ? format_value(*config.f_star) : "unknown") << " (" << config.f_star_source;
-      if (config.f_star_method != config.f_star_source) out << ": " << config.f_star_method;
-      out << ")\n";
+  if (all) {
+    out << "configurations (" << layout.configurations.size() << "):\n";
+    for (std::size_t c = 0; c < layout.configurations.size(); ++c) {
+      const auto& config = layout.configurations[c];
+      const StatusCounts counts = status_counts(data, c);
+      out << "  [" << c << "] " << config.label << "  (id " << config.id << ")\n"
+          << "      runs: ok " << counts.ok << ", diverged " << counts.diverged << ", error " << counts.error
+          << ", nonfinite " << counts.nonfinite << ", other " << counts.other << "\n";
+      if (!config.f_star_source.empty()) out << "      F* = " << f_star_text(config) << "\n";
+      for (const auto& [key, value] : parameter_cells(config)) out << "      " << key << " = " << value << "\n";
+      if (const std::string error = first_error(data, c); !error.empty()) out << "      first error " << error << "\n";
     }
-    for (const auto& [key, value] : config.parameters) out << "      " << key << " = " << format_value(value) << "\n";
-    for (const auto& [key, value] : config.instance)
-      out << "      instance." << key << " = " << format_value(value) << "\n";
-    for (long r = 0; r < layout.replicates && data.messages.size() == data.status.size(); ++r) {
-      const std::size_t i = run_index(data, c, std::size_t(r));
-      if (data.status[i] == RunStatus::error && !data.messages[i].empty()) {
-        out << "      first error (replicate " << r << "): " << data.messages[i] << "\n";
-        break;
-      }
+  } else {
+    // What every configuration shares is said once; the table has a column for each parameter that varies
+    // (a parameter a configuration does not have, e.g. beta where tuning = polyak, shows as '-').
+    std::vector<std::vector<std::pair<std::string, std::string>>> cells;
+    for (const auto& config : layout.configurations) {
+      cells.push_back(parameter_cells(config));
+      if (!config.f_star_source.empty()) cells.back().insert(cells.back().begin(), {"F*", f_star_text(config)});
     }
+    std::vector<std::string> keys;  // in the order first met
+    for (const auto& config_cells : cells)
+      for (const auto& [key, value] : config_cells)
+        if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    auto value_of = [&](std::size_t c, const std::string& key) -> std::string {
+      for (const auto& [k, v] : cells[c])
+        if (k == key) return v;
+      return "-";
+    };
+    std::vector<std::string> varying, shared;
+    for (const auto& key : keys) {
+      bool same = true;
+      for (std::size_t c = 1; c < cells.size() && same; ++c) same = value_of(c, key) == value_of(0, key);
+      (same ? shared : varying).push_back(key);
+    }
+    if (!shared.empty()) {
+      out << (cells.size() > 1 ? "shared by every configuration:\n" : "parameters:\n");
+      for (const auto& key : shared) out << "  " << key << " = " << value_of(0, key) << "\n";
+    }
+    out << "configurations (" << layout.configurations.size() << ")"
+        << (varying.empty()       ? std::string()
+            : varying.size() == 1 ? std::string(", with the parameter that varies")
+                                  : ", with the " + std::to_string(varying.size()) + " parameters that vary")
+        << " (every parameter of each: inspect --all):\n";
+    std::vector<std::string> header{"#", "label", "id", "ok", "diverged", "error", "nonfinite", "other"};
+    header.insert(header.end(), varying.begin(), varying.end());
+    std::vector<std::vector<std::string>> rows;
+    for (std::size_t c = 0; c < layout.configurations.size(); ++c) {
+      const auto& config = layout.configurations[c];
+      const StatusCounts counts = status_counts(data, c);
+      std::vector<std::string> row{std::to_string(c), config.label, config.id, std::to_string(counts.ok),
+                                   std::to_string(counts.diverged), std::to_string(counts.error),
+                                   std::to_string(counts.nonfinite), std::to_string(counts.other)};
+      for (const auto& key : varying) row.push_back(value_of(c, key));
+      rows.push_back(std::move(row));
+    }
+    std::ostringstream table;
+    print_table(header, rows, false, table);
+    std::istringstream lines(table.str());
+    for (std::string line; std::getline(lines, line);) out << "  " << line << "\n";
+    for (std::size_t c = 0; c < layout.configurations.size(); ++c)
+      if (const std::string error = first_error(data, c); !error.empty())
+        out << "  [" << c << "] first error " << error << "\n";
   }
   if (!data.run_stats.empty()) {
     std::vector<std::string> names;

@@ -69,7 +69,9 @@ struct CompareOptions {
 
 int summary(const SummaryOptions& options, const results::TraceData& data, std::ostream& out);
 int compare(const CompareOptions& options, const results::TraceData& data, std::ostream& out);
-int inspect(const results::TraceData& data, std::ostream& out);
+// What a file holds: its layout, provenance and experiment text, and its configurations as a table of the
+// parameters that vary (those they share listed once); `all`: every parameter of every configuration.
+int inspect(const results::TraceData& data, std::ostream& out, bool all = false);
 
 // ---- helpers shared by the analysis commands and plot (tools/plot.cpp) ---------------------------------
 

@@ -21,6 +21,7 @@
 #include "experiments/distributed.hpp"
 #include "experiments/plugins.hpp"
 #include "experiments/run_to_file.hpp"
+#include "problems/noise.hpp"
 #include "tools/analysis_commands.hpp"
 #include "tools/plot.hpp"
 #include "tools/report.hpp"
@@ -387,13 +388,16 @@ int command_slurm(const SlurmArgs& args, const Invocation&) {
 
 struct InspectArgs {
   std::string file;
+  bool all = false;
   static ParamTable<InspectArgs> params() {
-    return {param(&InspectArgs::file, "file", unconstrained(), "trace file (.h5)")};
+    return {param(&InspectArgs::file, "file", unconstrained(), "trace file (.h5)"),
+            param(&InspectArgs::all, "all", unconstrained(),
+                  "every parameter of every configuration (default: a table of the parameters that vary)")};
   }
 };
 
 int command_inspect(const InspectArgs& args, const Invocation&) {
-  return tools::inspect(results::read_trace_file(args.file), std::cout);
+  return tools::inspect(results::read_trace_file(args.file), std::cout, args.all);
 }
 
 int command_export(const tools::ExportOptions& args, const Invocation&) {
@@ -678,20 +682,43 @@ int command_verify(const VerifyArgs& args, const Invocation& invocation_) {
   return run_status;
 }
 
-void print_params(const ComponentInfo& c) {
-  std::cout << kind_name(c.kind) << " " << c.key << " (" << c.origin << "): " << c.summary << "\n";
+// The parameter table of `describe`, its columns as wide as their longest entry.
+void print_param_list(const std::vector<ParamSpec>& params, const std::string& indent = "    ") {
+  std::size_t key_width = 0, type_width = 0, default_width = 2;
+  auto shown_default = [](const ParamSpec& p) {
+    const std::string text = format_value(p.default_value);
+    return text.empty() ? std::string("''") : text;
+  };
+  for (const auto& p : params) {
+    key_width = std::max(key_width, p.key.size());
+    type_width = std::max(type_width, std::string(type_name(p)).size());
+    default_width = std::max(default_width, std::min<std::size_t>(shown_default(p).size(), 12));
+  }
+  for (const auto& p : params) {
+    std::ostringstream line;
+    line << indent << std::left << std::setw(int(key_width)) << p.key << "  " << std::setw(int(type_width))
+         << type_name(p) << "  default " << std::setw(int(default_width)) << shown_default(p);
+    std::string constraint = p.constraint.describe(p.key);
+    if (!constraint.empty()) line << "  [" << constraint << "]";
+    if (p.applies) line << "  (applies when " << p.applies->describe() << ")";
+    std::string text = line.str();
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    std::cout << text << "\n" << indent << "  " << p.doc << "\n";
+  }
+}
+
+// `what`: how the heading names it ("optimizer heavy_ball"); empty: the component's kind and key.
+void print_params(const ComponentInfo& c, const std::string& what = "") {
+  std::cout << (what.empty() ? std::string(kind_name(c.kind)) + " " + c.key : what) << " (" << c.origin
+            << "): " << c.summary << "\n";
+  if (c.kind == ComponentKind::schedule && what.empty())
+    std::cout << "  t counts the steps from 1: step t, from x_{t-1} to x_t, uses eta_t (the first step, from x_0, "
+                 "uses eta_1), t = 1, ..., T\n";
   if (c.params.empty()) {
     std::cout << "  no parameters\n";
-    return;
-  }
-  std::cout << "  parameters:\n";
-  for (const auto& p : c.params) {
-    std::cout << "    " << std::left << std::setw(22) << p.key << " " << std::setw(15) << type_name(p.type)
-              << " default " << std::setw(10) << (format_value(p.default_value).empty() ? "''" : format_value(p.default_value));
-    std::string constraint = p.constraint.describe(p.key);
-    if (!constraint.empty()) std::cout << "  [" << constraint << "]";
-    if (p.applies) std::cout << "  (applies when " << p.applies->describe() << ")";
-    std::cout << "\n      " << p.doc << "\n";
+  } else {
+    std::cout << "  parameters:\n";
+    print_param_list(c.params);
   }
   if (c.schedule_applies)
     std::cout << "  step-size schedule: used when " << c.schedule_applies->describe()
@@ -730,36 +757,54 @@ void list_noise(const Registry& registry) {
   std::cout << "noise (problem parameter 'noise'";
   for (std::size_t i = 0; i < companions.size(); ++i) std::cout << (i ? ", " : ", with ") << companions[i];
   std::cout << "):\n";
-  for (const auto& m : models) std::cout << "  " << m << "\n";
 }
 
 int command_list(const ListArgs& args, const Invocation&) {
   const std::string& what = args.what;
   Registry registry = registry_with_plugins(args.plugin);
   auto show = [&](const std::string& k) { return what == "all" || what == k; };
+  // Names in one column per section, as wide as the section's longest name.
+  auto rows = [](const std::vector<std::pair<std::string, std::string>>& items) {
+    std::size_t width = 0;
+    for (const auto& [name, text] : items) width = std::max(width, name.size());
+    for (const auto& [name, text] : items)
+      std::cout << "  " << std::left << std::setw(int(width)) << name << (text.empty() ? "" : "  " + text) << "\n";
+  };
   auto section = [&](ComponentKind kind, const char* title) {
     std::cout << title << ":\n";
+    std::vector<std::pair<std::string, std::string>> items;
     for (const auto* c : registry.components(kind))
-      std::cout << "  " << std::left << std::setw(16) << c->key << " " << c->summary
-                << (c->origin == "built-in" ? "" : "  [" + c->origin + "]") << "\n";
+      items.emplace_back(c->key, c->summary + (c->origin == "built-in" ? "" : "  [" + c->origin + "]"));
+    rows(items);
   };
   if (show("optimizers")) section(ComponentKind::optimizer, "optimizers");
   if (show("problems")) section(ComponentKind::problem, "problems");
   if (show("schedules")) section(ComponentKind::schedule, "schedules");
-  if (show("noise")) list_noise(registry);
+  if (show("noise")) {
+    list_noise(registry);
+    std::vector<std::pair<std::string, std::string>> items;
+    for (const auto& law : noise_laws()) items.emplace_back(law.name, law.definition);
+    rows(items);
+  }
   if (show("presets")) {
     std::cout << "presets:\n";
-    for (const auto& p : list_presets()) std::cout << "  " << std::left << std::setw(20) << p.name << " " << p.description << "\n";
+    std::vector<std::pair<std::string, std::string>> items;
+    for (const auto& p : list_presets()) items.emplace_back(p.name, p.description);
+    rows(items);
   }
   if (show("views")) {
     std::cout << "views (experiment parameter 'views'):\n";
-    for (const auto& v : all_view_names()) std::cout << "  " << v << "\n";
+    std::vector<std::pair<std::string, std::string>> items;
+    for (std::size_t i = 0; i < all_view_names().size(); ++i) items.emplace_back(all_view_names()[i], view_doc(View(i)));
+    rows(items);
   }
   if (show("metrics")) {
     std::cout << "metrics (experiment parameter 'metrics'):\n";
-    for (std::size_t i = 0; i < all_metric_names().size(); ++i)
-      std::cout << "  " << std::left << std::setw(10) << all_metric_names()[i] << " " << metric_doc(Metric(i)) << "\n";
+    std::vector<std::pair<std::string, std::string>> items;
+    for (std::size_t i = 0; i < all_metric_names().size(); ++i) items.emplace_back(all_metric_names()[i], metric_doc(Metric(i)));
+    rows(items);
   }
+  std::cout << "(`ratelab describe NAME` tells more of any of them)\n";
   return kExitOk;
 }
 
@@ -767,29 +812,113 @@ struct DescribeArgs {
   std::string name;
   std::vector<std::string> plugin;
   static ParamTable<DescribeArgs> params() {
-    return {param(&DescribeArgs::name, "name", unconstrained(), "optimizer, problem or schedule key, or 'experiment'"),
+    return {param(&DescribeArgs::name, "name", unconstrained(),
+                  "anything `list` shows: an optimizer, problem, schedule, noise law, preset, view or metric, or "
+                  "'experiment'"),
             plugin_option(&DescribeArgs::plugin)};
   }
 };
+
+// A preset: its description, the explanation at the top of its file, and its sections as written.
+void describe_preset(const PresetInfo& preset) {
+  std::cout << "preset " << preset.name << " (" << preset.path << "): " << preset.description << "\n";
+  std::ifstream in(preset.path);
+  bool said = false;
+  for (std::string line; std::getline(in, line) && line.rfind("#", 0) == 0;) {
+    const std::string text = trim(line.substr(1));
+    std::cout << (said ? "" : "  about:\n") << (text.empty() ? "" : "    " + text) << "\n";
+    said = true;
+  }
+  const IniDocument doc = read_ini_file(preset.path);
+  std::cout << "  sections:\n";
+  for (const auto& section : doc.sections) {
+    std::cout << "    [" << section.name << "]\n";
+    for (const auto& e : section.entries) std::cout << "      " << e.key << " = " << e.value << "\n";
+  }
+  const bool quick = std::any_of(doc.sections.begin(), doc.sections.end(), [](const IniSection& s) { return s.name == "quick"; });
+  std::cout << "  run it: ratelab run " << preset.name << (quick ? " (--quick: at its [quick] size)" : "")
+            << "; check its claims: ratelab verify " << preset.name << (quick ? " --quick" : "") << "\n";
+}
+
+// A noise law: its standard variate, its parameters (those that apply to it), the problems that take it.
+void describe_noise(const Registry& registry, const NoiseLaw& law) {
+  std::cout << "noise law " << law.name << " (problem parameter noise = " << law.name << "): " << law.definition << "\n";
+  ParamSet chosen;
+  chosen.set("noise", std::string(law.name));
+  std::vector<ParamSpec> params;
+  if (law.name != "none")
+    for (const auto& spec : NoiseOptions::params().specs())
+      if (spec.key != "noise" && applies(spec, chosen)) params.push_back(spec);
+  if (!params.empty()) {
+    std::cout << "  parameters (of the problem):\n";
+    print_param_list(params);
+  }
+  std::string problems;
+  for (const auto* c : registry.components(ComponentKind::problem))
+    if (std::any_of(c->params.begin(), c->params.end(), [](const ParamSpec& s) { return s.key == "noise"; }))
+      problems += (problems.empty() ? "" : ", ") + c->key;
+  std::cout << "  problems that take it: " << problems << "\n";
+}
+
+// A view: its definition and the [experiment] parameters that shape it (named after it: suffix_alpha).
+void describe_view(std::size_t view) {
+  const std::string& name = all_view_names()[view];
+  std::cout << "view " << name << " (experiment parameter views): " << view_doc(View(view)) << "\n";
+  std::vector<ParamSpec> params;
+  for (const auto& spec : ExperimentOptions::params().specs())
+    if (spec.key.rfind(name + "_", 0) == 0) params.push_back(spec);
+  if (params.empty()) {
+    std::cout << "  no parameters\n";
+  } else {
+    std::cout << "  parameters (of [experiment]):\n";
+    print_param_list(params);
+  }
+}
 
 int command_describe(const DescribeArgs& args, const Invocation&) {
   const std::string& name = args.name;
   Registry registry = registry_with_plugins(args.plugin);
   if (name == "experiment") {
     print_params({ComponentKind::schedule, "experiment", "the [experiment] section of an experiment file",
-                  ExperimentOptions::params().specs(), "built-in"});
+                  ExperimentOptions::params().specs(), "built-in"},
+                 "experiment section [experiment]");
     return kExitOk;
   }
   bool found = false;
   std::vector<std::string> all{"experiment"};
+  // A name may be two things (heavy_ball: an optimizer and a preset): each is described.
+  auto next = [&] {
+    if (found) std::cout << "\n";
+    found = true;
+  };
   for (auto kind : {ComponentKind::optimizer, ComponentKind::problem, ComponentKind::schedule}) {
     if (registry.contains(kind, name)) {
+      next();
       print_params(registry.info(kind, name));
-      found = true;
     }
     for (const auto& k : registry.keys(kind)) all.push_back(k);
   }
-  if (!found) throw ConfigError(unknown_key_message("component", name, all));
+  for (const auto& law : noise_laws()) {
+    if (law.name == name) next(), describe_noise(registry, law);
+    all.push_back(law.name);
+  }
+  for (const auto& preset : list_presets()) {
+    if (preset.name == name) next(), describe_preset(preset);
+    all.push_back(preset.name);
+  }
+  for (std::size_t v = 0; v < all_view_names().size(); ++v) {
+    if (all_view_names()[v] == name) next(), describe_view(v);
+    all.push_back(all_view_names()[v]);
+  }
+  for (std::size_t m = 0; m < all_metric_names().size(); ++m) {
+    if (all_metric_names()[m] == name) {
+      next();
+      std::cout << "metric " << name << " (experiment parameter metrics): " << metric_doc(Metric(m))
+                << "\n  no parameters; recorded for every view at every checkpoint\n";
+    }
+    all.push_back(all_metric_names()[m]);
+  }
+  if (!found) throw ConfigError(unknown_key_message("name", name, all) + " (`ratelab list` shows them all)");
   return kExitOk;
 }
 
