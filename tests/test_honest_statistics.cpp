@@ -247,7 +247,7 @@ TEST_CASE("contraction interval covers the true rho in about 95% of 200 noisy da
   CHECK(covered <= 199);
 }
 
-TEST_CASE("claims: ci=within and ci=contains judge the interval; contraction intervals equal summary's",
+TEST_CASE("claims: ci=within and ci=contains judge the interval, contraction intervals equal summary's",
           "[claims][issue26]") {
   // 24 noisy runs of (1 + u) 0.9^t: contraction about 0.9.
   RandomStream noise(3, 0, StreamPurpose::noise);
