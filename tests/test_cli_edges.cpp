@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -37,6 +38,19 @@ TEST_CASE("run PRESET --quick runs the preset's [quick] size, and --set still wi
   INFO(set.output);
   CHECK(set.exit_code == 0);
   CHECK_THAT(set.output, Catch::Contains(": 4 runs (4 ok"));
+}
+
+TEST_CASE("run -o DIR/FILE.h5 creates the missing directories, as the default out/ is created", "[cli][edges]") {
+  // Before: "cannot create the lock file .../new/deeper/q.h5.lock ...: No such file or directory", exit 2,
+  // although the README's own example writes -o out/q.h5 in a fresh clone.
+  const auto dir = scratch("new");
+  std::filesystem::remove_all(dir);
+  const auto target = dir / "deeper" / "q.h5";
+  const auto o = run_cli("run quickstart --quick --quiet --set experiment.replicates=2 -o " + target.string());
+  INFO(o.output);
+  CHECK(o.exit_code == 0);
+  CHECK(std::filesystem::is_regular_file(target));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("an empty value written as --key= : plot --band= draws no band", "[cli][edges]") {

@@ -502,7 +502,15 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
   RunToFileOptions options;
   options.cluster = g_cluster.get();
   options.output_path = output.empty() ? "out/" + plan.options.name + ".h5" : output;
-  if (output.empty() && reporter) std::filesystem::create_directories("out");
+  // The output's directory is created as needed (out/ for the default path, or -o's parent), not on --dry-run.
+  if (const auto parent = std::filesystem::path(options.output_path).parent_path();
+      reporter && !dry_run && !parent.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(parent, error);
+    if (error)
+      throw ConfigError("cannot create the directory " + parent.string() + " for " + options.output_path + ": " +
+                        error.message() + "; choose another -o");
+  }
   options.overwrite = overwrite;
   options.resume = resume;
   options.reuse = reuse;

@@ -61,8 +61,8 @@ const char* kScript = R"JS(
   var SVG = 'http://www.w3.org/2000/svg';
   // Okabe-Ito colours (distinguishable with colour-vision deficiencies), then dash patterns for more curves.
   var COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000'];
-  var DASHES = ['', '6 3', '2 3', '8 3 2 3'];
-  // A curve's colour and dash are plot's encodings (tools/plot.hpp: the indices in its color and dash channels).
+  var DASHES = ['', '6 3', '2 3', '8 3 2 3', '12 4', '1 3', '8 3 2 3 2 3'];
+  // A curve's colour is plot's color encoding; its dash, plot's dash encoding and panel (figure_json).
   function style(c) { return { colour: COLOURS[c[4] % COLOURS.length], dash: DASHES[(c[5] + Math.floor(c[4] / COLOURS.length)) % DASHES.length] }; }
   function svg(name, attrs, parent) {
     var e = document.createElementNS(SVG, name);
@@ -79,9 +79,12 @@ const char* kScript = R"JS(
   }
   function fmt(v) {
     if (v === null || v === undefined || !isFinite(v)) return 'n/a';
-    var s = Number(v).toPrecision(4);
-    if (s.indexOf('e') < 0 && s.indexOf('.') >= 0) s = s.replace(/0+$/, '').replace(/\.$/, '');
-    return s;
+    // Four significant digits without trailing zeros; exponent form outside [1e-3, 1e4), written without
+    // '+': 10000 -> '1e4' (was '1.000e+4' on a log axis), 0.00008499 -> '8.499e-5', 0.25 -> '0.25'.
+    var a = Math.abs(v), text = a !== 0 && (a < 1e-3 || a >= 1e4) ? Number(v).toExponential(3) : Number(v).toPrecision(4);
+    var parts = text.split('e'), m = parts[0];
+    if (m.indexOf('.') >= 0) m = m.replace(/0+$/, '').replace(/\.$/, '');
+    return parts.length > 1 ? m + 'e' + parts[1].replace('+', '') : m;
   }
   function finite(v) { return v !== null && v !== undefined && isFinite(v); }
 
@@ -167,11 +170,11 @@ const char* kScript = R"JS(
       var axes = svg('g', { 'font-size': 11, fill: '#333' }, plot);
       ticks(xlo, xhi, xlog).forEach(function (x) {
         svg('line', { x1: px(x), x2: px(x), y1: T, y2: H - B, stroke: '#eee' }, axes);
-        svg('text', { x: px(x), y: H - B + 15, 'text-anchor': 'middle' }, axes).textContent = fmt(x);
+        svg('text', { x: px(x), y: H - B + 15, 'text-anchor': 'middle', 'class': 'tick' }, axes).textContent = fmt(x);
       });
       ticks(ylo, yhi, ylog).forEach(function (y) {
         svg('line', { x1: L, x2: W - R, y1: py(y), y2: py(y), stroke: '#eee' }, axes);
-        svg('text', { x: L - 5, y: py(y) + 4, 'text-anchor': 'end' }, axes).textContent = fmt(y);
+        svg('text', { x: L - 5, y: py(y) + 4, 'text-anchor': 'end', 'class': 'tick' }, axes).textContent = fmt(y);
       });
       svg('rect', { x: L, y: T, width: W - L - R, height: H - T - B, fill: 'none', stroke: '#999' }, axes);
       svg('text', { x: L + (W - L - R) / 2, y: H - 8, 'text-anchor': 'middle', 'font-size': 12 }, axes).textContent = 'step t';
@@ -510,6 +513,11 @@ std::string figure_json(const results::TraceData& data) {
                ",\"label\":" + json_string(metric_description(data, m)) + "}";
     series += std::string(series.empty() ? "" : ",") + json_string(plot.curves.metric) + ":{";
     // plot_data's curves of every panel, grouped by view (the page's view selector), in drawing order.
+    // The page draws one panel, so what plot shows by panel (rows and columns) is told apart by dash type:
+    // dash index = plot's dash index + (its dash values) x (the curve's panel), each curve its own style.
+    std::size_t dash_values = 1;
+    for (const auto& encoding : figure.encodings)
+      if (encoding.channel == "dash") dash_values = encoding.values.size();
     for (std::size_t v = 0; v < data.layout.views.size(); ++v) {
       series += std::string(v ? "," : "") + json_string(data.layout.views[v]) + ":[";
       bool first = true;
@@ -522,9 +530,11 @@ std::string figure_json(const results::TraceData& data) {
             if (s.role == SeriesRole::band_low) low = json_numbers(s.value), band_low = s.name;
             if (s.role == SeriesRole::band_high) high = json_numbers(s.value), band_high = s.name;
           }
-          // [configuration, center, band low, band high, color index, dash index]: plot's encodings
+          const std::size_t dash =
+              curve.dash + dash_values * (std::size_t(panel.row) * std::size_t(figure.columns) + panel.column);
+          // [configuration, center, band low, band high, color index, dash index]
           series += std::string(first ? "" : ",") + "[" + std::to_string(curve.configuration) + "," + centre + "," +
-                    low + "," + high + "," + std::to_string(curve.color) + "," + std::to_string(curve.dash) + "]";
+                    low + "," + high + "," + std::to_string(curve.color) + "," + std::to_string(dash) + "]";
           first = false;
         }
       series += "]";
