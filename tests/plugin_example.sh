@@ -71,7 +71,7 @@ code=$?
 set -e
 [ "$code" -eq 3 ] || { cat "$work/run.err" >&2; fail "run: exit code $code, expected 3 (some runs ended with error)"; }
 expect_in "$(cat "$work/run.err")" "6 runs (3 ok, 0 diverged, 3 error)" "run summary"
-out=$("$ratelab" inspect "$work/study.h5")
+out=$("$ratelab" inspect --all "$work/study.h5")  # every parameter of every configuration
 expect_in "$out" "optimizer = adagrad" "inspect: the plugin optimizer"
 expect_in "$out" "optimizer.eps = 1e-06" "inspect: its parameter"
 expect_in "$out" "runs: ok 3, diverged 0, error 0" "inspect: adagrad runs ok"

@@ -418,7 +418,7 @@ TEST_CASE("compare: paired difference under common random numbers", "[analysis]"
   CHECK_THAT(config_error_of([&] { tools::compare(options, data, out); }), Catch::Contains("same configuration"));
 }
 
-TEST_CASE("inspect shows what a file holds: a table of the parameters that vary, --all every one", "[analysis]") {
+TEST_CASE("inspect shows what a file holds: a table of the parameters that vary and with all every one", "[analysis]") {
   const TraceData data = power_law_data();
   {
     // Before: every parameter of every configuration, one per line, whatever varied.

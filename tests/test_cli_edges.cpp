@@ -183,7 +183,7 @@ TEST_CASE("describe works for everything list shows", "[cli][edges][describe]") 
   CHECK_THAT(unknown.output, Catch::Contains("unknown name 'sufix'; did you mean 'suffix'?"));
 }
 
-TEST_CASE("describe states the conventions: x_{-1} = x_0, x_0 and the averages, t from 1; free text is text",
+TEST_CASE("describe states the conventions of heavy_ball and the views and the schedules and types free text as text",
           "[cli][edges][describe]") {
   CHECK_THAT(run_cli("describe heavy_ball").output, Catch::Contains("x_{-1} = x_0"));
   CHECK_THAT(run_cli("describe uniform").output, Catch::Contains("(x_1 + ... + x_t) / t") && Catch::Contains("x_0 is not in it"));
@@ -200,7 +200,7 @@ TEST_CASE("describe states the conventions: x_{-1} = x_0, x_0 and the averages, 
   CHECK_THAT(run_cli("describe heavy_ball").output, Catch::Matches("[\\s\\S]*\n    tuning +choice +default manual[\\s\\S]*"));
 }
 
-TEST_CASE("list aligns every section's descriptions, long names included", "[cli][edges]") {
+TEST_CASE("list aligns every section's descriptions with long names included", "[cli][edges]") {
   const auto list = run_cli("list");
   REQUIRE(list.exit_code == 0);
   // Before: 'heavy_ball_stochastic stochastic ...' and 'laplacian_smoothing_digits LS-SGD ...' stuck out.
@@ -221,7 +221,7 @@ TEST_CASE("list aligns every section's descriptions, long names included", "[cli
   }
 }
 
-TEST_CASE("inspect shows the parameters that vary as a table, --all every parameter", "[cli][edges]") {
+TEST_CASE("inspect shows the parameters that vary as a table and --all every parameter", "[cli][edges]") {
   const auto file = scratch("inspect_table.h5");
   REQUIRE(run_cli("run quickstart --quiet --set experiment.steps=100 --set experiment.replicates=2 "
                   "--sweep 'schedule.c=0.5,1,2' -o " + file.string()).exit_code == 0);
@@ -241,7 +241,7 @@ TEST_CASE("inspect shows the parameters that vary as a table, --all every parame
                              Catch::Contains("      problem.d = 50\n"));
 }
 
-TEST_CASE("an experiment file value may hold '#', written \\#; the resolved text keeps it", "[cli][edges]") {
+TEST_CASE("an experiment file value may hold a hash sign written as backslash hash and the resolved text keeps it", "[cli][edges]") {
   const auto ini = scratch("hash.ini");
   std::ofstream(ini) << "[experiment]\nname = hash\ndescription = issue \\#17: a value with a \\# # and a comment\n"
                         "steps = 50\nreplicates = 2\n[problem]\nname = quadratic\nd = 3\n[optimizer]\nname = sgd\n"

@@ -335,7 +335,7 @@ bool no_hdf5_noise(const std::string& output) {
 }
 }  // namespace
 
-TEST_CASE("merge stopped by SIGINT removes its partial output; one killed leaves it, the next merge removes it",
+TEST_CASE("merge stopped by SIGINT removes its partial output and the partial one killed leaves is removed by the next merge",
           "[faults][merge]") {
   const std::string job = "run quickstart --quiet --threads 1 --set experiment.steps=2000 --set experiment.replicates=8";
   const fs::path a = scratch("merge_sig_a.h5"), b = scratch("merge_sig_b.h5"), whole = scratch("merge_sig_whole.h5");
@@ -376,7 +376,7 @@ TEST_CASE("merge stopped by SIGINT removes its partial output; one killed leaves
   CHECK_THAT(beside_run.output, !Catch::Contains("removed"));
 }
 
-TEST_CASE("a trace file with a damaged HDF5 header is called damaged, with no HDF5 noise", "[faults][damaged]") {
+TEST_CASE("a trace file with a damaged HDF5 header is called damaged with no HDF5 noise", "[faults][damaged]") {
   const fs::path good = scratch("header_good.h5");
   REQUIRE(run_cli("run quickstart --quiet --threads 1 --set experiment.steps=1000 --set experiment.replicates=2 -o " +
                   good.string()).exit_code == 0);
@@ -407,7 +407,7 @@ TEST_CASE("a trace file with a damaged HDF5 header is called damaged, with no HD
   }
 }
 
-TEST_CASE("non-finite values are refused for every real parameter, --time-limit included", "[faults][params]") {
+TEST_CASE("non-finite values are refused for every real parameter and --time-limit", "[faults][params]") {
   // Before: noise_scale = inf and init_scale = inf ran (every run diverged) and exited 0.
   for (const std::string& set : {"problem.noise_scale=inf", "problem.init_scale=inf", "problem.init_scale=-inf",
                                  "schedule.c=inf"}) {
@@ -445,7 +445,7 @@ TEST_CASE("the experiment name must be one plain file name: ../escape and an emp
   CHECK(fs::exists(dir / "out" / "my-study.v2.h5"));
 }
 
-TEST_CASE("the threads attribute records the threads that ran, not the request", "[faults][threads]") {
+TEST_CASE("the threads attribute records the threads that ran and not the request", "[faults][threads]") {
   const fs::path out = scratch("threads.h5");
   Outcome o = run_cli("run quickstart --quiet --threads 100000 --set experiment.replicates=2 -o " + out.string());
   INFO(o.output);
