@@ -2,6 +2,83 @@
 # carries (RATELAB_REGISTER_OPTIMIZER / RATELAB_REGISTER_PROBLEM at global scope). The generated
 # builtin_registry() calls every registration function, so nothing depends on static initialization and
 # the linker cannot drop a component from a static library.
+#
+# A registration line the scan would miss is an error, never a silently unregistered component:
+#   - indented, or after other code on its line: CMake stops here, naming file and line;
+#   - at column 0 but inside a namespace: the macro's static_assert stops the compiler (core/registry.hpp).
+# Run as a script, it checks the registration lines of SOURCE_DIR's optimizers/ and problems/:
+#   cmake -DSOURCE_DIR=/path/to/ratelab -P cmake/RatelabRegistry.cmake
+
+# Reads the registration lines of `src`: sets `keys_out` to "optimizer:KEY;problem:KEY;..." and
+# `errors_out` to one "FILE:LINE: why" entry per line the scan cannot use. A mention inside a comment
+# (// or a /* */ block's leading *) is not a registration line.
+function(ratelab_registration_lines src keys_out errors_out)
+  set(mention "RATELAB_REGISTER_(OPTIMIZER|PROBLEM)[ \t]*\\(")
+  set(registration "^RATELAB_REGISTER_(OPTIMIZER|PROBLEM)[ \t]*\\([ \t]*([A-Za-z0-9_]+)[ \t]*,")
+  file(STRINGS "${src}" candidates REGEX "${mention}")
+  set(keys "")
+  set(misplaced FALSE)
+  foreach(line IN LISTS candidates)
+    if(line MATCHES "${registration}")
+      string(TOLOWER "${CMAKE_MATCH_1}" kind)
+      list(APPEND keys "${kind}:${CMAKE_MATCH_2}")
+    elseif(NOT line MATCHES "^[ \t]*(//|/?\\*)")
+      set(misplaced TRUE)
+    endif()
+  endforeach()
+  set(errors "")
+  if(misplaced)
+    # The slow path, for the message only: number the lines. file(STRINGS) would miscount lines that hold
+    # an unbalanced '[' (CMake's bracket quoting), so split the text by hand.
+    file(READ "${src}" text)
+    string(REPLACE ";" "<semicolon>" text "${text}")
+    string(REPLACE "[" "<open>" text "${text}")
+    string(REPLACE "]" "<close>" text "${text}")
+    string(REPLACE "\n" ";" lines "${text}")
+    set(number 0)
+    foreach(line IN LISTS lines)
+      math(EXPR number "${number} + 1")
+      if(line MATCHES "${mention}" AND NOT line MATCHES "${registration}" AND NOT line MATCHES "^[ \t]*(//|/?\\*)")
+        if(line MATCHES "^RATELAB_REGISTER_")
+          set(why "the key must follow the parenthesis on the same line (the scan reads one line)")
+        else()
+          set(why "a registration line must start at column 0, at global scope (outside any namespace): \
+indented or after other code, it is never registered")
+        endif()
+        list(APPEND errors "${src}:${number}: ${why}")
+      endif()
+    endforeach()
+  endif()
+  set(${keys_out} "${keys}" PARENT_SCOPE)
+  set(${errors_out} "${errors}" PARENT_SCOPE)
+endfunction()
+
+function(ratelab_fail_on_registration_errors errors)
+  if(errors)
+    list(JOIN errors "\n  " text)
+    message(FATAL_ERROR "registration lines the generated registry would miss:\n  ${text}\n"
+                        "Write the line at column 0 and global scope, e.g.\n"
+                        "RATELAB_REGISTER_OPTIMIZER(sgd, Sgd, SgdOptions, \"x_{t+1} = x_t - eta_t g_t\")")
+  endif()
+endfunction()
+
+if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
+  if(NOT SOURCE_DIR)
+    message(FATAL_ERROR "RatelabRegistry.cmake: pass -DSOURCE_DIR=<the source tree>")
+  endif()
+  file(GLOB sources "${SOURCE_DIR}/optimizers/*.cpp" "${SOURCE_DIR}/problems/*.cpp")
+  set(all_errors "")
+  set(count 0)
+  foreach(src IN LISTS sources)
+    ratelab_registration_lines("${src}" keys errors)
+    list(LENGTH keys n)
+    math(EXPR count "${count} + ${n}")
+    list(APPEND all_errors ${errors})
+  endforeach()
+  ratelab_fail_on_registration_errors("${all_errors}")
+  message(STATUS "registrations: ${count} registration lines, none the scan would miss")
+  return()
+endif()
 
 set_property(GLOBAL PROPERTY RATELAB_COMPONENT_SOURCES "")
 
@@ -15,16 +92,18 @@ function(ratelab_generate_builtin_registry)
   get_property(sources GLOBAL PROPERTY RATELAB_COMPONENT_SOURCES)
   set(declarations "")
   set(calls "")
+  set(all_errors "")
   foreach(src IN LISTS sources)
-    file(STRINGS "${src}" lines REGEX "^RATELAB_REGISTER_(OPTIMIZER|PROBLEM)\\(")
-    foreach(line IN LISTS lines)
-      string(REGEX MATCH "^RATELAB_REGISTER_(OPTIMIZER|PROBLEM)\\(([A-Za-z0-9_]+)" _ "${line}")
-      string(TOLOWER "${CMAKE_MATCH_1}" kind)
-      set(fn "ratelab_register_${kind}_${CMAKE_MATCH_2}")
+    ratelab_registration_lines("${src}" keys errors)
+    list(APPEND all_errors ${errors})
+    foreach(entry IN LISTS keys)
+      string(REPLACE ":" "_" suffix "${entry}")
+      set(fn "ratelab_register_${suffix}")
       string(APPEND declarations "void ${fn}(ratelab::Registry&);\n")
       string(APPEND calls "  ${fn}(registry);\n")
     endforeach()
   endforeach()
+  ratelab_fail_on_registration_errors("${all_errors}")
   set(out "${CMAKE_BINARY_DIR}/generated/builtin_registry.cpp")
   set(text "// Generated by cmake/RatelabRegistry.cmake from the RATELAB_REGISTER_* lines. Do not edit.\n#include \"core/registry.hpp\"\n\n${declarations}\nnamespace ratelab {\nRegistry builtin_registry() {\n  Registry registry;\n  register_schedules(registry);\n${calls}  return registry;\n}\n}  // namespace ratelab\n")
   file(CONFIGURE OUTPUT "${out}" CONTENT "${text}" @ONLY)

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/optimizer.hpp"
@@ -99,12 +100,24 @@ Registry builtin_registry();
 
 // One registration line per component, at global scope (outside any namespace) in its own source file:
 //   RATELAB_REGISTER_OPTIMIZER(sgd, Sgd, SgdOptions, "x_{t+1} = x_t - eta_t g_t")
-// CMake scans for these lines and generates the call list behind builtin_registry().
+// CMake scans for these lines and generates the call list behind builtin_registry(); it calls
+// ::ratelab_register_KIND_KEY, so a line inside a namespace would define a function nobody calls. The
+// static_assert makes that a compile error: inside a namespace the macro's redeclaration of
+// ratelab_registration_scope declares a new type that hides the global one.
+struct ratelab_registration_scope;
+using ratelab_global_registration_scope = ratelab_registration_scope;
+#define RATELAB_REGISTRATION_AT_GLOBAL_SCOPE(kind, key)                                            \
+  struct ratelab_registration_scope;                                                              \
+  static_assert(std::is_same_v<ratelab_registration_scope, ::ratelab_global_registration_scope>, \
+                kind "(" #key ", ...) must be at global scope, outside any namespace: the "        \
+                "generated registry calls ::ratelab_register_*_" #key)
 #define RATELAB_REGISTER_OPTIMIZER(key, Impl, Options, summary)                  \
+  RATELAB_REGISTRATION_AT_GLOBAL_SCOPE("RATELAB_REGISTER_OPTIMIZER", key);       \
   void ratelab_register_optimizer_##key(::ratelab::Registry& registry) {         \
     registry.optimizer<Impl, Options>(#key, summary);                            \
   }
 #define RATELAB_REGISTER_PROBLEM(key, Impl, Options, summary)                    \
+  RATELAB_REGISTRATION_AT_GLOBAL_SCOPE("RATELAB_REGISTER_PROBLEM", key);         \
   void ratelab_register_problem_##key(::ratelab::Registry& registry) {           \
     registry.problem<Impl, Options>(#key, summary);                              \
   }
