@@ -438,10 +438,10 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   claim.kind = k->second;
   using K = Claim::Kind;
   const std::map<K, std::vector<std::string>> allowed{
-      {K::slope, {"where", "metric", "view", "stat", "window", "expect"}},
+      {K::slope, {"where", "metric", "view", "stat", "window", "expect", "ci"}},
       {K::value,
        {"where", "metric", "view", "stat", "measure", "at", "checkpoint", "window", "scale", "expect", "tol", "atol",
-        "se"}},
+        "se", "ci"}},
       {K::compare,
        {"where", "a", "b", "metric", "view", "a_view", "b_view", "stat", "measure", "at", "checkpoint", "window", "scale",
         "expect", "factor"}},
@@ -492,6 +492,13 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       else
         throw ConfigError("measure=" + value + " is not one of " +
                           (claim.kind == K::compare ? "at, slope" : "at, contraction"));
+    } else if (key == "ci") {
+      if (value == "within") claim.interval_mode = Claim::IntervalMode::within;
+      else if (value == "contains") claim.interval_mode = Claim::IntervalMode::contains;
+      else if (value == "point") claim.interval_mode = Claim::IntervalMode::point;
+      else
+        throw ConfigError("ci=" + value + " is not one of point (the estimate decides), within (the whole interval "
+                          "lies in expect=[a, b]), contains (the interval contains expect=VALUE)");
     } else if (key == "at")
       claim.at = Formula::parse(value, "at");
     else if (key == "checkpoint") {
@@ -517,9 +524,11 @@ Claim parse_claim(const std::string& name, const std::string& text) {
         else
           throw ConfigError("expect=" + value + " is not one of a<b, a>b");
       } else if (bracketed(value) || claim.kind == K::slope) {
-        if (!bracketed(value))
-          throw ConfigError("expect=" + value + ": a slope claim needs an interval [low, high]");
-        interval("expect", value, claim.expect_low, claim.expect_high);
+        if (!bracketed(value)) {
+          claim.expect_target = Formula::parse(value, "expect");  // slope: only with ci=contains (checked below)
+        } else {
+          interval("expect", value, claim.expect_low, claim.expect_high);
+        }
       } else {
         claim.expect_target = Formula::parse(value, "expect");
       }
@@ -546,8 +555,16 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   if ((claim.kind == K::slope || claim.kind == K::value || claim.kind == K::compare) && !has_expect)
     throw ConfigError(kind + " claim needs expect=" +
                       (claim.kind == K::compare ? std::string("a<b or a>b") : std::string("[low, high]")));
-  if (claim.kind == K::value && !claim.expect_target.empty() && claim.tol < 0 && claim.atol < 0 &&
-      claim.se < 0)
+  if (claim.kind == K::slope && !claim.expect_target.empty() && claim.interval_mode != Claim::IntervalMode::contains)
+    throw ConfigError("expect=" + claim.expect_target.text() +
+                      ": a slope claim needs an interval [low, high] (or ci=contains with one value)");
+  if (claim.interval_mode == Claim::IntervalMode::within && claim.expect_low.empty())
+    throw ConfigError("ci=within needs expect=[low, high]: the whole interval must lie in it");
+  if (claim.interval_mode == Claim::IntervalMode::contains &&
+      (claim.expect_target.empty() || claim.tol >= 0 || claim.atol >= 0 || claim.se >= 0))
+    throw ConfigError("ci=contains needs expect=VALUE (one formula, no tol=/atol=/se=): the interval must contain it");
+  if (claim.kind == K::value && claim.interval_mode != Claim::IntervalMode::contains &&
+      !claim.expect_target.empty() && claim.tol < 0 && claim.atol < 0 && claim.se < 0)
     throw ConfigError(
         "value claim with expect=FORMULA needs tol= (relative), atol= (absolute) or se= (standard errors)");
   if (claim.kind == K::value && claim.expect_target.empty() &&
@@ -719,7 +736,8 @@ double statistic_of(std::span<const double> values, const stats::Statistic& s) {
 struct Measurement {
   double value = kNaN;
   stats::Interval interval{kNaN, kNaN};
-  std::string interval_kind;          // "CI", "95% CI", "+-1.96se", ""
+  std::string interval_kind;          // "CI", "t-interval", ""
+  double se = kNaN;                   // standard error of the mean (stat=mean at one t)
   std::vector<double> per_replicate;  // the scaled column, for paired comparisons (measure=at)
   std::string at_text;
   long checkpoint = -1;               // the step measured (measure=at on a trace metric); -1 otherwise
@@ -766,10 +784,12 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
     }
     out.value = statistic_of(out.per_replicate, claim.statistic);
     if (claim.statistic.kind == stats::Statistic::Kind::mean) {
-      const double se = stats::standard_error(out.per_replicate);
-      out.interval = {out.value - 1.96 * se, out.value + 1.96 * se};
-      out.interval_kind = "+-1.96se";
-    } else if (claim.statistic.p == 0.5 && stats::count_finite(out.per_replicate) >= 2) {
+      // Student t with n - 1 degrees of freedom: 1.96 is its limit for large n, too narrow for a few runs.
+      const stats::MeanInterval mean = stats::mean_interval(out.per_replicate, 0.95);
+      out.se = mean.se;
+      out.interval = mean.interval;
+      out.interval_kind = "95% t-interval";
+    } else if (claim.statistic.p == 0.5 && stats::count_present(out.per_replicate) >= 2) {
       // The bootstrap interval of the median: the paired difference against zero is the sample itself.
       const std::vector<double> zeros(out.per_replicate.size(), 0.0);
       auto stream = results::bootstrap_stream(data, seed, {{c}, view, claim.metric, out.checkpoint});
@@ -794,23 +814,19 @@ Measurement measure(const Claim& claim, Claim::Measure kind, const results::Trac
                         " usable checkpoints (finite, > 0); a slope needs at least 3");
     return out;
   }
-  // Contraction: rho = exp(slope of log(center) against t), the per-step factor of a linear rate.
-  const auto curve = stats::replicate_curve(runs, claim.statistic);
-  std::vector<double> t, log_center;
-  for (std::size_t k = 0; k < data.layout.checkpoints.size(); ++k) {
-    const double tk = double(data.layout.checkpoints[k]);
-    if (tk < window.t_min || tk > window.t_max || !(curve.value[k] > 0) || !std::isfinite(curve.value[k]))
-      continue;
-    t.push_back(tk);
-    log_center.push_back(std::log(curve.value[k] * scale));
-  }
-  const stats::LineFit fit = stats::fit_line(t, log_center);
-  if (fit.points < 3)
-    throw ConfigError(where_text(claim) + window_text(window) + " holds " + std::to_string(fit.points) +
+  // Contraction: rho = exp(slope of log(center) against t), the per-step factor of a linear rate, with the
+  // replicate-bootstrap interval `summary --fit contraction` prints (same stream key, same bits). A constant
+  // scale= moves log(center) by a constant and leaves the slope alone.
+  (void)scale;
+  auto stream = results::bootstrap_stream(data, seed, {{c}, view, claim.metric});
+  const stats::RateFit fit = stats::bootstrap_contraction(runs, data.layout.checkpoints, window, claim.statistic,
+                                                          {resamples, 0.95}, stream);
+  if (fit.fit.points < 3)
+    throw ConfigError(where_text(claim) + window_text(window) + " holds " + std::to_string(fit.fit.points) +
                       " usable checkpoints; a contraction fit needs at least 3");
-  out.value = std::exp(fit.slope);
-  out.interval = {std::exp(fit.slope - 1.96 * fit.slope_se), std::exp(fit.slope + 1.96 * fit.slope_se)};
-  out.interval_kind = "+-1.96se";
+  out.value = stats::contraction_factor(fit);
+  out.interval = stats::contraction_interval(fit);
+  out.interval_kind = "CI";
   return out;
 }
 
@@ -850,10 +866,24 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       v.measured = measured_text(m);
       v.value = m.value;
       v.interval = m.interval;
-      if (!claim.expect_target.empty()) {
+      const bool has_interval = std::isfinite(m.interval.lo) && std::isfinite(m.interval.hi);
+      if (claim.interval_mode == Claim::IntervalMode::contains) {
         const double target = evaluate(claim.expect_target, data, c);
-        // se=K: K standard errors of the mean, the half-width of the +-1.96se interval divided by 1.96.
-        const double se = (m.interval.hi - m.interval.lo) / (2 * 1.96);
+        v.pass = has_interval && m.interval.lo <= target && target <= m.interval.hi;
+        v.bound = "interval contains " + claim.expect_target.text() + " = " + real(target) +
+                  (has_interval ? std::string() : " (no interval: " + std::string(data.layout.replicates < 2 ? "one run" : "too few points") + ")");
+        const double width = has_interval && m.interval.hi > m.interval.lo ? m.interval.hi - m.interval.lo : 1.0;
+        v.margin = has_interval ? std::min(target - m.interval.lo, m.interval.hi - target) / width : -1.0;
+      } else if (claim.interval_mode == Claim::IntervalMode::within) {
+        const double lo = evaluate(claim.expect_low, data, c), hi = evaluate(claim.expect_high, data, c);
+        v.pass = has_interval && m.interval.lo >= lo && m.interval.hi <= hi;
+        v.bound = "interval within [" + real(lo) + ", " + real(hi) + "]" +
+                  (has_interval ? std::string() : " (no interval: " + std::string(data.layout.replicates < 2 ? "one run" : "too few points") + ")");
+        const double width = std::isfinite(hi - lo) && hi > lo ? hi - lo : 1.0;
+        v.margin = has_interval ? std::min(m.interval.lo - lo, hi - m.interval.hi) / width : -1.0;
+      } else if (!claim.expect_target.empty()) {
+        const double target = evaluate(claim.expect_target, data, c);
+        const double se = m.se;  // se=K: K standard errors of the mean
         const double slack =
             std::max({claim.tol >= 0 ? claim.tol * std::abs(target) : 0.0, claim.atol >= 0 ? claim.atol : 0.0,
                       claim.se >= 0 ? claim.se * se : 0.0});

@@ -6,7 +6,8 @@
 // string" (may hold spaces) or a [bracketed pair] (may hold spaces and commas). The full syntax, the kinds
 // and the formula language are documented in README.md ("Claims"); in short:
 //
-//   slope     the log-log slope of stat(metric) over window lies in expect=[a, b] (bootstrap CI reported)
+//   slope     the log-log slope of stat(metric) over window lies in expect=[a, b] (bootstrap CI reported;
+//             ci=within: the whole CI lies in [a, b]; ci=contains: the CI contains expect=VALUE)
 //   value     stat(metric) at t (measure=at, default) or the per-step contraction factor over a window
 //             (measure=contraction: exp of the slope of log stat against t) lies in expect=[a, b], or
 //             within tol (relative) / atol (absolute) / se (standard errors of the mean) of expect=FORMULA
@@ -71,6 +72,11 @@ struct Claim {
   stats::Statistic statistic = stats::Statistic::median();
   std::string statistic_text = "median";
   Measure measure = Measure::at;
+  // ci=: point (default: the estimate decides), within (the whole interval lies in expect=[a, b]), contains
+  // (the interval contains expect=VALUE). slope and value claims with an interval (slope, contraction, mean,
+  // median); so a small study cannot pass by luck of its point estimate.
+  enum class IntervalMode { point, within, contains };
+  IntervalMode interval_mode = IntervalMode::point;
   Formula at, scale, window_from, window_to;  // defaults: T, 1, T/10, T
   // at= must be a stored checkpoint; checkpoint=nearest reads the stored one closest to it instead.
   bool at_nearest = false;

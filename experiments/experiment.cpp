@@ -590,10 +590,17 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     else if (n.kind == "optimizer") optimizer_sections.push_back(&s);
     else if (n.kind == "schedule") schedule_sections.push_back(&s);
     else if (n.kind == "claims" || n.kind == "quick" || n.kind == "plot") continue;  // experiments/claims.hpp
-    else
+    else if (n.kind == "summary" && n.label.empty()) {  // `ratelab summary`'s defaults for this experiment's files
+      for (const auto& e : s.entries)
+        if (e.key != "fit")
+          problems.push_back(where(source, e) + unknown_key_message("[summary] key", e.key, {"fit"}));
+        else if (e.value != "power" && e.value != "contraction" && e.value != "auto")
+          problems.push_back(where(source, e) + "[summary] fit = '" + e.value + "' is not one of power, contraction, auto");
+    } else
       problems.push_back(where(source, s) + unknown_key_message("section", "[" + s.name + "]",
                                                                      {"[experiment]", "[problem]", "[optimizer]",
-                                                                      "[schedule]", "[claims]", "[quick]", "[plot]"}));
+                                                                      "[schedule]", "[claims]", "[quick]", "[plot]",
+                                                                      "[summary]"}));
   }
 
   // [experiment]
@@ -799,8 +806,8 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   dump(parsed_optimizers, optimizer_sections);
   dump(parsed_schedules, schedule_sections);
   for (const auto& s : doc.sections)
-    if (s.name == "claims") {
-      text << "\n[claims]\n";
+    if (s.name == "claims" || s.name == "summary") {
+      text << "\n[" << s.name << "]\n";
       for (const auto& e : s.entries) text << e.key << " = " << e.value << "\n";
     }
   plan.resolved_text = text.str();

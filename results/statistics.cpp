@@ -1,6 +1,7 @@
 #include "results/statistics.hpp"
 
 #include <algorithm>
+#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -28,10 +29,17 @@ void check_options(const BootstrapOptions& options) {
   if (!errors.empty()) throw ConfigError(errors);
 }
 
-void keep_finite(std::span<const double> values, std::vector<double>& out) {
+void keep_present(std::span<const double> values, std::vector<double>& out) {
   out.clear();
   for (double v : values)
-    if (std::isfinite(v)) out.push_back(v);
+    if (!std::isnan(v)) out.push_back(v);
+}
+
+// x_lo + fraction (x_hi - x_lo) without inf - inf: towards +Inf is +Inf.
+double interpolate(double x_lo, double x_hi, double fraction) {
+  if (fraction == 0.0 || x_lo == x_hi) return x_lo;
+  if (std::isinf(x_hi) || std::isinf(x_lo)) return x_hi > 0 && std::isinf(x_hi) ? x_hi : x_lo;
+  return x_lo + fraction * (x_hi - x_lo);
 }
 
 // Definition 7 on an unsorted finite buffer, reordering it: the two order statistics it needs are found
@@ -45,8 +53,7 @@ double quantile_in_place(std::vector<double>& buffer, double p) {
   const double x_lo = buffer[lo];
   if (lo + 1 >= n) return x_lo;
   const double x_hi = *std::min_element(buffer.begin() + std::ptrdiff_t(lo) + 1, buffer.end());
-  const double fraction = h - double(lo);
-  return fraction == 0.0 ? x_lo : x_lo + fraction * (x_hi - x_lo);
+  return interpolate(x_lo, x_hi, h - double(lo));
 }
 
 double statistic_in_place(std::vector<double>& buffer, Statistic statistic) {
@@ -76,14 +83,13 @@ double quantile_sorted(std::span<const double> sorted, double p) {
   const double h = double(n - 1) * p;
   const std::size_t lo = std::min(std::size_t(std::floor(h)), n - 1);
   if (lo + 1 >= n) return sorted[lo];
-  const double fraction = h - double(lo);
-  return fraction == 0.0 ? sorted[lo] : sorted[lo] + fraction * (sorted[lo + 1] - sorted[lo]);
+  return interpolate(sorted[lo], sorted[lo + 1], h - double(lo));
 }
 
 double quantile(std::span<const double> values, double p) {
   check_probability(p);
   std::vector<double> buffer;
-  keep_finite(values, buffer);
+  keep_present(values, buffer);
   return quantile_in_place(buffer, p);
 }
 
@@ -93,13 +99,14 @@ double mean(std::span<const double> values) {
   double sum = 0.0;
   std::size_t n = 0;
   for (double v : values)
-    if (std::isfinite(v)) sum += v, ++n;
+    if (!std::isnan(v)) sum += v, ++n;
   return n ? sum / double(n) : kNaN;
 }
 
 double standard_error(std::span<const double> values) {
-  const std::size_t n = count_finite(values);
+  const std::size_t n = count_present(values);
   if (n < 2) return kNaN;
+  if (count_finite(values) < n) return std::numeric_limits<double>::infinity();
   const double m = mean(values);
   double ss = 0.0;
   for (double v : values)
@@ -109,6 +116,30 @@ double standard_error(std::span<const double> values) {
 
 std::size_t count_finite(std::span<const double> values) {
   return std::size_t(std::count_if(values.begin(), values.end(), [](double v) { return std::isfinite(v); }));
+}
+
+std::size_t count_present(std::span<const double> values) {
+  return std::size_t(std::count_if(values.begin(), values.end(), [](double v) { return !std::isnan(v); }));
+}
+
+double student_t_quantile(double p, double dof) {
+  if (!(p > 0.0 && p < 1.0)) throw ConfigError("Student t quantile level p = " + format_value(p) + " violates 0 < p < 1");
+  if (!(dof > 0.0)) throw ConfigError("Student t degrees of freedom = " + format_value(dof) + " violates dof > 0");
+  return boost::math::quantile(boost::math::students_t_distribution<double>(dof), p);
+}
+
+MeanInterval mean_interval(std::span<const double> values, double confidence) {
+  if (!(confidence > 0.0 && confidence < 1.0))
+    throw ConfigError("confidence = " + format_value(confidence) + " violates 0 < confidence < 1");
+  MeanInterval out{mean(values), standard_error(values), {kNaN, kNaN}, long(count_present(values))};
+  if (out.n < 2) return out;
+  if (std::isinf(out.mean)) {
+    out.interval = {out.mean, out.mean};
+    return out;
+  }
+  const double t = student_t_quantile((1.0 + confidence) / 2.0, double(out.n - 1));
+  out.interval = {out.mean - t * out.se, out.mean + t * out.se};
+  return out;
 }
 
 LineFit fit_line(std::span<const double> x, std::span<const double> y) {
@@ -131,15 +162,14 @@ LineFit fit_line(std::span<const double> x, std::span<const double> y) {
   if (!(sxx > 0.0)) return fit;  // all x equal: no slope
   fit.slope = sxy / sxx;
   fit.intercept = my - fit.slope * mx;
-  if (n >= 3) {
-    double ssr = 0.0;
-    for (std::size_t i = 0; i < n_all; ++i)
-      if (std::isfinite(x[i]) && std::isfinite(y[i])) {
-        const double r = y[i] - fit.intercept - fit.slope * x[i];
-        ssr += r * r;
-      }
-    fit.slope_se = std::sqrt(ssr / double(n - 2) / sxx);
-  }
+  double ssr = 0.0;
+  for (std::size_t i = 0; i < n_all; ++i)
+    if (std::isfinite(x[i]) && std::isfinite(y[i])) {
+      const double r = y[i] - fit.intercept - fit.slope * x[i];
+      ssr += r * r;
+    }
+  fit.ssr = ssr;
+  if (n >= 3) fit.slope_se = std::sqrt(ssr / double(n - 2) / sxx);
   return fit;
 }
 
@@ -149,16 +179,18 @@ FitWindow last_decade(std::span<const long> checkpoints) {
 }
 
 namespace {
-// log t for the checkpoints inside the window (t > 0), with their column indices.
+// The abscissa of each checkpoint inside the window, with its column index: log t (t > 0) for a power law,
+// t itself (t >= 0) for a contraction.
 void window_columns(std::span<const long> checkpoints, FitWindow window, std::vector<std::size_t>& columns,
-                    std::vector<double>& log_t) {
+                    std::vector<double>& log_t, RateModel model = RateModel::power) {
   columns.clear();
   log_t.clear();
   for (std::size_t k = 0; k < checkpoints.size(); ++k) {
     const double t = double(checkpoints[k]);
-    if (t > 0.0 && t >= window.t_min && t <= window.t_max) {
+    const bool usable = model == RateModel::power ? t > 0.0 : t >= 0.0;
+    if (usable && t >= window.t_min && t <= window.t_max) {
       columns.push_back(k);
-      log_t.push_back(std::log(t));
+      log_t.push_back(model == RateModel::power ? std::log(t) : t);
     }
   }
 }
@@ -186,13 +218,16 @@ ReplicateCurve replicate_curve(const ReplicateMatrix& runs, Statistic statistic)
   curve.replicates = long(runs.rows());
   curve.value.resize(std::size_t(runs.cols()));
   curve.used.resize(std::size_t(runs.cols()));
+  curve.finite.resize(std::size_t(runs.cols()));
   std::vector<double> buffer;
   buffer.reserve(std::size_t(runs.rows()));
   for (Eigen::Index k = 0; k < runs.cols(); ++k) {
     buffer.clear();
+    long finite = 0;
     for (Eigen::Index r = 0; r < runs.rows(); ++r)
-      if (std::isfinite(runs(r, k))) buffer.push_back(runs(r, k));
+      if (!std::isnan(runs(r, k))) buffer.push_back(runs(r, k)), finite += std::isfinite(runs(r, k)) ? 1 : 0;
     curve.used[std::size_t(k)] = long(buffer.size());
+    curve.finite[std::size_t(k)] = finite;
     curve.value[std::size_t(k)] = statistic_in_place(buffer, statistic);
   }
   return curve;
@@ -211,14 +246,44 @@ RandomStream bootstrap_stream(std::uint64_t seed, std::string_view key) {
   return RandomStream(seed, stable_hash(key), StreamPurpose::sampling, kBootstrapSalt);
 }
 
+double contraction_factor(const RateFit& fit) { return std::exp(fit.fit.slope); }
+Interval contraction_interval(const RateFit& fit) { return {std::exp(fit.slope_ci.lo), std::exp(fit.slope_ci.hi)}; }
+
 RateFit bootstrap_loglog_slope(const ReplicateMatrix& runs, std::span<const long> checkpoints,
                                FitWindow window, Statistic center, const BootstrapOptions& options,
                                RandomStream& stream) {
+  return bootstrap_rate(RateModel::power, runs, checkpoints, window, center, options, stream);
+}
+
+RateFit bootstrap_contraction(const ReplicateMatrix& runs, std::span<const long> checkpoints, FitWindow window,
+                              Statistic center, const BootstrapOptions& options, RandomStream& stream) {
+  return bootstrap_rate(RateModel::contraction, runs, checkpoints, window, center, options, stream);
+}
+
+RateModel choose_rate_model(const ReplicateMatrix& runs, std::span<const long> checkpoints, FitWindow window,
+                            Statistic center) {
+  const ReplicateCurve curve = replicate_curve(runs, center);
+  std::vector<double> log_t, t, log_center;
+  for (std::size_t k = 0; k < checkpoints.size(); ++k) {
+    const double tk = double(checkpoints[k]);
+    const double v = curve.value[k];
+    if (!(tk > 0.0 && tk >= window.t_min && tk <= window.t_max && v > 0.0 && std::isfinite(v))) continue;
+    log_t.push_back(std::log(tk));
+    t.push_back(tk);
+    log_center.push_back(std::log(v));
+  }
+  const LineFit power = fit_line(log_t, log_center), contraction = fit_line(t, log_center);
+  if (power.points < 3 || !std::isfinite(power.ssr) || !std::isfinite(contraction.ssr)) return RateModel::power;
+  return contraction.ssr < power.ssr ? RateModel::contraction : RateModel::power;
+}
+
+RateFit bootstrap_rate(RateModel model, const ReplicateMatrix& runs, std::span<const long> checkpoints,
+                       FitWindow window, Statistic center, const BootstrapOptions& options, RandomStream& stream) {
   check_statistic(center);
   check_options(options);
   std::vector<std::size_t> columns;
-  std::vector<double> log_t;
-  window_columns(checkpoints, window, columns, log_t);
+  std::vector<double> log_t;  // the abscissa: log t or t
+  window_columns(checkpoints, window, columns, log_t, model);
   const Eigen::Index replicates = runs.rows();
 
   // Only the window's columns matter: copy them once, contiguous per checkpoint.
@@ -232,7 +297,7 @@ RateFit bootstrap_loglog_slope(const ReplicateMatrix& runs, std::span<const long
       buffer.clear();
       for (Eigen::Index i = 0; i < replicates; ++i) {
         const double v = sub(row_of(i), Eigen::Index(j));
-        if (std::isfinite(v)) buffer.push_back(v);
+        if (!std::isnan(v)) buffer.push_back(v);
       }
       centers[j] = statistic_in_place(buffer, center);
     }
@@ -240,10 +305,12 @@ RateFit bootstrap_loglog_slope(const ReplicateMatrix& runs, std::span<const long
   };
 
   RateFit result;
+  result.model = model;
   result.fit = center_curve([](Eigen::Index i) { return i; });
   result.slope_ci = {kNaN, kNaN};
   result.resamples_used = 0;
-  if (replicates == 0 || result.fit.points < 2) return result;
+  // One run: every resample is that run, so a percentile interval would be a point; there is none.
+  if (replicates < 2 || result.fit.points < 2) return result;
 
   std::vector<Eigen::Index> rows(static_cast<std::size_t>(replicates));
   std::vector<double> slopes;
@@ -264,8 +331,8 @@ PairedDifference paired_difference(std::span<const double> a, std::span<const do
   std::vector<double> d;
   double smaller = 0.0;
   for (std::size_t r = 0; r < std::min(a.size(), b.size()); ++r) {
-    if (!std::isfinite(a[r]) || !std::isfinite(b[r])) continue;
-    d.push_back(a[r] - b[r]);
+    if (std::isnan(a[r]) || std::isnan(b[r])) continue;
+    d.push_back(a[r] == b[r] ? 0.0 : a[r] - b[r]);  // both failed (+Inf): a tie, not inf - inf
     smaller += a[r] < b[r] ? 1.0 : a[r] == b[r] ? 0.5 : 0.0;
   }
   PairedDifference out;

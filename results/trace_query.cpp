@@ -180,6 +180,10 @@ StatusCounts status_counts(const TraceData& data, std::size_t configuration) {
   return counts;
 }
 
+bool run_failed(RunStatus status) {
+  return status == RunStatus::diverged || status == RunStatus::error || status == RunStatus::nonfinite;
+}
+
 bool measured(const TraceData& data, std::size_t configuration, std::size_t replicate) {
   const RunStatus status = data.status[run_index(data, configuration, replicate)];
   return status != RunStatus::error && status != RunStatus::missing;
@@ -191,10 +195,15 @@ stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metri
                     checkpoints = data.layout.checkpoints.size();
   stats::ReplicateMatrix matrix(static_cast<Eigen::Index>(replicates), static_cast<Eigen::Index>(checkpoints));
   const double* block = data.traces[metric].data() + ((configuration * views + view) * replicates) * checkpoints;
+  constexpr double kFailed = std::numeric_limits<double>::infinity();
   for (std::size_t r = 0; r < replicates; ++r) {
+    const RunStatus status = data.status[run_index(data, configuration, r)];
+    const bool failed = run_failed(status);
     const bool has_values = measured(data, configuration, r);
-    for (std::size_t k = 0; k < checkpoints; ++k)
-      matrix(Eigen::Index(r), Eigen::Index(k)) = has_values ? block[r * checkpoints + k] : kNaN;
+    for (std::size_t k = 0; k < checkpoints; ++k) {
+      const double v = has_values ? block[r * checkpoints + k] : kNaN;
+      matrix(Eigen::Index(r), Eigen::Index(k)) = failed && !std::isfinite(v) ? kFailed : v;
+    }
   }
   return matrix;
 }

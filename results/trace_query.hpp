@@ -63,7 +63,14 @@ StatusCounts status_counts(const TraceData& data, std::size_t configuration);
 // whatever their arrays hold.
 bool measured(const TraceData& data, std::size_t configuration, std::size_t replicate);
 
-// Replicates x checkpoints of one (metric, configuration, view); NaN rows for runs without measurements.
+// Whether a run ended in failure: diverged, error or nonfinite. Its missing or non-finite values count as +Inf
+// in every statistic (results/statistics.hpp), so a failed run is the worst outcome, never a dropped one.
+bool run_failed(RunStatus status);
+
+// Replicates x checkpoints of one (metric, configuration, view). A failed run (run_failed: diverged, error,
+// nonfinite) holds what it measured while finite and +Inf where it has no finite value (after diverging,
+// everywhere for an error); an interrupted or missing run holds what it measured and NaN elsewhere (not
+// known: ignored, not counted).
 stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metric, std::size_t configuration,
                                         std::size_t view);
 

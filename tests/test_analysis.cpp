@@ -135,11 +135,13 @@ TEST_CASE("quantiles follow Hyndman & Fan definition 7 (numpy's linear)", "[anal
   CHECK(stats::quantile_sorted(sorted, 0.5) == 2.5);
   CHECK(stats::quantile_sorted(sorted, 0.9) == Approx(3.7).epsilon(1e-15));
   CHECK(stats::quantile_sorted(sorted, 1.0) == 4.0);
-  // Unsorted, with NaN and Inf ignored: sorted finite part 1 3 5 7 15; h = 4p.
+  // Unsorted, NaN ignored (not measured), +Inf counted (a failed run, issue 26): sorted 1 3 5 7 15 inf; h = 5p.
   const std::vector<double> values{7, kNaN, 1, 3, std::numeric_limits<double>::infinity(), 15, 5};
-  CHECK(stats::quantile(values, 0.25) == 3.0);                            // h = 1
-  CHECK(stats::quantile(values, 0.8) == Approx(8.6).epsilon(1e-15));     // h = 3.2: 7 + 0.2 * 8
-  CHECK(stats::median(values) == 5.0);
+  CHECK(stats::quantile(values, 0.25) == 3.5);                            // h = 1.25: 3 + 0.25 * 2
+  CHECK(stats::quantile(values, 0.7) == Approx(11.0).epsilon(1e-15));    // h = 3.5: 7 + 0.5 * 8
+  CHECK(stats::quantile(values, 0.8) == 15.0);                           // h = 4
+  CHECK(stats::quantile(values, 0.9) == std::numeric_limits<double>::infinity());  // h = 4.5: towards inf
+  CHECK(stats::median(values) == 6.0);                                   // h = 2.5: 5 + 0.5 * 2
   CHECK(stats::count_finite(values) == 5);
   CHECK(std::isnan(stats::quantile(std::vector<double>{kNaN}, 0.5)));
   CHECK(stats::median(std::vector<double>{2, 1}) == 1.5);
@@ -344,11 +346,14 @@ TEST_CASE("summary recovers an exact power-law exponent to 1e-9, with counts and
     long in_window = 0;
     for (long t : data.layout.checkpoints) in_window += t >= 100 ? 1 : 0;
     CHECK(number(row.at("fit_points")) == double(in_window));
-    // Final values: (1 + 0.3 r) 1000^-p over the replicates that count.
+    // Final values: (1 + 0.3 r) 1000^-p, and +inf for the diverged and the errored run (issue 26: a failed run
+    // is the worst outcome, not a dropped one).
     std::vector<double> finals;
     for (long r = 0; r < 6; ++r)
-      if (!(c == 1 && r == 2) && !(c == 2 && r == 5)) finals.push_back((1.0 + 0.3 * double(r)) * std::pow(1000.0, -p));
-    CHECK(row.at("final_n") == std::to_string(finals.size()));
+      finals.push_back((c == 1 && r == 2) || (c == 2 && r == 5) ? std::numeric_limits<double>::infinity()
+                                                                : (1.0 + 0.3 * double(r)) * std::pow(1000.0, -p));
+    CHECK(row.at("final_n") == "6");
+    CHECK(row.at("final_finished") == (c == 0 ? "6" : "5"));
     CHECK(number(row.at("final_median")) == stats::median(finals));
     CHECK(number(row.at("final_mean")) == stats::mean(finals));
     CHECK(number(row.at("final_q0.1")) == stats::quantile(finals, 0.1));

@@ -2,6 +2,7 @@
 // once, so `summary`, `compare` and `verify` agree on the same file.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -97,8 +98,8 @@ TEST_CASE("trace queries: nearest checkpoint, status counts, run statistics, str
   CHECK(counts.other == 2);
   const auto runs = results::replicate_matrix(data, 0, 0, 0);
   CHECK(std::isfinite(runs(1, 3)));  // a diverged run keeps what it measured
-  CHECK(std::isnan(runs(2, 3)));     // error and missing runs have no measurements
-  CHECK(std::isnan(runs(3, 3)));
+  CHECK(runs(2, 3) == std::numeric_limits<double>::infinity());  // an error run failed: +inf (issue 26)
+  CHECK(std::isnan(runs(3, 3)));     // a missing run has no measurements: not counted
   data.run_stats = {{"q_mean", std::vector<double>(24, 2.0)}};
   const auto q = results::run_statistic_column(data, "q_mean", 0);
   CHECK(q[0] == 2.0);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/run.hpp"
+#include "experiments/experiment.hpp"
 #include "results/trace_query.hpp"
 
 namespace ratelab::tools {
@@ -194,7 +195,11 @@ ParamTable<SummaryOptions> SummaryOptions::params() {
       param(&SummaryOptions::seed, "seed", nonnegative(), "bootstrap seed (intervals are reproducible)"),
       param(&SummaryOptions::csv, "csv", unconstrained(), "print CSV of every column instead of an aligned table"),
       param(&SummaryOptions::wide, "wide", unconstrained(),
-            "every column aligned (mean, slope standard error, fit points, status counts, run statistics)")}
+            "every column aligned (mean, slope standard error, fit points, status counts, run statistics)"),
+      param(&SummaryOptions::fit, "fit", unconstrained(),
+            "rate model: power (log-log slope), contraction (rho per step: log metric against t), auto (the "
+            "line that fits log(center) better, smaller residual sum of squares); empty: the file's "
+            "[summary] fit, else power")}
       .with(&SummaryOptions::curves, CurveOptions::params());
 }
 
@@ -214,6 +219,29 @@ ParamTable<CompareOptions> CompareOptions::params() {
 
 // ---- summary ------------------------------------------------------------------------------------------
 
+std::string summary_fit(const std::string& fit, const TraceData& data) {
+  static const std::vector<std::string> models{"power", "contraction", "auto"};
+  std::string chosen = fit;
+  std::string where = "fit";
+  if (chosen.empty() && !data.layout.experiment_text.empty()) {
+    std::optional<IniDocument> stored;
+    try {
+      stored = parse_ini(data.layout.experiment_text, "the file's stored experiment");
+    } catch (const ConfigError&) {
+      // Not an experiment file's text (files written by hand, by tests): it has no [summary] to read.
+    }
+    if (stored)
+      for (const auto& section : stored->sections)
+        if (section.name == "summary")
+          for (const auto& entry : section.entries)
+            if (entry.key == "fit") chosen = entry.value, where = "the file's [summary] fit";
+  }
+  if (chosen.empty()) return "power";
+  if (std::find(models.begin(), models.end(), chosen) == models.end())
+    throw ConfigError(where + " = '" + chosen + "' is not one of power, contraction, auto");
+  return chosen;
+}
+
 int summary(const SummaryOptions& options, const TraceData& data, std::ostream& out) {
   check_trace_data(data);
   const std::size_t m = metric_column(data, options.curves.metric);
@@ -223,22 +251,31 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
   check_quantile_pair(options.q_low, options.q_high, "q_low, q_high");
   const stats::FitWindow window = fit_window(data, options.fit_from, options.fit_to);
   const stats::BootstrapOptions bootstrap{options.bootstrap, options.confidence};
+  const std::string fit = summary_fit(options.fit, data);
   if (data.layout.checkpoints.empty()) throw ConfigError("the file has no checkpoints: nothing to summarize");
   const std::size_t last = data.layout.checkpoints.size() - 1;
+  const long R = data.layout.replicates;
+  const bool one_run = R == 1;
 
-  std::vector<std::string> header{"configuration", "view", "final_n", "final_median", "final_mean",
+  std::vector<std::string> header{"configuration", "view", "final_n", "final_finished", "final_median", "final_mean",
+                                  "final_mean_lo", "final_mean_hi",
                                   "final_q" + exact(options.q_low), "final_q" + exact(options.q_high),
-                                  "slope", "slope_lo", "slope_hi", "slope_se", "fit_points",
-                                  "ok", "diverged", "error", "nonfinite", "other"};
+                                  "slope", "slope_lo", "slope_hi", "slope_se", "fit_points", "fit", "rho", "rho_lo",
+                                  "rho_hi", "ok", "diverged", "error", "nonfinite", "other"};
   for (const auto& [name, values] : data.run_stats) header.push_back("mean_" + name);
   const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
+  const auto interval_text = [&](stats::Interval ci) {
+    return one_run ? std::string("n/a (one run)") : "[" + number(ci.lo) + ", " + number(ci.hi) + "]";
+  };
 
   std::vector<std::vector<std::string>> rows;
   // The default table: what fits in 120 columns (summary_narrow_width), the rest behind --wide and --csv.
   const std::vector<std::string> narrow_header{"configuration", "view", "final_median",
                                                "final_q" + exact(options.q_low), "final_q" + exact(options.q_high),
-                                               "slope", short_real(100 * options.confidence) + "% interval", "ok"};
+                                               fit == "power" ? "slope" : fit == "contraction" ? "rho" : "rate",
+                                               short_real(100 * options.confidence) + "% interval", "finished"};
   std::vector<std::vector<std::string>> narrow_rows;
+  bool any_failed = false;
   for (std::size_t c : configs) {
     const auto& config = data.layout.configurations[c];
     const StatusCounts counts = status_counts(data, c);
@@ -251,21 +288,41 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
       const stats::ReplicateMatrix runs = replicate_matrix(data, m, c, v);
       const Eigen::VectorXd final_column = runs.col(Eigen::Index(last));
       const std::span<const double> final_values(final_column.data(), std::size_t(final_column.size()));
-      RandomStream stream =
-          results::bootstrap_stream(data, options.seed, {{c}, data.layout.views[v], data.layout.metrics[m]});
+      // One subject, one stream key: the power and the contraction fit each draw the resamples verify's
+      // slope and contraction claims draw (results::bootstrap_stream), so the intervals are the same bits.
+      const results::BootstrapSubject subject{{c}, data.layout.views[v], data.layout.metrics[m]};
+      RandomStream stream = results::bootstrap_stream(data, options.seed, subject);
       const stats::RateFit rate =
           stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window, center, bootstrap, stream);
+      const stats::RateModel model =
+          fit == "power"         ? stats::RateModel::power
+          : fit == "contraction" ? stats::RateModel::contraction
+                                 : stats::choose_rate_model(runs, data.layout.checkpoints, window, center);
+      std::optional<stats::RateFit> contraction;
+      if (model == stats::RateModel::contraction) {
+        RandomStream again = results::bootstrap_stream(data, options.seed, subject);
+        contraction = stats::bootstrap_contraction(runs, data.layout.checkpoints, window, center, bootstrap, again);
+      }
+      const std::size_t present = stats::count_present(final_values), finite = stats::count_finite(final_values);
+      any_failed = any_failed || finite < present;
+      const stats::MeanInterval mean = stats::mean_interval(final_values, options.confidence);
       // One sign convention everywhere (claims' `slope`, plots): the log-log slope, negative when converging.
+      const std::string rate_text = contraction ? (fit == "auto" ? "rho " : "") + number(stats::contraction_factor(*contraction))
+                                                : (fit == "auto" ? "slope " : "") + number(rate.fit.slope);
       narrow_rows.push_back({config.label, data.layout.views[v], number(stats::median(final_values)),
                              number(stats::quantile(final_values, options.q_low)),
-                             number(stats::quantile(final_values, options.q_high)), number(rate.fit.slope),
-                             "[" + number(rate.slope_ci.lo) + ", " + number(rate.slope_ci.hi) + "]",
-                             std::to_string(counts.ok) + "/" + std::to_string(data.layout.replicates)});
+                             number(stats::quantile(final_values, options.q_high)), rate_text,
+                             interval_text(contraction ? stats::contraction_interval(*contraction) : rate.slope_ci),
+                             std::to_string(finite) + "/" + std::to_string(R)});
+      const auto blank_unless = [&](bool shown, double v) { return shown ? number(v) : std::string(); };
       std::vector<std::string> row{config.label,
                                    data.layout.views[v],
-                                   std::to_string(stats::count_finite(final_values)),
+                                   std::to_string(present),
+                                   std::to_string(finite),
                                    number(stats::median(final_values)),
-                                   number(stats::mean(final_values)),
+                                   number(mean.mean),
+                                   number(mean.interval.lo),
+                                   number(mean.interval.hi),
                                    number(stats::quantile(final_values, options.q_low)),
                                    number(stats::quantile(final_values, options.q_high)),
                                    number(rate.fit.slope),
@@ -273,6 +330,10 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
                                    number(rate.slope_ci.hi),
                                    number(rate.fit.slope_se),
                                    std::to_string(rate.fit.points),
+                                   contraction ? "contraction" : "power",
+                                   blank_unless(bool(contraction), contraction ? stats::contraction_factor(*contraction) : 0),
+                                   blank_unless(bool(contraction), contraction ? stats::contraction_interval(*contraction).lo : 0),
+                                   blank_unless(bool(contraction), contraction ? stats::contraction_interval(*contraction).hi : 0),
                                    std::to_string(counts.ok),
                                    std::to_string(counts.diverged),
                                    std::to_string(counts.error),
@@ -284,12 +345,21 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
   }
   if (!options.csv) {
     out << "experiment " << data.layout.experiment_name << ", metric " << metric_description(data, m) << "\n"
-        << "final: t = " << data.layout.checkpoints[last] << ", over the finite runs (final_n of "
-        << data.layout.replicates << ")\n"
-        << "slope: least squares of log(" << options.curves.center << " over replicates) = a + slope log t for t in ["
-        << short_real(window.t_min) << ", " << short_real(window.t_max) << "] (t^-1 has slope -1);\n"
-        << "       interval: " << short_real(100 * options.confidence) << "% percentile bootstrap over replicates (" << options.bootstrap
-        << " resamples, seed " << options.seed << ")\n";
+        << "final: t = " << data.layout.checkpoints[last] << ", over the " << R << " run" << (one_run ? "" : "s")
+        << "; finished = runs with a finite value at t; a diverged or errored run\n"
+        << "       counts as +inf (the median is inf when more than half did not finish, the mean when one did not)\n";
+    if (fit != "contraction")
+      out << "slope: least squares of log(" << options.curves.center << " over replicates) = a + slope log t for t in ["
+          << short_real(window.t_min) << ", " << short_real(window.t_max) << "] (t^-1 has slope -1)\n";
+    if (fit != "power")
+      out << "rho:   exp(slope of log(" << options.curves.center << " over replicates) against t) for t in ["
+          << short_real(window.t_min) << ", " << short_real(window.t_max) << "]: the per-step contraction C rho^t\n";
+    if (fit == "auto")
+      out << "rate:  auto: per row, the line (log t or t) with the smaller residual sum of squares\n";
+    out << "interval: " << short_real(100 * options.confidence) << "% percentile bootstrap over replicates ("
+        << options.bootstrap << " resamples, seed " << options.seed << ")"
+        << (one_run ? "; n/a: one run, nothing to resample" : "") << "\n";
+    if (any_failed) out << "(a row with finished < " << R << ": runs that did not finish count as +inf)\n";
   }
   if (options.csv || options.wide) {
     print_table(header, rows, options.csv, out);
@@ -313,7 +383,8 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
     }
   }
   print_table(narrow_header, narrow_rows, false, out);
-  out << "(--wide: also the mean, final_n, slope_se, fit points, status counts and run statistics; --csv: all, exact)\n";
+  out << "(--wide: also the mean with its Student t interval, final_n, slope_se, fit points, status counts, run\n"
+         " statistics; --csv: all, exact)\n";
   return 0;
 }
 
@@ -333,8 +404,8 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
   const auto& ca = data.layout.configurations[a];
   const auto& cb = data.layout.configurations[b];
 
-  std::vector<std::string> header{"view", "pairs", "median_a", "median_b", "median_diff", "diff_lo", "diff_hi",
-                                  "mean_diff", "mean_diff_se", "fraction_a_smaller"};
+  std::vector<std::string> header{"view", "pairs", "finished_a", "finished_b", "median_a", "median_b", "median_diff",
+                                  "diff_lo", "diff_hi", "mean_diff", "mean_diff_se", "fraction_a_smaller"};
   const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
   std::vector<std::vector<std::string>> rows;
   for (std::size_t v : views) {
@@ -344,7 +415,10 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
     RandomStream stream = results::bootstrap_stream(
         data, options.seed, {{a, b}, data.layout.views[v], data.layout.metrics[m], checkpoints[k]});
     const stats::PairedDifference d = stats::paired_difference(va, vb, bootstrap, stream);
-    rows.push_back({data.layout.views[v], std::to_string(d.pairs), number(stats::median(va)),
+    const auto finished = [&](std::span<const double> x) {
+      return std::to_string(stats::count_finite(x)) + "/" + std::to_string(data.layout.replicates);
+    };
+    rows.push_back({data.layout.views[v], std::to_string(d.pairs), finished(va), finished(vb), number(stats::median(va)),
                     number(stats::median(vb)), number(d.median), number(d.median_ci.lo), number(d.median_ci.hi),
                     number(d.mean), number(d.mean_se), number(d.fraction_a_smaller)});
   }
@@ -352,7 +426,8 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
     out << "metric " << metric_description(data, m) << " at t = " << checkpoints[k] << "\n"
         << "A: " << ca.label << " (id " << ca.id << ")\n"
         << "B: " << cb.label << " (id " << cb.id << ")\n"
-        << "paired by replicate (common random numbers); diff = A - B over pairs where both are finite; "
+        << "paired by replicate (common random numbers); diff = A - B over pairs where both were measured; a diverged "
+           "or errored run counts as +inf (both: a tie); finished = runs with a finite value at t;\n"
         << short_real(100 * options.confidence) << "% percentile bootstrap of the median difference ("
         << options.bootstrap << " resamples, seed " << options.seed << ")\n";
   }

@@ -50,8 +50,15 @@ struct SummaryOptions {
   long seed = 1;
   bool csv = false;
   bool wide = false;  // every column aligned; the default table fits summary_narrow_width
+  // Rate model: power (log-log slope), contraction (rho per step), auto (per row, the line that fits
+  // log(center) better: stats::choose_rate_model); empty: the file's stored `[summary] fit`, else power.
+  std::string fit;
   static ParamTable<SummaryOptions> params();
 };
+
+// The rate model summary uses: `fit` when given, else the stored experiment's `[summary] fit = ...`, else
+// power. ConfigError for another value.
+std::string summary_fit(const std::string& fit, const results::TraceData& data);
 
 struct CompareOptions {
   std::string metric = "subopt";
