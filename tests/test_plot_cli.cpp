@@ -90,6 +90,11 @@ TEST_CASE("plot legend: a component's own parameter tells its configurations apa
   CHECK_THAT(text, Catch::Contains("title 'heavy_ball tuning=polyak'") &&
                        Catch::Contains("title 'heavy_ball tuning=manual'") && Catch::Contains("title 'sgd'"));
   CHECK_THAT(text, !Catch::Contains("constant"));
+  // Polyak's tuning and the same constants by hand give the same values: the first curve is hidden under
+  // the second, and the legend says so (before: three entries, two visible lines, no word).
+  CHECK_THAT(text, Catch::Contains("title 'heavy_ball tuning=polyak: hidden under'") &&
+                       Catch::Contains("title '  heavy_ball tuning=manual (same values)'"));
+  CHECK_THAT(text, !Catch::Contains("sgd: hidden"));
 }
 
 TEST_CASE("plot legend: whole-number parameters are shown as they are, not rounded", "[cli][plot]") {

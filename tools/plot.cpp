@@ -623,6 +623,27 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
       if (curve.errors > 0) notes.push_back(std::to_string(curve.errors) + "/" + std::to_string(curve.replicates) + " failed");
       plot.legend.push_back({Kind::note, curve.label + " (" + join(notes, ", ") + ")", 0});
     }
+  // A curve with exactly the values of one drawn after it in its panel is hidden under it: say so, or the
+  // reader counts one curve less than the legend lists (heavy_ball_lessard: Polyak's tuning and the same
+  // constants given by hand draw one line).
+  std::set<std::string> said;
+  for (const auto& panel : plot.panels)
+    for (std::size_t i = 0; i < panel.curves.size(); ++i)
+      for (std::size_t j = panel.curves.size(); j-- > i + 1;) {
+        const auto& under = panel.curves[i].series.front().value;
+        const auto& over = panel.curves[j].series.front().value;
+        const bool same = std::equal(under.begin(), under.end(), over.begin(), over.end(), [](double a, double b) {
+          return a == b || (std::isnan(a) && std::isnan(b));
+        });
+        if (!same) continue;
+        // Two lines, each about as wide as the entries above, so the legend does not widen the figure.
+        const std::string text = panel.curves[i].key + ": hidden under";
+        if (said.insert(text).second) {
+          plot.legend.push_back({Kind::note, text, 0});
+          plot.legend.push_back({Kind::note, "  " + panel.curves[j].key + " (same values)", 0});
+        }
+        break;
+      }
   return plot;
 }
 
