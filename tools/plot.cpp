@@ -772,6 +772,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
       << "in linewidth 1 rounded\n";
   s << "set output " << gp_string(options.output) << "\n";
 
+  auto x_text = [&](std::size_t j) { return plot.x.empty() ? std::to_string(plot.t[j]) : gp_number(plot.x[j]); };
   // Data first, as inline datablocks: one self-contained script (the `script` option keeps it).
   // Columns: t, each series (on a log y axis, values <= 0 at the floor), then the floor markers.
   const double floor = plot.floor;
@@ -781,7 +782,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
       s << "$p" << p << "c" << c << " << EOD\n";
       const auto& series = panel.curves[c].series;
       for (std::size_t j = 0; j < plot.t.size(); ++j) {
-        s << plot.t[j];
+        s << x_text(j);
         for (const auto& one : series) {
           const double v = one.value[j];
           s << ' ' << gp_number(floor > 0 && v <= 0 ? floor : v);
@@ -793,7 +794,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
     }
     if (!panel.theory.empty()) {
       s << "$p" << p << "theory << EOD\n";
-      for (std::size_t j = 0; j < plot.t.size(); ++j) s << plot.t[j] << ' ' << gp_number(panel.theory[0].value[j]) << '\n';
+      for (std::size_t j = 0; j < plot.t.size(); ++j) s << x_text(j) << ' ' << gp_number(panel.theory[0].value[j]) << '\n';
       s << "EOD\n";
     }
   }
@@ -813,7 +814,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
     }
     s << "set yrange [" << gp_number(lo) << ":" << gp_number(hi) << "]\n";
   }
-  s << "set xrange [" << plot.t.front() << ":" << plot.t.back() << "]\n";
+  s << "set xrange [" << x_text(0) << ":" << x_text(plot.t.size() - 1) << "]\n";
   s << "set multiplot title " << text(plot.title) << plain << "\n";
 
   auto screen_x = [&](double inches) { return short_real(inches / width); };
@@ -868,7 +869,8 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
       if (low && high)
         items.push_back(block + " using 1:" + std::to_string(low) + ":" + std::to_string(high) +
                         " with filledcurves fs transparent solid 0.15 noborder " + color + " notitle");
-      items.push_back(block + " using 1:2 with lines lw 2 " + dash + " " + color + " notitle");
+      items.push_back(block + " using 1:2 with " + (plot.steps ? "steps" : "lines") + " lw 2 " + dash + " " + color +
+                      " notitle");
       for (std::size_t i = 0; i < curve.series.size(); ++i) {
         const std::string column = std::to_string(i + 2);
         if (curve.series[i].role == SeriesRole::high_probability)
@@ -900,15 +902,13 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, s
   if (options.output.empty() && options.data.empty())
     throw ConfigError("output is empty: give a figure file (.png, .svg, .pdf, .tex) and/or data (a .tsv file)");
   const PlotData plot = plot_data(options, data);
-  std::string program;
   if (!options.output.empty()) {
-    program = find_program(options.gnuplot);
-    if (program.empty())
+    if (find_program(options.gnuplot).empty())
       throw ConfigError("gnuplot = '" + options.gnuplot +
                         "' was not found on PATH: `plot` draws through gnuplot; install it with "
                         "`apt-get install gnuplot-nox` (or write only the numbers with data=FILE.tsv)");
+    gnuplot_script(plot, options);  // a size too small is an error before any file is written
   }
-  const std::string script_text = options.output.empty() ? std::string() : gnuplot_script(plot, options);
   for (const auto& warning : plot.warnings) warnings << warning << "\n";
   if (!options.data.empty()) {
     std::ofstream tsv(options.data);
@@ -919,6 +919,17 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, s
     out << "wrote " << options.data << "\n";
   }
   if (options.output.empty()) return 0;
+  draw_plot(plot, options, out);
+  return 0;
+}
+
+void draw_plot(const PlotData& plot, const PlotOptions& options, std::ostream& out) {
+  const std::string program = find_program(options.gnuplot);
+  if (program.empty())
+    throw ConfigError("gnuplot = '" + options.gnuplot +
+                      "' was not found on PATH: figures are drawn through gnuplot; install it with "
+                      "`apt-get install gnuplot-nox` (or write only the numbers with --data)");
+  const std::string script_text = gnuplot_script(plot, options);
   if (!options.script.empty()) {
     std::ofstream file(options.script);
     file << script_text;
@@ -951,7 +962,6 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, s
     out << " and " << std::filesystem::path(options.output).replace_extension(".pdf").string();
   out << " (" << plot.panels.size() << " panel" << (plot.panels.size() > 1 ? "s" : "") << ", " << curves
       << " curves)\n";
-  return 0;
 }
 
 }  // namespace ratelab::tools
