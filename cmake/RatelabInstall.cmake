@@ -14,7 +14,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/core/optimizer.hpp ${PROJECT_SOURCE_DIR}/cor
               ${PROJECT_SOURCE_DIR}/core/schedule.hpp ${PROJECT_SOURCE_DIR}/core/plugin_abi.h
               ${PROJECT_SOURCE_DIR}/core/plugin_sdk.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ratelab/core)
-install(TARGETS ratelab RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS ratelab ratelab_check_plugin RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})  # side by side: ratelab execs it
 # The executable finds them at <prefix>/share/ratelab/presets (experiments/run_to_file.cpp).
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/experiments/presets/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ratelab/presets)
 

@@ -125,11 +125,6 @@ ConformanceCheck check_parameters(const ComponentInfo& info) {
 
 }  // namespace
 
-ParamTable<ConformanceOptions> ConformanceOptions::params() {
-  return {param(&ConformanceOptions::eta, "eta", positive(), "constant step size of the convergence runs"),
-          param(&ConformanceOptions::steps, "steps", at_least(20), "steps T of the convergence runs")};
-}
-
 bool ConformanceReport::passed() const {
   for (const auto& c : checks)
     if (c.outcome == Outcome::failed) return false;

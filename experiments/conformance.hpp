@@ -25,10 +25,15 @@
 
 namespace ratelab {
 
+// Defined here, not in conformance.cpp: `ratelab check-plugin` checks these options in the production
+// binary, which does not link the suite (it needs the counting malloc; tools/check_plugin_main.cpp).
 struct ConformanceOptions {
   double eta = 0.5;  // constant step size of the convergence runs
   long steps = 2000;
-  static ParamTable<ConformanceOptions> params();
+  static ParamTable<ConformanceOptions> params() {
+    return {param(&ConformanceOptions::eta, "eta", positive(), "constant step size of the convergence runs"),
+            param(&ConformanceOptions::steps, "steps", at_least(20), "steps T of the convergence runs")};
+  }
 };
 
 struct ConformanceCheck {

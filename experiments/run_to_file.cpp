@@ -4,12 +4,12 @@
 #include "experiments/distributed.hpp"
 #include "core/rng.hpp"
 #include "problems/data.hpp"
+#include "results/fault_points.hpp"
 
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -529,15 +529,6 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
 }
 
 namespace {
-// Fault injection for the crash-safety tests (documented in results/SCHEMA.md): after the n-th run of
-// this process is written, RATELAB_FAULT_KILL_AFTER_RUNS=n kills the process with SIGKILL and
-// RATELAB_FAULT_SIGNAL_AFTER_RUNS=n sends it SIGINT (RATELAB_FAULT_KILL_IN_WRITE, in the writer, kills it
-// halfway through a run's HDF5 write).
-long fault_point(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::atol(v) : 0;
-}
-
 OutputFailure output_failure(const std::string& target, const std::string& why, bool disk_full,
                              const results::Journal& journal) {
   return OutputFailure((disk_full ? "disk full while writing " : "cannot write ") + target + " (" + why + "); " +
@@ -642,8 +633,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
   if (cluster) cluster->agree(threads);  // point 2
 
-  const long kill_after = fault_point("RATELAB_FAULT_KILL_AFTER_RUNS");
-  const long signal_after = fault_point("RATELAB_FAULT_SIGNAL_AFTER_RUNS");
+  const auto fault_after_run = results::fault_points().after_run_written;  // crash tests only (fault_points.hpp)
   long written = 0;
   SweepOptions sweep = options.sweep;
   sweep.threads = threads;
@@ -655,8 +645,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
       ++written;
       writer.write_run(c, r, result);
     });
-    if (written == kill_after) std::raise(SIGKILL);
-    if (written == signal_after) std::raise(SIGINT);
+    if (fault_after_run) fault_after_run(written);
   };
   SweepSummary summary = cluster ? cluster->coordinate(experiment, sweep, sink) : run_sweep(experiment, sweep, sink);
   guarded([&] { writer.commit(); });

@@ -10,7 +10,6 @@
 // back or merged; the only per-call state is the selection on dataspaces created once.
 #include "results/trace_file.hpp"
 
-#include <csignal>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -30,6 +29,8 @@
 #include <system_error>
 #include <utility>
 #include <variant>
+
+#include "results/fault_points.hpp"
 
 namespace ratelab::results {
 
@@ -620,13 +621,7 @@ struct TraceWriter::Impl {
   Id extra_space, extra_block_space;        // with the selection of one run; [K] in memory
   Id status, stop_step, wall_seconds, eval_seconds, message;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
-  // Crash-safety tests: RATELAB_FAULT_KILL_IN_WRITE=n kills the process with SIGKILL in the middle of the
-  // n-th write_run (traces written, run fields not), the worst moment for the HDF5 file.
-  long fault_kill_in_write = [] {
-    const char* v = std::getenv("RATELAB_FAULT_KILL_IN_WRITE");
-    return v ? std::atol(v) : 0L;
-  }();
-  long runs_written = 0;
+  long runs_written = 0;  // for the crash tests' fault point in the middle of a run write (fault_points.hpp)
 
   ~Impl() {
     if (committed) return;
@@ -1012,7 +1007,8 @@ void TraceWriter::write_run(std::size_t configuration, long replicate, const Run
                      result.traces.data() + m * block),
             "write traces to " + w.partial_path);
   }
-  if (++w.runs_written == w.fault_kill_in_write) std::raise(SIGKILL);
+  ++w.runs_written;
+  if (const auto fault = fault_points().in_run_write) fault(w.runs_written);
   if (!result.extra_names.empty()) {
     const hsize_t start[3] = {configuration, hsize_t(replicate), 0};
     const hsize_t count[3] = {1, 1, w.checkpoints};

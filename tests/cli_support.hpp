@@ -21,10 +21,11 @@ struct Outcome {
   std::string output;  // stdout and stderr
 };
 
-// Runs `ENV PREFIX ratelab ARGS` through the shell (which reports a child killed by signal s as 128 + s);
-// PREFIX is e.g. an mpirun command.
-inline Outcome run_cli(const std::string& args, const std::string& env = "", const std::string& prefix = "") {
-  const std::string cmd = env + " " + prefix + " " + std::string(RATELAB_BINARY_DIR) + "/tools/ratelab " + args + " 2>&1";
+// Runs `ENV PREFIX BINARY ARGS` through the shell (which reports a child killed by signal s as 128 + s);
+// BINARY is relative to the build directory, PREFIX is e.g. an mpirun command.
+inline Outcome run_binary(const std::string& binary, const std::string& args, const std::string& env = "",
+                          const std::string& prefix = "") {
+  const std::string cmd = env + " " + prefix + " " + std::string(RATELAB_BINARY_DIR) + "/" + binary + " " + args + " 2>&1";
   Outcome o;
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe);
@@ -33,6 +34,14 @@ inline Outcome run_cli(const std::string& args, const std::string& env = "", con
   const int status = pclose(pipe);
   o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return o;
+}
+
+// `ratelab ARGS`, as run_binary. An ENV that sets a RATELAB_FAULT_* variable runs ratelab-faults instead
+// (tests/fault_injection_main.cpp: the same command line with the crash tests' fault points installed);
+// the production ratelab reads no such variable.
+inline Outcome run_cli(const std::string& args, const std::string& env = "", const std::string& prefix = "") {
+  const bool faults = env.find("RATELAB_FAULT_") != std::string::npos;
+  return run_binary(faults ? "tests/ratelab-faults" : "tools/ratelab", args, env, prefix);
 }
 
 // A fresh path in this test process's scratch directory.

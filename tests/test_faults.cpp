@@ -27,6 +27,7 @@
 
 namespace fs = std::filesystem;
 using ratelab_test::Outcome;
+using ratelab_test::run_binary;
 using ratelab_test::run_cli;
 using ratelab_test::scratch;
 using ratelab_test::trace_bytes;
@@ -179,6 +180,18 @@ TEST_CASE("a stale lock file of a killed writer does not block the next one", "[
   INFO(resumed.output);
   CHECK(resumed.exit_code == 0);
   CHECK(!fs::exists(out.string() + ".lock"));
+}
+
+TEST_CASE("the production ratelab has no fault points: RATELAB_FAULT_* variables change nothing", "[faults]") {
+  const std::string job = "run quickstart --quiet --threads 1 --set experiment.steps=200 --set experiment.replicates=2";
+  const fs::path out = scratch("no_fault_points.h5");
+  const std::string faults = "RATELAB_FAULT_KILL_AFTER_RUNS=1 RATELAB_FAULT_KILL_IN_WRITE=1 RATELAB_FAULT_SIGNAL_AFTER_RUNS=1";
+  Outcome o = run_binary("tools/ratelab", job + " -o " + out.string(), faults);
+  INFO(o.output);
+  CHECK(o.exit_code == 0);
+  CHECK(!fs::exists(out.string() + ".journal"));
+  // The test executable with the fault points stops at the first one.
+  CHECK(run_cli(job + " --overwrite -o " + out.string(), "RATELAB_FAULT_KILL_AFTER_RUNS=1").exit_code == 128 + 9);
 }
 
 TEST_CASE("output paths that are not regular files are refused, replacing or not: device, FIFO, symlink", "[faults]") {

@@ -14,6 +14,7 @@
 #include "experiments/allocation_counter.hpp"
 #include "experiments/conformance.hpp"
 #include "experiments/plugins.hpp"
+#include "cli_support.hpp"
 
 using namespace ratelab;
 
@@ -194,4 +195,21 @@ TEST_CASE("the allocation counter sees operator new, Eigen and allocations insid
   const long in_plugin = allocations::disarm();
   CHECK(in_plugin >= 3);
   CHECK(*boxed + int(v.size()) == 1003);
+}
+
+TEST_CASE("ratelab check-plugin checks its options itself and runs the suite in ratelab-check-plugin", "[plugins]") {
+  // The production binary carries no counting malloc (ctest ratelab_has_no_malloc_interposer), yet the
+  // command's allocation check runs: ratelab execs ratelab-check-plugin, which has it.
+  const ratelab_test::Outcome o = ratelab_test::run_cli("check-plugin " + kPlugin);
+  INFO(o.output);
+  CHECK(o.exit_code == 0);
+  CHECK_THAT(o.output, Catch::Contains("optimizer adagrad") && Catch::Contains("conforms"));
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  CHECK_THAT(o.output, Catch::Contains("ok    allocates nothing after prepare: 0 heap allocations"));
+#endif
+  // A bad option is refused by ratelab before anything is executed, naming it.
+  const ratelab_test::Outcome bad = ratelab_test::run_cli("check-plugin " + kPlugin + " --steps 5");
+  INFO(bad.output);
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Contains("ratelab check-plugin") && Catch::Contains("steps"));
 }

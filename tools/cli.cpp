@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -17,7 +19,7 @@
 
 #include "experiments/build_info.hpp"
 #include "experiments/claims.hpp"
-#include "experiments/conformance.hpp"
+#include "experiments/conformance.hpp"  // ConformanceOptions only: the suite is ratelab-check-plugin's
 #include "experiments/distributed.hpp"
 #include "experiments/plugins.hpp"
 #include "experiments/run_to_file.hpp"
@@ -806,18 +808,32 @@ struct CheckPluginArgs {
   }
 };
 
-int command_check_plugin(const CheckPluginArgs& args, const Invocation&) {
-  const ConformanceOptions& conformance = args.conformance;
+// In `ratelab` (no suite linked, cli.hpp's ConformanceSuite): replaces this process with
+// ratelab-check-plugin from the same directory, same arguments; the options were checked already.
+int exec_check_plugin(const Invocation& invocation) {
+  const std::filesystem::path helper =
+      std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ratelab-check-plugin";
+  if (!std::filesystem::exists(helper))
+    throw std::runtime_error("check-plugin runs the conformance suite in " + helper.string() +
+                             ", which is missing (build the target ratelab_check_plugin; `cmake --install` puts it "
+                             "beside ratelab)");
+  std::vector<std::string> words{helper.string()};
+  words.insert(words.end(), invocation.arguments.begin(), invocation.arguments.end());
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  std::cout.flush();
+  std::cerr.flush();
+  ::execv(helper.c_str(), argv.data());
+  throw std::runtime_error("cannot run " + helper.string() + ": " + std::strerror(errno));
+}
+
+int command_check_plugin(const CheckPluginArgs& args, const Invocation& invocation) {
+  if (!invocation.conformance_suite) return exec_check_plugin(invocation);
   Registry registry = registry_with_plugins(args.plugin);
   LoadedPlugin plugin = load_plugin(registry, args.library);
   std::cout << plugin.origin << ": " << plugin.optimizers.size() << " optimizer(s)\n";
-  bool all = true;
-  for (const auto& key : plugin.optimizers) {
-    ConformanceReport report = check_optimizer_conformance(registry, key, {}, conformance);
-    std::cout << format_report(report);
-    all = all && report.passed();
-  }
-  return all ? kExitOk : kExitRunErrors;
+  return invocation.conformance_suite(registry, plugin.optimizers, args.conformance) ? kExitOk : kExitRunErrors;
 }
 
 // Prints an error; under MPI, through the cluster, which agrees on the failure with the other ranks (or
@@ -934,7 +950,7 @@ std::string main_help() {
   return out.str();
 }
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, ConformanceSuite conformance_suite) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
     std::cout << main_help();
     return argc < 2 ? kExitUsage : kExitOk;
@@ -944,7 +960,8 @@ int run(int argc, char** argv) {
     return kExitOk;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
-  const int code = dispatch(argv[1], args, Invocation{command_line(argc, argv)});
+  const int code = dispatch(argv[1], args,
+                            Invocation{command_line(argc, argv), {argv + 1, argv + argc}, conformance_suite});
   g_cluster.reset();  // MPI_Finalize
   return code;
 }

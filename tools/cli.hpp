@@ -25,11 +25,25 @@
 
 #include "core/params.hpp"
 
+namespace ratelab {
+class Registry;
+struct ConformanceOptions;
+}  // namespace ratelab
+
 namespace ratelab::cli {
 
-// The whole command line as typed, recorded in trace files and used for resume hints.
+// The conformance suite (experiments/conformance.hpp) on `optimizers`: prints each report, returns whether
+// all conform. Its allocation check needs the counting malloc in the executable, which the production
+// `ratelab` does not carry: there `check-plugin` checks its options and execs `ratelab-check-plugin` from
+// its own directory (tools/check_plugin_main.cpp), which runs the same command line with the suite.
+using ConformanceSuite = bool (*)(const Registry& registry, const std::vector<std::string>& optimizers,
+                                  const ConformanceOptions& options);
+
+// How this process was invoked.
 struct Invocation {
-  std::string text;
+  std::string text;                    // the whole command line as typed, recorded in trace files and resume hints
+  std::vector<std::string> arguments;  // argv[1..]: the command and its arguments
+  ConformanceSuite conformance_suite = nullptr;  // set only in ratelab-check-plugin
 };
 
 struct Command {
@@ -50,7 +64,8 @@ const std::vector<Command>& commands();
 // The text of `ratelab --help`.
 std::string main_help();
 
-// `ratelab ARGS...`: dispatches argv[1] to its command; returns the exit code.
-int run(int argc, char** argv);
+// `ratelab ARGS...`: dispatches argv[1] to its command; returns the exit code. `conformance_suite`: as in
+// Invocation (ratelab-check-plugin passes it, ratelab does not).
+int run(int argc, char** argv, ConformanceSuite conformance_suite = nullptr);
 
 }  // namespace ratelab::cli
