@@ -83,6 +83,17 @@ std::vector<long> log_checkpoints(long steps, long count) {
   return cp;
 }
 
+std::vector<long> linear_checkpoints(long steps, long count) {
+  std::vector<long> cp{0};
+  const long intervals = std::max(1L, count - 1);
+  for (long k = 1; k <= intervals && steps > 0; ++k) {
+    // Integer arithmetic (k T rounded to the nearest multiple of the intervals): exact for any T.
+    const long v = long((__int128(k) * steps * 2 + intervals) / (2 * __int128(intervals)));
+    if (v > cp.back()) cp.push_back(v);
+  }
+  return cp;
+}
+
 std::vector<Metric> available_metrics(const Problem& problem) {
   std::vector<Metric> out{Metric::value};
   if (problem.facts().f_star) out.push_back(Metric::subopt);

@@ -36,6 +36,9 @@ Metric metric_from_name(const std::string& name);  // throws ConfigError
 // Log-spaced checkpoints: 0, then count-1 steps from 1 to T by t_k = max(t_{k-1} + 1, round(T^(k/(count-2)))),
 // so t = 0, 1 and T are always present. Fewer when T is small (every step is then a checkpoint).
 std::vector<long> log_checkpoints(long steps, long count);
+// Evenly spaced checkpoints, for linear convergence (a straight line on a log-y, linear-t axis):
+// t_k = round(k T / (count - 1)), k = 0 .. count-1, duplicates dropped (every step when T < count - 1).
+std::vector<long> linear_checkpoints(long steps, long count);
 
 // Metrics a problem can provide.
 std::vector<Metric> available_metrics(const Problem& problem);

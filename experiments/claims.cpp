@@ -724,7 +724,7 @@ std::size_t checkpoint_at(const Claim& claim, const results::TraceData& data, st
   if (above != steps.end()) neighbours += (neighbours.empty() ? "t = " : " and ") + std::to_string(*above);
   throw ConfigError("at=" + claim.at.text() + " is t = " + real(t) +
                     ", which is not a stored checkpoint (the nearest stored: " + neighbours +
-                    "); store it (experiment.checkpoints = more log-spaced steps, or experiment.steps = " +
+                    "); store it (experiment.checkpoint_steps = a list that holds it, or experiment.steps = " +
                     real(t) + " to make it the last one), or add checkpoint=nearest to the claim to read t = " +
                     std::to_string(steps[k]));
 }

@@ -93,6 +93,28 @@ IniDocument read_ini_file(const std::string& path) {
   return parse_ini(ss.str(), path);
 }
 
+std::vector<long> checkpoint_steps(const ExperimentOptions& options, std::vector<std::string>& problems) {
+  const long T = options.run.steps;
+  if (options.checkpoint_steps.empty())
+    return options.checkpoint_spacing == ExperimentOptions::Spacing::linear ? linear_checkpoints(T, options.checkpoints)
+                                                                           : log_checkpoints(T, options.checkpoints);
+  std::vector<long> out{0};
+  double previous = -1;
+  for (double t : options.checkpoint_steps) {
+    const std::string at = "experiment.checkpoint_steps: " + format_value(ParamValue(t));
+    if (!(t >= 0 && t <= double(T)) || t != std::floor(t))
+      problems.push_back(at + " is not a whole step in [0, T = " + std::to_string(T) + "]");
+    else if (t <= previous)
+      problems.push_back(at + " does not come after " + format_value(ParamValue(previous)) +
+                         ": list the steps increasing, each once");
+    else if (long(t) > out.back())
+      out.push_back(long(t));
+    previous = std::max(previous, t);
+  }
+  if (out.back() != T) out.push_back(T);
+  return out;
+}
+
 ParamTable<ExperimentOptions> ExperimentOptions::params() {
   using O = ExperimentOptions;
   std::vector<std::string> views = all_view_names(), metrics = all_metric_names();
@@ -106,7 +128,14 @@ ParamTable<ExperimentOptions> ExperimentOptions::params() {
   fields.insert(fields.end(), {
       param(&O::replicates, "replicates", at_least(1), "independent runs per configuration"),
       param(&O::seed, "seed", nonnegative(), "master seed of every random stream"),
-      param(&O::checkpoints, "checkpoints", at_least(3), "number of log-spaced checkpoints, t = 0 and t = T included"),
+      param(&O::checkpoints, "checkpoints", at_least(3),
+            "number of checkpoints, t = 0 and t = T included, spread by checkpoint_spacing"),
+      choice(&O::checkpoint_spacing, "checkpoint_spacing", {{"log", Spacing::log}, {"linear", Spacing::linear}},
+             "log: t = 0, 1, then geometric up to T (sublinear rates); linear: t = round(k T / (checkpoints - 1)) "
+             "(linear convergence, drawn on a linear t axis)"),
+      param(&O::checkpoint_steps, "checkpoint_steps", unconstrained(),
+            "explicit checkpoint steps, whole numbers increasing in [0, T] (0 and T are always recorded); "
+            "given, it replaces checkpoints and checkpoint_spacing"),
       param(&O::views, "views", view_choices, "iterate views to record: last, uniform, suffix, polydecay, best"),
       param(&O::metrics, "metrics", metric_choices,
             "metrics to record (value, subopt, dist2, gradnorm2); empty: all the problem provides"),
@@ -598,6 +627,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       }
     }
     plan.options = ExperimentOptions::params().bind(plan.experiment_params);
+    plan.run.checkpoints = checkpoint_steps(plan.options, problems);
   }
   if (problem_sections.empty()) problems.push_back(source + ": no [problem] section");
   if (optimizer_sections.empty()) problems.push_back(source + ": no [optimizer] section");
@@ -751,7 +781,6 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   // Shared run plan.
   const auto& o = plan.options;
   static_cast<RunOptions&>(plan.run) = o.run;
-  plan.run.checkpoints = log_checkpoints(o.run.steps, o.checkpoints);
   plan.run.views.clear();
   for (const auto& v : o.views) plan.run.views.push_back(view_from_name(v));
   if (plan.run.views.empty()) throw ConfigError(source + ": experiment.views is empty: record at least 'last'");

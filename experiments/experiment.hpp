@@ -54,6 +54,9 @@ struct ExperimentOptions {
   long replicates = 16;
   long seed = 1;
   long checkpoints = 40;
+  enum class Spacing { log, linear };
+  Spacing checkpoint_spacing = Spacing::log;
+  std::vector<double> checkpoint_steps;  // explicit steps; empty: `checkpoints` spread by `checkpoint_spacing`
   std::vector<std::string> views{"last"};
   std::vector<std::string> metrics;  // empty: every metric the problem provides
   bool common_random_numbers = true;
@@ -63,6 +66,10 @@ struct ExperimentOptions {
 
   static ParamTable<ExperimentOptions> params();
 };
+
+// The checkpoint steps the options ask for (increasing, 0 and T included); the problems of an explicit list
+// (a step that is not a whole number, outside [0, T], or not increasing) are appended to `problems`.
+std::vector<long> checkpoint_steps(const ExperimentOptions& options, std::vector<std::string>& problems);
 
 struct ComponentChoice {
   std::string key;  // registry key; empty for a schedule the optimizer does not use (ComponentInfo::schedule_applies)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/registry.hpp"
+#include "problems/least_squares_kernels.hpp"
 
 namespace ratelab {
 
@@ -276,122 +277,6 @@ void LeastSquares::gradient(ConstVecRef x, VecRef g) const {
   g /= double(A_.rows());
 }
 
-namespace {
-
-// Y[:, k] = H X[:, k] for k < columns (col-major d x d H), each entry with the arithmetic of Eigen's
-// col-major matrix-vector product, so a lockstep group gets the bits of LeastSquares::gradient's H * x run
-// by run: columns in blocks of 16 (all at once below d = 128; Eigen's heuristic), each block's partial sum
-// accumulated from zero with the packet multiply-add (fused where Eigen fuses it) and added to the result;
-// an odd last row goes through Eigen's scalar tail (multiply, then add). H is read once per block of rows
-// for every column instead of once per column. tests/test_fast_paths.cpp checks the bits against Eigen.
-#ifdef EIGEN_VECTORIZE_FMA
-constexpr bool kFusedMultiplyAdd = true;  // Eigen's pmadd is an FMA instruction
-#else
-constexpr bool kFusedMultiplyAdd = false;  // pmadd = padd(pmul(a, b), c)
-#endif
-
-template <int Columns>
-void product_columns(const double* H, Eigen::Index d, const double* const* X, double* const* Y) {
-  using namespace Eigen::internal;
-  using Packet = packet_traits<double>::type;
-  constexpr Eigen::Index P = Eigen::Index(sizeof(Packet) / sizeof(double)), kRowPackets = 2;
-  const Eigen::Index block = d < 128 ? d : (d * Eigen::Index(sizeof(double)) < 32000 ? 16 : 4);
-  const Eigen::Index packet_rows = d & ~Eigen::Index(1);  // Eigen vectorizes rows down to pairs
-  for (int k = 0; k < Columns; ++k) std::fill(Y[k], Y[k] + d, 0.0);
-  for (Eigen::Index j2 = 0; j2 < d; j2 += block) {
-    const Eigen::Index jend = std::min(j2 + block, d);
-    Eigen::Index i = 0;
-    for (; i + kRowPackets * P <= d; i += kRowPackets * P) {
-      Packet c[Columns][kRowPackets];
-      for (int k = 0; k < Columns; ++k)
-        for (int r = 0; r < kRowPackets; ++r) c[k][r] = pset1<Packet>(0.0);
-      for (Eigen::Index j = j2; j < jend; ++j) {
-        Packet h[kRowPackets];
-        for (int r = 0; r < kRowPackets; ++r) h[r] = ploadu<Packet>(H + j * d + i + r * P);
-        for (int k = 0; k < Columns; ++k) {
-          const Packet x = pset1<Packet>(X[k][j]);
-          for (int r = 0; r < kRowPackets; ++r) c[k][r] = pmadd(h[r], x, c[k][r]);
-        }
-      }
-      for (int k = 0; k < Columns; ++k)
-        for (int r = 0; r < kRowPackets; ++r)
-          pstoreu(Y[k] + i + r * P, padd(c[k][r], ploadu<Packet>(Y[k] + i + r * P)));
-    }
-    for (; i < d; ++i) {
-      // Rows Eigen reaches with half or quarter packets get its packet multiply-add; an odd last row its
-      // scalar loop (multiply, then add).
-      const bool fused = kFusedMultiplyAdd && i < packet_rows;
-      for (int k = 0; k < Columns; ++k) {
-        double c = 0.0;
-        for (Eigen::Index j = j2; j < jend; ++j)
-          c = fused ? std::fma(H[j * d + i], X[k][j], c) : c + H[j * d + i] * X[k][j];
-        Y[k][i] += c;
-      }
-    }
-  }
-}
-
-// x_j -= eta * (r * a_j) for every j, the arithmetic of the step-by-step loop, and then next . x with the
-// bits of Eigen's dot product (its redux, linear vectorized traversal, no unrolling: packet products summed
-// into two alternating packet accumulators from the first two packets on, the two merged, a leftover
-// packet added, predux, then the scalar tail in order), written with Eigen's own packet operations, in the
-// same pass over x. tests/test_fast_paths.cpp compares the fused steps with the step-by-step loop.
-[[gnu::always_inline]] inline double update_then_dot(double* x, const double* a, double eta, double r,
-                                                     const double* next, Eigen::Index d) {
-  using namespace Eigen::internal;
-  using Packet = packet_traits<double>::type;
-  constexpr Eigen::Index P = Eigen::Index(sizeof(Packet) / sizeof(double));
-  const Packet vr = pset1<Packet>(r), veta = pset1<Packet>(eta);
-  const auto update = [&](Eigen::Index j) {
-    const Packet xj = psub(ploadu<Packet>(x + j), pmul(veta, pmul(vr, ploadu<Packet>(a + j))));
-    pstoreu(x + j, xj);
-    return pmul(ploadu<Packet>(next + j), xj);
-  };
-  const Eigen::Index packet_end = d / P * P;
-  if (packet_end == 0) {  // shorter than a packet: Eigen sums the products in order
-    for (Eigen::Index j = 0; j < d; ++j) x[j] -= eta * (r * a[j]);
-    double sum = next[0] * x[0];
-    for (Eigen::Index j = 1; j < d; ++j) sum = sum + next[j] * x[j];
-    return sum;
-  }
-  Packet sum0 = update(0);
-  if (packet_end > P) {
-    Packet sum1 = update(P);
-    Eigen::Index j = 2 * P;
-    for (; j + 2 * P <= packet_end; j += 2 * P) {
-      sum0 = padd(sum0, update(j));
-      sum1 = padd(sum1, update(j + P));
-    }
-    sum0 = padd(sum0, sum1);
-    if (j < packet_end) sum0 = padd(sum0, update(j));
-  }
-  double sum = predux(sum0);
-  for (Eigen::Index j = packet_end; j < d; ++j) {
-    x[j] -= eta * (r * a[j]);
-    sum = sum + next[j] * x[j];
-  }
-  return sum;
-}
-
-}  // namespace
-
-void gemv_columns_as_eigen(const Mat& H, std::span<const double* const> X, std::span<double* const> Y) {
-  switch (X.size()) {
-    case 1: return product_columns<1>(H.data(), H.rows(), X.data(), Y.data());
-    case 2: return product_columns<2>(H.data(), H.rows(), X.data(), Y.data());
-    case 3: return product_columns<3>(H.data(), H.rows(), X.data(), Y.data());
-    case 4: return product_columns<4>(H.data(), H.rows(), X.data(), Y.data());
-    case 5: return product_columns<5>(H.data(), H.rows(), X.data(), Y.data());
-    case 6: return product_columns<6>(H.data(), H.rows(), X.data(), Y.data());
-    case 7: return product_columns<7>(H.data(), H.rows(), X.data(), Y.data());
-    case 8: return product_columns<8>(H.data(), H.rows(), X.data(), Y.data());
-    default:
-      for (std::size_t k = 0; k < X.size(); k += 8)
-        gemv_columns_as_eigen(H, X.subspan(k, std::min<std::size_t>(8, X.size() - k)),
-                              Y.subspan(k, std::min<std::size_t>(8, Y.size() - k)));
-  }
-}
-
 class LeastSquares::RowOracle final : public Oracle {
  public:
   RowOracle(const LeastSquares& p, RunStreams& streams)
@@ -445,7 +330,7 @@ class LeastSquares::RowOracle final : public Oracle {
       }
       // The update of step t and the dot product of step t + 1 in one pass: x is read once per step.
       const Eigen::Index next = row_of_step(std::uint64_t(t + 1));
-      r = update_then_dot(xd, ad, eta, r, p_.A_.row(next).data(), d) - p_.b_[next];
+      r = least_squares_kernels::update_then_dot(xd, ad, eta, r, p_.A_.row(next).data(), d) - p_.b_[next];
       i = next;
     }
     served_step_ = std::uint64_t(t_last);

@@ -311,7 +311,7 @@ TEST_CASE("a claim at a step that is not stored fails naming the stored neighbou
     } catch (const ConfigError& e) {
       CHECK_THAT(std::string(e.what()), Catch::Contains("is t = 300, which is not a stored checkpoint (the nearest stored: "
                                                         "t = 100 and 1000)") &&
-                                            Catch::Contains("experiment.checkpoints") &&
+                                            Catch::Contains("experiment.checkpoint_steps = a list that holds it") &&
                                             Catch::Contains("add checkpoint=nearest to the claim to read t = 100"));
     }
   }

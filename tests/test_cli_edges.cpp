@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -67,6 +69,30 @@ TEST_CASE("an empty value written as --key= : plot --band= draws no band", "[cli
   CHECK(with_band.exit_code == 0);
   // A flag takes no value; `--overwrite=` is not turned into an empty value.
   CHECK(run_cli("run quickstart --overwrite= -o " + scratch("flag.h5").string()).exit_code == 2);
+}
+
+TEST_CASE("a boolean option defaulting to true can be turned off: plot --share-y=false", "[cli][edges][plot]") {
+  // Before: "option '--share-y' does not take any arguments", exit 2: panels could not be freed from the
+  // command line, only from a [plot] section.
+  const auto file = scratch("share.h5");
+  REQUIRE(run_cli("run quickstart --quiet --set experiment.steps=200 --set experiment.replicates=4 "
+                  "--set experiment.views=last,uniform -o " + file.string()).exit_code == 0);
+  const auto script_of = [&](const std::string& options) {
+    const auto script = scratch("share.gp");
+    const auto o = run_cli("plot " + file.string() + " --col view -o " + scratch("share.svg").string() + " --script " +
+                           script.string() + " " + options);
+    INFO(o.output);
+    REQUIRE(o.exit_code == 0);
+    std::ifstream in(script);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  CHECK_THAT(script_of(""), Catch::Contains("set yrange ["));            // shared: one range for both panels
+  CHECK_THAT(script_of("--share-y"), Catch::Contains("set yrange ["));
+  CHECK_THAT(script_of("--share-y=false"), !Catch::Contains("set yrange ["));  // each panel its own
+  CHECK_THAT(script_of("--share-y=true"), Catch::Contains("set yrange ["));
+  const auto bad = run_cli("plot " + file.string() + " -o " + scratch("share.svg").string() + " --share-y=perhaps");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Contains("share_y"));
 }
 
 TEST_CASE("the resume hint after a time limit does not repeat --time-limit", "[cli][edges][resume]") {

@@ -167,6 +167,17 @@ TEST_CASE("log-spaced checkpoints include 0, 1 and T and match the canonical W1 
   CHECK(small == std::vector<long>{0, 1, 2, 3, 4, 5});
 }
 
+TEST_CASE("linear checkpoints are t = round(k T / (n - 1)), exact for any T", "[run]") {
+  CHECK(linear_checkpoints(100, 11) == std::vector<long>{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100});
+  // 7 / 3 = 2.33, 14 / 3 = 4.67: rounded to 2 and 5.
+  CHECK(linear_checkpoints(7, 4) == std::vector<long>{0, 2, 5, 7});
+  CHECK(linear_checkpoints(3, 40) == std::vector<long>{0, 1, 2, 3});  // fewer steps than checkpoints: every step
+  CHECK(linear_checkpoints(0, 5) == std::vector<long>{0});
+  // Large T: k T overflows no double rounding (T = 2^62 - 1, 3 checkpoints: the midpoint rounds up).
+  const long big = (1L << 62) - 1;
+  CHECK(linear_checkpoints(big, 3) == std::vector<long>{0, 1L << 61, big});
+}
+
 TEST_CASE("bulk Student-t sampling gives the same bits as one variate at a time", "[rng]") {
   // fill_student_t runs its math in a vectorized loop; student_t() goes through the loop's scalar tail.
   for (double nu : {0.7, 2.5, 30.0}) {

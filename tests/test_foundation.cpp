@@ -173,6 +173,35 @@ name = constant
   CHECK_THROWS_WITH(parse_ini("[a]\nno equals sign\n", "x.ini"), Catch::Contains("x.ini:2: expected 'key = value'"));
 }
 
+TEST_CASE("checkpoints: log or linear spacing, or an explicit list validated against [0, T]", "[foundation][experiment]") {
+  Registry registry = builtin_registry();
+  const auto plan = [&](const std::string& experiment_lines) {
+    return plan_experiment(registry,
+                           parse_ini("[experiment]\nsteps = 1000\n" + experiment_lines +
+                                         "[problem]\nname = quadratic\n[optimizer]\nname = sgd\n[schedule]\nname = constant\n",
+                                     "cp.ini"),
+                           {});
+  };
+  CHECK(plan("checkpoints = 5\n").run.checkpoints == std::vector<long>{0, 1, 10, 100, 1000});
+  CHECK(plan("checkpoints = 5\ncheckpoint_spacing = linear\n").run.checkpoints ==
+        std::vector<long>{0, 250, 500, 750, 1000});
+  // 0 and T are always recorded.
+  CHECK(plan("checkpoint_steps = 300, 600\n").run.checkpoints == std::vector<long>{0, 300, 600, 1000});
+  CHECK(plan("checkpoint_steps = 0, 300, 1000\n").run.checkpoints == std::vector<long>{0, 300, 1000});
+  try {
+    plan("checkpoint_steps = 300, 200, 2.5, 1001, -1\n");
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    const auto& p = e.problems();
+    REQUIRE(p.size() == 4);
+    CHECK_THAT(p[0], Catch::Contains("checkpoint_steps: 200 does not come after 300"));
+    CHECK_THAT(p[1], Catch::Contains("checkpoint_steps: 2.5 is not a whole step in [0, T = 1000]"));
+    CHECK_THAT(p[2], Catch::Contains("checkpoint_steps: 1001 is not a whole step in [0, T = 1000]"));
+    CHECK_THAT(p[3], Catch::Contains("checkpoint_steps: -1 is not a whole step"));
+  }
+  CHECK_THROWS_WITH(plan("checkpoint_spacing = quadratic\n"), Catch::Contains("checkpoint_spacing"));
+}
+
 TEST_CASE("sweep axes: lists, logspace/linspace endpoints exact, ranges, zip, stable ids", "[foundation][experiment]") {
   CHECK(expand_axis("0.01, 0.1, 1", "") == std::vector<std::string>{"0.01", "0.1", "1"});
   auto logs = expand_axis("logspace(1e-3, 1, 4)", "");

@@ -167,7 +167,7 @@ bool is_list(ParamType type) {
 }
 
 // `--key value` for each declared key (underscores typed as dashes), lists as comma-separated values or
-// repeated options (text lists: one item per occurrence), booleans as bare flags.
+// repeated options (text lists: one item per occurrence), booleans as bare flags or `--flag=false`.
 po::options_description declared_options(const Command& command) {
   po::options_description out(command.name + " options");
   out.add_options()("help,h", "show this help");
@@ -213,8 +213,19 @@ GivenOptions given_options(const Command& command, const std::vector<std::string
   std::string usage = "usage: ratelab " + command.name + " " + command.arguments + " [options]\n" + command.help;
   if (!command.notes.empty()) usage += "\n" + command.notes;
   // `--key=` is the key with an empty value (--band= : no band), as `--key ''` is; Boost refuses it.
+  // A boolean is a bare flag (`--share-y`, never taking the next word) or `--share-y=false` / `=true`:
+  // Boost refuses a value for a flag, so that form is taken here and checked with the other values.
   std::vector<std::string> words;
+  std::map<std::string, std::string> boolean_values;
   for (const auto& a : args) {
+    const auto boolean = std::find_if(command.options.begin(), command.options.end(), [&](const ParamSpec& s) {
+      const std::string flag = "--" + dashed(s.key) + "=";
+      return s.type == ParamType::boolean && a.size() > flag.size() && a.rfind(flag, 0) == 0;
+    });
+    if (boolean != command.options.end()) {
+      boolean_values[boolean->key] = a.substr(dashed(boolean->key).size() + 3);
+      continue;
+    }
     const bool empty_value = a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=';
     const auto spec = std::find_if(command.options.begin(), command.options.end(), [&](const ParamSpec& s) {
       return empty_value && "--" + dashed(s.key) + "=" == a && s.type != ParamType::boolean;
@@ -243,6 +254,7 @@ GivenOptions given_options(const Command& command, const std::vector<std::string
       raw[s.key] = vm[name].as<std::string>();
     }
   }
+  for (const auto& [key, value] : boolean_values) raw[key] = value;
   return given;
 }
 
