@@ -646,8 +646,9 @@ TraceData grid_study_data() {
   for (int o = 0; o < 3; ++o)
     for (double c : cs)
       for (double noise : {0.1, 1.0}) spec.configurations.push_back({"", c + 10 * o + 100 * noise});
-  TraceData data = make_data(spec, [](std::size_t, std::size_t c, std::size_t, std::size_t r, long t) {
-    return (1.0 + double(c) + 0.1 * double(r)) / (1.0 + double(t));
+  // The suffix view below the last iterate (distinct curves: identical ones would be noted in the legend).
+  TraceData data = make_data(spec, [](std::size_t, std::size_t c, std::size_t v, std::size_t r, long t) {
+    return (1.0 + double(c) + 0.1 * double(r)) / (1.0 + double(t)) / (1.0 + double(v));
   });
   const std::vector<std::string> optimizers{"sgd", "heavy_ball", "clipped_sgd"};
   std::size_t i = 0;

@@ -296,20 +296,31 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
       d.index.push_back(std::size_t(std::lower_bound(distinct.begin(), distinct.end(), tuple) - distinct.begin()));
     // Order: the first component, its own parameters, the other components, the rest ("heavy_ball
     // tuning=polyak" reads better than "heavy_ball constant" when both tell the configurations apart).
+    // Within each of these tiers a key set for every value comes before one that some values do not have
+    // (heavy_tailed's `noise` before `noise_nu`, which Gaussian noise has not: its panel is titled
+    // "noise=gaussian", not "noise_nu=(unset)").
     std::vector<std::size_t> order;
     auto is_named = [](const std::string& key) { return is_component_key(key) || key == "view"; };
+    auto unset_somewhere = [&](std::size_t j) {
+      return std::any_of(distinct.begin(), distinct.end(),
+                         [&](const auto& tuple) { return per_key.at(dim_keys[j]).values[tuple[j]].empty(); });
+    };
+    auto add_tier = [&](auto belongs) {
+      const auto from = order.size();
+      for (std::size_t j = 0; j < dim_keys.size(); ++j)
+        if (belongs(j) && std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
+      std::stable_partition(order.begin() + std::ptrdiff_t(from), order.end(),
+                            [&](std::size_t j) { return !unset_somewhere(j); });
+    };
     for (std::size_t j = 0; j < dim_keys.size(); ++j)
       if (is_named(dim_keys[j])) {
         order.push_back(j);
         break;
       }
     const std::string own = order.empty() ? std::string() : dim_keys[order.front()] + ".";
-    for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (!own.empty() && dim_keys[j].rfind(own, 0) == 0) order.push_back(j);
-    for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (is_named(dim_keys[j]) && std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
-    for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
+    add_tier([&](std::size_t j) { return !own.empty() && dim_keys[j].rfind(own, 0) == 0; });
+    add_tier([&](std::size_t j) { return is_named(dim_keys[j]); });
+    add_tier([](std::size_t) { return true; });
     // Shown: only the keys needed to tell the values apart, in that order (heavy_ball's beta, fixed by the
     // optimizer, is not repeated; heavy_ball's tuning is, when two heavy_ball configurations differ by it).
     std::vector<std::size_t> shown_keys;
@@ -623,6 +634,27 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
       if (curve.errors > 0) notes.push_back(std::to_string(curve.errors) + "/" + std::to_string(curve.replicates) + " failed");
       plot.legend.push_back({Kind::note, curve.label + " (" + join(notes, ", ") + ")", 0});
     }
+  // A curve with exactly the values of one drawn after it in its panel is hidden under it: say so, or the
+  // reader counts one curve less than the legend lists (heavy_ball_lessard: Polyak's tuning and the same
+  // constants given by hand draw one line).
+  std::set<std::string> said;
+  for (const auto& panel : plot.panels)
+    for (std::size_t i = 0; i < panel.curves.size(); ++i)
+      for (std::size_t j = panel.curves.size(); j-- > i + 1;) {
+        const auto& under = panel.curves[i].series.front().value;
+        const auto& over = panel.curves[j].series.front().value;
+        const bool same = std::equal(under.begin(), under.end(), over.begin(), over.end(), [](double a, double b) {
+          return a == b || (std::isnan(a) && std::isnan(b));
+        });
+        if (!same) continue;
+        // Two lines, each about as wide as the entries above, so the legend does not widen the figure.
+        const std::string text = panel.curves[i].key + ": hidden under";
+        if (said.insert(text).second) {
+          plot.legend.push_back({Kind::note, text, 0});
+          plot.legend.push_back({Kind::note, "  " + panel.curves[j].key + " (same values)", 0});
+        }
+        break;
+      }
   return plot;
 }
 
