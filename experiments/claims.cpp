@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "results/fixed_target.hpp"
 #include "results/trace_query.hpp"
 
 namespace ratelab::claims {
@@ -431,10 +432,11 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   auto fields = tokenize(text, kind);
   static const std::map<std::string, Claim::Kind> kinds{
       {"slope", Claim::Kind::slope},         {"value", Claim::Kind::value}, {"compare", Claim::Kind::compare},
-      {"converges", Claim::Kind::converges}, {"fails", Claim::Kind::fails}, {"status", Claim::Kind::status}};
+      {"converges", Claim::Kind::converges}, {"fails", Claim::Kind::fails}, {"status", Claim::Kind::status},
+      {"ert", Claim::Kind::ert},             {"success", Claim::Kind::success}};
   auto k = kinds.find(kind);
   if (k == kinds.end())
-    throw ConfigError("unknown claim kind '" + kind + "' (slope, value, compare, converges, fails, status)");
+    throw ConfigError("unknown claim kind '" + kind + "' (slope, value, compare, converges, fails, status, ert, success)");
   claim.kind = k->second;
   using K = Claim::Kind;
   const std::map<K, std::vector<std::string>> allowed{
@@ -447,7 +449,9 @@ Claim parse_claim(const std::string& name, const std::string& text) {
         "expect", "factor"}},
       {K::converges, {"where", "metric", "view", "at", "checkpoint", "below", "fraction"}},
       {K::fails, {"where", "metric", "view", "window", "above", "fraction"}},
-      {K::status, {"where", "diverged", "error", "ok", "nonfinite"}}};
+      {K::status, {"where", "diverged", "error", "ok", "nonfinite"}},
+      {K::ert, {"where", "metric", "view", "target", "expect", "ci"}},
+      {K::success, {"where", "metric", "view", "target", "by", "fraction"}}};
   const auto& keys = allowed.at(claim.kind);
   bool has_expect = false;
   for (const auto& [key, value] : fields) {
@@ -523,7 +527,7 @@ Claim parse_claim(const std::string& name, const std::string& text) {
           claim.a_less = false;
         else
           throw ConfigError("expect=" + value + " is not one of a<b, a>b");
-      } else if (bracketed(value) || claim.kind == K::slope) {
+      } else if (bracketed(value) || claim.kind == K::slope || claim.kind == K::ert) {
         if (!bracketed(value)) {
           claim.expect_target = Formula::parse(value, "expect");  // slope: only with ci=contains (checked below)
         } else {
@@ -543,6 +547,10 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       claim.factor = Formula::parse(value, "factor");
     else if (key == "below" || key == "above")
       claim.threshold = Formula::parse(value, key);
+    else if (key == "target")
+      claim.target = Formula::parse(value, key);
+    else if (key == "by")
+      claim.budget = Formula::parse(value, key);
     else if (key == "diverged")
       interval(key, value, claim.diverged_low, claim.diverged_high);
     else if (key == "error")
@@ -552,6 +560,10 @@ Claim parse_claim(const std::string& name, const std::string& text) {
     else if (key == "nonfinite")
       interval(key, value, claim.nonfinite_low, claim.nonfinite_high);
   }
+  if ((claim.kind == K::ert || claim.kind == K::success) && claim.target.empty())
+    throw ConfigError(kind + " claim needs target= (the metric must reach metric <= target)");
+  if (claim.kind == K::ert && (!has_expect || claim.expect_low.empty()))
+    throw ConfigError("ert claim needs expect=[low, high] (steps)");
   if ((claim.kind == K::slope || claim.kind == K::value || claim.kind == K::compare) && !has_expect)
     throw ConfigError(kind + " claim needs expect=" +
                       (claim.kind == K::compare ? std::string("a<b or a>b") : std::string("[low, high]")));
@@ -940,6 +952,50 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       v.bound = "fraction >= " + real(claim.fraction);
       return v;
     }
+    case K::ert:
+    case K::success: {
+      const std::size_t m = results::metric_column(data, claim.metric);
+      const std::size_t view = results::view_column(data, claim.view);
+      const stats::ReplicateMatrix runs = results::replicate_matrix(data, m, c, view);
+      const double target = evaluate(claim.target, data, c);
+      std::vector<double> hits(std::size_t(runs.rows()));
+      for (Eigen::Index r = 0; r < runs.rows(); ++r)
+        hits[std::size_t(r)] = stats::hitting_time(
+            std::span<const double>(runs.data() + r * runs.cols(), std::size_t(runs.cols())), data.layout.checkpoints,
+            target);
+      const double horizon = data.layout.checkpoints.empty() ? 0.0 : double(data.layout.checkpoints.back());
+      const std::string subject = claim.metric + "[" + claim.view + "] <= " + real(target) + " of '" +
+                                  data.layout.configurations[c].label + "'";
+      if (claim.kind == K::success) {
+        const double by = claim.budget.empty() ? horizon : evaluate(claim.budget, data, c);
+        long runs_counted = 0, reached = 0;
+        for (double h : hits)
+          if (!std::isnan(h)) ++runs_counted, reached += h <= by ? 1 : 0;
+        const double share = runs_counted ? double(reached) / double(runs_counted) : 0.0;
+        v.what = "runs reaching " + subject + " by t = " + real(by) + " (first stored checkpoint at or below)";
+        v.measured = std::to_string(reached) + "/" + std::to_string(runs_counted) + " runs";
+        v.value = share;
+        v.pass = runs_counted > 0 && share >= claim.fraction;
+        v.margin = share - claim.fraction;
+        v.bound = "fraction >= " + real(claim.fraction);
+        return v;
+      }
+      // The stream key of `ratelab ert` for this target, so the interval is the one it prints.
+      auto stream = results::bootstrap_stream(data, seed, {{c}, claim.view, claim.metric + "<=" + format_value(target)});
+      const auto s = stats::fixed_target_summary(hits, horizon, 0.1, 0.9, {resamples, 0.95}, stream);
+      v.what = "ERT (steps) to " + subject + " (first stored checkpoint at or below; unsuccessful runs spend T)";
+      v.measured = real(s.ert) + " CI [" + real(s.ert_ci.lo) + ", " + real(s.ert_ci.hi) + "], reached by " +
+                   std::to_string(s.successes) + "/" + std::to_string(s.runs) + " runs";
+      v.value = s.ert;
+      v.interval = s.ert_ci;
+      const double lo = evaluate(claim.expect_low, data, c), hi = evaluate(claim.expect_high, data, c);
+      const bool within = claim.interval_mode == Claim::IntervalMode::within;
+      v.pass = within ? (s.ert_ci.lo >= lo && s.ert_ci.hi <= hi) : in_bounds(s.ert, lo, hi);
+      v.bound = std::string(within ? "interval " : "") + "in [" + real(lo) + ", " + real(hi) + "]";
+      const double width = std::isfinite(hi - lo) && hi > lo ? hi - lo : 1.0;
+      v.margin = std::isfinite(s.ert) ? std::min(s.ert - lo, hi - s.ert) / width : -1.0;
+      return v;
+    }
     case K::status: {
       const results::StatusCounts n = results::status_counts(data, c);
       v.what = "run status of '" + data.layout.configurations[c].label + "'";
@@ -1044,7 +1100,7 @@ void check_claims(const std::vector<Claim>& claims, const results::TraceData& da
              {&claim.at, &claim.scale, &claim.window_from, &claim.window_to, &claim.expect_low,
               &claim.expect_high, &claim.expect_target, &claim.factor, &claim.threshold, &claim.diverged_low,
               &claim.diverged_high, &claim.error_low, &claim.error_high, &claim.ok_low, &claim.ok_high,
-              &claim.nonfinite_low, &claim.nonfinite_high})
+              &claim.nonfinite_low, &claim.nonfinite_high, &claim.target, &claim.budget})
           if (!f->empty())
             evaluate(*f, data, c, f == &claim.scale && claim.measure == Claim::Measure::at ? 1.0 : kNaN);
       const bool reads_at_checkpoint =

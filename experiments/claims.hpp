@@ -17,6 +17,9 @@
 //   fails     the metric stays above above=FORMULA at every checkpoint of the window (a diverged run
 //             counts as failing) in at least fraction= of the replicates
 //   status    counts of diverged / error / ok runs lie in the given intervals
+//   ert       the expected running time to metric <= target= (results/fixed_target.hpp: first stored
+//             checkpoint at or below it) lies in expect=[a, b] (ci=within: its bootstrap interval does)
+//   success   at least fraction= of the runs reach metric <= target= by step by= (default T)
 //
 // Statistics (quantiles, bootstrap slopes, paired differences) come from results/statistics.hpp and
 // configurations are selected, columns read and bootstrap streams keyed by results/trace_query.hpp, so a
@@ -61,7 +64,7 @@ double evaluate(const Formula& formula, const results::TraceData& data, std::siz
                 double t = std::numeric_limits<double>::quiet_NaN());
 
 struct Claim {
-  enum class Kind { slope, value, compare, converges, fails, status };
+  enum class Kind { slope, value, compare, converges, fails, status, ert, success };
   enum class Measure { at, slope, contraction };
   std::string name, text, source;
   int line = 0;
@@ -86,6 +89,7 @@ struct Claim {
   bool a_less = true;                   // compare: a<b or a>b
   Formula factor;                       // compare: default 1
   Formula threshold;                    // converges below= / fails above=
+  Formula target, budget;               // ert, success: target= (metric <= target), by= (success budget; T)
   double fraction = 1.0;
   Formula diverged_low, diverged_high, error_low, error_high, ok_low, ok_high, nonfinite_low, nonfinite_high;  // status
 };

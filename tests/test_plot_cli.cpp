@@ -97,6 +97,24 @@ TEST_CASE("plot legend: a component's own parameter tells its configurations apa
   CHECK_THAT(text, !Catch::Contains("sgd: hidden"));
 }
 
+TEST_CASE("plot panels: a parameter some values lack is not shown as '(unset)' when another key tells them apart",
+          "[cli][plot]") {
+  // heavy_tailed: col = problem.noise_nu, which Gaussian noise has not. Before: a panel titled
+  // "noise_nu=(unset)"; now the noise law names the panels, with nu where it applies.
+  const auto h5 = scratch("heavy_tailed_panels.h5");
+  auto o = run_cli("run heavy_tailed --quick --quiet --set experiment.replicates=4 -o " + h5.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  const auto script = scratch("heavy_tailed_panels.gp");
+  o = run_cli("plot " + h5.string() + " --script " + script.string() + " -o " +
+              scratch("heavy_tailed_panels.svg").string());
+  REQUIRE(o.exit_code == 0);
+  const std::string text = read_text(script);
+  CHECK_THAT(text, Catch::Contains("noise=gaussian") && Catch::Contains("noise=student_t noise_nu=1.5") &&
+                       Catch::Contains("noise=student_t noise_nu=2.5"));
+  CHECK_THAT(text, !Catch::Contains("(unset)"));
+}
+
 TEST_CASE("plot legend: whole-number parameters are shown as they are, not rounded", "[cli][plot]") {
   // harvey sweeps T = 16, 64, 256, 1024, 4096: three significant digits named 1.02e+03 and 4.1e+03.
   const auto h5 = scratch("harvey_legend.h5");

@@ -127,6 +127,31 @@ std::size_t resolve_configuration(const TraceData& data, const std::string& name
     if (configs[c].id == name) return c;
   for (std::size_t c = 0; c < configs.size(); ++c)
     if (configs[c].label == name) return c;
+  std::string selector_problem;
+  if (name.find('=') != std::string::npos) {
+    // Not a label: key=value selectors, as --where and claims' a=/b= take them (comma-separated: all must hold).
+    std::vector<std::string> filters;
+    std::string item;
+    for (char ch : name + ",") {
+      if (ch != ',') { item += ch; continue; }
+      while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+      if (!item.empty()) filters.push_back(item);
+      item.clear();
+    }
+    std::vector<std::size_t> selected;
+    try {
+      selected = select_configurations(data, filters);
+    } catch (const ConfigError& e) {
+      selector_problem = e.problems().front();  // perhaps a mistyped label: said below with the labels
+    }
+    if (selected.size() == 1) return selected.front();
+    if (selector_problem.empty()) {
+    std::vector<std::string> labels;
+    for (std::size_t c : selected) labels.push_back("'" + configs[c].label + "'");
+    throw ConfigError(std::string(option) + " = " + name + " selects " + std::to_string(selected.size()) +
+                      " configurations (" + join(labels, ", ") + "): a comparison needs exactly one; add a key=value");
+    }
+  }
   if (auto index = parse_number(name); index && *index >= 0 && *index < double(configs.size()) &&
                                       std::floor(*index) == *index)
     return std::size_t(*index);
@@ -136,7 +161,8 @@ std::size_t resolve_configuration(const TraceData& data, const std::string& name
     throw ConfigError(std::string(option) + " is empty: give a configuration's id, label or index (0 to " +
                       std::to_string(configs.size()) + " - 1)");
   throw ConfigError(unknown_key_message(std::string("configuration (") + option + ")", name, labels) +
-                    " (or an id, or an index from 0 to " + std::to_string(configs.size() - 1) + ")");
+                    " (or an id, or an index from 0 to " + std::to_string(configs.size() - 1) + ")" +
+                    (selector_problem.empty() ? std::string() : "; read as key=value selectors: " + selector_problem));
 }
 
 }  // namespace
@@ -206,8 +232,9 @@ ParamTable<SummaryOptions> SummaryOptions::params() {
 ParamTable<CompareOptions> CompareOptions::params() {
   return {param(&CompareOptions::metric, "metric", unconstrained(), "metric to compare"),
           param(&CompareOptions::views, "views", unconstrained(), "iterate views, comma-separated; empty: all"),
-          param(&CompareOptions::a, "a", unconstrained(), "configuration A: id, label or index"),
-          param(&CompareOptions::b, "b", unconstrained(), "configuration B: id, label or index"),
+          param(&CompareOptions::a, "a", unconstrained(),
+                "configuration A: id, label, index, or key=value selectors as --where (optimizer=clipped_sgd)"),
+          param(&CompareOptions::b, "b", unconstrained(), "configuration B: as --a"),
           param(&CompareOptions::at, "at", nonnegative(), "checkpoint t compared (nearest stored); 0: last"),
           param(&CompareOptions::bootstrap, "bootstrap", at_least(1), "bootstrap resamples of the pairs"),
           param(&CompareOptions::confidence, "confidence", in_open(0, 1), "confidence level"),

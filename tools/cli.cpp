@@ -28,6 +28,7 @@
 #include "tools/plot.hpp"
 #include "tools/report.hpp"
 #include "tools/export_command.hpp"
+#include "tools/fixed_target_commands.hpp"
 
 namespace po = boost::program_options;
 
@@ -443,6 +444,9 @@ int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&
 }
 
 int command_report(const tools::ReportOptions& args, const Invocation&) { return tools::report(args, std::cerr); }
+int command_ert(const tools::ErtOptions& args, const Invocation&) { return tools::ert(args, std::cout); }
+int command_ecdf(const tools::EcdfOptions& args, const Invocation&) { return tools::ecdf(args, std::cout); }
+int command_profile(const tools::ProfileOptions& args, const Invocation&) { return tools::profile(args, std::cout); }
 
 // `plot FILE`: the [plot] section the file stores (root attribute `plot`, from the experiment file), then the
 // options given here over it, so `ratelab plot FILE` draws what `run --plot` drew; by default next to FILE.
@@ -1058,6 +1062,20 @@ const std::vector<Command>& commands() {
               command_summary),
       command("compare", "FILE --a A --b B", "paired difference of two configurations", Keys{"file"}, Keys{"file"},
               command_compare),
+      command("ert", "FILES --targets T,...", "fixed target: hitting times, success fractions, expected running time",
+              Keys{"files"}, Keys{"files", "targets"}, command_ert,
+              "hitting time: the first stored checkpoint with metric <= target (conservative: the run may have\n"
+              "crossed between checkpoints); failed runs never reach it; ERT = (successes' hitting times + the\n"
+              "horizon for each unsuccessful run) / successes; budgets in steps (gradient evaluations and seconds\n"
+              "per checkpoint are not recorded yet); several files: their configurations' labels must differ"),
+      command("ecdf", "FILES [-o F.png]", "runtime ECDF over log-spaced targets (per configuration or --by KEY), its area",
+              Keys{"files"}, Keys{"files"}, command_ecdf,
+              "targets: --count values log-spaced from --from down to --to; hitting times as for `ert` (the first\n"
+              "stored checkpoint at or below the target); auc: the area under the ECDF over log budget, over its range"),
+      command("profile", "FILES [-o F.png]", "performance profile (Dolan-More) or data profile (More-Wild) of ERTs",
+              Keys{"files"}, Keys{"files"}, command_profile,
+              "a problem: the values of --problem keys (default problem, problem.*) x each target; a solver: the\n"
+              "other parameters; cost: the ERT in steps (as `ert`); --kind performance (ratio to the best) or data"),
       command("report", "FILES -o F.html", "one self-contained HTML page: experiment, claims, figures, summary",
               Keys{"files"}, Keys{"files", "output"}, command_report),
       command("inspect", "FILE", "what a trace file holds", Keys{"file"}, Keys{"file"}, command_inspect),

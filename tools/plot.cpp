@@ -296,20 +296,31 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
       d.index.push_back(std::size_t(std::lower_bound(distinct.begin(), distinct.end(), tuple) - distinct.begin()));
     // Order: the first component, its own parameters, the other components, the rest ("heavy_ball
     // tuning=polyak" reads better than "heavy_ball constant" when both tell the configurations apart).
+    // Within each of these tiers a key set for every value comes before one that some values do not have
+    // (heavy_tailed's `noise` before `noise_nu`, which Gaussian noise has not: its panel is titled
+    // "noise=gaussian", not "noise_nu=(unset)").
     std::vector<std::size_t> order;
     auto is_named = [](const std::string& key) { return is_component_key(key) || key == "view"; };
+    auto unset_somewhere = [&](std::size_t j) {
+      return std::any_of(distinct.begin(), distinct.end(),
+                         [&](const auto& tuple) { return per_key.at(dim_keys[j]).values[tuple[j]].empty(); });
+    };
+    auto add_tier = [&](auto belongs) {
+      const auto from = order.size();
+      for (std::size_t j = 0; j < dim_keys.size(); ++j)
+        if (belongs(j) && std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
+      std::stable_partition(order.begin() + std::ptrdiff_t(from), order.end(),
+                            [&](std::size_t j) { return !unset_somewhere(j); });
+    };
     for (std::size_t j = 0; j < dim_keys.size(); ++j)
       if (is_named(dim_keys[j])) {
         order.push_back(j);
         break;
       }
     const std::string own = order.empty() ? std::string() : dim_keys[order.front()] + ".";
-    for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (!own.empty() && dim_keys[j].rfind(own, 0) == 0) order.push_back(j);
-    for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (is_named(dim_keys[j]) && std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
-    for (std::size_t j = 0; j < dim_keys.size(); ++j)
-      if (std::find(order.begin(), order.end(), j) == order.end()) order.push_back(j);
+    add_tier([&](std::size_t j) { return !own.empty() && dim_keys[j].rfind(own, 0) == 0; });
+    add_tier([&](std::size_t j) { return is_named(dim_keys[j]); });
+    add_tier([](std::size_t) { return true; });
     // Shown: only the keys needed to tell the values apart, in that order (heavy_ball's beta, fixed by the
     // optimizer, is not repeated; heavy_ball's tuning is, when two heavy_ball configurations differ by it).
     std::vector<std::size_t> shown_keys;
@@ -793,6 +804,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
       << "in linewidth 1 rounded\n";
   s << "set output " << gp_string(options.output) << "\n";
 
+  auto x_text = [&](std::size_t j) { return plot.x.empty() ? std::to_string(plot.t[j]) : gp_number(plot.x[j]); };
   // Data first, as inline datablocks: one self-contained script (the `script` option keeps it).
   // Columns: t, each series (on a log y axis, values <= 0 at the floor), then the floor markers.
   const double floor = plot.floor;
@@ -802,7 +814,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
       s << "$p" << p << "c" << c << " << EOD\n";
       const auto& series = panel.curves[c].series;
       for (std::size_t j = 0; j < plot.t.size(); ++j) {
-        s << plot.t[j];
+        s << x_text(j);
         for (const auto& one : series) {
           const double v = one.value[j];
           s << ' ' << gp_number(floor > 0 && v <= 0 ? floor : v);
@@ -814,7 +826,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
     }
     if (!panel.theory.empty()) {
       s << "$p" << p << "theory << EOD\n";
-      for (std::size_t j = 0; j < plot.t.size(); ++j) s << plot.t[j] << ' ' << gp_number(panel.theory[0].value[j]) << '\n';
+      for (std::size_t j = 0; j < plot.t.size(); ++j) s << x_text(j) << ' ' << gp_number(panel.theory[0].value[j]) << '\n';
       s << "EOD\n";
     }
   }
@@ -834,7 +846,7 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
     }
     s << "set yrange [" << gp_number(lo) << ":" << gp_number(hi) << "]\n";
   }
-  s << "set xrange [" << plot.t.front() << ":" << plot.t.back() << "]\n";
+  s << "set xrange [" << x_text(0) << ":" << x_text(plot.t.size() - 1) << "]\n";
   s << "set multiplot title " << text(plot.title) << plain << "\n";
 
   auto screen_x = [&](double inches) { return short_real(inches / width); };
@@ -889,7 +901,8 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
       if (low && high)
         items.push_back(block + " using 1:" + std::to_string(low) + ":" + std::to_string(high) +
                         " with filledcurves fs transparent solid 0.15 noborder " + color + " notitle");
-      items.push_back(block + " using 1:2 with lines lw 2 " + dash + " " + color + " notitle");
+      items.push_back(block + " using 1:2 with " + (plot.steps ? "steps" : "lines") + " lw 2 " + dash + " " + color +
+                      " notitle");
       for (std::size_t i = 0; i < curve.series.size(); ++i) {
         const std::string column = std::to_string(i + 2);
         if (curve.series[i].role == SeriesRole::high_probability)
@@ -921,15 +934,13 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, s
   if (options.output.empty() && options.data.empty())
     throw ConfigError("output is empty: give a figure file (.png, .svg, .pdf, .tex) and/or data (a .tsv file)");
   const PlotData plot = plot_data(options, data);
-  std::string program;
   if (!options.output.empty()) {
-    program = find_program(options.gnuplot);
-    if (program.empty())
+    if (find_program(options.gnuplot).empty())
       throw ConfigError("gnuplot = '" + options.gnuplot +
                         "' was not found on PATH: `plot` draws through gnuplot; install it with "
                         "`apt-get install gnuplot-nox` (or write only the numbers with data=FILE.tsv)");
+    gnuplot_script(plot, options);  // a size too small is an error before any file is written
   }
-  const std::string script_text = options.output.empty() ? std::string() : gnuplot_script(plot, options);
   for (const auto& warning : plot.warnings) warnings << warning << "\n";
   if (!options.data.empty()) {
     std::ofstream tsv(options.data);
@@ -940,6 +951,17 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, s
     out << "wrote " << options.data << "\n";
   }
   if (options.output.empty()) return 0;
+  draw_plot(plot, options, out);
+  return 0;
+}
+
+void draw_plot(const PlotData& plot, const PlotOptions& options, std::ostream& out) {
+  const std::string program = find_program(options.gnuplot);
+  if (program.empty())
+    throw ConfigError("gnuplot = '" + options.gnuplot +
+                      "' was not found on PATH: figures are drawn through gnuplot; install it with "
+                      "`apt-get install gnuplot-nox` (or write only the numbers with --data)");
+  const std::string script_text = gnuplot_script(plot, options);
   if (!options.script.empty()) {
     std::ofstream file(options.script);
     file << script_text;
@@ -972,7 +994,6 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, s
     out << " and " << std::filesystem::path(options.output).replace_extension(".pdf").string();
   out << " (" << plot.panels.size() << " panel" << (plot.panels.size() > 1 ? "s" : "") << ", " << curves
       << " curves)\n";
-  return 0;
 }
 
 }  // namespace ratelab::tools

@@ -98,7 +98,10 @@ struct LegendEntry {
 struct PlotData {
   std::string title, x_label, y_label, metric;
   std::vector<long> t;
+  // x positions when they are not steps (a performance profile's tau); empty: t. Same length as t.
+  std::vector<double> x;
   bool x_log = true, y_log = true;
+  bool steps = false;               // draw each center as a right-continuous step function (ECDFs, profiles)
   std::vector<Encoding> encodings;  // the channels in use, in the order color, dash, row, col
   std::vector<PlotPanel> panels;
   long rows = 1, columns = 1;
@@ -115,5 +118,8 @@ PlotData plot_data(const PlotOptions& options, const results::TraceData& data);
 void write_plot_tsv(const PlotData& plot, std::ostream& out);
 // The gnuplot script that draws `plot` into options.output (terminal chosen by its extension).
 std::string gnuplot_script(const PlotData& plot, const PlotOptions& options);
+// Draws `plot` into options.output with gnuplot (options.script keeps the script); one line per file
+// written to `out`. Used by `plot` and by the fixed-target figures (tools/fixed_target_commands.hpp).
+void draw_plot(const PlotData& plot, const PlotOptions& options, std::ostream& out);
 
 }  // namespace ratelab::tools
