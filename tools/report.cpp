@@ -13,6 +13,7 @@
 #include "experiments/experiment.hpp"
 #include "results/trace_query.hpp"
 #include "tools/analysis_commands.hpp"
+#include "tools/fixed_target_commands.hpp"
 #include "tools/plot.hpp"
 
 namespace ratelab::tools {
@@ -552,6 +553,36 @@ std::string figure_json(const results::TraceData& data) {
   return json.str();
 }
 
+// The runtime ECDF of each configuration (ratelab ecdf FILE --csv, its defaults: the metric of the summary,
+// view last, 31 targets from 0.1 to 1e-8), as a sortable table: which configuration reaches how many
+// (run, target) pairs by T, and the area under its ECDF as one score.
+void ecdf_section(std::ostream& out, const ReportInput& input, const std::string& metric) {
+  EcdfOptions ecdf_options;
+  ecdf_options.metric = metric;
+  ecdf_options.view = input.data.layout.views.front();
+  ecdf_options.csv = true;
+  std::ostringstream csv;
+  out << "<h3>Fixed target: runtime ECDF</h3>\n";
+  try {
+    ecdf(ecdf_options, {input.data}, {input.path}, csv);
+  } catch (const ConfigError& e) {
+    out << "<p class=\"note\">No runtime ECDF: " << html_escape(e.what()) << "</p>\n";
+    return;
+  }
+  const auto rows = parse_csv(csv.str());
+  out << "<p class=\"note\">As <code>ratelab ecdf FILE --csv --metric " << html_escape(metric) << " --view "
+      << html_escape(ecdf_options.view) << "</code>: for " << ecdf_options.count << " targets log-spaced from "
+      << ecdf_options.from << " to " << ecdf_options.to << ", the fraction of (run, target) pairs whose metric "
+      << "reached the target by T (a target counts as reached at the first stored checkpoint at or below it; a "
+      << "failed run never reaches it) and the area under the ECDF over log t (1: all at once). "
+      << "<code>ratelab ecdf FILE -o ecdf.png</code> draws the curves.</p>\n"
+      << "<div class=\"scroll\"><table class=\"sortable\" id=\"ecdf\">\n<thead>";
+  if (!rows.empty()) table_row(out, rows.front(), "th");
+  out << "</thead><tbody>\n";
+  for (std::size_t r = 1; r < rows.size(); ++r) table_row(out, rows[r], "td", "", true);
+  out << "</tbody></table></div>\n";
+}
+
 void summary_section(std::ostream& out, const ReportInput& input, const ReportOptions& options) {
   SummaryOptions summary_options;
   const auto& metrics = input.data.layout.metrics;
@@ -565,7 +596,8 @@ void summary_section(std::ostream& out, const ReportInput& input, const ReportOp
   const auto rows = parse_csv(csv.str());
   out << "<h3>Summary</h3>\n<p class=\"note\">As <code>ratelab summary FILE --csv --metric " << html_escape(summary_options.curves.metric)
       << " --seed " << options.seed
-      << "</code>: final values at t = T over the finite runs, the log-log slope of the median over [T/10, T] with its "
+      << "</code>: final values at t = T (a diverged or failed run counts as +inf, the runs each number rests on "
+         "are counted), the log-log slope of the median over [T/10, T] with its "
          "95% percentile bootstrap interval, and the runs by status; 4 significant digits shown (the exact values: "
          "<code>summary --csv</code>). Click a column to sort.</p>\n"
       << "<div class=\"scroll\"><table class=\"sortable\" id=\"summary\" data-metric=\"" << html_escape(summary_options.curves.metric)
@@ -574,6 +606,7 @@ void summary_section(std::ostream& out, const ReportInput& input, const ReportOp
   out << "</thead><tbody>\n";
   for (std::size_t r = 1; r < rows.size(); ++r) table_row(out, rows[r], "td", "", true);
   out << "</tbody></table></div>\n";
+  ecdf_section(out, input, summary_options.curves.metric);
 }
 
 void provenance_section(std::ostream& out, const ReportInput& input) {

@@ -177,6 +177,7 @@ def main():
     run([ratelab, "run", ini, "-o", h5, "--overwrite", "--quiet", "--threads", "2"])
     run([ratelab, "report", h5, "-o", page])
     summary_csv = list(csv.reader(io.StringIO(run([ratelab, "summary", h5, "--csv"]))))
+    ecdf_csv = list(csv.reader(io.StringIO(run([ratelab, "ecdf", h5, "--csv"]))))
     verify = run([ratelab, "verify", h5], expect=(5,))
     configurations = 6  # 2 optimizers x 3 step sizes
 
@@ -245,6 +246,14 @@ def main():
     # The selftest sorted the page's table by its last column; compare as sets of rows.
     if sorted(shown[1:]) != sorted(summary_csv[1:]) or len(shown) != 1 + configurations * 2:
         fail("summary rows differ from summary --csv:\npage %r\ncsv  %r" % ([r for r in shown[1:] if r not in summary_csv], [r for r in summary_csv[1:] if r not in shown]))
+    # The runtime ECDF table: `ratelab ecdf FILE --csv`, row for row (one row per configuration; the selftest
+    # may have sorted it, so as a set of rows).
+    ecdf = dom.tables.get("ecdf")
+    if not ecdf:
+        fail("no runtime ECDF table")
+    ecdf_shown = [[c[0].get("data-value", c[1]) for c in r["cells"]] for r in ecdf]
+    if ecdf_shown[0] != ecdf_csv[0] or sorted(ecdf_shown[1:]) != sorted(ecdf_csv[1:]) or len(ecdf_shown) != 1 + configurations:
+        fail("ECDF rows differ from ecdf --csv:\npage %r\ncsv  %r" % (ecdf_shown, ecdf_csv))
     sorted_table = next(a for t, a in dom.elements if t == "table" and a.get("id") == "summary")
     if sorted_table.get("data-sorted") != "descending":
         fail("sorting the summary by a column did not take: %r" % sorted_table.get("data-sorted"))
