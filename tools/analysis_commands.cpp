@@ -53,9 +53,10 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
-// A table printed either aligned for reading or as CSV for scripts.
+}  // namespace
+
 void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
-                 bool csv, std::ostream& out) {
+                 bool csv, std::ostream& out, std::size_t left_aligned) {
   if (csv) {
     std::vector<std::string> fields;
     for (const auto& h : header) fields.push_back(csv_field(h));
@@ -75,8 +76,8 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
     std::string s;
     for (std::size_t j = 0; j < cells.size(); ++j) {
       std::string cell = cells[j];
-      // The first column (a label) reads best left-aligned, numbers right-aligned.
-      if (j == 0 || j == 1) cell += std::string(width[j] - cell.size(), ' ');
+      // Labels read best left-aligned, numbers right-aligned.
+      if (j < left_aligned) cell += std::string(width[j] - cell.size(), ' ');
       else cell = std::string(width[j] - cell.size(), ' ') + cell;
       s += (j ? "  " : "") + cell;
     }
@@ -86,8 +87,6 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
   line(header);
   for (const auto& row : rows) line(row);
 }
-
-}  // namespace
 
 // ---- indexing and selection ----------------------------------------------------------------------------
 

@@ -85,6 +85,10 @@ int inspect(const results::TraceData& data, std::ostream& out, bool all = false)
 std::string exact(double v);       // the shortest text that round-trips
 std::string short_real(double v);  // 4 significant digits, for reading
 std::string join(const std::vector<std::string>& items, const std::string& separator);
+// A table printed aligned for reading (the first `left_aligned` columns, labels, left-aligned; the rest,
+// numbers, right-aligned) or as CSV for scripts (fields quoted where needed).
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+                 bool csv, std::ostream& out, std::size_t left_aligned = 2);
 std::optional<double> parse_number(const std::string& text);  // the whole text as a number, or nothing
 stats::Statistic center_statistic(const std::string& center);  // median | mean
 // The columns of the named views (empty: every view), each once, in the order given.

@@ -27,48 +27,11 @@ const char* const kHittingRule =
     "earlier,\nbetween checkpoints); failed runs count as never reaching it; budgets are steps (gradient "
     "evaluations and\nseconds per checkpoint are not recorded yet)";
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-void print_rows(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows, bool csv,
-                std::ostream& out) {
-  if (csv) {
-    std::vector<std::string> fields;
-    for (const auto& h : header) fields.push_back(csv_field(h));
-    out << join(fields, ",") << '\n';
-    for (const auto& row : rows) {
-      fields.clear();
-      for (const auto& f : row) fields.push_back(csv_field(f));
-      out << join(fields, ",") << '\n';
-    }
-    return;
-  }
-  std::vector<std::size_t> width(header.size());
-  for (std::size_t j = 0; j < header.size(); ++j) width[j] = header[j].size();
-  for (const auto& row : rows)
-    for (std::size_t j = 0; j < row.size() && j < width.size(); ++j) width[j] = std::max(width[j], row[j].size());
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string s;
-    for (std::size_t j = 0; j < cells.size(); ++j) {
-      const std::string pad(width[j] - cells[j].size(), ' ');
-      s += (j ? "  " : "") + (j == 0 ? cells[j] + pad : pad + cells[j]);
-    }
-    while (!s.empty() && s.back() == ' ') s.pop_back();
-    out << s << '\n';
-  };
-  line(header);
-  for (const auto& row : rows) line(row);
-}
-
 void write_csv_file(const std::string& path, const std::vector<std::string>& header,
                     const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
   std::ofstream file(path);
   if (!file) throw ConfigError("data = '" + path + "' cannot be written");
-  print_rows(header, rows, true, file);
+  print_table(header, rows, true, file);
   file.close();
   if (!file) throw ConfigError("data = '" + path + "': writing failed");
   out << "wrote " << path << "\n";
@@ -289,7 +252,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
   }
   if (!options.data.empty()) write_csv_file(options.data, header, exact_rows, out);
   if (options.csv) {
-    print_rows(header, exact_rows, true, out);
+    print_table(header, exact_rows, true, out, 1);
     return 0;
   }
   out << "fixed target: metric " << options.metric << "[" << options.view << "] <= target\n"
@@ -299,7 +262,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
       << short_real(100 * options.confidence) << "% percentile\nbootstrap interval over runs (" << options.bootstrap
       << " resamples, seed " << options.seed << "); hit_*: quantiles of the hitting times, inf for runs that "
          "did not reach it\n";
-  print_rows(header, shown_rows, false, out);
+  print_table(header, shown_rows, false, out, 1);
   return 0;
 }
 
@@ -360,14 +323,14 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
   const std::string target_text = std::to_string(options.count) + " targets log-spaced from " +
                                   short_real(options.from) + " to " + short_real(options.to);
   if (options.csv) {
-    print_rows(header, rows, true, out);
+    print_table(header, rows, true, out, 1);
   } else {
     out << "runtime ECDF: metric " << options.metric << "[" << options.view << "] <= " << target_text << "\n"
         << kHittingRule << "\n"
         << "a curve: the fraction of (run, target) pairs reached by budget t; auc: its area over log t from t = "
         << budgets.front() << " to " << budgets.back() << ",\ndivided by that range (1: every pair at the first "
            "budget; 0: none before the last)\n";
-    print_rows(header, rows, false, out);
+    print_table(header, rows, false, out, 1);
   }
   if (!options.output.empty()) {
     std::vector<double> x(budgets.begin(), budgets.end());
@@ -498,7 +461,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
                                     " x " + std::to_string(options.targets.size()) + " target" +
                                     (options.targets.size() > 1 ? "s" : "");
   if (options.csv) {
-    print_rows(header, rows, true, out);
+    print_table(header, rows, true, out, 1);
   } else {
     out << (performance ? "performance profile (Dolan & More 2002)" : "data profile (More & Wild 2009)")
         << ": metric " << options.metric << "[" << options.view << "], " << problems_text << " = "
@@ -510,7 +473,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
                         : "d(t): fraction of instances with cost <= t steps\n")
         << "problems (keys " << (options.problem.empty() ? "problem, problem.*" : join(options.problem, ", "))
         << "): " << join(problems, "; ") << "\n";
-    print_rows(header, rows, false, out);
+    print_table(header, rows, false, out, 1);
   }
   if (!options.output.empty())
     draw_steps(options.output, options.gnuplot,
