@@ -97,7 +97,7 @@ TEST_CASE("plot legend: a component's own parameter tells its configurations apa
   CHECK_THAT(text, !Catch::Contains("sgd: hidden"));
 }
 
-TEST_CASE("plot panels: a parameter some values lack is not shown as '(unset)' when another key tells them apart",
+TEST_CASE("plot panels: a parameter some values lack is not named when another key tells them apart",
           "[cli][plot]") {
   // heavy_tailed: col = problem.noise_nu, which Gaussian noise has not. Before: a panel titled
   // "noise_nu=(unset)"; now the noise law names the panels, with nu where it applies.
@@ -112,6 +112,22 @@ TEST_CASE("plot panels: a parameter some values lack is not shown as '(unset)' w
   const std::string text = read_text(script);
   CHECK_THAT(text, Catch::Contains("noise=gaussian") && Catch::Contains("noise=student_t noise_nu=1.5") &&
                        Catch::Contains("noise=student_t noise_nu=2.5"));
+  CHECK_THAT(text, !Catch::Contains("(unset)") && !Catch::Contains("=none"));
+}
+
+TEST_CASE("plot panels: configurations without the panel's parameter are titled 'no KEY'", "[cli][plot]") {
+  // heavy_ball_stochastic: block_rule (cyclic, random) exists only for block heavy-ball; sgd and plain
+  // heavy-ball share the third panel. Before: "block_rule=(unset)".
+  const auto h5 = scratch("hbs_panels.h5");
+  auto o = run_cli("run heavy_ball_stochastic --quick --quiet --set experiment.replicates=2 -o " + h5.string());
+  INFO(o.output);
+  REQUIRE(o.exit_code == 0);
+  const auto script = scratch("hbs_panels.gp");
+  o = run_cli("plot " + h5.string() + " --script " + script.string() + " -o " + scratch("hbs_panels.svg").string());
+  REQUIRE(o.exit_code == 0);
+  const std::string text = read_text(script);
+  CHECK_THAT(text, Catch::Contains("set title 'block_rule=cyclic'") && Catch::Contains("set title 'block_rule=random'") &&
+                       Catch::Contains("set title 'no block_rule'"));
   CHECK_THAT(text, !Catch::Contains("(unset)"));
 }
 

@@ -274,7 +274,7 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     numbers[key] = short_numbers(values);
   }
   auto shown = [&](const std::string& key, const std::string& raw) {
-    if (raw.empty()) return std::string("(unset)");
+    if (raw.empty()) return std::string("none");  // a parameter these configurations do not have
     if (per_key.at(key).numeric) return numbers.at(key).at(*parse_number(raw));
     return raw;
   };
@@ -298,7 +298,7 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     // tuning=polyak" reads better than "heavy_ball constant" when both tell the configurations apart).
     // Within each of these tiers a key set for every value comes before one that some values do not have
     // (heavy_tailed's `noise` before `noise_nu`, which Gaussian noise has not: its panel is titled
-    // "noise=gaussian", not "noise_nu=(unset)").
+    // "noise=gaussian", not "noise_nu=none").
     std::vector<std::size_t> order;
     auto is_named = [](const std::string& key) { return is_component_key(key) || key == "view"; };
     auto unset_somewhere = [&](std::size_t j) {
@@ -347,10 +347,11 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
         const std::string text = shown(key, raw);
         const bool plain = key == "view" || is_component_key(key);
         bare.push_back(plain || shown_keys.size() == 1 ? text : short_key(key) + "=" + text);
-        pairs.push_back(plain ? text : short_key(key) + "=" + text);
+        // A panel of configurations without the parameter: "no block_rule" (sgd beside block heavy-ball).
+        pairs.push_back(plain ? text : raw.empty() ? "no " + short_key(key) : short_key(key) + "=" + text);
       }
-      d.values.push_back(bare.empty() ? std::string("(unset)") : join(bare, " "));
-      d.pair_texts.push_back(pairs.empty() ? std::string("(unset)") : join(pairs, " "));
+      d.values.push_back(bare.empty() ? std::string("none") : join(bare, " "));
+      d.pair_texts.push_back(pairs.empty() ? std::string("none") : join(pairs, " "));
     }
     return d;
   };
