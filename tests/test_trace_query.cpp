@@ -10,7 +10,11 @@
 #include "results/trace_query.hpp"
 #include "tools/analysis_commands.hpp"
 
+#include "csv_support.hpp"
+
 using namespace ratelab;
+
+using ratelab_test::csv_row;
 
 namespace {
 
@@ -41,18 +45,6 @@ results::TraceData noisy_power_law() {
   d.eval_seconds.assign(R, 0.0);
   d.messages.assign(R, "");
   return d;
-}
-
-// The CSV's first data row, by column name.
-std::map<std::string, std::string> csv_row(const std::string& csv) {
-  std::istringstream in(csv);
-  std::string header, row;
-  std::getline(in, header);
-  std::getline(in, row);
-  std::map<std::string, std::string> out;
-  std::istringstream h(header), v(row);
-  for (std::string name, value; std::getline(h, name, ',') && std::getline(v, value, ',');) out[name] = value;
-  return out;
 }
 
 }  // namespace
