@@ -958,11 +958,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       const std::size_t view = results::view_column(data, claim.view);
       const stats::ReplicateMatrix runs = results::replicate_matrix(data, m, c, view);
       const double target = evaluate(claim.target, data, c);
-      std::vector<double> hits(std::size_t(runs.rows()));
-      for (Eigen::Index r = 0; r < runs.rows(); ++r)
-        hits[std::size_t(r)] = stats::hitting_time(
-            std::span<const double>(runs.data() + r * runs.cols(), std::size_t(runs.cols())), data.layout.checkpoints,
-            target);
+      const std::vector<double> hits = stats::hitting_times(runs, data.layout.checkpoints, target);
       const double horizon = data.layout.checkpoints.empty() ? 0.0 : double(data.layout.checkpoints.back());
       const std::string subject = claim.metric + "[" + claim.view + "] <= " + real(target) + " of '" +
                                   data.layout.configurations[c].label + "'";

@@ -24,6 +24,15 @@ double hitting_time(std::span<const double> row, std::span<const long> checkpoin
   return measured ? kInf : kNaN;
 }
 
+std::vector<double> hitting_times(const ReplicateMatrix& runs, std::span<const long> checkpoints, double target) {
+  std::vector<double> out(std::size_t(runs.rows()));
+  for (Eigen::Index r = 0; r < runs.rows(); ++r)
+    out[std::size_t(r)] =
+        hitting_time(std::span<const double>(runs.data() + r * runs.cols(), std::size_t(runs.cols())), checkpoints,
+                     target);
+  return out;
+}
+
 double expected_running_time(std::span<const double> hitting_times, double horizon) {
   double spent = 0.0;
   long successes = 0;

@@ -22,6 +22,8 @@ namespace ratelab::stats {
 
 // The first checkpoint t_k with row[k] <= target (+inf if none; NaN if the row is all NaN).
 double hitting_time(std::span<const double> row, std::span<const long> checkpoints, double target);
+// The hitting time of each run (a row of `runs`, replicates x checkpoints).
+std::vector<double> hitting_times(const ReplicateMatrix& runs, std::span<const long> checkpoints, double target);
 
 // ERT (Hansen et al., COCO; IOHanalyzer): the total budget spent by all runs, each successful run its
 // hitting time and each unsuccessful run its whole horizon, divided by the number of successes (+inf with

@@ -45,16 +45,6 @@ std::vector<TraceData> read_all(const std::vector<std::string>& files) {
 }
 
 // The runs' hitting times of `target` (NaN: not measured).
-std::vector<double> hitting_times(const stats::ReplicateMatrix& runs, std::span<const long> checkpoints,
-                                  double target) {
-  std::vector<double> out(std::size_t(runs.rows()));
-  for (Eigen::Index r = 0; r < runs.rows(); ++r)
-    out[std::size_t(r)] =
-        stats::hitting_time(std::span<const double>(runs.data() + r * runs.cols(), std::size_t(runs.cols())),
-                            checkpoints, target);
-  return out;
-}
-
 stats::ReplicateMatrix runs_of(const TraceData& d, const std::string& metric, const std::string& view,
                                std::size_t configuration) {
   return results::replicate_matrix(d, results::metric_column(d, metric), configuration, results::view_column(d, view));
@@ -231,7 +221,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
     const auto runs = runs_of(d, options.metric, options.view, ref.configuration);
     const double horizon = double(d.layout.checkpoints.back());
     for (double target : options.targets) {
-      const auto hits = hitting_times(runs, d.layout.checkpoints, target);
+      const auto hits = stats::hitting_times(runs, d.layout.checkpoints, target);
       RandomStream stream = results::bootstrap_stream(
           d, options.seed, {{ref.configuration}, options.view, options.metric + "<=" + exact(target)});
       const auto s = stats::fixed_target_summary(hits, horizon, options.q_low, options.q_high,
@@ -303,7 +293,7 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
     const auto runs = runs_of(d, options.metric, options.view, ref.configuration);
     auto& hits = pooled[group];
     for (double target : targets) {
-      const auto h = hitting_times(runs, d.layout.checkpoints, target);
+      const auto h = stats::hitting_times(runs, d.layout.checkpoints, target);
       hits.insert(hits.end(), h.begin(), h.end());
     }
   }
@@ -412,7 +402,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
         if (it == cell.end()) continue;
         const TraceData& d = data[it->second->file];
         const auto runs = runs_of(d, options.metric, options.view, it->second->configuration);
-        row[s] = stats::expected_running_time(hitting_times(runs, d.layout.checkpoints, target),
+        row[s] = stats::expected_running_time(stats::hitting_times(runs, d.layout.checkpoints, target),
                                               double(d.layout.checkpoints.back()));
       }
       cost.push_back(std::move(row));
