@@ -680,13 +680,22 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
             if (uses_schedule(*parsed_optimizers[i].info, o_params)) return true;
           return false;  // e.g. heavy_ball with tuning = polyak: its step comes from the problem
         }())
-      problems.push_back(where(source, *optimizer_sections[i]) + "optimizer section [" +
-                         optimizer_sections[i]->name + "] has no step-size schedule: add [schedule] (or [schedule:" +
-                         parsed_optimizers[i].name.label + "]) with name = one of " + [&] {
-                           std::string s;
-                           for (const auto& k : registry.keys(ComponentKind::schedule)) s += (s.empty() ? "" : ", ") + k;
-                           return s;
-                         }());
+    {
+      const ParsedSection& o = parsed_optimizers[i];
+      std::string schedules;
+      for (const auto& k : registry.keys(ComponentKind::schedule)) schedules += (schedules.empty() ? "" : ", ") + k;
+      const std::string sections = o.name.label.empty()
+                                       ? std::string("a [schedule] section")
+                                       : "a [schedule:" + o.name.label + "] section (its own) or a [schedule] section "
+                                                                         "(shared by the optimizers without their own)";
+      // Said when the optimizer can do without one (heavy_ball with tuning = polyak).
+      const std::string when = o.info->schedule_applies ? " (" + o.registry_key + " uses a schedule when " +
+                                                              o.info->schedule_applies->describe() + ")"
+                                                        : "";
+      problems.push_back(where(source, *optimizer_sections[i]) + "optimizer section [" + optimizer_sections[i]->name +
+                         "] (" + o.registry_key + ") needs a step-size schedule" + when + ": add " + sections +
+                         " with name = one of " + schedules + " (e.g. name = constant and eta = 0.1)");
+    }
   if (!problems.empty()) throw ConfigError(problems);
 
   // Counted before anything is expanded: a grid too large for memory is refused with its size.

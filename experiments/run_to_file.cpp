@@ -630,12 +630,19 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   });
   // Reused runs are not journaled: an interrupted reuse run resumes with the same --reuse files.
   std::vector<RunStatus> reused_status;
-  guarded([&] {
-    copy_reused_runs(reuse, layout, std::size_t(64) << 20, [&](std::size_t c, long r, const RunResult& run) {
-      writer.write_run(c, r, run);
-      reused_status.push_back(run.status);
+  try {
+    guarded([&] {
+      copy_reused_runs(reuse, layout, std::size_t(64) << 20, [&](std::size_t c, long r, const RunResult& run) {
+        writer.write_run(c, r, run);
+        reused_status.push_back(run.status);
+      });
     });
-  });
+  } catch (const ConfigError&) {
+    // A --reuse file that cannot be read (damaged) stops the job before anything ran: a journal without a
+    // run would only make the next attempt ask for --resume.
+    if (journal.records() == 0) journal.remove();
+    throw;
+  }
   if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
   if (cluster) cluster->agree(threads);  // point 2
 
