@@ -708,7 +708,8 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       const std::size_t view = results::view_column(data, claim.view);
       const stats::ReplicateMatrix runs = results::replicate_matrix(data, m, c, view);
       const double target = evaluate(claim.target, data, c);
-      const std::vector<double> hits = stats::hitting_times(runs, data.layout.checkpoints, target);
+      const stats::ReplicateMatrix steps = results::budget_matrix(data, c, results::Budget::step);
+      const std::vector<double> hits = stats::hitting_times(runs, steps, target);
       const double horizon = data.layout.checkpoints.empty() ? 0.0 : double(data.layout.checkpoints.back());
       const std::string subject = claim.metric + "[" + claim.view + "] <= " + real(target) + " of '" +
                                   data.layout.configurations[c].label + "'";
@@ -728,7 +729,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       }
       // The stream key of `ratelab ert` for this target, so the interval is the one it prints.
       auto stream = results::bootstrap_stream(data, seed, {{c}, claim.view, claim.metric + "<=" + format_value(target)});
-      const auto s = stats::fixed_target_summary(hits, horizon, 0.1, 0.9, {resamples, 0.95}, stream);
+      const auto s = stats::fixed_target_summary(hits, stats::run_horizons(steps), 0.1, 0.9, {resamples, 0.95}, stream);
       v.what = "ERT (steps) to " + subject + " (first stored checkpoint at or below; unsuccessful runs spend T)";
       v.measured = real(s.ert) + " CI [" + real(s.ert_ci.lo) + ", " + real(s.ert_ci.hi) + "], reached by " +
                    std::to_string(s.successes) + "/" + std::to_string(s.runs) + " runs";

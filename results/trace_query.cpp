@@ -208,6 +208,53 @@ stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metri
   return matrix;
 }
 
+Budget parse_budget(const std::string& name) {
+  for (std::size_t i = 0; i < kBudgetNames.size(); ++i)
+    if (name == kBudgetNames[i]) return Budget(i);
+  throw ConfigError(unknown_key_message("budget", name, kBudgetNames));
+}
+
+const std::string& budget_name(Budget budget) { return kBudgetNames[std::size_t(budget)]; }
+
+std::string budget_label(Budget budget) {
+  switch (budget) {
+    case Budget::step: return "steps";
+    case Budget::gradient_evaluations: return "gradient evaluations (oracle samples)";
+    case Budget::elapsed_seconds: return "elapsed time [s]";
+  }
+  return "";
+}
+
+stats::ReplicateMatrix budget_matrix(const TraceData& data, std::size_t configuration, Budget budget) {
+  const std::size_t replicates = std::size_t(data.layout.replicates), checkpoints = data.layout.checkpoints.size();
+  stats::ReplicateMatrix matrix(static_cast<Eigen::Index>(replicates), static_cast<Eigen::Index>(checkpoints));
+  if (budget == Budget::step) {
+    for (std::size_t k = 0; k < checkpoints; ++k) matrix.col(Eigen::Index(k)).setConstant(double(data.layout.checkpoints[k]));
+    return matrix;
+  }
+  const std::vector<double>& costs =
+      budget == Budget::gradient_evaluations ? data.gradient_evaluations : data.elapsed_seconds;
+  bool any = false;
+  for (std::size_t r = 0; r < replicates; ++r) {
+    const std::size_t run = run_index(data, configuration, r);
+    const bool has_values = measured(data, configuration, r) && costs.size() >= (run + 1) * checkpoints;
+    for (std::size_t k = 0; k < checkpoints; ++k) {
+      const double v = has_values ? costs[run * checkpoints + k] : kNaN;
+      matrix(Eigen::Index(r), Eigen::Index(k)) = v;
+      any = any || std::isfinite(v);
+    }
+  }
+  if (!any) {
+    const auto& config = data.layout.configurations[configuration];
+    throw ConfigError(
+        {"configuration '" + config.label + "' (id " + config.id + ") has no " + budget_name(budget) +
+             " recorded: the file was written before ratelab recorded run costs per checkpoint" +
+             (budget == Budget::gradient_evaluations ? ", or its optimizer does not count its oracle samples" : ""),
+         "use --budget step (plot: --x step), or re-run the experiment with this version of ratelab"});
+  }
+  return matrix;
+}
+
 std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,
                                          std::size_t configuration) {
   for (const auto& [key, values] : data.run_stats) {

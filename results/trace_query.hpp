@@ -74,6 +74,24 @@ bool run_failed(RunStatus status);
 stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metric, std::size_t configuration,
                                         std::size_t view);
 
+// What a run has spent up to each checkpoint (issue 26): steps t_k, or a cost the run loop recorded
+// (TraceData::gradient_evaluations, elapsed_seconds). The budget of the fixed-target analyses and the x axis
+// of `plot --x`.
+enum class Budget { step, gradient_evaluations, elapsed_seconds };
+inline const std::vector<std::string> kBudgetNames{"step", "gradient_evaluations", "elapsed_seconds"};
+Budget parse_budget(const std::string& name);  // one of kBudgetNames; ConfigError naming them otherwise
+const std::string& budget_name(Budget budget);
+// The axis text: "steps", "gradient evaluations (oracle samples)", "elapsed time [s]".
+std::string budget_label(Budget budget);
+
+// Replicates x checkpoints of one configuration's budget. Steps: t_k in every row, whatever the run did (a
+// run is given T steps). A recorded cost: the run's value, NaN where it did not reach the checkpoint (after
+// it stopped), for an optimizer that does not count its samples, for runs without measurements, and in
+// files written before the costs were recorded. ConfigError if a recorded budget has no finite value in any
+// measured run of the configuration, naming the configuration and the fixes (`--budget step`, or a re-run
+// with this version).
+stats::ReplicateMatrix budget_matrix(const TraceData& data, std::size_t configuration, Budget budget);
+
 // One run statistic (data.run_stats[name]) per replicate of a configuration; NaN for runs without
 // measurements. ConfigError naming the recorded statistics if there is no such statistic.
 std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,

@@ -31,6 +31,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 //   run 4: exactly 1e-2 at t = 5 (at or below counts)    -> 5
 // ERT = (10 + 20 + 5 + 100 + 100) / 3 = 235 / 3; reached 3/5; sorted hitting times 5 10 20 inf inf: median 20.
 const std::vector<long> kCheckpoints{0, 1, 2, 5, 10, 20, 50, 100};
+const std::vector<double> kSteps{0, 1, 2, 5, 10, 20, 50, 100};
 const std::vector<std::vector<double>> kRuns{
     {1, 0.5, 0.2, 0.05, 0.008, 0.004, 0.001, 0.0005},
     {1, 0.5, 0.2, 0.05, 0.02, 0.009, 0.001, 0.0005},
@@ -64,6 +65,23 @@ results::TraceData hand_table(const std::string& optimizer = "sgd", const std::s
   return d;
 }
 
+// The hand table with recorded costs, as the run loop writes them: a minibatch of `batch` per step, so
+// gradient evaluations batch * t_k, and elapsed seconds t_k (r + 1) / 100 for replicate r; NaN after a run
+// stopped (run 3 diverged at t = 5: recorded up to t = 2).
+results::TraceData hand_table_with_costs(long batch) {
+  auto d = hand_table();
+  const std::size_t K = kCheckpoints.size();
+  d.gradient_evaluations.assign(kRuns.size() * K, kNaN);
+  d.elapsed_seconds.assign(kRuns.size() * K, kNaN);
+  for (std::size_t r = 0; r < kRuns.size(); ++r)
+    for (std::size_t k = 0; k < K; ++k) {
+      if (r == 3 && kCheckpoints[k] >= 5) continue;
+      d.gradient_evaluations[r * K + k] = double(batch * kCheckpoints[k]);
+      d.elapsed_seconds[r * K + k] = double(kCheckpoints[k]) * double(r + 1) / 100.0;
+    }
+  return d;
+}
+
 std::vector<std::map<std::string, std::string>> csv_rows(const std::string& csv) {
   std::istringstream in(csv);
   std::string header_line;
@@ -91,22 +109,26 @@ TEST_CASE("hitting times: the first stored checkpoint at or below the target", "
   std::vector<double> hits;
   for (Eigen::Index r = 0; r < runs.rows(); ++r)
     hits.push_back(stats::hitting_time(std::span<const double>(runs.data() + r * runs.cols(), std::size_t(runs.cols())),
-                                       kCheckpoints, 1e-2));
+                                       kSteps, 1e-2));
   CHECK(hits == std::vector<double>{10, 20, kInf, kInf, 5});
+  const auto steps = results::budget_matrix(d, 0, results::Budget::step);
+  CHECK(stats::hitting_times(runs, steps, 1e-2) == hits);
+  CHECK(stats::run_horizons(steps) == std::vector<double>(5, 100.0));  // in steps every run is given T
   // Below, back above, below again: the first crossing counts (the checkpoint, not the last one).
   const std::vector<double> bouncing{1, 0.5, 0.009, 0.02, 0.001, 0.001, 0.001, 0.001};
-  CHECK(stats::hitting_time(bouncing, kCheckpoints, 1e-2) == 2);
-  CHECK(stats::hitting_time(std::vector<double>{1, 1}, std::vector<long>{0, 1}, 1.0) == 0);  // hit at t = 0
-  CHECK(std::isnan(stats::hitting_time(std::vector<double>{kNaN, kNaN}, std::vector<long>{0, 1}, 1.0)));
+  CHECK(stats::hitting_time(bouncing, kSteps, 1e-2) == 2);
+  CHECK(stats::hitting_time(std::vector<double>{1, 1}, std::vector<double>{0, 1}, 1.0) == 0);  // hit at t = 0
+  CHECK(std::isnan(stats::hitting_time(std::vector<double>{kNaN, kNaN}, std::vector<double>{0, 1}, 1.0)));
 }
 
 TEST_CASE("ERT with unsuccessful runs, against the hand table", "[fixed_target]") {
   const std::vector<double> hits{10, 20, kInf, kInf, 5};
-  CHECK(stats::expected_running_time(hits, 100) == Approx(235.0 / 3.0).epsilon(1e-15));
-  CHECK(stats::expected_running_time(std::vector<double>{kInf, kInf}, 100) == kInf);
-  CHECK(stats::expected_running_time(std::vector<double>{4, kNaN}, 100) == 4);  // NaN: not a run
+  const std::vector<double> horizons(5, 100.0);
+  CHECK(stats::expected_running_time(hits, horizons) == Approx(235.0 / 3.0).epsilon(1e-15));
+  CHECK(stats::expected_running_time(std::vector<double>{kInf, kInf}, std::vector<double>{100, 100}) == kInf);
+  CHECK(stats::expected_running_time(std::vector<double>{4, kNaN}, std::vector<double>{100, 100}) == 4);  // NaN: not a run
   RandomStream stream = stats::bootstrap_stream(1, "ert");
-  const auto s = stats::fixed_target_summary(hits, 100, 0.1, 0.9, {500, 0.95}, stream);
+  const auto s = stats::fixed_target_summary(hits, horizons, 0.1, 0.9, {500, 0.95}, stream);
   CHECK(s.runs == 5);
   CHECK(s.successes == 3);
   CHECK(s.median == 20);
@@ -133,6 +155,7 @@ TEST_CASE("ERT with unsuccessful runs, against the hand table", "[fixed_target]"
   options.csv = false;
   REQUIRE(tools::ert(options, {hand_table()}, {"hand.h5"}, table) == 0);
   CHECK_THAT(table.str(), Catch::Contains("first stored checkpoint with metric <= target"));
+  CHECK_THAT(table.str(), Catch::Contains("spends T steps"));
   CHECK_THAT(table.str(), Catch::Contains("3/5"));
   options.targets.clear();
   CHECK_THROWS_WITH(tools::ert(options, {hand_table()}, {"hand.h5"}, table), Catch::Contains("--targets"));
@@ -141,7 +164,7 @@ TEST_CASE("ERT with unsuccessful runs, against the hand table", "[fixed_target]"
 TEST_CASE("runtime ECDF: step heights and area over log budget", "[fixed_target]") {
   // Pairs solved at 1, 2, 4 and never, budgets 1 2 4 8: F = 1/4, 2/4, 3/4, 3/4. Area over log b from 1 to 8:
   // (1/4 + 2/4 + 3/4) ln 2 / (3 ln 2) = 1/2. A NaN is no pair; a hit at t = 0 counts from the first budget.
-  const std::vector<long> budgets{1, 2, 4, 8};
+  const std::vector<double> budgets{1, 2, 4, 8};
   const auto e = stats::runtime_ecdf({1, 2, 4, kInf, kNaN}, budgets);
   CHECK(e.pairs == 4);
   CHECK(e.fraction == std::vector<double>{0.25, 0.5, 0.75, 0.75});
@@ -256,4 +279,108 @@ TEST_CASE("compare --a accepts key=value selectors as --where does", "[fixed_tar
   CHECK_THAT(out.str(), Catch::Contains("A: clipped_sgd") && Catch::Contains("B: sgd"));
   options.a = "problem=quadratic";
   CHECK_THROWS_WITH(tools::compare(options, d, out), Catch::Contains("selects 2 configurations"));
+}
+
+TEST_CASE("budgets: hitting times and ERT in gradient evaluations and seconds (issue 26)", "[fixed_target]") {
+  // Batch 4, target 1e-2. Hits at t = 10, 20, -, -, 5 cost 40, 80, -, -, 20 evaluations. Run 2 never reaches
+  // it and spent 4 * 100 = 400; run 3 diverged at t = 5 and spent 4 * 2 = 8 (its last recorded checkpoint).
+  // ERT = (40 + 80 + 20 + 400 + 8) / 3 = 548 / 3, not 4 x the ERT in steps (4 * 235 / 3 = 940 / 3): in steps
+  // the diverged run is charged the T = 100 steps it was given, in evaluations what it spent before it stopped.
+  const auto d = hand_table_with_costs(4);
+  const auto runs = results::replicate_matrix(d, 0, 0, 0);
+  const auto evaluations = results::budget_matrix(d, 0, results::Budget::gradient_evaluations);
+  CHECK(stats::hitting_times(runs, evaluations, 1e-2) == std::vector<double>{40, 80, kInf, kInf, 20});
+  CHECK(stats::run_horizons(evaluations) == std::vector<double>{400, 400, 400, 8, 400});
+  tools::ErtOptions options;
+  options.targets = {1e-2, 1e-3};
+  options.csv = true;
+  options.bootstrap = 200;
+  std::map<std::string, std::vector<std::map<std::string, std::string>>> by_budget;
+  for (const std::string budget : {"step", "gradient_evaluations", "elapsed_seconds"}) {
+    options.budget = budget;
+    std::ostringstream out;
+    REQUIRE(tools::ert(options, {d}, {"hand.h5"}, out) == 0);
+    by_budget[budget] = csv_rows(out.str());
+    REQUIRE(by_budget[budget].size() == 2);
+  }
+  CHECK(std::stod(by_budget["step"][0].at("ert")) == Approx(235.0 / 3.0).epsilon(1e-15));
+  CHECK(std::stod(by_budget["gradient_evaluations"][0].at("ert")) == Approx(548.0 / 3.0).epsilon(1e-15));
+  CHECK(std::stod(by_budget["gradient_evaluations"][0].at("hit_median")) == 80);
+  CHECK(std::stod(by_budget["gradient_evaluations"][0].at("horizon")) == 400);
+  // 1e-3: runs 0, 1, 4 at t = 50 (200 evaluations each): (3 * 200 + 400 + 8) / 3.
+  CHECK(std::stod(by_budget["gradient_evaluations"][1].at("ert")) == Approx(1008.0 / 3.0).epsilon(1e-15));
+  // Seconds t (r + 1) / 100: hits 0.1 (run 0 at t = 10), 0.4 (run 1 at 20), 0.25 (run 4 at 5); run 2 spent
+  // 3.0 (t = 100), run 3 0.08 (t = 2).
+  CHECK(std::stod(by_budget["elapsed_seconds"][0].at("ert")) ==
+        Approx((0.1 + 0.4 + 0.25 + 3.0 + 0.08) / 3.0).epsilon(1e-14));
+  CHECK(by_budget["elapsed_seconds"][0].at("reached") == "3/5");
+
+  // The ECDF over evaluations: pairs hit at {40, 80, -, -, 20} and {200, 200, -, -, 200}; the budgets are
+  // every recorded positive value, 4 8 20 40 80 200 400. F: 0 0 .1 .2 .3 .6 .6; the area over log b is the
+  // area in steps (every budget is 4 t).
+  tools::EcdfOptions ecdf_options;
+  ecdf_options.from = 1e-2;
+  ecdf_options.to = 1e-3;
+  ecdf_options.count = 2;
+  ecdf_options.csv = true;
+  ecdf_options.budget = "gradient_evaluations";
+  const std::string data_file = (std::filesystem::temp_directory_path() / "ratelab_ecdf_budget_test.csv").string();
+  ecdf_options.data = data_file;
+  std::ostringstream ecdf_out;
+  REQUIRE(tools::ecdf(ecdf_options, {d}, {"hand.h5"}, ecdf_out) == 0);
+  const auto rows = csv_rows(ecdf_out.str().substr(ecdf_out.str().find('\n') + 1));
+  REQUIRE(rows.size() == 1);
+  const double area = 0.1 * std::log(40.0 / 20) + 0.2 * std::log(80.0 / 40) + 0.3 * std::log(200.0 / 80) +
+                      0.6 * std::log(400.0 / 200);
+  CHECK(std::stod(rows[0].at("auc")) == Approx(area / std::log(400.0 / 4)).epsilon(1e-14));
+  std::ifstream written(data_file);
+  const std::string curve((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>());
+  CHECK(curve == "group,gradient_evaluations,fraction\nsgd,4,0\nsgd,8,0\nsgd,20,0.1\nsgd,40,0.2\nsgd,80,0.3\n"
+                 "sgd,200,0.6\nsgd,400,0.6\n");
+  std::filesystem::remove(data_file);
+
+  // Profiles: batch 1 against batch 4 in evaluations, ERT 137 / 3 against 548 / 3: the ratio is 4.
+  auto small = hand_table_with_costs(1);
+  auto large = hand_table_with_costs(4);
+  large.layout.configurations[0] = results::ConfigurationRecord{};
+  large.layout.configurations[0].id = "bbbb000011112222";
+  large.layout.configurations[0].label = "sgd_b4";
+  large.layout.configurations[0].parameters = {{"optimizer", std::string("sgd")},
+                                               {"optimizer.batch", 4L},
+                                               {"problem", std::string("quadratic")}};
+  small.layout.configurations[0].parameters.emplace_back("optimizer.batch", 1L);
+  tools::ProfileOptions profile_options;
+  profile_options.targets = {1e-2};
+  profile_options.csv = true;
+  profile_options.budget = "gradient_evaluations";
+  std::ostringstream profile_out;
+  REQUIRE(tools::profile(profile_options, {small, large}, {"b1.h5", "b4.h5"}, profile_out) == 0);
+  const auto solvers = csv_rows(profile_out.str());
+  REQUIRE(solvers.size() == 2);
+  CHECK(solvers[0].at("solver") == "optimizer.batch=1");
+  CHECK(std::stod(solvers[0].at("best")) == 1.0);
+  CHECK(std::stod(solvers[1].at("best")) == 0.0);
+  CHECK(std::stod(solvers[1].at("within_2x")) == 0.0);  // 4 x the best
+  profile_options.budget = "step";  // in steps the two are equal
+  std::ostringstream steps_out;
+  REQUIRE(tools::profile(profile_options, {small, large}, {"b1.h5", "b4.h5"}, steps_out) == 0);
+  CHECK(std::stod(csv_rows(steps_out.str())[1].at("best")) == 1.0);
+}
+
+TEST_CASE("budgets: a file without recorded costs names the fix", "[fixed_target]") {
+  // hand_table() has no costs, as a file written before they were recorded (read back as NaN).
+  auto d = hand_table();
+  d.gradient_evaluations.assign(kRuns.size() * kCheckpoints.size(), kNaN);
+  tools::ErtOptions options;
+  options.targets = {1e-2};
+  options.budget = "gradient_evaluations";
+  std::ostringstream out;
+  CHECK_THROWS_WITH(tools::ert(options, {d}, {"old.h5"}, out),
+                    Catch::Contains("configuration 'sgd'") && Catch::Contains("no gradient_evaluations recorded") &&
+                        Catch::Contains("--budget step") && Catch::Contains("re-run"));
+  tools::EcdfOptions ecdf_options;
+  ecdf_options.budget = "elapsed_seconds";
+  CHECK_THROWS_WITH(tools::ecdf(ecdf_options, {hand_table()}, {"old.h5"}, out),
+                    Catch::Contains("no elapsed_seconds recorded"));
+  CHECK_THROWS_WITH(results::parse_budget("evaluations"), Catch::Contains("gradient_evaluations"));
 }

@@ -1064,18 +1064,20 @@ const std::vector<Command>& commands() {
               command_compare),
       command("ert", "FILES --targets T,...", "fixed target: hitting times, success fractions, expected running time",
               Keys{"files"}, Keys{"files", "targets"}, command_ert,
-              "hitting time: the first stored checkpoint with metric <= target (conservative: the run may have\n"
-              "crossed between checkpoints); failed runs never reach it; ERT = (successes' hitting times + the\n"
-              "horizon for each unsuccessful run) / successes; budgets in steps (gradient evaluations and seconds\n"
-              "per checkpoint are not recorded yet); several files: their configurations' labels must differ"),
+              "hitting time: the run's budget (--budget step | gradient_evaluations | elapsed_seconds) at the\n"
+              "first stored checkpoint with metric <= target (conservative: the run may have crossed between\n"
+              "checkpoints); failed runs never reach it; ERT = (successes' hitting times + what each unsuccessful\n"
+              "run spent: T steps, or its budget at its last recorded checkpoint) / successes; several files:\n"
+              "their configurations' labels must differ"),
       command("ecdf", "FILES [-o F.png]", "runtime ECDF over log-spaced targets (per configuration or --by KEY), its area",
               Keys{"files"}, Keys{"files"}, command_ecdf,
               "targets: --count values log-spaced from --from down to --to; hitting times as for `ert` (the first\n"
-              "stored checkpoint at or below the target); auc: the area under the ECDF over log budget, over its range"),
+              "stored checkpoint at or below the target, in --budget); auc: the area under the ECDF over log budget,\n"
+              "over its range"),
       command("profile", "FILES [-o F.png]", "performance profile (Dolan-More) or data profile (More-Wild) of ERTs",
               Keys{"files"}, Keys{"files"}, command_profile,
               "a problem: the values of --problem keys (default problem, problem.*) x each target; a solver: the\n"
-              "other parameters; cost: the ERT in steps (as `ert`); --kind performance (ratio to the best) or data"),
+              "other parameters; cost: the ERT in --budget (as `ert`); --kind performance (ratio to the best) or data"),
       command("report", "FILES -o F.html", "one self-contained HTML page: experiment, claims, figures, summary",
               Keys{"files"}, Keys{"files", "output"}, command_report),
       command("inspect", "FILE", "what a trace file holds", Keys{"file"}, Keys{"file"}, command_inspect),

@@ -22,10 +22,16 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const char* const kHittingRule =
-    "hitting time: the first stored checkpoint with metric <= target (conservative: the run may have crossed "
-    "earlier,\nbetween checkpoints); failed runs count as never reaching it; budgets are steps (gradient "
-    "evaluations and\nseconds per checkpoint are not recorded yet)";
+// The rule, said once per table: the budget named is the one chosen (--budget).
+std::string hitting_rule(results::Budget budget) {
+  const std::string unit = budget == results::Budget::step ? "steps" : results::budget_name(budget);
+  return "hitting time: the run's " + unit + " at the first stored checkpoint with metric <= target\n(conservative: "
+         "the run may have crossed earlier, between checkpoints); failed runs count as never reaching it;\nan "
+         "unsuccessful run spends " +
+         (budget == results::Budget::step
+              ? std::string("T steps (the steps it was given, a diverged run too)")
+              : "its " + unit + " at its last recorded checkpoint\n(a diverged run: what it spent until it stopped)");
+}
 
 void write_csv_file(const std::string& path, const std::vector<std::string>& header,
                     const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
@@ -44,19 +50,47 @@ std::vector<TraceData> read_all(const std::vector<std::string>& files) {
   return data;
 }
 
-// The runs' hitting times of `target` (NaN: not measured).
-stats::ReplicateMatrix runs_of(const TraceData& d, const std::string& metric, const std::string& view,
-                               std::size_t configuration) {
-  return results::replicate_matrix(d, results::metric_column(d, metric), configuration, results::view_column(d, view));
+// One configuration's runs of a metric with their budgets: what the hitting times are read from.
+struct RunsWithBudgets {
+  stats::ReplicateMatrix runs, budgets;
+  std::vector<double> horizons;  // what each run spent (stats::run_horizons)
+
+  std::vector<double> hitting_times(double target, const std::string& label) const {
+    auto hits = stats::hitting_times(runs, budgets, target);
+    for (std::size_t r = 0; r < hits.size(); ++r) {
+      // NaN from a measured run: its budget is missing at the checkpoint where it hit (a file that
+      // contradicts itself), never silently a run less.
+      const auto row = runs.row(Eigen::Index(r));
+      if (std::isnan(hits[r]) && std::any_of(row.begin(), row.end(), [](double v) { return !std::isnan(v); }))
+        throw ConfigError("configuration '" + label + "', replicate " + std::to_string(r) +
+                          ": the metric is recorded at a checkpoint where its budget is not; use --budget step");
+    }
+    return hits;
+  }
+};
+
+RunsWithBudgets runs_of(const TraceData& d, const std::string& metric, const std::string& view,
+                        std::size_t configuration, results::Budget budget) {
+  RunsWithBudgets out{
+      results::replicate_matrix(d, results::metric_column(d, metric), configuration, results::view_column(d, view)),
+      results::budget_matrix(d, configuration, budget),
+      {}};
+  out.horizons = stats::run_horizons(out.budgets);
+  return out;
 }
 
-// Every positive checkpoint of the files used, once, increasing: the budgets where an ECDF can step.
-std::vector<long> union_budgets(const std::vector<TraceData>& data, const std::vector<FileConfiguration>& refs) {
-  std::set<long> budgets;
-  for (const auto& ref : refs)
-    for (long t : data[ref.file].layout.checkpoints)
-      if (t > 0) budgets.insert(t);
-  if (budgets.empty()) throw ConfigError("the files have no checkpoint with t > 0: no budget to plot");
+// Every positive budget the selected runs recorded, once, increasing: where an ECDF or a data profile can
+// step (in steps: every positive checkpoint of the files used).
+std::vector<double> union_budgets(const std::vector<TraceData>& data, const std::vector<FileConfiguration>& refs,
+                                  results::Budget budget) {
+  std::set<double> budgets;
+  for (const auto& ref : refs) {
+    const auto matrix = results::budget_matrix(data[ref.file], ref.configuration, budget);
+    for (Eigen::Index i = 0; i < matrix.size(); ++i)
+      if (const double b = matrix.data()[i]; std::isfinite(b) && b > 0) budgets.insert(b);
+  }
+  if (budgets.empty())
+    throw ConfigError("the selected runs recorded no " + results::budget_name(budget) + " > 0: no budget to plot");
   return {budgets.begin(), budgets.end()};
 }
 
@@ -149,6 +183,8 @@ ParamTable<ErtOptions> ErtOptions::params() {
           param(&ErtOptions::metric, "metric", unconstrained(), "metric (see `inspect`)"),
           param(&ErtOptions::view, "view", unconstrained(), "iterate view"),
           param(&ErtOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
+          param(&ErtOptions::budget, "budget", one_of(results::kBudgetNames),
+                "what a hitting time counts: step, gradient_evaluations (oracle samples) or elapsed_seconds"),
           param(&ErtOptions::q_low, "q_low", in_closed(0, 1), "lower quantile of the hitting times"),
           param(&ErtOptions::q_high, "q_high", in_closed(0, 1), "upper quantile of the hitting times"),
           param(&ErtOptions::bootstrap, "bootstrap", at_least(1), "bootstrap resamples of the runs (ERT interval)"),
@@ -163,6 +199,8 @@ ParamTable<EcdfOptions> EcdfOptions::params() {
           param(&EcdfOptions::metric, "metric", unconstrained(), "metric (see `inspect`)"),
           param(&EcdfOptions::view, "view", unconstrained(), "iterate view"),
           param(&EcdfOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
+          param(&EcdfOptions::budget, "budget", one_of(results::kBudgetNames),
+                "the ECDF's x: step, gradient_evaluations (oracle samples) or elapsed_seconds"),
           param(&EcdfOptions::from, "from", positive(), "largest target (the easiest)"),
           param(&EcdfOptions::to, "to", positive(), "smallest target (the hardest)"),
           param(&EcdfOptions::count, "count", at_least(2), "number of log-spaced targets from `from` to `to`"),
@@ -180,6 +218,8 @@ ParamTable<ProfileOptions> ProfileOptions::params() {
           param(&ProfileOptions::metric, "metric", unconstrained(), "metric (see `inspect`)"),
           param(&ProfileOptions::view, "view", unconstrained(), "iterate view"),
           param(&ProfileOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
+          param(&ProfileOptions::budget, "budget", one_of(results::kBudgetNames),
+                "the cost's unit (ERT in it): step, gradient_evaluations (oracle samples) or elapsed_seconds"),
           param(&ProfileOptions::targets, "targets", unconstrained(),
                 "targets, comma-separated: each (problem, target) is one problem of the profile"),
           param(&ProfileOptions::problem, "problem", unconstrained(),
@@ -207,6 +247,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
   if (!(options.q_low < options.q_high))
     throw ConfigError("q_low, q_high = " + exact(options.q_low) + ", " + exact(options.q_high) + " violates q_low < q_high");
   const auto refs = select_across_files(data, names, options.where);
+  const results::Budget budget = results::parse_budget(options.budget);
   const bool several = data.size() > 1;
   const auto number = [&](double v, bool exact_text) { return exact_text ? exact(v) : short_real(v); };
   std::vector<std::string> header{"configuration"};
@@ -218,13 +259,15 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
   std::vector<std::vector<std::string>> exact_rows, shown_rows;
   for (const auto& ref : refs) {
     const TraceData& d = data[ref.file];
-    const auto runs = runs_of(d, options.metric, options.view, ref.configuration);
-    const double horizon = double(d.layout.checkpoints.back());
+    const auto runs = runs_of(d, options.metric, options.view, ref.configuration, budget);
+    // The most any run spent: T in steps.
+    const double horizon =
+        runs.horizons.empty() ? 0.0 : *std::max_element(runs.horizons.begin(), runs.horizons.end());
     for (double target : options.targets) {
-      const auto hits = stats::hitting_times(runs, d.layout.checkpoints, target);
+      const auto hits = runs.hitting_times(target, ref.label);
       RandomStream stream = results::bootstrap_stream(
           d, options.seed, {{ref.configuration}, options.view, options.metric + "<=" + exact(target)});
-      const auto s = stats::fixed_target_summary(hits, horizon, options.q_low, options.q_high,
+      const auto s = stats::fixed_target_summary(hits, runs.horizons, options.q_low, options.q_high,
                                                  {options.bootstrap, options.confidence}, stream);
       for (bool exact_text : {true, false}) {
         std::vector<std::string> row{ref.label};
@@ -245,13 +288,14 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
     print_table(header, exact_rows, true, out, 1);
     return 0;
   }
-  out << "fixed target: metric " << options.metric << "[" << options.view << "] <= target\n"
-      << kHittingRule << "\n"
-      << "reached: runs that reached the target / runs; ert: (sum of the successful runs' hitting times + the "
-         "horizon for\neach unsuccessful run) / successes (COCO, IOHanalyzer; inf with none), with a "
+  out << "fixed target: metric " << options.metric << "[" << options.view << "] <= target, budget in "
+      << results::budget_label(budget) << "\n"
+      << hitting_rule(budget) << "\n"
+      << "reached: runs that reached the target / runs; ert: (sum of the successful runs' hitting times + what "
+         "each\nunsuccessful run spent) / successes (COCO, IOHanalyzer; inf with none), with a "
       << short_real(100 * options.confidence) << "% percentile\nbootstrap interval over runs (" << options.bootstrap
-      << " resamples, seed " << options.seed << "); hit_*: quantiles of the hitting times, inf for runs that "
-         "did not reach it\n";
+      << " resamples, seed " << options.seed << ");\nhit_*: quantiles of the hitting times, inf for runs that "
+         "did not reach it; horizon: the most a run spent\n";
   print_table(header, shown_rows, false, out, 1);
   return 0;
 }
@@ -274,7 +318,8 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
     if (std::find(keys.begin(), keys.end(), options.by) == keys.end())
       throw ConfigError(unknown_key_message("group key (by)", options.by, keys));
   }
-  const std::vector<long> budgets = union_budgets(data, refs);
+  const results::Budget budget = results::parse_budget(options.budget);
+  const std::vector<double> budgets = union_budgets(data, refs, budget);
   std::vector<std::string> groups;
   std::map<std::string, std::vector<double>> pooled;
   std::map<std::string, long> members;
@@ -290,10 +335,10 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
     }
     if (!pooled.count(group)) groups.push_back(group);
     ++members[group];
-    const auto runs = runs_of(d, options.metric, options.view, ref.configuration);
+    const auto runs = runs_of(d, options.metric, options.view, ref.configuration, budget);
     auto& hits = pooled[group];
     for (double target : targets) {
-      const auto h = stats::hitting_times(runs, d.layout.checkpoints, target);
+      const auto h = runs.hitting_times(target, ref.label);
       hits.insert(hits.end(), h.begin(), h.end());
     }
   }
@@ -306,27 +351,29 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
     rows.push_back({group, std::to_string(members[group]), std::to_string(e.pairs), number(e.fraction.back()),
                     number(e.auc)});
     for (std::size_t j = 0; j < budgets.size(); ++j)
-      curves_csv.push_back({group, std::to_string(budgets[j]), exact(e.fraction[j])});
+      curves_csv.push_back({group, exact(budgets[j]), exact(e.fraction[j])});
     values.push_back(e.fraction);
   }
-  if (!options.data.empty()) write_csv_file(options.data, {"group", "budget", "fraction"}, curves_csv, out);
+  if (!options.data.empty())
+    write_csv_file(options.data, {"group", results::budget_name(budget), "fraction"}, curves_csv, out);
   const std::string target_text = std::to_string(options.count) + " targets log-spaced from " +
                                   short_real(options.from) + " to " + short_real(options.to);
   if (options.csv) {
     print_table(header, rows, true, out, 1);
   } else {
     out << "runtime ECDF: metric " << options.metric << "[" << options.view << "] <= " << target_text << "\n"
-        << kHittingRule << "\n"
-        << "a curve: the fraction of (run, target) pairs reached by budget t; auc: its area over log t from t = "
-        << budgets.front() << " to " << budgets.back() << ",\ndivided by that range (1: every pair at the first "
-           "budget; 0: none before the last)\n";
+        << hitting_rule(budget) << "\n"
+        << "a curve: the fraction of (run, target) pairs reached by budget b (" << results::budget_label(budget)
+        << "); auc: its area over log b\nfrom b = " << short_real(budgets.front()) << " to "
+        << short_real(budgets.back()) << ", divided by that range (1: every pair at the first budget; 0: none "
+           "before the last)\n";
     print_table(header, rows, false, out, 1);
   }
   if (!options.output.empty()) {
-    std::vector<double> x(budgets.begin(), budgets.end());
     draw_steps(options.output, options.gnuplot,
-               "runtime ECDF: " + options.metric + "[" + options.view + "] <= " + target_text, "budget t (steps)",
-               "fraction of (run, target) pairs reached", target_text, x, groups, values, out);
+               "runtime ECDF: " + options.metric + "[" + options.view + "] <= " + target_text,
+               "budget: " + results::budget_label(budget), "fraction of (run, target) pairs reached", target_text,
+               budgets, groups, values, out);
   }
   return 0;
 }
@@ -341,6 +388,8 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
             std::ostream& out) {
   if (options.targets.empty()) throw ConfigError("targets is empty: give --targets 1e-2,1e-4");
   const auto refs = select_across_files(data, names, options.where);
+  const results::Budget budget = results::parse_budget(options.budget);
+  const std::string unit = budget == results::Budget::step ? "steps" : results::budget_name(budget);
   auto is_problem_key = [&](const std::string& key) {
     if (!options.problem.empty())
       return std::find(options.problem.begin(), options.problem.end(), key) != options.problem.end();
@@ -391,7 +440,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
                         names[it->second->file] + ") and '" + ref.label + "' (" + names[ref.file] +
                         "): name the keys that define a problem with --problem, or select with --where");
   }
-  // Cost of solver s on instance (problem, target): the ERT in steps (+inf: never reached, or not run).
+  // Cost of solver s on instance (problem, target): the ERT in the budget (+inf: never reached, or not run).
   std::vector<std::vector<double>> cost;
   std::vector<std::string> instance_names;
   for (std::size_t p = 0; p < problems.size(); ++p)
@@ -401,9 +450,8 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
         auto it = cell.find({p, s});
         if (it == cell.end()) continue;
         const TraceData& d = data[it->second->file];
-        const auto runs = runs_of(d, options.metric, options.view, it->second->configuration);
-        row[s] = stats::expected_running_time(stats::hitting_times(runs, d.layout.checkpoints, target),
-                                              double(d.layout.checkpoints.back()));
+        const auto runs = runs_of(d, options.metric, options.view, it->second->configuration, budget);
+        row[s] = stats::expected_running_time(runs.hitting_times(target, it->second->label), runs.horizons);
       }
       cost.push_back(std::move(row));
       instance_names.push_back(problems[p] + " @ " + short_real(target));
@@ -423,8 +471,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
     for (int i = 0; i <= 200; ++i) taus.insert(std::pow(top, double(i) / 200.0));
     x.assign(taus.begin(), taus.end());
   } else {
-    const auto budgets = union_budgets(data, refs);
-    x.assign(budgets.begin(), budgets.end());
+    x = union_budgets(data, refs, budget);
   }
   const auto curves = performance ? stats::performance_profile(cost, x) : stats::data_profile(cost, x);
   std::vector<std::string> header{"solver", "solved", performance ? "best" : "solved_at_T/10",
@@ -446,7 +493,8 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
     for (std::size_t j = 0; j < x.size(); ++j) curves_csv.push_back({solvers[s], exact(x[j]), exact(curves[s][j])});
   }
   if (!options.data.empty())
-    write_csv_file(options.data, {"solver", performance ? "tau" : "budget", "fraction"}, curves_csv, out);
+    write_csv_file(options.data, {"solver", performance ? "tau" : results::budget_name(budget), "fraction"},
+                   curves_csv, out);
   const std::string problems_text = std::to_string(problems.size()) + " problem" + (problems.size() > 1 ? "s" : "") +
                                     " x " + std::to_string(options.targets.size()) + " target" +
                                     (options.targets.size() > 1 ? "s" : "");
@@ -456,11 +504,11 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
     out << (performance ? "performance profile (Dolan & More 2002)" : "data profile (More & Wild 2009)")
         << ": metric " << options.metric << "[" << options.view << "], " << problems_text << " = "
         << cost.size() << " instances\n"
-        << "cost of a solver on an instance: its ERT in steps to reach the target (inf: never)\n"
-        << kHittingRule << "\n"
+        << "cost of a solver on an instance: its ERT in " << unit << " to reach the target (inf: never)\n"
+        << hitting_rule(budget) << "\n"
         << (performance ? "rho(tau): fraction of instances where cost <= tau x the best solver's; best = rho(1), "
                           "within_2x = rho(2)\n"
-                        : "d(t): fraction of instances with cost <= t steps\n")
+                        : "d(b): fraction of instances with cost <= b " + unit + "\n")
         << "problems (keys " << (options.problem.empty() ? "problem, problem.*" : join(options.problem, ", "))
         << "): " << join(problems, "; ") << "\n";
     print_table(header, rows, false, out, 1);
@@ -469,7 +517,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
     draw_steps(options.output, options.gnuplot,
                (performance ? "performance profile: " : "data profile: ") + options.metric + "[" + options.view +
                    "], " + problems_text,
-               performance ? "tau (ERT / best ERT)" : "budget t (steps)",
+               performance ? "tau (ERT / best ERT)" : "budget: " + results::budget_label(budget),
                performance ? "fraction of instances within tau" : "fraction of instances solved", problems_text, x,
                solvers, curves, out);
   return 0;

@@ -4,9 +4,8 @@
 // apart by their labels: a clash names both files), take every number from results/fixed_target.hpp and the
 // runs from results/trace_query.hpp (a failed run is +inf), and draw through tools/plot.hpp (gnuplot).
 //
-// Hitting times come from the stored checkpoints: the first stored checkpoint at or below the target, a
-// conservative (never early) time; budgets are steps (gradient evaluations and seconds per checkpoint are
-// not recorded yet).
+// Hitting times come from the stored checkpoints: the run's budget (--budget: steps, gradient evaluations or
+// elapsed seconds) at the first stored checkpoint at or below the target, a conservative (never early) time.
 #pragma once
 
 #include <iosfwd>
@@ -39,6 +38,7 @@ struct ErtOptions {
   std::string metric = "subopt";
   std::string view = "last";
   std::vector<std::string> where;
+  std::string budget = "step";         // step | gradient_evaluations | elapsed_seconds (results::Budget)
   double q_low = 0.1, q_high = 0.9;    // quantiles of the hitting times
   long bootstrap = 1000;
   double confidence = 0.95;
@@ -53,6 +53,7 @@ struct EcdfOptions {
   std::string metric = "subopt";
   std::string view = "last";
   std::vector<std::string> where;
+  std::string budget = "step";         // the ECDF's x (results::Budget)
   double from = 1e-1, to = 1e-8;       // targets: `count` log-spaced from `from` down to `to`
   long count = 31;
   std::string by;                      // group key (a parameter, e.g. optimizer); empty: each configuration
@@ -68,6 +69,7 @@ struct ProfileOptions {
   std::string metric = "subopt";
   std::string view = "last";
   std::vector<std::string> where;
+  std::string budget = "step";         // the cost's unit (results::Budget)
   std::vector<double> targets{1e-2, 1e-4};  // each (problem, target) is one problem of the profile
   std::vector<std::string> problem;    // keys that define a problem; empty: `problem` and every `problem.*`
   std::string kind = "performance";    // performance (Dolan-More, ratio to the best) | data (More-Wild, budget)
