@@ -139,10 +139,11 @@ class FormulaParser {
       }
       static const std::map<std::string, std::pair<int, int>> arity{
           {"sqrt", {1, 1}}, {"log", {1, 1}},  {"exp", {1, 1}},  {"abs", {1, 1}}, {"sin", {1, 1}},
-          {"cos", {1, 1}},  {"min", {2, 99}}, {"max", {2, 99}}, {"sum", {4, 4}}};
+          {"cos", {1, 1}},  {"min", {2, 99}}, {"max", {2, 99}}, {"sum", {4, 4}},
+          {"floor", {1, 1}}, {"ceil", {1, 1}}, {"round", {1, 1}}};
       auto fn = arity.find(name);
       if (fn == arity.end())
-        fail("unknown function '" + name + "' (sqrt, log, exp, abs, sin, cos, min, max, sum)");
+        fail("unknown function '" + name + "' (sqrt, log, exp, abs, sin, cos, floor, ceil, round, min, max, sum)");
       n->op = name == "sum" ? Op::sum : Op::call;
       n->name = name;
       if (n->op == Op::sum) {
@@ -220,6 +221,9 @@ double eval_node(const Formula::Node& n, const Formula::Lookup& lookup, std::map
       if (n.name == "abs") return std::abs(arg(0));
       if (n.name == "sin") return std::sin(arg(0));
       if (n.name == "cos") return std::cos(arg(0));
+      if (n.name == "floor") return std::floor(arg(0));
+      if (n.name == "ceil") return std::ceil(arg(0));
+      if (n.name == "round") return std::round(arg(0));
       double v = arg(0);
       for (std::size_t k = 1; k < n.args.size(); ++k)
         v = n.name == "min" ? std::min(v, arg(k)) : std::max(v, arg(k));

@@ -5,8 +5,9 @@
 // (a Lookup); the syntax and the arithmetic are declared here once.
 //
 // Syntax: numbers, + - * / ^ (right associative; unary minus binds looser: -2^2 = -4), parentheses,
-// functions sqrt log exp abs sin cos min max, sum(i, lo, hi, expr) (i = lo..hi integers), the constants
-// inf and pi, and names (letters, digits, '_' and '.', starting with a letter or '_': "problem.mu").
+// functions sqrt log exp abs sin cos floor ceil round (half away from zero) min max, sum(i, lo, hi, expr)
+// (i = lo..hi integers), the constants inf and pi, and names (letters, digits, '_' and '.', starting with a
+// letter or '_': "problem.mu").
 #pragma once
 
 #include <functional>

@@ -115,13 +115,15 @@ class PluginOptimizer final : public Optimizer {
     c_oracle_.context = this;
     c_oracle_.sample_gradient = [](void* ctx, const double* x, double* g, std::int32_t batch) {
       auto* self = static_cast<PluginOptimizer*>(ctx);
-      return self->guard([&] { self->oracle_->sample_gradient(self->view(x), self->view(g), batch); });
+      return self->guard([&] { self->sample_minibatch(*self->oracle_, self->view(x), self->view(g), batch); });
     };
     c_oracle_.sample_block_gradient = [](void* ctx, const double* x, std::int64_t begin, std::int64_t size,
                                          double* g, std::int32_t batch) {
       auto* self = static_cast<PluginOptimizer*>(ctx);
       return self->guard([&] {
         self->oracle_->sample_block_gradient(self->view(x), begin, size, Eigen::Map<Vec>(g, Eigen::Index(size)), batch);
+        const double d = double(self->problem_->dim());
+        self->count_gradient_evaluations(double(batch) * (self->oracle_->has_cheap_block_gradient() ? double(size) / d : 1.0));
       });
     };
     check(d_->prepare(object_, &c_problem_));

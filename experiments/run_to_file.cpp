@@ -272,6 +272,8 @@ RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, lon
     res.extra_names.push_back(data.layout.extra_metrics[e]);
     for (std::size_t k = 0; k < K; ++k) res.extra_traces.push_back(data.extra[e][i * K + k]);
   }
+  res.gradient_evaluations.assign(data.gradient_evaluations.begin() + long(i * K), data.gradient_evaluations.begin() + long((i + 1) * K));
+  res.elapsed_seconds.assign(data.elapsed_seconds.begin() + long(i * K), data.elapsed_seconds.begin() + long((i + 1) * K));
   return res;
 }
 
@@ -299,7 +301,7 @@ void keep_layout_extras(RunResult& run, const std::vector<std::string>& layout_e
 // (at least one configuration).
 std::size_t configuration_window(const results::TraceLayout& layout, std::size_t window_bytes) {
   const std::size_t run_bytes =
-      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 1) * layout.checkpoints.size() + 64;
+      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 3) * layout.checkpoints.size() + 64;
   return std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
 }
 

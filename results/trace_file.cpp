@@ -27,6 +27,7 @@
 #include <set>
 #include <stdexcept>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <variant>
 
@@ -467,7 +468,8 @@ const std::string kStreamSaltKey = "stream_salt";
 // The fixed variables of the root group; parameters may not take these names.
 const std::set<std::string> kFixedVariables = {
     "experiment", "configuration", "view",   "replicate",    "step",         "label",   "f_star",
-    "f_star_source", "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message"};
+    "f_star_source", "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
+    "gradient_evaluations", "elapsed_seconds"};
 
 std::optional<std::uint64_t> parse_uint64(const std::string& text) {
   if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -660,6 +662,7 @@ struct TraceWriter::Impl {
   std::vector<std::string> extra_names;
   std::vector<Id> extra;                    // extra.<name>: [C, R, K]
   Id extra_space, extra_block_space;        // with the selection of one run; [K] in memory
+  Id gradient_evaluations, elapsed_seconds;  // [C, R, K], laid out as the extra metrics
   Id status, stop_step, wall_seconds, eval_seconds, message;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
   long runs_written = 0;  // for the crash tests' fault point in the middle of a run write (fault_points.hpp)
@@ -678,6 +681,8 @@ struct TraceWriter::Impl {
       id->reset();
     traces.clear();
     extra.clear();
+    elapsed_seconds.reset();
+    gradient_evaluations.reset();
     extra_block_space.reset();
     extra_space.reset();
     return file.reset();
@@ -942,24 +947,33 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
   write_attribute(w.message.get(), "long_name", std::string("error message, or the first metric that is not finite"));
   write_attribute(w.message.get(), "coordinates", w.coordinates);
 
-  // Problem-specific metrics of the last iterate: [C, R, K], one chunk per run.
+  // Per-run series over the checkpoints: the runs' costs, then the problem-specific metrics of the last
+  // iterate; [C, R, K], one chunk per run.
   w.extra_names = layout.extra_metrics;
   w.extra_space = simple_space({w.configurations, w.replicates, w.checkpoints});
   w.extra_block_space = simple_space({w.checkpoints});
   {
-    Id extra_dcpl = run_chunk_properties({1, 1, w.checkpoints});
-    for (const auto& name : layout.extra_metrics) {
-      Id dataset = checked(H5Dcreate2(file, (kExtraPrefix + name).c_str(), H5T_IEEE_F64LE, w.extra_space.get(), H5P_DEFAULT,
-                                      extra_dcpl.get(), H5P_DEFAULT),
-                           H5Dclose, "create extra metric dataset " + name);
+    Id series_dcpl = run_chunk_properties({1, 1, w.checkpoints});
+    // `attributes` in the order SCHEMA.md lists them, `coordinates` last.
+    auto create_series = [&](const std::string& name, const std::vector<std::pair<std::string, std::string>>& attributes) {
+      Id dataset = checked(H5Dcreate2(file, name.c_str(), H5T_IEEE_F64LE, w.extra_space.get(), H5P_DEFAULT, series_dcpl.get(),
+                                      H5P_DEFAULT),
+                           H5Dclose, "create dataset " + name);
       attach_scales(dataset.get(), {{w.configuration_scale.get(), "configuration"},
                                     {w.replicate_scale.get(), "replicate"},
                                     {step_scale.get(), "step"}});
-      write_attribute(dataset.get(), "description",
-                      std::string("problem-specific metric of the last iterate (see `ratelab describe` of the problem)"));
+      for (const auto& [key, value] : attributes) write_attribute(dataset.get(), key, value);
       write_attribute(dataset.get(), "coordinates", w.coordinates);
-      w.extra.push_back(std::move(dataset));
-    }
+      return dataset;
+    };
+    w.gradient_evaluations = create_series(
+        "gradient_evaluations",
+        {{"long_name", "oracle samples drawn up to the checkpoint (a minibatch of B counts B; NaN: the optimizer does not count them)"}});
+    w.elapsed_seconds = create_series("elapsed_seconds", {{"long_name", "time of the step loop up to the checkpoint"}, {"units", "s"}});
+    for (const auto& name : layout.extra_metrics)
+      w.extra.push_back(create_series(
+          kExtraPrefix + name,
+          {{"description", "problem-specific metric of the last iterate (see `ratelab describe` of the problem)"}}));
   }
 }
 
@@ -1042,10 +1056,21 @@ void TraceWriter::write_run(std::size_t configuration, long replicate, const Run
   }
   ++w.runs_written;
   if (const auto fault = fault_points().in_run_write) fault(w.runs_written);
-  if (!result.extra_names.empty()) {
+  {
     const hsize_t start[3] = {configuration, hsize_t(replicate), 0};
     const hsize_t count[3] = {1, 1, w.checkpoints};
-    check(H5Sselect_hyperslab(w.extra_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select extra block");
+    check(H5Sselect_hyperslab(w.extra_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select run series");
+  }
+  for (const auto& [dataset, values, name] : {std::tuple{w.gradient_evaluations.get(), &result.gradient_evaluations, "gradient_evaluations"},
+                                              std::tuple{w.elapsed_seconds.get(), &result.elapsed_seconds, "elapsed_seconds"}}) {
+    if (values->empty()) continue;  // not measured: the fill value (NaN) stays
+    if (values->size() != w.checkpoints)
+      throw std::invalid_argument(std::string("TraceWriter::write_run: the run's ") + name + " has " + std::to_string(values->size()) +
+                                  " values, the layout has " + std::to_string(w.checkpoints) + " checkpoints");
+    check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, w.extra_block_space.get(), w.extra_space.get(), H5P_DEFAULT, values->data()),
+          std::string("write ") + name + " to " + w.partial_path);
+  }
+  if (!result.extra_names.empty()) {
     for (std::size_t e = 0; e < result.extra_names.size(); ++e) {
       const auto it = std::find(w.extra_names.begin(), w.extra_names.end(), result.extra_names[e]);
       if (it == w.extra_names.end())
@@ -1112,6 +1137,7 @@ struct DatasetPaths {
   std::vector<std::string> metrics, extra;                    // per layout.metrics / layout.extra_metrics
   std::vector<std::pair<std::string, std::string>> stats;     // (statistic name, path)
   std::string status, stop_step, wall_seconds, eval_seconds, message;
+  std::string gradient_evaluations, elapsed_seconds;  // empty in files written before them
 };
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -1280,6 +1306,9 @@ struct TraceReader::Impl {
     }
     paths.status = "status", paths.stop_step = "stop_step", paths.wall_seconds = "wall_seconds";
     paths.eval_seconds = "eval_seconds", paths.message = "message";
+    for (auto [name, path] : {std::pair{"gradient_evaluations", &paths.gradient_evaluations},
+                              std::pair{"elapsed_seconds", &paths.elapsed_seconds}})
+      if (path_exists(file.get(), name)) *path = name;
   }
 
   // A parameter (or instance value) variable back into the configurations' records.
@@ -1443,6 +1472,9 @@ struct TraceReader::Impl {
     for (const auto& [stat, name] : paths.stats) data.run_stats.emplace_back(stat, rows(name, H5T_NATIVE_DOUBLE, double{}));
     if (extra)
       for (const auto& name : paths.extra) data.extra.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
+    for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &data.gradient_evaluations},
+                                std::pair{&paths.elapsed_seconds, &data.elapsed_seconds}})
+      *values = path->empty() ? std::vector<double>((end - begin) * R * K, kNaN) : rows(*path, H5T_NATIVE_DOUBLE, double{});
     for (const auto* array : {&data.wall_seconds, &data.eval_seconds})
       if (array->size() != (end - begin) * R)
         throw ConfigError("trace file '" + path + "' is damaged: a run dataset has the wrong shape");
@@ -1489,6 +1521,9 @@ struct TraceReader::Impl {
     for (const auto& [stat, name] : paths.stats)
       block.run_stats.emplace_back(stat, read_slab<double>(name, H5T_NATIVE_DOUBLE, {c, r}, {1, n}));
     for (const auto& name : paths.extra) block.extra.push_back(per_run(name, {c, r, 0}, {1, n, K}));
+    for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &block.gradient_evaluations},
+                                std::pair{&paths.elapsed_seconds, &block.elapsed_seconds}})
+      *values = path->empty() ? std::vector<double>(std::size_t(n * K), kNaN) : per_run(*path, {c, r, 0}, {1, n, K});
     return block;
   }
 };
