@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 
 #include "core/problem.hpp"
 #include "core/schedule.hpp"
@@ -40,6 +41,29 @@ class Optimizer {
   virtual OptimizerFastPaths* fast_paths() { return nullptr; }
   virtual ConstVecRef iterate() const = 0;
   virtual void report(RunStats& /*stats*/) const {}
+
+  // Oracle samples drawn since the run started: a minibatch of B counts B, a block of s of the d coordinates
+  // from an oracle with cheap block gradients counts s/d per draw. The run loop records it at every
+  // checkpoint (the file's `gradient_evaluations`: an x axis for plots, a budget for fixed-target analyses).
+  // An optimizer counts by drawing through sample_minibatch() or by calling count_gradient_evaluations();
+  // one that does neither reports NaN (its cost is unknown, not zero). Not virtual: free to read.
+  double gradient_evaluations() const {
+    return counted_ ? gradient_evaluations_ : std::numeric_limits<double>::quiet_NaN();
+  }
+  // Called by the run loop before start().
+  void reset_gradient_evaluations() { gradient_evaluations_ = 0.0, counted_ = false; }
+
+ protected:
+  // g = the oracle's minibatch gradient at x over `batch` draws, counted.
+  void sample_minibatch(Oracle& oracle, ConstVecRef x, VecRef g, long batch) {
+    count_gradient_evaluations(double(batch));
+    oracle.sample_gradient(x, g, int(batch));
+  }
+  void count_gradient_evaluations(double samples) { gradient_evaluations_ += samples, counted_ = true; }
+
+ private:
+  double gradient_evaluations_ = 0.0;
+  bool counted_ = false;
 };
 
 }  // namespace ratelab

@@ -426,16 +426,21 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
   for (std::size_t r = 0; r < n; ++r) {
     RunInLoop& run = runs[r];
     run.result.traces.assign(M * V * K, kNaN);
+    run.result.gradient_evaluations.assign(K, kNaN);
+    run.result.elapsed_seconds.assign(K, kNaN);
     try {
       const Eigen::Index d = problem.dim();
       run.views.emplace(plan, d);
       optimizers[r]->prepare(problem);
+      optimizers[r]->reset_gradient_evaluations();
       run.oracle = problem.make_oracle(*streams[r]);
       Vec x0(d);
       streams[r]->init.seek(0);
       problem.initial_point(x0, streams[r]->init);
       optimizers[r]->start(x0, *streams[r]);
       run.views->start(x0);
+      run.result.gradient_evaluations[0] = 0.0;
+      run.result.elapsed_seconds[0] = 0.0;
       run.views->record(run.recorded++, 0, x0);
       run.result.status = RunStatus::ok;
       run.active = true;
@@ -508,6 +513,7 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
     const bool at_checkpoint = next_checkpoint < K && plan.checkpoints[next_checkpoint] == t;
     const bool check = t == next_check || at_checkpoint || t == plan.steps;
     if (check) next_check = t + check_every;
+    const double elapsed = at_checkpoint ? seconds_since(t_start) / double(n) : 0.0;
     for (std::size_t r = 0; r < n; ++r) {
       RunInLoop& run = runs[r];
       if (!run.active) continue;
@@ -522,7 +528,11 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
           continue;
         }
       }
-      if (at_checkpoint) run.views->record(run.recorded++, t, x);
+      if (at_checkpoint) {
+        run.result.gradient_evaluations[run.recorded] = optimizers[r]->gradient_evaluations();
+        run.result.elapsed_seconds[run.recorded] = elapsed;
+        run.views->record(run.recorded++, t, x);
+      }
       run.result.stop_step = t;
     }
     if (at_checkpoint) ++next_checkpoint;

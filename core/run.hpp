@@ -73,6 +73,10 @@ struct RunResult {
   double eval_seconds = 0.0;
   // metric-major: traces[(m * views + v) * checkpoints + k]; NaN after divergence or interruption.
   std::vector<double> traces;
+  // The run's cost up to each checkpoint k (NaN where not reached): oracle samples drawn
+  // (Optimizer::gradient_evaluations; NaN throughout for an optimizer that does not count them) and
+  // the step loop's elapsed time (a lockstep group's time shared equally, as wall_seconds).
+  std::vector<double> gradient_evaluations, elapsed_seconds;
   RunStats stats;
   // Problem::extra_metrics of the last iterate: extra_traces[e * checkpoints + k] for extra_names[e]
   // (NaN where not recorded). Their values at the final iterate are also appended to `stats` as

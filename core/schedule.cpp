@@ -73,9 +73,18 @@ void register_schedules(Registry& r) {
                        if (ctx.resolved) ctx.resolved->emplace_back("schedule_mu", mu);
                        return Schedule{.kind = K::inv_mu_t, .c = o.c, .t0 = o.t0, .mu = mu};
                      });
-  add<MultiplierOptions>(r, "horizon", "eta_t = c (T - t + 1) / T^(3/2), for a known horizon T",
+  // Schedules for a known horizon T = experiment.steps (ScheduleContext::steps: the configuration's own).
+  add<MultiplierOptions>(r, "horizon",
+                         "eta_t = c (T - t + 1) / T^(3/2) for the known horizon T (Zamani & Glineur 2023: the "
+                         "last iterate of subgradient descent at the rate of the average)",
                          [](const MultiplierOptions& o, const ScheduleContext& ctx) {
                            return Schedule{.kind = K::horizon, .c = o.c, .horizon = ctx.steps};
+                         });
+  add<MultiplierOptions>(r, "horizon_constant", "eta_t = c / sqrt(T) at every step, for the known horizon T",
+                         [](const MultiplierOptions& o, const ScheduleContext& ctx) {
+                           const double eta = o.c / std::sqrt(double(ctx.steps));
+                           if (ctx.resolved) ctx.resolved->emplace_back("schedule_eta", eta);
+                           return Schedule{.kind = K::constant, .c = eta};
                          });
   add<StepDecayOptions>(r, "step_decay", "eta_t = eta * factor^floor((t - 1) / every)",
                         [](const StepDecayOptions& o, const ScheduleContext&) {

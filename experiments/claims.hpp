@@ -31,32 +31,17 @@
 #include <string>
 #include <vector>
 
+#include "core/formula.hpp"
 #include "experiments/experiment.hpp"
 #include "results/statistics.hpp"
 #include "results/trace_file.hpp"
 
 namespace ratelab::claims {
 
-// A formula of the configuration's constants: numbers, + - * / ^, parentheses, functions sqrt log exp
-// abs sin cos min max, sum(i, lo, hi, expr) (i = lo..hi integers), constants inf and pi, the names T (last
-// checkpoint), R (replicates), t (in scale=, the checkpoint measured) and the configuration's parameters
-// (qualified "problem.mu", or unqualified "mu" when only one component has it).
-class Formula {
- public:
-  struct Node;
-  Formula() = default;
-  // Throws ConfigError("<what>: ...") on a syntax error.
-  static Formula parse(const std::string& text, const std::string& what);
-  const std::string& text() const { return text_; }
-  bool empty() const { return !root_; }
-  // Names the formula refers to (without the built-ins and summation variables).
-  std::vector<std::string> names() const;
-
- private:
-  friend double evaluate(const Formula&, const results::TraceData&, std::size_t configuration, double t);
-  std::string text_;
-  std::shared_ptr<const Node> root_;
-};
+// Formulas of a configuration's constants (core/formula.hpp): the names T (last checkpoint), R
+// (replicates), t (in scale=, the checkpoint measured) and the configuration's parameters (qualified
+// "problem.mu", or unqualified "mu" when only one component has it).
+using ratelab::Formula;
 
 // ConfigError for an unknown name or a string-valued parameter. `t` (the checkpoint a statistic is taken at)
 // is a name only when given (scale= of a measurement at one t).

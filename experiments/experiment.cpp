@@ -16,6 +16,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "core/formula.hpp"
+
 namespace ratelab {
 
 namespace {
@@ -221,9 +223,45 @@ std::string stable_id(const std::string& canonical) {
   return buf;
 }
 
+namespace {
+// The items of a comma-separated list, split only at commas outside parentheses: `min(1, 2/L), 3` is two
+// items, `linspace(0, 1, 5), linspace(2, 3, 5)` two ranges.
+std::vector<std::string> split_top_level(const std::string& text) {
+  std::vector<std::string> out;
+  std::string current;
+  int depth = 0;
+  for (char c : text) {
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if (c == ',' && depth == 0) {
+      out.push_back(trim(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  out.push_back(trim(current));
+  return out;
+}
+}  // namespace
+
 std::vector<std::string> expand_axis(const std::string& text, const std::string& where_text, long max_items) {
   const std::string t = trim(text);
   auto fail = [&](const std::string& why) { return ConfigError(where_text + why); };
+  // Several items: each a value, a formula or a range, joined in order (`linspace(3.0, 3.1, 11),
+  // linspace(3.4, 3.5, 11)`), the count capped over all of them.
+  if (const auto items = split_top_level(t); items.size() > 1) {
+    std::vector<std::string> out;
+    for (const auto& item : items) {
+      if (item.empty()) throw fail("empty item in the list '" + t + "'");
+      auto part = expand_axis(item, where_text, max_items);
+      if (long(out.size() + part.size()) > max_items)
+        throw fail(t + " has more than the " + std::to_string(max_items) +
+                   " configurations allowed: sweep fewer values, or raise the cap with --max-configurations N");
+      out.insert(out.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    }
+    return out;
+  }
   auto args_of = [&](const std::string& fn) {
     std::string inner = trim(t.substr(fn.size() + 1, t.size() - fn.size() - 2));
     std::vector<double> args;
@@ -294,14 +332,8 @@ std::vector<std::string> expand_axis(const std::string& text, const std::string&
     for (long long i = 0; i < count; ++i) out.push_back(fmt(double(start + i * step)));
     return out;
   }
-  std::stringstream ss(t);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item = trim(item);
-    if (item.empty()) throw fail("empty item in the list '" + t + "'");
-    out.push_back(item);
-  }
-  if (out.empty()) throw fail("empty value");
+  if (t.empty()) throw fail("empty value");
+  out.push_back(t);
   return out;
 }
 
@@ -326,7 +358,198 @@ struct ParsedSection {
   std::vector<Axis> axes;    // swept keys, file order
   std::vector<std::vector<std::size_t>> groups;  // axes varied together (zip), each group one factor
   std::map<std::string, std::string> texts;      // key -> text as resolved (for resolved_text)
+  std::map<std::string, std::string> formula_at;  // key -> "file:line: " of a value that holds a formula
 };
+
+// ---- parameter values that are formulas of other parameters ------------------------------------------
+//
+// `schedule.eta = 1/problem.L`: a real or integer value that is not a number is a formula (core/formula.hpp).
+// Until it is evaluated for one configuration the parameter holds the formula's text (a real or integer
+// parameter never holds text otherwise); resolve_formulas evaluates them after the grid is expanded, each
+// once the names it refers to are resolved, and validates the result like a literal value.
+
+bool is_numeric(const ParamSpec& spec) { return spec.type == ParamType::real || spec.type == ParamType::integer; }
+bool holds_formula(const ParamSpec& spec, const ParamValue& value) {
+  return is_numeric(spec) && std::holds_alternative<std::string>(value);
+}
+
+// The names a formula of `doc` may use, known before anything is expanded: T, R, every [experiment] key and
+// every parameter of the components the file names, qualified by section kind ("problem.L") and not ("L").
+std::set<std::string> formula_names(const Registry& registry, const IniDocument& doc) {
+  std::set<std::string> out{"T", "R"};
+  for (const auto& spec : ExperimentOptions::params().specs()) out.insert({spec.key, "experiment." + spec.key});
+  for (const auto& s : doc.sections) {
+    const std::string kind = split_section(s.name).kind;
+    if (kind != "problem" && kind != "optimizer" && kind != "schedule") continue;
+    const ComponentKind ck = kind == "problem"     ? ComponentKind::problem
+                             : kind == "optimizer" ? ComponentKind::optimizer
+                                                   : ComponentKind::schedule;
+    auto name = std::find_if(s.entries.begin(), s.entries.end(), [](auto& e) { return e.key == "name"; });
+    if (name == s.entries.end() || !registry.contains(ck, name->value)) continue;
+    for (const auto& spec : registry.info(ck, name->value).params) out.insert({spec.key, kind + "." + spec.key});
+  }
+  return out;
+}
+
+// A value item `item` of parameter `spec` that parse_value refused (`refusal`): a formula's text, or the
+// refusal with what a formula would have needed. A formula naming nothing in `known` (formula_names) is
+// refused here, with the file's other mistakes; `d = ten` stays a malformed value.
+ParamValue formula_value(const ParamSpec& spec, const std::string& item, const std::string& qualified,
+                         const ConfigError& refusal, const std::set<std::string>& known) {
+  if (!is_numeric(spec)) throw refusal;
+  const std::string as_formula = std::string(refusal.what()) + ", or a formula of other parameters such as 1/problem.L";
+  Formula formula;
+  try {
+    formula = Formula::parse(item, qualified);
+  } catch (const ConfigError& error) {
+    throw ConfigError(as_formula + " (" + error.what() + ")");
+  }
+  for (const auto& name : formula.names())
+    if (!known.count(name)) {
+      if (name == formula.text()) throw ConfigError(as_formula + " ('" + name + "' names no parameter)");
+      throw ConfigError(qualified + " = " + formula.text() + ": unknown name '" + name +
+                        "' (T = experiment.steps, R = experiment.replicates, experiment.KEY, or a parameter of "
+                        "this file's components, qualified as problem.L or unqualified as L)");
+    }
+  return formula.text();
+}
+
+// The parameters of one configuration by section kind: "experiment", "problem", "optimizer" and, when the
+// optimizer uses one, "schedule".
+struct FormulaScope {
+  std::string kind;
+  ParamSet* params;
+  const std::vector<ParamSpec>* specs;
+  const std::map<std::string, std::string>* formula_at;
+};
+
+struct FormulaProblem {
+  std::string key;      // "file:line: schedule.eta": one per formula, whatever the configuration
+  std::string message;
+};
+
+// Evaluates every formula of one configuration (in dependency order) and validates each value; a formula of a
+// parameter that does not apply is left at the default. `formulas` receives "kind.key" -> formula text of
+// each evaluated one. Returns the problems (empty: every formula resolved).
+std::vector<FormulaProblem> resolve_formulas(const std::vector<FormulaScope>& scopes,
+                                             std::map<std::string, std::string>& formulas) {
+  struct Pending {
+    const FormulaScope* scope;
+    const ParamSpec* spec;
+    std::string text;
+  };
+  std::vector<FormulaProblem> problems;
+  std::map<std::string, Pending> pending;  // by "kind.key"
+  for (const auto& scope : scopes)
+    for (const auto& spec : *scope.specs) {
+      const ParamValue* v = scope.params->find(spec.key);
+      if (!v || !holds_formula(spec, *v)) continue;
+      if (!applies(spec, *scope.params)) {  // does nothing in this configuration: its default, as a literal's
+        scope.params->set(spec.key, spec.default_value);
+        continue;
+      }
+      pending.emplace(scope.kind + "." + spec.key, Pending{&scope, &spec, std::get<std::string>(*v)});
+    }
+  if (pending.empty()) return problems;
+
+  struct Unresolved {};  // the name's own formula is not evaluated yet
+  struct ReadsFailed {};  // the name's own formula failed: said once, for that one
+  std::set<std::string> failed;
+  std::vector<std::pair<std::string, double>> used;  // the names a formula read, with their values
+  const Formula::Lookup lookup = [&](const std::string& name) -> double {
+    const std::string qualified_name = name == "T" ? "experiment.steps" : name == "R" ? "experiment.replicates" : name;
+    const bool qualified = qualified_name.find('.') != std::string::npos;
+    std::vector<std::pair<const FormulaScope*, const ParamSpec*>> found;
+    for (const auto& scope : scopes)
+      for (const auto& spec : *scope.specs)
+        if (qualified ? qualified_name == scope.kind + "." + spec.key : qualified_name == spec.key)
+          found.emplace_back(&scope, &spec);
+    if (found.empty()) {
+      std::string names;
+      for (const auto& scope : scopes)
+        if (scope.kind != "experiment")
+          for (const auto& spec : *scope.specs)
+            if (is_numeric(spec)) names += (names.empty() ? "" : ", ") + scope.kind + "." + spec.key;
+      throw ConfigError("unknown name '" + name + "' (T = experiment.steps, R = experiment.replicates, " + names +
+                        ", or experiment.KEY)");
+    }
+    if (found.size() > 1)
+      throw ConfigError("name '" + name + "' is ambiguous: qualify it (" + found[0].first->kind + "." + name + " or " +
+                        found[1].first->kind + "." + name + ")");
+    const auto& [scope, spec] = found.front();
+    const std::string key = scope->kind + "." + spec->key;
+    if (pending.count(key)) throw Unresolved{};
+    if (failed.count(key)) throw ReadsFailed{};
+    const ParamValue& v = scope->params->at(spec->key);
+    double x = 0;
+    if (auto* d = std::get_if<double>(&v)) x = *d;
+    else if (auto* i = std::get_if<std::int64_t>(&v)) x = double(*i);
+    else if (auto* b = std::get_if<bool>(&v)) x = *b ? 1.0 : 0.0;
+    else throw ConfigError("parameter '" + key + "' is not a number (" + format_value(v) + ")");
+    if (std::none_of(used.begin(), used.end(), [&](auto& u) { return u.first == name; })) used.emplace_back(name, x);
+    return x;
+  };
+  auto fail = [&](const std::string& key, const Pending& f, const std::string& message) {
+    const std::string at = f.scope->formula_at->count(f.spec->key) ? f.scope->formula_at->at(f.spec->key) : "";
+    problems.push_back({at + key, at + key + " = " + f.text + message});
+    f.scope->params->set(f.spec->key, f.spec->default_value);
+    failed.insert(key);
+  };
+  for (bool progress = true; progress && !pending.empty();) {
+    progress = false;
+    for (auto it = pending.begin(); it != pending.end();) {
+      const auto& [key, f] = *it;
+      used.clear();
+      double x = 0;
+      try {
+        x = Formula::parse(f.text, key).evaluate(lookup);
+      } catch (const Unresolved&) {
+        ++it;
+        continue;
+      } catch (const ReadsFailed&) {
+        failed.insert(key);
+        f.scope->params->set(f.spec->key, f.spec->default_value);
+        it = pending.erase(it);
+        progress = true;
+        continue;
+      } catch (const ConfigError& e) {
+        fail(key, f, std::string(": ") + e.what());
+        it = pending.erase(it);
+        progress = true;
+        continue;
+      }
+      std::string with;
+      for (const auto& [n, v] : used) with += (with.empty() ? " (" : ", ") + n + " = " + format_value(ParamValue(v));
+      if (!with.empty()) with += ")";
+      ParamValue value = x;
+      if (f.spec->type == ParamType::integer) {
+        constexpr double kExact = 9007199254740992.0;  // 2^53: every integer up to it is a double
+        if (!(std::floor(x) == x && std::fabs(x) <= kExact)) {
+          fail(key, f, " gives " + format_value(value) + with + ", not a whole number: round it (round(...), "
+                       "floor(...) or ceil(...))");
+          it = pending.erase(it);
+          progress = true;
+          continue;
+        }
+        value = std::int64_t(x);
+      }
+      if (auto bad = violation(*f.spec, value, key)) fail(key, f, " gives " + format_value(value) + with + "; " + *bad);
+      else {
+        f.scope->params->set(f.spec->key, value);
+        formulas[key] = f.text;
+      }
+      it = pending.erase(it);
+      progress = true;
+    }
+  }
+  if (!pending.empty()) {
+    std::string cycle;
+    for (const auto& [key, f] : pending) cycle += (cycle.empty() ? "" : ", ") + key + " = " + f.text;
+    for (const auto& [key, f] : pending)
+      fail(key, f, " cannot be evaluated: the formulas " + cycle + " refer to each other; give one of them a value");
+  }
+  return problems;
+}
 
 // Where else in `doc` an unknown key of [in_section] is a parameter, as a sentence to append to the
 // unknown-key message ("" when nowhere): a key typed in the wrong section is named with its section, and the
@@ -378,7 +601,8 @@ std::string elsewhere_hint(const Registry& registry, const IniDocument& doc, con
 }
 
 ParsedSection parse_component(const Registry& registry, const IniDocument& doc, ComponentKind kind,
-                              const IniSection& section, const PlanLimits& limits, std::vector<std::string>& problems) {
+                              const IniSection& section, const PlanLimits& limits,
+                              const std::set<std::string>& known_names, std::vector<std::string>& problems) {
   const std::string& source = doc.source;
   ParsedSection out;
   out.name = split_section(section.name);
@@ -441,7 +665,15 @@ ParsedSection parse_component(const Registry& registry, const IniDocument& doc, 
     Axis axis{e.key, {}, {}};
     for (const auto& item : items) {
       try {
-        ParamValue v = parse_value(*spec, item, qualified);
+        ParamValue v;
+        try {
+          v = parse_value(*spec, item, qualified);
+        } catch (const ConfigError& refusal) {
+          axis.values.push_back(formula_value(*spec, item, qualified, refusal, known_names));  // validated once evaluated
+          axis.texts.push_back(item);
+          out.formula_at[e.key] = where(source, e);
+          continue;
+        }
         if (auto bad = violation(*spec, v, qualified)) {
           problems.push_back(where(source, e) + *bad);
           continue;
@@ -625,7 +857,9 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
                                                                       "[summary]"}));
   }
 
-  // [experiment]
+  // [experiment]; its formulas (`steps = problem.T`) are evaluated with each configuration's, below.
+  std::map<std::string, std::string> experiment_formulas, experiment_formula_at;  // key -> text, "file:line: "
+  const std::set<std::string> known_names = formula_names(registry, doc);
   {
     const auto specs = ExperimentOptions::params().specs();
     std::vector<std::string> known;
@@ -640,7 +874,15 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
           continue;
         }
         try {
-          ParamValue v = parse_value(*spec, e.value, "experiment." + e.key);
+          ParamValue v;
+          try {
+            v = parse_value(*spec, e.value, "experiment." + e.key);
+          } catch (const ConfigError& refusal) {
+            experiment_formulas[e.key] =
+                std::get<std::string>(formula_value(*spec, e.value, "experiment." + e.key, refusal, known_names));
+            experiment_formula_at[e.key] = where(source, e);
+            continue;
+          }
           if (auto bad = violation(*spec, v, "experiment." + e.key)) problems.push_back(where(source, e) + *bad);
           else if (auto unusable = e.key == "name" ? experiment_name_problem(std::get<std::string>(v)) : std::nullopt)
             problems.push_back(where(source, e) + *unusable);
@@ -651,18 +893,19 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       }
     }
     plan.options = ExperimentOptions::params().bind(plan.experiment_params);
-    plan.run.checkpoints = checkpoint_steps(plan.options, problems);
+    // With a formula among them (steps = problem.T), the checkpoints wait for its value.
+    if (experiment_formulas.empty()) plan.run.checkpoints = checkpoint_steps(plan.options, problems);
   }
   if (problem_sections.empty()) problems.push_back(source + ": no [problem] section");
   if (optimizer_sections.empty()) problems.push_back(source + ": no [optimizer] section");
 
   std::vector<ParsedSection> parsed_problems, parsed_optimizers, parsed_schedules;
   for (auto* s : problem_sections)
-    parsed_problems.push_back(parse_component(registry, doc, ComponentKind::problem, *s, limits, problems));
+    parsed_problems.push_back(parse_component(registry, doc, ComponentKind::problem, *s, limits, known_names, problems));
   for (auto* s : optimizer_sections)
-    parsed_optimizers.push_back(parse_component(registry, doc, ComponentKind::optimizer, *s, limits, problems));
+    parsed_optimizers.push_back(parse_component(registry, doc, ComponentKind::optimizer, *s, limits, known_names, problems));
   for (auto* s : schedule_sections)
-    parsed_schedules.push_back(parse_component(registry, doc, ComponentKind::schedule, *s, limits, problems));
+    parsed_schedules.push_back(parse_component(registry, doc, ComponentKind::schedule, *s, limits, known_names, problems));
 
   // Each optimizer's schedule: [schedule:<label>] if present, else the plain [schedule].
   auto schedule_for = [&](const ParsedSection& o) -> const ParsedSection* {
@@ -680,13 +923,22 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
             if (uses_schedule(*parsed_optimizers[i].info, o_params)) return true;
           return false;  // e.g. heavy_ball with tuning = polyak: its step comes from the problem
         }())
-      problems.push_back(where(source, *optimizer_sections[i]) + "optimizer section [" +
-                         optimizer_sections[i]->name + "] has no step-size schedule: add [schedule] (or [schedule:" +
-                         parsed_optimizers[i].name.label + "]) with name = one of " + [&] {
-                           std::string s;
-                           for (const auto& k : registry.keys(ComponentKind::schedule)) s += (s.empty() ? "" : ", ") + k;
-                           return s;
-                         }());
+    {
+      const ParsedSection& o = parsed_optimizers[i];
+      std::string schedules;
+      for (const auto& k : registry.keys(ComponentKind::schedule)) schedules += (schedules.empty() ? "" : ", ") + k;
+      const std::string sections = o.name.label.empty()
+                                       ? std::string("a [schedule] section")
+                                       : "a [schedule:" + o.name.label + "] section (its own) or a [schedule] section "
+                                                                         "(shared by the optimizers without their own)";
+      // Said when the optimizer can do without one (heavy_ball with tuning = polyak).
+      const std::string when = o.info->schedule_applies ? " (" + o.registry_key + " uses a schedule when " +
+                                                              o.info->schedule_applies->describe() + ")"
+                                                        : "";
+      problems.push_back(where(source, *optimizer_sections[i]) + "optimizer section [" + optimizer_sections[i]->name +
+                         "] (" + o.registry_key + ") needs a step-size schedule" + when + ": add " + sections +
+                         " with name = one of " + schedules + " (e.g. name = constant and eta = 0.1)");
+    }
   if (!problems.empty()) throw ConfigError(problems);
 
   // Counted before anything is expanded: a grid too large for memory is refused with its size.
@@ -734,10 +986,55 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     std::string as_given;  // the canonical text before inactive parameters were reset
   };
   std::unordered_map<std::string, Seen> seen_ids;  // repeated configurations, found in linear time
+  // Formulas: the first problem of each (the same mistake in every configuration is said once, with a count),
+  // and the value each experiment formula gave (one for all configurations).
+  const bool any_formulas =
+      !experiment_formulas.empty() ||
+      std::any_of(parsed_problems.begin(), parsed_problems.end(), [](auto& x) { return !x.formula_at.empty(); }) ||
+      std::any_of(parsed_optimizers.begin(), parsed_optimizers.end(), [](auto& x) { return !x.formula_at.empty(); }) ||
+      std::any_of(parsed_schedules.begin(), parsed_schedules.end(), [](auto& x) { return !x.formula_at.empty(); });
+  const std::vector<ParamSpec> experiment_specs = ExperimentOptions::params().specs();
+  std::vector<std::string> formula_problem_order;
+  std::map<std::string, std::pair<std::string, long>> formula_problems;  // key -> (first message, count)
+  std::map<std::string, std::pair<ParamValue, std::size_t>> experiment_values;  // key -> (value, configuration)
   auto add = [&](const ParsedSection& p, ParamSet p_params, const ParsedSection& o, ParamSet o_params,
                  const ParsedSection* s, ParamSet s_params) {
+    std::map<std::string, std::string> formulas;
+    if (any_formulas) {
+      ParamSet e_params = plan.experiment_params;
+      for (const auto& [k, text] : experiment_formulas) e_params.set(k, text);
+      std::vector<FormulaScope> scopes{{"experiment", &e_params, &experiment_specs, &experiment_formula_at},
+                                       {"problem", &p_params, &p.info->params, &p.formula_at},
+                                       {"optimizer", &o_params, &o.info->params, &o.formula_at}};
+      if (s) scopes.push_back({"schedule", &s_params, &s->info->params, &s->formula_at});
+      const auto failed = resolve_formulas(scopes, formulas);
+      for (const auto& f : failed) {
+        auto [it, fresh] = formula_problems.emplace(f.key, std::pair<std::string, long>{f.message, 0});
+        if (fresh) formula_problem_order.push_back(f.key);
+        ++it->second.second;
+      }
+      if (!failed.empty()) return;
+      // [experiment] holds one value for every configuration.
+      for (const auto& [k, text] : experiment_formulas) {
+        const ParamValue& v = e_params.at(k);
+        auto [it, fresh] = experiment_values.emplace(k, std::pair<ParamValue, std::size_t>{v, plan.configurations.size()});
+        if (!fresh && it->second.first != v) {
+          const std::string key = experiment_formula_at.at(k) + "experiment." + k;
+          if (formula_problems.emplace(key, std::pair<std::string, long>{key + " = " + text + " is " +
+                                          format_value(it->second.first) + " for configuration " +
+                                          std::to_string(it->second.second) + " and " + format_value(v) +
+                                          " for configuration " + std::to_string(plan.configurations.size()) +
+                                          ": [experiment] holds one value for every configuration; make the "
+                                          "formula give one value, or split the study into files",
+                                      1}).second)
+            formula_problem_order.push_back(key);
+          return;
+        }
+      }
+    }
     std::string as_given = p_params.canonical() + "|" + o_params.canonical() + "|" + s_params.canonical();
     Configuration c;
+    c.formulas = std::move(formulas);
     c.index = plan.configurations.size();
     c.problem = resolved_choice(p, std::move(p_params));
     c.optimizer = resolved_choice(o, std::move(o_params));
@@ -766,7 +1063,22 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
           for (const auto& s_params : expand_section(*s)) add(p, p_params, o, o_params, s, s_params);
         }
       }
+  for (const auto& key : formula_problem_order) {
+    const auto& [message, count] = formula_problems.at(key);
+    problems.push_back(message + (count > 1 ? " (and in " + std::to_string(count - 1) + " more configurations)" : ""));
+  }
   if (!problems.empty()) throw ConfigError(problems);
+  // The experiment's own formulas, evaluated: the options, the checkpoints and the run count they give.
+  if (!experiment_formulas.empty()) {
+    for (const auto& [k, value] : experiment_values) plan.experiment_params.set(k, value.first);
+    plan.options = ExperimentOptions::params().bind(plan.experiment_params);
+    plan.run.checkpoints = checkpoint_steps(plan.options, problems);
+    if (!problems.empty()) throw ConfigError(problems);
+    const long resolved_runs = saturating_product(long(plan.configurations.size()), plan.options.replicates);
+    if (resolved_runs > limits.max_runs)
+      throw ConfigError(source + ": the experiment has " + count_text(resolved_runs) + " runs, more than the " +
+                        std::to_string(limits.max_runs) + " allowed: raise the cap with --max-runs N if you mean it");
+  }
 
   // Labels: the optimizer's key plus every other record entry that varies across configurations
   // (stream_salt aside: it varies with the id, not with anything the user set). An entry that is recorded
@@ -800,6 +1112,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       if (seen[k].size() < 2 && recorded_in[{of, k}] == configurations_of[of]) continue;
       const bool component = k == "problem" || k == "schedule";
       label += " " + (component ? format_value(v) : k.substr(k.find('.') + 1) + "=" + format_value(v));
+      if (auto f = c.formulas.find(k); f != c.formulas.end()) label += " (= " + f->second + ")";
     }
     c.label = label;
   }
@@ -822,7 +1135,13 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   };
   std::ostringstream text;
   text << "# resolved by ratelab from " << source << "\n[experiment]\n";
-  for (const auto& [k, v] : plan.experiment_params.entries()) text << k << " = " << escaped(format_value(v)) << "\n";
+  for (const auto& [k, v] : plan.experiment_params.entries()) {
+    // A formula as written, its value beside it (a comment: the text reads back as the same formula).
+    if (auto f = experiment_formulas.find(k); f != experiment_formulas.end())
+      text << k << " = " << escaped(f->second) << "  # = " << escaped(format_value(v)) << "\n";
+    else
+      text << k << " = " << escaped(format_value(v)) << "\n";
+  }
   auto dump = [&](const std::vector<ParsedSection>& sections, const std::vector<const IniSection*>& raw) {
     for (std::size_t i = 0; i < sections.size(); ++i) {
       text << "\n[" << raw[i]->name << "]\nname = " << sections[i].registry_key << "\n";

@@ -7,9 +7,12 @@
 // a plain [schedule] to every optimizer without its own.
 //
 // Any scalar parameter may be an axis: `0.01, 0.1, 1`, `logspace(1e-3, 1, 4)` (geometric, endpoints given),
-// `linspace(a, b, k)`, `range(a, b[, step])` (integers a, a+step, ... <= b). Axes combine as a Cartesian
-// product; `zip = key1, key2` in a section varies its listed axes together. Every configuration has a stable
-// id derived from its fully resolved parameters.
+// `linspace(a, b, k)`, `range(a, b[, step])` (integers a, a+step, ... <= b), or several of these joined in
+// order (`linspace(3.0, 3.1, 11), linspace(3.4, 3.5, 11)`). Axes combine as a Cartesian product; `zip = key1,
+// key2` in a section varies its listed axes together. A real or integer value may be a formula of other
+// parameters of the same configuration (core/formula.hpp: `eta = 1/problem.L`, `steps = problem.T`),
+// evaluated after the grid is expanded and validated like a number. Every configuration has a stable id
+// derived from its fully resolved parameters.
 #pragma once
 
 #include <cstdint>
@@ -84,6 +87,9 @@ struct Configuration {
   std::string canonical;
   ComponentChoice problem, optimizer, schedule;
   std::uint64_t salt = 0;  // stream salt: 0 under common random numbers
+  // The parameters whose value a formula gave ("schedule.eta" -> "1/problem.L"): the label shows both,
+  // `eta=0.1 (= 1/problem.L)`; the record, the id and the run hold the value alone.
+  std::map<std::string, std::string> formulas;
 };
 
 // What a trace file records of a configuration: its id and label, and under qualified keys the component

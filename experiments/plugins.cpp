@@ -117,13 +117,15 @@ class PluginOptimizer final : public Optimizer {
     c_oracle_.context = this;
     c_oracle_.sample_gradient = [](void* ctx, const double* x, double* g, std::int32_t batch) {
       auto* self = static_cast<PluginOptimizer*>(ctx);
-      return self->guard([&] { self->oracle_->sample_gradient(self->view(x), self->view(g), batch); });
+      return self->guard([&] { self->sample_minibatch(*self->oracle_, self->view(x), self->view(g), batch); });
     };
     c_oracle_.sample_block_gradient = [](void* ctx, const double* x, std::int64_t begin, std::int64_t size,
                                          double* g, std::int32_t batch) {
       auto* self = static_cast<PluginOptimizer*>(ctx);
       return self->guard([&] {
         self->block_gradients_.sample(self->view(x), begin, size, Eigen::Map<Vec>(g, Eigen::Index(size)), batch);
+        const bool cheap = self->c_oracle_.has_cheap_block_gradient != 0;  // set with the step's oracle
+        self->count_gradient_evaluations(double(batch) * (cheap ? double(size) / double(self->dim_) : 1.0));
       });
     };
     check(d_->prepare(object_, &c_problem_));

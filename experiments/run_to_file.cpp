@@ -272,6 +272,8 @@ RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, lon
     res.extra_names.push_back(data.layout.extra_metrics[e]);
     for (std::size_t k = 0; k < K; ++k) res.extra_traces.push_back(data.extra[e][i * K + k]);
   }
+  res.gradient_evaluations.assign(data.gradient_evaluations.begin() + long(i * K), data.gradient_evaluations.begin() + long((i + 1) * K));
+  res.elapsed_seconds.assign(data.elapsed_seconds.begin() + long(i * K), data.elapsed_seconds.begin() + long((i + 1) * K));
   return res;
 }
 
@@ -299,7 +301,7 @@ void keep_layout_extras(RunResult& run, const std::vector<std::string>& layout_e
 // (at least one configuration).
 std::size_t configuration_window(const results::TraceLayout& layout, std::size_t window_bytes) {
   const std::size_t run_bytes =
-      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 1) * layout.checkpoints.size() + 64;
+      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 3) * layout.checkpoints.size() + 64;
   return std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
 }
 
@@ -628,12 +630,19 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   });
   // Reused runs are not journaled: an interrupted reuse run resumes with the same --reuse files.
   std::vector<RunStatus> reused_status;
-  guarded([&] {
-    copy_reused_runs(reuse, layout, std::size_t(64) << 20, [&](std::size_t c, long r, const RunResult& run) {
-      writer.write_run(c, r, run);
-      reused_status.push_back(run.status);
+  try {
+    guarded([&] {
+      copy_reused_runs(reuse, layout, std::size_t(64) << 20, [&](std::size_t c, long r, const RunResult& run) {
+        writer.write_run(c, r, run);
+        reused_status.push_back(run.status);
+      });
     });
-  });
+  } catch (const ConfigError&) {
+    // A --reuse file that cannot be read (damaged) stops the job before anything ran: a journal without a
+    // run would only make the next attempt ask for --resume.
+    if (journal.records() == 0) journal.remove();
+    throw;
+  }
   if (options.resume) std::fprintf(stderr, "resume: %s\n", resumed.note.c_str());
   if (cluster) cluster->agree(threads);  // point 2
 

@@ -41,7 +41,7 @@ class Adam final : public Optimizer {
     v_.setZero();
   }
   void step(long t, double eta, Oracle& oracle) override {
-    oracle.sample_gradient(x_, g_, int(options_.batch));
+    sample_minibatch(oracle, x_, g_, options_.batch);
     const double b1 = options_.beta1, b2 = options_.beta2;
     m_ = b1 * m_ + (1.0 - b1) * g_;
     v_ = b2 * v_ + (1.0 - b2) * g_.array().square().matrix();

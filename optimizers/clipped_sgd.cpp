@@ -34,7 +34,7 @@ class ClippedSgd final : public Optimizer {
     steps_ = clipped_ = 0;
   }
   void step(long, double eta, Oracle& oracle) override {
-    oracle.sample_gradient(x_, g_, int(options_.batch));
+    sample_minibatch(oracle, x_, g_, options_.batch);
     const double norm = g_.norm();
     ++steps_;
     if (norm > options_.tau) {

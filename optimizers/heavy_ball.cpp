@@ -106,7 +106,7 @@ class HeavyBall final : public Optimizer {
     const int batch = int(options_.batch);
     const Eigen::Index d = x_.size();
     if (options_.blocks == 1) {
-      oracle.sample_gradient(x_, g_, batch);
+      sample_minibatch(oracle, x_, g_, batch);
       gradient_coordinates_ += double(d);
       update_block(0, d, gamma);
       return;
@@ -119,6 +119,7 @@ class HeavyBall final : public Optimizer {
       const Eigen::Index begin = block_begin_[j], size = block_size_[j];
       block_gradients_.sample(x_, begin, size, g_.segment(begin, size), batch);
       gradient_coordinates_ += double(cheap ? size : d);
+      count_gradient_evaluations(double(batch) * double(cheap ? size : d) / double(d));
       update_block(begin, size, gamma);
     }
   }

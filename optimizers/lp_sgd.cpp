@@ -67,7 +67,7 @@ class LpSgd final : public Optimizer {
     q_sum_ = error_sq_sum_ = 0.0;
   }
   void step(long, double eta, Oracle& oracle) override {
-    oracle.sample_gradient(x_, g_, int(options_.batch));
+    sample_minibatch(oracle, x_, g_, options_.batch);
     double q_t = 1.0;
     bool q_defined = true, has_error = false;
     switch (options_.shrink) {

@@ -230,7 +230,7 @@ class LsSgd final : public Optimizer {
   void start(ConstVecRef x0, RunStreams&) override { x_ = x0; }
 
   void step(long, double eta, Oracle& oracle) override {
-    oracle.sample_gradient(x_, g_, int(options_.batch));
+    sample_minibatch(oracle, x_, g_, options_.batch);
     if (!smoothers_.empty())
       for (const Block& b : blocks_) smoothers_[b.smoother].apply(g_.segment(b.begin, b.size));
     x_ -= eta * g_;

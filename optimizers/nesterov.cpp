@@ -48,7 +48,7 @@ class Nesterov final : public Optimizer {
                             ? options_.beta
                             : double(t - 1) / double(t + 2);
     y_ = x_ + beta * (x_ - previous_);
-    oracle.sample_gradient(y_, g_, int(options_.batch));
+    sample_minibatch(oracle, y_, g_, options_.batch);
     previous_ = x_;
     x_ = y_ - eta * g_;
   }

@@ -67,7 +67,7 @@ class ProxSgd final : public Optimizer {
   }
 
   void step(long, double eta, Oracle& oracle) override {
-    oracle.sample_gradient(x_, g_, int(options_.batch));
+    sample_minibatch(oracle, x_, g_, options_.batch);
     if (options_.geometry == ProxSgdOptions::Geometry::euclidean) {
       x_ -= eta * g_;
       problem_->prox(eta, x_);

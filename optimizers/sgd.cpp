@@ -28,13 +28,15 @@ class Sgd final : public Optimizer, public OptimizerFastPaths {
   }
   void start(ConstVecRef x0, RunStreams&) override { x_ = x0; }
   void step(long, double eta, Oracle& oracle) override {
-    oracle.sample_gradient(x_, g_, int(options_.batch));
+    sample_minibatch(oracle, x_, g_, options_.batch);
     x_ -= eta * g_;
   }
   void steps(long t_first, long t_last, const Schedule& schedule, RunStreams& streams, Oracle& oracle) override {
     if (options_.batch == 1)
-      if (OracleFastPaths* fast = oracle.fast_paths(); fast && fast->fused_sgd_steps(x_, t_first, t_last, schedule))
+      if (OracleFastPaths* fast = oracle.fast_paths(); fast && fast->fused_sgd_steps(x_, t_first, t_last, schedule)) {
+        count_gradient_evaluations(double(t_last - t_first + 1));
         return;
+      }
     Optimizer::steps(t_first, t_last, schedule, streams, oracle);
   }
   OptimizerFastPaths* fast_paths() override { return this; }
@@ -49,7 +51,10 @@ class Sgd final : public Optimizer, public OptimizerFastPaths {
       if (sgd.options_.batch != 1) return false;
       xs[k] = sgd.x_.data();
     }
-    return fast->fused_sgd_steps_lockstep(oracles, {xs.data(), optimizers.size()}, t_first, t_last, schedule);
+    if (!fast->fused_sgd_steps_lockstep(oracles, {xs.data(), optimizers.size()}, t_first, t_last, schedule))
+      return false;
+    for (Optimizer* sgd : optimizers) static_cast<Sgd*>(sgd)->count_gradient_evaluations(double(t_last - t_first + 1));
+    return true;
   }
   ConstVecRef iterate() const override { return x_; }
 

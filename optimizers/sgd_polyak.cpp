@@ -33,7 +33,7 @@ class SgdPolyak final : public Optimizer {
   }
   void start(ConstVecRef x0, RunStreams&) override { x_ = x0; }
   void step(long, double eta, Oracle& oracle) override {
-    oracle.sample_gradient(x_, g_, int(options_.batch));
+    sample_minibatch(oracle, x_, g_, options_.batch);
     const double g2 = g_.squaredNorm();
     if (g2 == 0.0) return;  // a zero gradient: nothing to step along
     const double polyak = options_.gamma * (problem_->value(x_) - f_star_) / g2;

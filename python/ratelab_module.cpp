@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "experiments/claims.hpp"
@@ -59,8 +60,11 @@ class OracleView {
                             " doubles, got shape " + shape_text(x));
     if (batch < 1) throw py::value_error("oracle.gradient: batch = " + std::to_string(batch) + " violates batch >= 1");
     oracle_->sample_gradient(Eigen::Map<const Vec>(x.data(), g_.size()), g_, batch);
+    samples_ += batch;
     return g_array_;
   }
+  // The oracle samples drawn since the last call (the run's gradient evaluations are counted from these).
+  double take_samples() { return std::exchange(samples_, 0.0); }
   Eigen::Index dim() const { return g_.size(); }
   void point_at(Oracle* oracle) { oracle_ = oracle; }
 
@@ -71,6 +75,7 @@ class OracleView {
     return s + (a.ndim() == 1 ? ",)" : ")");
   }
   Oracle* oracle_ = nullptr;
+  double samples_ = 0.0;
   py::array_t<double> g_array_;
   Eigen::Map<Vec> g_;  // over g_array_
 };
@@ -228,6 +233,7 @@ class PythonOptimizer final : public Optimizer {
       rethrow_python(key_, "step", e);
     }
     oracle_->point_at(nullptr);
+    if (const double samples = oracle_->take_samples(); samples > 0) count_gradient_evaluations(samples);
   }
 
   std::string key_;

@@ -103,6 +103,11 @@ void encode(std::vector<unsigned char>& out, std::size_t configuration, long rep
   for (const auto& name : r.extra_names) put_string(out, name);
   put(out, std::uint32_t(r.extra_traces.size()));
   for (double v : r.extra_traces) put(out, v);
+  // The per-checkpoint costs come last: records written before them end here and still decode.
+  for (const auto* costs : {&r.gradient_evaluations, &r.elapsed_seconds}) {
+    put(out, std::uint32_t(costs->size()));
+    for (double v : *costs) put(out, v);
+  }
   const auto size = std::uint32_t(out.size() - 8);
   const std::uint32_t crc = crc32(out.data() + 8, size);
   std::memcpy(out.data(), &size, 4);
@@ -130,6 +135,11 @@ JournalRecord decode(const unsigned char* data, std::size_t size) {
   for (auto& name : rec.result.extra_names) name = in.get_string();
   rec.result.extra_traces.resize(in.get<std::uint32_t>());
   for (double& v : rec.result.extra_traces) v = in.get<double>();
+  if (!in.done())
+    for (auto* costs : {&rec.result.gradient_evaluations, &rec.result.elapsed_seconds}) {
+      costs->resize(in.get<std::uint32_t>());
+      for (double& v : *costs) v = in.get<double>();
+    }
   if (!in.done()) throw std::runtime_error("journal record longer than its content");
   return rec;
 }

@@ -27,6 +27,7 @@
 #include <set>
 #include <stdexcept>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <variant>
 
@@ -119,8 +120,31 @@ std::string hdf5_error_text() {
   return innermost.empty() ? "unknown HDF5 error" : innermost;
 }
 
+// A read that failed because a chunk's Fletcher-32 checksum does not match its data (run_chunk_properties).
+struct ChunkChecksumMismatch : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Whether HDF5's error stack holds a failed filter: on our files, only the Fletcher-32 check of a read can fail
+// ("data error detected by Fletcher32 checksum", under "filter returned failure during read").
+bool filter_failed() {
+  bool failed = false;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* err, void* out) -> herr_t {
+        if (err->maj_num == H5E_PLINE || (err->desc && std::strstr(err->desc, "Fletcher32")))
+          *static_cast<bool*>(out) = true;
+        return 0;
+      },
+      &failed);
+  return failed;
+}
+
 [[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error(what + ": " + hdf5_error_text());
+  const bool checksum = filter_failed();  // before hdf5_error_text() clears the stack
+  const std::string text = what + ": " + hdf5_error_text();
+  if (checksum) throw ChunkChecksumMismatch(text);
+  throw std::runtime_error(text);
 }
 void check(herr_t status, const std::string& what) {
   if (status < 0) fail(what);
@@ -160,6 +184,20 @@ Id simple_space(std::initializer_list<hsize_t> dims) {
 void set_common_creation_properties(hid_t plist) {
   check(H5Pset_obj_track_times(plist, false), "creation properties");
   check(H5Pset_attr_creation_order(plist, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), "creation properties");
+}
+
+// Creation properties of a per-run dataset of doubles (traces, extra metrics): chunks of `chunk`, one per
+// run, NaN where no run was written, and HDF5's Fletcher-32 checksum on every chunk, which HDF5 verifies on
+// each read and fails the read on a mismatch (a flipped bit, a block overwritten on disk), so damaged data
+// is reported (checksum_mismatch below) instead of being analyzed or merged. 4 bytes per chunk.
+Id run_chunk_properties(std::initializer_list<hsize_t> chunk) {
+  Id dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
+  set_common_creation_properties(dcpl.get());
+  const std::vector<hsize_t> dims(chunk);
+  check(H5Pset_chunk(dcpl.get(), int(dims.size()), dims.data()), "run chunking");
+  check(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &kNaN), "run fill value");
+  check(H5Pset_fletcher32(dcpl.get()), "run checksum");
+  return dcpl;
 }
 
 Id create_group(hid_t parent, const std::string& name) {
@@ -429,7 +467,8 @@ const std::string kStreamSaltKey = "stream_salt";
 // The fixed variables of the root group; parameters may not take these names.
 const std::set<std::string> kFixedVariables = {
     "experiment", "configuration", "view",   "replicate",    "step",         "label",   "f_star",
-    "f_star_source", "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message"};
+    "f_star_source", "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
+    "gradient_evaluations", "elapsed_seconds"};
 
 std::optional<std::uint64_t> parse_uint64(const std::string& text) {
   if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -622,6 +661,7 @@ struct TraceWriter::Impl {
   std::vector<std::string> extra_names;
   std::vector<Id> extra;                    // extra.<name>: [C, R, K]
   Id extra_space, extra_block_space;        // with the selection of one run; [K] in memory
+  Id gradient_evaluations, elapsed_seconds;  // [C, R, K], laid out as the extra metrics
   Id status, stop_step, wall_seconds, eval_seconds, message;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
   long runs_written = 0;  // for the crash tests' fault point in the middle of a run write (fault_points.hpp)
@@ -640,6 +680,8 @@ struct TraceWriter::Impl {
       id->reset();
     traces.clear();
     extra.clear();
+    elapsed_seconds.reset();
+    gradient_evaluations.reset();
     extra_block_space.reset();
     extra_space.reset();
     return file.reset();
@@ -852,15 +894,11 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
 
   // Traces: one chunk per (configuration, replicate) run, which is exactly what write_run writes.
   // Uncompressed on purpose: shuffle + deflate made writing 100,000 runs (640 MB of traces) 5x slower
-  // (65 s instead of 11 s) for an 18% smaller file; `h5repack -f SHUF -f GZIP=4` compresses afterwards.
+  // (65 s instead of 11 s) for an 18% smaller file; `h5repack -f SHUF -f GZIP=4 -f FLET` compresses afterwards.
   w.trace_space = simple_space({w.configurations, w.views, w.replicates, w.checkpoints});
   w.trace_block_space = simple_space({w.views * w.checkpoints});
   {
-    Id trace_dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
-    set_common_creation_properties(trace_dcpl.get());
-    const hsize_t chunk[4] = {1, w.views, 1, w.checkpoints};
-    check(H5Pset_chunk(trace_dcpl.get(), 4, chunk), "trace chunking");
-    check(H5Pset_fill_value(trace_dcpl.get(), H5T_NATIVE_DOUBLE, &kNaN), "trace fill value");
+    Id trace_dcpl = run_chunk_properties({1, w.views, 1, w.checkpoints});
     for (const auto& name : layout.metrics) {
       const Metric metric = metric_from_name(name);
       Id dataset = checked(H5Dcreate2(file, name.c_str(), H5T_IEEE_F64LE, w.trace_space.get(), H5P_DEFAULT, trace_dcpl.get(),
@@ -908,28 +946,33 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
   write_attribute(w.message.get(), "long_name", std::string("error message, or the first metric that is not finite"));
   write_attribute(w.message.get(), "coordinates", w.coordinates);
 
-  // Problem-specific metrics of the last iterate: [C, R, K], one chunk per run.
+  // Per-run series over the checkpoints: the runs' costs, then the problem-specific metrics of the last
+  // iterate; [C, R, K], one chunk per run.
   w.extra_names = layout.extra_metrics;
   w.extra_space = simple_space({w.configurations, w.replicates, w.checkpoints});
   w.extra_block_space = simple_space({w.checkpoints});
   {
-    Id extra_dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
-    set_common_creation_properties(extra_dcpl.get());
-    const hsize_t chunk[3] = {1, 1, w.checkpoints};
-    check(H5Pset_chunk(extra_dcpl.get(), 3, chunk), "extra chunking");
-    check(H5Pset_fill_value(extra_dcpl.get(), H5T_NATIVE_DOUBLE, &kNaN), "extra fill value");
-    for (const auto& name : layout.extra_metrics) {
-      Id dataset = checked(H5Dcreate2(file, (kExtraPrefix + name).c_str(), H5T_IEEE_F64LE, w.extra_space.get(), H5P_DEFAULT,
-                                      extra_dcpl.get(), H5P_DEFAULT),
-                           H5Dclose, "create extra metric dataset " + name);
+    Id series_dcpl = run_chunk_properties({1, 1, w.checkpoints});
+    // `attributes` in the order SCHEMA.md lists them, `coordinates` last.
+    auto create_series = [&](const std::string& name, const std::vector<std::pair<std::string, std::string>>& attributes) {
+      Id dataset = checked(H5Dcreate2(file, name.c_str(), H5T_IEEE_F64LE, w.extra_space.get(), H5P_DEFAULT, series_dcpl.get(),
+                                      H5P_DEFAULT),
+                           H5Dclose, "create dataset " + name);
       attach_scales(dataset.get(), {{w.configuration_scale.get(), "configuration"},
                                     {w.replicate_scale.get(), "replicate"},
                                     {step_scale.get(), "step"}});
-      write_attribute(dataset.get(), "description",
-                      std::string("problem-specific metric of the last iterate (see `ratelab describe` of the problem)"));
+      for (const auto& [key, value] : attributes) write_attribute(dataset.get(), key, value);
       write_attribute(dataset.get(), "coordinates", w.coordinates);
-      w.extra.push_back(std::move(dataset));
-    }
+      return dataset;
+    };
+    w.gradient_evaluations = create_series(
+        "gradient_evaluations",
+        {{"long_name", "oracle samples drawn up to the checkpoint (a minibatch of B counts B; NaN: the optimizer does not count them)"}});
+    w.elapsed_seconds = create_series("elapsed_seconds", {{"long_name", "time of the step loop up to the checkpoint"}, {"units", "s"}});
+    for (const auto& name : layout.extra_metrics)
+      w.extra.push_back(create_series(
+          kExtraPrefix + name,
+          {{"description", "problem-specific metric of the last iterate (see `ratelab describe` of the problem)"}}));
   }
 }
 
@@ -1012,10 +1055,21 @@ void TraceWriter::write_run(std::size_t configuration, long replicate, const Run
   }
   ++w.runs_written;
   if (const auto fault = fault_points().in_run_write) fault(w.runs_written);
-  if (!result.extra_names.empty()) {
+  {
     const hsize_t start[3] = {configuration, hsize_t(replicate), 0};
     const hsize_t count[3] = {1, 1, w.checkpoints};
-    check(H5Sselect_hyperslab(w.extra_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select extra block");
+    check(H5Sselect_hyperslab(w.extra_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select run series");
+  }
+  for (const auto& [dataset, values, name] : {std::tuple{w.gradient_evaluations.get(), &result.gradient_evaluations, "gradient_evaluations"},
+                                              std::tuple{w.elapsed_seconds.get(), &result.elapsed_seconds, "elapsed_seconds"}}) {
+    if (values->empty()) continue;  // not measured: the fill value (NaN) stays
+    if (values->size() != w.checkpoints)
+      throw std::invalid_argument(std::string("TraceWriter::write_run: the run's ") + name + " has " + std::to_string(values->size()) +
+                                  " values, the layout has " + std::to_string(w.checkpoints) + " checkpoints");
+    check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, w.extra_block_space.get(), w.extra_space.get(), H5P_DEFAULT, values->data()),
+          std::string("write ") + name + " to " + w.partial_path);
+  }
+  if (!result.extra_names.empty()) {
     for (std::size_t e = 0; e < result.extra_names.size(); ++e) {
       const auto it = std::find(w.extra_names.begin(), w.extra_names.end(), result.extra_names[e]);
       if (it == w.extra_names.end())
@@ -1082,6 +1136,7 @@ struct DatasetPaths {
   std::vector<std::string> metrics, extra;                    // per layout.metrics / layout.extra_metrics
   std::vector<std::pair<std::string, std::string>> stats;     // (statistic name, path)
   std::string status, stop_step, wall_seconds, eval_seconds, message;
+  std::string gradient_evaluations, elapsed_seconds;  // empty in files written before them
 };
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -1250,6 +1305,9 @@ struct TraceReader::Impl {
     }
     paths.status = "status", paths.stop_step = "stop_step", paths.wall_seconds = "wall_seconds";
     paths.eval_seconds = "eval_seconds", paths.message = "message";
+    for (auto [name, path] : {std::pair{"gradient_evaluations", &paths.gradient_evaluations},
+                              std::pair{"elapsed_seconds", &paths.elapsed_seconds}})
+      if (path_exists(file.get(), name)) *path = name;
   }
 
   // A parameter (or instance value) variable back into the configurations' records.
@@ -1343,6 +1401,30 @@ struct TraceReader::Impl {
     return values;
   }
 
+  // A read of the per-run dataset `name` failed on a chunk's checksum: the runs of configurations [begin, end),
+  // replicates [first, first + count), are read one by one (only now, on the failure path) to name the
+  // damaged one.
+  [[noreturn]] void checksum_mismatch(const std::string& name, std::size_t begin, std::size_t end, long first, long count) const {
+    const bool per_view = shape(open_dataset(name).get()).size() == 4;  // a metric [C, V, R, K]; extra is [C, R, K]
+    std::string where = "configurations " + std::to_string(begin) + " to " + std::to_string(end - 1);
+    for (std::size_t c = begin; c < end; ++c)
+      for (long r = first; r < first + count; ++r) {
+        const hsize_t hc = c, hr = hsize_t(r);
+        try {
+          if (per_view) read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, 0, hr, 0}, {1, V, 1, K});
+          else read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, hr, 0}, {1, 1, K});
+        } catch (const ChunkChecksumMismatch&) {
+          where = "the run of configuration " + std::to_string(c) + " '" + outline.layout.configurations[c].label +
+                  "', replicate " + std::to_string(r);
+          c = end;
+          break;
+        }
+      }
+    throw ConfigError("trace file '" + path + "' is damaged: checksum mismatch in dataset '" + name + "' (" + where +
+                      ": its data changed after they were written, the Fletcher-32 checksum stored with them does not "
+                      "match); restore the file from a copy, or run its experiment again");
+  }
+
   TraceData configurations(std::size_t begin, std::size_t end) const {
     end = std::min<std::size_t>(end, C);
     if (begin > end)
@@ -1355,7 +1437,11 @@ struct TraceReader::Impl {
     data.first_configuration = begin;
     auto rows = [&]<class T>(const std::string& name, hid_t memory_type, T) {
       Id dataset = open_dataset(name);
-      return read_numeric_rows<T>(dataset.get(), memory_type, begin, end);
+      try {
+        return read_numeric_rows<T>(dataset.get(), memory_type, begin, end);
+      } catch (const ChunkChecksumMismatch&) {
+        checksum_mismatch(name, begin, end, 0, long(R));
+      }
     };
     for (const auto& name : paths.metrics) data.traces.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
     data.status = read_status(begin, end);
@@ -1369,6 +1455,9 @@ struct TraceReader::Impl {
     }
     for (const auto& [stat, name] : paths.stats) data.run_stats.emplace_back(stat, rows(name, H5T_NATIVE_DOUBLE, double{}));
     for (const auto& name : paths.extra) data.extra.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
+    for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &data.gradient_evaluations},
+                                std::pair{&paths.elapsed_seconds, &data.elapsed_seconds}})
+      *values = path->empty() ? std::vector<double>((end - begin) * R * K, kNaN) : rows(*path, H5T_NATIVE_DOUBLE, double{});
     for (const auto* array : {&data.wall_seconds, &data.eval_seconds})
       if (array->size() != (end - begin) * R)
         throw ConfigError("trace file '" + path + "' is damaged: a run dataset has the wrong shape");
@@ -1385,7 +1474,14 @@ struct TraceReader::Impl {
     block.first_replicate = first;
     block.count = count;
     const hsize_t c = configuration, r = hsize_t(first), n = hsize_t(count);
-    for (const auto& name : paths.metrics) block.traces.push_back(read_slab<double>(name, H5T_NATIVE_DOUBLE, {c, 0, r, 0}, {1, V, n, K}));
+    auto per_run = [&](const std::string& name, const std::vector<hsize_t>& start, const std::vector<hsize_t>& counts) {
+      try {
+        return read_slab<double>(name, H5T_NATIVE_DOUBLE, start, counts);
+      } catch (const ChunkChecksumMismatch&) {
+        checksum_mismatch(name, configuration, configuration + 1, first, count);
+      }
+    };
+    for (const auto& name : paths.metrics) block.traces.push_back(per_run(name, {c, 0, r, 0}, {1, V, n, K}));
     for (auto code : read_slab<std::int8_t>(paths.status, H5T_NATIVE_INT8, {c, r}, {1, n})) {
       if (code < 0 || code > static_cast<std::int8_t>(RunStatus::nonfinite))
         throw ConfigError("trace file '" + path + "' is damaged: " + paths.status + " holds the unknown code " + std::to_string(code));
@@ -1407,7 +1503,10 @@ struct TraceReader::Impl {
     }
     for (const auto& [stat, name] : paths.stats)
       block.run_stats.emplace_back(stat, read_slab<double>(name, H5T_NATIVE_DOUBLE, {c, r}, {1, n}));
-    for (const auto& name : paths.extra) block.extra.push_back(read_slab<double>(name, H5T_NATIVE_DOUBLE, {c, r, 0}, {1, n, K}));
+    for (const auto& name : paths.extra) block.extra.push_back(per_run(name, {c, r, 0}, {1, n, K}));
+    for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &block.gradient_evaluations},
+                                std::pair{&paths.elapsed_seconds, &block.elapsed_seconds}})
+      *values = path->empty() ? std::vector<double>(std::size_t(n * K), kNaN) : per_run(*path, {c, r, 0}, {1, n, K});
     return block;
   }
 };

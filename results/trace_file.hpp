@@ -93,6 +93,9 @@ struct TraceData {
   std::vector<std::string> messages;               // [C*R]
   std::vector<std::pair<std::string, std::vector<double>>> run_stats;  // name -> [C*R]
   std::vector<std::vector<double>> extra;  // per layout.extra_metrics: [C*R*K], row-major (C, R, K), NaN where not reported
+  // The runs' costs up to each checkpoint, [C*R*K] row-major (C, R, K): oracle samples and step-loop seconds
+  // (RunResult's fields of the same names); NaN where not reached and in files written before them.
+  std::vector<double> gradient_evaluations, elapsed_seconds;
 
   double trace(std::size_t metric, std::size_t c, std::size_t v, std::size_t r, std::size_t k) const;
   std::optional<std::size_t> metric_index(const std::string& name) const;
@@ -110,6 +113,7 @@ struct RunBlock {
   std::vector<std::string> messages;
   std::vector<std::pair<std::string, std::vector<double>>> run_stats;
   std::vector<std::vector<double>> extra;
+  std::vector<double> gradient_evaluations, elapsed_seconds;  // [count, K]
 };
 
 // A trace file opened once for reading in parts: the outline (layout and run statuses) is read when it

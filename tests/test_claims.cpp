@@ -66,7 +66,7 @@ std::vector<claims::Claim> claims_of(const std::string& text) {
 TEST_CASE("claim formulas: arithmetic, sums, parameters and errors", "[claims]") {
   const auto data = synthetic(3);
   auto eval = [&](const std::string& text, std::size_t c = 0) {
-    return evaluate(Formula::parse(text, "f"), data, c);
+    return claims::evaluate(Formula::parse(text, "f"), data, c);
   };
   CHECK(eval("2*3 + 1") == 7.0);
   CHECK(eval("-2^2") == -4.0);  // unary minus binds looser than ^
@@ -82,7 +82,7 @@ TEST_CASE("claim formulas: arithmetic, sums, parameters and errors", "[claims]")
   CHECK(eval("d") == 4.0);
   CHECK(eval("sqrt(problem.d) * log(exp(2)) + cos(0) + sin(0) + abs(-1)") == Approx(6.0).epsilon(1e-15));
   CHECK(std::isinf(eval("inf")));
-  CHECK(evaluate(Formula::parse("t * 2", "f"), data, 0, 5.0) == 10.0);
+  CHECK(claims::evaluate(Formula::parse("t * 2", "f"), data, 0, 5.0) == 10.0);
   CHECK_THROWS_WITH(eval("t"), Catch::Contains("exists only in scale="));
   CHECK_THROWS_WITH(Formula::parse("2 *", "expect"), Catch::Contains("expect: formula '2 *'"));
   CHECK_THROWS_WITH(Formula::parse("(1 + 2", "f"), Catch::Contains("missing ')'"));

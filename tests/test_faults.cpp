@@ -407,6 +407,60 @@ TEST_CASE("a trace file with a damaged HDF5 header is called damaged with no HDF
   }
 }
 
+TEST_CASE("64 bytes of 0xFF in a trace chunk: every command that reads traces says which run is damaged, merge copies nothing",
+          "[faults][damaged][checksum]") {
+  // Before: every command read the damaged values as data and exited 0, and merge copied them.
+  const std::string job = "run quickstart --quiet --threads 1 --set experiment.steps=1000 --set experiment.replicates=3 "
+                          "--set experiment.metrics=subopt,dist2 --sweep 'schedule.c=0.5,1'";  // not value: it equals subopt here (F* = 0)
+  const fs::path good = scratch("chunk_good.h5"), bad = scratch("chunk_bad.h5");
+  REQUIRE(run_cli(job + " -o " + good.string()).exit_code == 0);
+  // The chunk of run (configuration 1, replicate 2) of subopt: its V x K values as stored (little-endian
+  // doubles, view-major), found by searching the file's bytes for them.
+  const ratelab::results::TraceData data = ratelab::results::read_trace_file(good.string());
+  const std::size_t m = *data.metric_index("subopt"), V = data.layout.views.size(), K = data.layout.checkpoints.size();
+  std::string chunk;
+  for (std::size_t v = 0; v < V; ++v)
+    for (std::size_t k = 0; k < K; ++k) {
+      const double value = data.trace(m, 1, v, 2, k);
+      chunk.append(reinterpret_cast<const char*>(&value), sizeof value);
+    }
+  std::string bytes;
+  {
+    std::ifstream in(good, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::size_t offset = bytes.find(chunk);
+  REQUIRE(offset != std::string::npos);
+  REQUIRE(bytes.find(chunk, offset + 1) == std::string::npos);
+  bytes.replace(offset + 40, 64, std::string(64, '\xff'));
+  std::ofstream(bad, std::ios::binary) << bytes;
+
+  const std::string expected = "'" + bad.string() + "' is damaged: checksum mismatch in dataset 'subopt' (the run of configuration 1 '" +
+                               data.layout.configurations[1].label + "', replicate 2";
+  const fs::path out = scratch("chunk_out");
+  fs::create_directories(out);
+  const std::string b = bad.string(), o = out.string();
+  for (const std::string& command :
+       {"inspect " + b, "summary " + b, "compare " + b + " --a 0 --b 1", "plot " + b + " -o " + o + "/c.png",
+        "export " + b + " -o " + o + "/c.csv", "report " + b + " -o " + o + "/c.html", "verify " + b,
+        "ert " + b + " --targets 1e-2", "ecdf " + b, "profile " + b, "merge " + b + " -o " + o + "/merged.h5",
+        job + " -o " + b + " --resume", job + " -o " + o + "/reused.h5 --reuse " + b}) {
+    Outcome outcome = run_cli(command);
+    INFO(command << ": " << outcome.output);
+    CHECK(outcome.exit_code == 2);
+    CHECK_THAT(outcome.output, Catch::Contains(expected));
+    CHECK(no_hdf5_noise(outcome.output));
+  }
+  // Nothing was written from the damaged data: no merged file, no figure, no table, no page.
+  CHECK(fs::is_empty(out));
+  // The same commands on the intact file succeed, so what failed above is the damage.
+  CHECK(run_cli("summary " + good.string()).exit_code == 0);
+  CHECK(run_cli("merge " + good.string() + " -o " + o + "/merged.h5").exit_code == 0);
+  for (const char* dataset : {"subopt", "dist2", "status"})
+    CHECK(ratelab::results::read_dataset_bytes((out / "merged.h5").string(), dataset) ==
+          ratelab::results::read_dataset_bytes(good.string(), dataset));
+}
+
 TEST_CASE("non-finite values are refused for every real parameter and --time-limit", "[faults][params]") {
   // Before: noise_scale = inf and init_scale = inf ran (every run diverged) and exited 0.
   for (const std::string& set : {"problem.noise_scale=inf", "problem.init_scale=inf", "problem.init_scale=-inf",

@@ -177,7 +177,7 @@ ratelab_test::Outcome run_study(const fs::path& experiment, const fs::path& out,
 std::map<std::string, std::vector<unsigned char>> trace_data(const fs::path& file) {
   std::map<std::string, std::vector<unsigned char>> out;
   for (const auto& [object, attributes] : results::attribute_inventory(file.string()))
-    if (object != "/" && object != "wall_seconds" && object != "eval_seconds")
+    if (object != "/" && object != "wall_seconds" && object != "eval_seconds" && object != "elapsed_seconds")
       out[object] = results::read_dataset_bytes(file.string(), object);
   return out;
 }

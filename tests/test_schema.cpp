@@ -145,7 +145,8 @@ std::vector<std::pair<std::string, std::vector<std::string>>> documented_attribu
 // The SCHEMA.md row an object of the file falls under.
 std::string schema_row(const std::string& name, const std::vector<std::string>& metrics) {
   for (const char* fixed : {"/", "experiment", "configuration", "view", "replicate", "step", "label", "f_star", "f_star_source",
-                            "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message"})
+                            "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
+                            "gradient_evaluations", "elapsed_seconds"})
     if (name == fixed) return name;
   if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) return "<metric>";
   if (name.rfind("stats.", 0) == 0) return "stats.<name>";
@@ -249,7 +250,8 @@ TEST_CASE("export: C x V x R x K rows whatever the read block, filters that name
   const std::string header = table.substr(0, table.find('\n'));
   CHECK_THAT(header, Catch::StartsWith("configuration,label,problem,problem.d,") &&
                          Catch::Contains(",schedule.eta,optimizer.beta,") &&
-                         Catch::EndsWith(",f_star,view,replicate,step,value,subopt,status,stop_step,wall_seconds,eval_seconds,"
+                         Catch::EndsWith(",f_star,view,replicate,step,value,subopt,gradient_evaluations,elapsed_seconds,status,stop_step,"
+                                         "wall_seconds,eval_seconds,"
                                          "stats.noise_mean_sq_norm,stats.noise_max_norm,stats.noise_tail_index_hill,"
                                          "stats.noise_hill_k,stats.gradient_coordinates"));
   CHECK_THAT(table, Catch::Contains("\n323da95bb10fadd1,sgd eta=30,"));  // a diverged configuration's rows

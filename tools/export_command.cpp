@@ -147,6 +147,7 @@ ExportReport export_table(const ExportOptions& options) {
     line += ",f_star,view,replicate,step";
     for (const auto& m : metric_columns) line += "," + csv_field(m);
     for (const auto& e : extra_columns) line += "," + csv_field("extra." + e);
+    line += ",gradient_evaluations,elapsed_seconds";
     line += ",status,stop_step,wall_seconds,eval_seconds";
     for (const auto& s : stat_columns) line += "," + csv_field("stats." + s);
     out << line << '\n';
@@ -160,7 +161,7 @@ ExportReport export_table(const ExportOptions& options) {
       // and at most kMaxBlockRuns: HDF5 keeps state for every chunk a read touches (one chunk per run), which
       // cost 730 MB for 100,000 runs read at once (40 values each) against 68 MB in blocks of 3,276.
       constexpr std::size_t kMaxBlockRuns = 4096;
-      const std::size_t per_run = std::max<std::size_t>(1, (layout.metrics.size() * V + layout.extra_metrics.size()) * K);
+      const std::size_t per_run = std::max<std::size_t>(1, (layout.metrics.size() * V + layout.extra_metrics.size() + 2) * K);
       const long block_runs = long(std::clamp<std::size_t>(block_values / per_run, 1, std::min<std::size_t>(std::size_t(R), kMaxBlockRuns)));
       for (std::size_t c : source.configurations) {
         const auto& record = layout.configurations[c];
@@ -206,6 +207,10 @@ ExportReport export_table(const ExportOptions& options) {
                 for (const auto& e : source.extra) {
                   line += ",";
                   if (e) append_number(line, block.extra[*e][std::size_t(i) * K + k]);
+                }
+                for (const auto* costs : {&block.gradient_evaluations, &block.elapsed_seconds}) {
+                  line += ",";
+                  append_number(line, (*costs)[std::size_t(i) * K + k]);
                 }
                 line += run_fields;
                 line += '\n';

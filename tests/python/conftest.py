@@ -29,7 +29,7 @@ def trace_arrays(path):
     out = {}
     with h5py.File(path, "r") as f:
         def visit(name, node):
-            if not isinstance(node, h5py.Dataset) or name.endswith(("wall_seconds", "eval_seconds")):
+            if not isinstance(node, h5py.Dataset) or name.endswith(("wall_seconds", "eval_seconds", "elapsed_seconds")):
                 return
             labels = [d.label for d in node.dims]
             if "configuration" in labels and "replicate" in labels:
