@@ -394,8 +394,9 @@ RowWindow select_rows(hid_t dataset, std::size_t begin, std::size_t end) {
         "select rows");
   w.count = 1;
   for (hsize_t c : count) w.count *= std::size_t(c);
-  const hsize_t flat = w.count;
-  w.memory_space = checked(H5Screate_simple(1, &flat, nullptr), H5Sclose, "memory space");
+  // The memory space has the selection's shape (not a flat one): HDF5 then maps the selection onto each
+  // chunk on its fast path, which with one small chunk per run is most of the cost of reading a window.
+  w.memory_space = checked(H5Screate_simple(int(count.size()), count.data(), nullptr), H5Sclose, "memory space");
   return w;
 }
 
@@ -1425,7 +1426,9 @@ struct TraceReader::Impl {
                       "match); restore the file from a copy, or run its experiment again");
   }
 
-  TraceData configurations(std::size_t begin, std::size_t end) const {
+  // `metrics`: read only these, and the extra metrics only with `extra` (nullptr: every metric and extra metric).
+  TraceData configurations(std::size_t begin, std::size_t end, const std::vector<std::string>* metrics = nullptr,
+                           bool extra = true) const {
     end = std::min<std::size_t>(end, C);
     if (begin > end)
       throw std::out_of_range("read_trace_configurations: configurations [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -1443,7 +1446,20 @@ struct TraceReader::Impl {
         checksum_mismatch(name, begin, end, 0, long(R));
       }
     };
-    for (const auto& name : paths.metrics) data.traces.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
+    if (metrics) {
+      data.layout.metrics.clear();
+      data.metric_units.clear();
+    }
+    if (!extra) data.layout.extra_metrics.clear();
+    for (std::size_t m = 0; m < paths.metrics.size(); ++m) {
+      const std::string& metric = outline.layout.metrics[m];
+      if (metrics && std::find(metrics->begin(), metrics->end(), metric) == metrics->end()) continue;
+      if (metrics) {
+        data.layout.metrics.push_back(metric);
+        data.metric_units.push_back(outline.metric_units.at(m));
+      }
+      data.traces.push_back(rows(paths.metrics[m], H5T_NATIVE_DOUBLE, double{}));
+    }
     data.status = read_status(begin, end);
     for (auto step : rows(paths.stop_step, H5T_NATIVE_INT64, std::int64_t{})) data.stop_step.push_back(long(step));
     data.wall_seconds = rows(paths.wall_seconds, H5T_NATIVE_DOUBLE, double{});
@@ -1454,7 +1470,8 @@ struct TraceReader::Impl {
       data.messages = read_string_rows(dataset.get(), begin, end);
     }
     for (const auto& [stat, name] : paths.stats) data.run_stats.emplace_back(stat, rows(name, H5T_NATIVE_DOUBLE, double{}));
-    for (const auto& name : paths.extra) data.extra.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
+    if (extra)
+      for (const auto& name : paths.extra) data.extra.push_back(rows(name, H5T_NATIVE_DOUBLE, double{}));
     for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &data.gradient_evaluations},
                                 std::pair{&paths.elapsed_seconds, &data.elapsed_seconds}})
       *values = path->empty() ? std::vector<double>((end - begin) * R * K, kNaN) : rows(*path, H5T_NATIVE_DOUBLE, double{});
@@ -1585,6 +1602,47 @@ TraceData TraceReader::configurations(std::size_t begin, std::size_t end) const 
   } catch (const std::exception& e) {
     throw ConfigError("trace file '" + impl_->path + "' is damaged: " + e.what());
   }
+}
+
+bool TraceReader::checksummed() const {
+  QuietHdf5Errors quiet;
+  const auto& paths = impl_->paths;
+  const std::string& name = !paths.metrics.empty() ? paths.metrics.front() : paths.extra.empty() ? std::string() : paths.extra.front();
+  if (name.empty()) return false;
+  Id dataset = impl_->open_dataset(name);
+  Id dcpl = checked(H5Dget_create_plist(dataset.get()), H5Pclose, "creation properties of " + name);
+  unsigned flags = 0;
+  std::size_t values = 0;
+  const bool has = H5Pget_filter_by_id2(dcpl.get(), H5Z_FILTER_FLETCHER32, &flags, &values, nullptr, 0, nullptr, nullptr) >= 0;
+  H5Eclear2(H5E_DEFAULT);
+  return has;
+}
+
+TraceData TraceReader::window(std::size_t begin, std::size_t end, const std::vector<std::string>& metrics,
+                              bool extra_metrics) const {
+  QuietHdf5Errors quiet;
+  const TraceLayout& layout = impl_->outline.layout;
+  end = std::min(end, layout.configurations.size());
+  if (begin > end)
+    throw std::out_of_range("TraceReader::window: configurations [" + std::to_string(begin) + ", " + std::to_string(end) +
+                            ") of a file with " + std::to_string(layout.configurations.size()));
+  AllocationContext context("reading " + impl_->path + ": " + std::to_string(end - begin) + " configurations x " +
+                            std::to_string(layout.replicates) + " replicates x " + std::to_string(layout.checkpoints.size()) +
+                            " checkpoints at once");
+  TraceData data;
+  try {
+    data = impl_->configurations(begin, end, &metrics, extra_metrics);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ConfigError("trace file '" + impl_->path + "' is damaged: " + e.what());
+  }
+  data.layout.configurations.assign(layout.configurations.begin() + std::ptrdiff_t(begin),
+                                    layout.configurations.begin() + std::ptrdiff_t(end));
+  data.first_configuration = 0;
+  return data;
 }
 
 RunBlock TraceReader::runs(std::size_t configuration, long first, long count) const {

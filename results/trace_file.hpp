@@ -129,6 +129,15 @@ class TraceReader {
   std::vector<std::string> run_statistics() const;  // the names of the run statistics the file holds
   // The run data of configurations [begin, end), as read_trace_configurations.
   TraceData configurations(std::size_t begin, std::size_t end) const;
+  // Configurations [begin, end) as a file of their own, for commands that look at one configuration at a
+  // time: layout.configurations holds only them (index 0 is the file's `begin`; first_configuration = 0),
+  // and the run data only of the named metrics (layout.metrics and metric_units narrowed to those the file
+  // has, in its order; the extra metrics only with `extra_metrics`). Memory is bounded by the window and
+  // those metrics.
+  TraceData window(std::size_t begin, std::size_t end, const std::vector<std::string>& metrics,
+                   bool extra_metrics = false) const;
+  // Whether the run data carry checksums (HDF5's Fletcher-32 filter, verified on every read; results/SCHEMA.md).
+  bool checksummed() const;
   // The run data of replicates [first, first + count) of one configuration.
   RunBlock runs(std::size_t configuration, long first, long count) const;
 

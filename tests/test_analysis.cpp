@@ -381,6 +381,67 @@ TEST_CASE("summary recovers an exact power-law exponent to 1e-9, with counts and
   CHECK_THAT(config_error_of([&] { tools::summary(options, data, text); }), Catch::Contains("needs fit_from < fit_to"));
 }
 
+TEST_CASE("summary and inspect read a file a window of configurations at a time, with the output of the whole file",
+          "[analysis][window]") {
+  // The study of power_law_data written to a file: a diverged run, an errored one with its message, a run
+  // statistic.
+  const TraceData data = power_law_data();
+  const auto path = (scratch_dir("window") / "study.h5").string();
+  {
+    results::TraceWriter writer(path, data.layout, results::WriteMode::create_new);
+    const std::size_t M = data.layout.metrics.size(), V = data.layout.views.size(), K = data.layout.checkpoints.size();
+    for (std::size_t c = 0; c < data.layout.configurations.size(); ++c)
+      for (long r = 0; r < data.layout.replicates; ++r) {
+        const std::size_t i = results::run_index(data, c, std::size_t(r));
+        RunResult run;
+        run.status = data.status[i];
+        run.stop_step = data.stop_step[i];
+        run.message = data.messages[i];
+        run.wall_seconds = data.wall_seconds[i];
+        run.eval_seconds = data.eval_seconds[i];
+        for (std::size_t m = 0; m < M; ++m)
+          for (std::size_t v = 0; v < V; ++v)
+            for (std::size_t k = 0; k < K; ++k) run.traces.push_back(data.trace(m, c, v, std::size_t(r), k));
+        run.stats = {{"noise_var", data.run_stats[0].second[i]}};
+        writer.write_run(c, r, run);
+      }
+    writer.commit();
+  }
+  const TraceData whole = results::read_trace_file(path);
+  const results::TraceReader reader(path);
+  // 1 byte: one configuration per window, so every configuration is read in a window of its own.
+  for (const std::size_t window_bytes : {std::size_t(1), tools::analysis_window_bytes}) {
+    INFO("window of " << window_bytes << " bytes");
+    for (const bool csv : {false, true}) {
+      tools::SummaryOptions options;
+      options.csv = csv;
+      options.bootstrap = 50;
+      std::ostringstream expected, streamed;
+      REQUIRE(tools::summary(options, whole, expected) == 0);
+      REQUIRE(tools::summary(options, reader, streamed, window_bytes) == 0);
+      CHECK(streamed.str() == expected.str());
+      options.curves.where = {"schedule.c=2"};
+      options.curves.metric = "dist2";
+      std::ostringstream expected_one, streamed_one;
+      REQUIRE(tools::summary(options, whole, expected_one) == 0);
+      REQUIRE(tools::summary(options, reader, streamed_one, window_bytes) == 0);
+      CHECK(streamed_one.str() == expected_one.str());
+    }
+    for (const bool all : {false, true}) {
+      std::ostringstream expected, streamed;
+      REQUIRE(tools::inspect(whole, expected, all) == 0);
+      REQUIRE(tools::inspect(reader, streamed, all, window_bytes) == 0);
+      // The file's inspect adds a line on the checksums, after the run statistics.
+      const std::string checksums = "checksums: the run data of every configuration match their Fletcher-32 checksums\n";
+      std::string text = streamed.str();
+      const auto at = text.find(checksums);
+      REQUIRE(at != std::string::npos);
+      CHECK(text.erase(at, checksums.size()) == expected.str());
+      CHECK_THAT(expected.str(), Catch::Contains("oracle threw: bad alloc"));
+    }
+  }
+}
+
 TEST_CASE("compare: paired difference under common random numbers", "[analysis]") {
   DataSpec spec;
   spec.configurations = {{"c=1", 1.0}, {"c=2", 2.0}};

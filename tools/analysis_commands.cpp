@@ -1,6 +1,7 @@
 #include "tools/analysis_commands.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <cmath>
 #include <cstdio>
@@ -268,8 +269,48 @@ std::string summary_fit(const std::string& fit, const TraceData& data) {
   return chosen;
 }
 
-int summary(const SummaryOptions& options, const TraceData& data, std::ostream& out) {
-  check_trace_data(data);
+namespace {
+
+// Where a command that looks at one configuration at a time finds configuration c's runs: a TraceData that
+// holds them (the whole file, or a window of it read by TraceReader::window) and c's index in it.
+struct RunsOf {
+  const TraceData& data;
+  std::size_t index;
+};
+using RunSource = std::function<RunsOf(std::size_t configuration)>;
+
+// Reads `reader`'s configurations a window at a time (about `window_bytes` of the named metrics' run data, at
+// least one configuration), for configurations asked for in increasing order: memory bounded by the window.
+class WindowedRuns {
+ public:
+  WindowedRuns(const results::TraceReader& reader, std::size_t window_bytes, std::vector<std::string> metrics,
+               bool extra_metrics = false)
+      : reader_(reader), metrics_(std::move(metrics)), extra_(extra_metrics) {
+    const auto& layout = reader.outline().layout;
+    const std::size_t extra = extra_metrics ? layout.extra_metrics.size() : 0;
+    const std::size_t run_bytes = 8 * (metrics_.size() * layout.views.size() + extra + 1) * layout.checkpoints.size() + 64;
+    per_window_ = std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
+  }
+  RunsOf operator()(std::size_t c) {
+    if (!window_ || c < begin_ || c >= begin_ + window_->layout.configurations.size()) {
+      window_.reset();  // release the previous window before reading the next
+      begin_ = c;
+      window_ = reader_.window(c, c + per_window_, metrics_, extra_);
+      check_trace_data(*window_);
+    }
+    return {*window_, c - begin_};
+  }
+
+ private:
+  const results::TraceReader& reader_;
+  std::vector<std::string> metrics_;
+  bool extra_ = false;
+  std::size_t per_window_ = 1, begin_ = 0;
+  std::optional<TraceData> window_;
+};
+
+int summary_of(const SummaryOptions& options, const TraceData& data, const std::vector<std::string>& stat_names,
+               const RunSource& runs_of, std::ostream& out) {
   const std::size_t m = metric_column(data, options.curves.metric);
   const auto views = selected_views(data, options.curves.views);
   const auto configs = select_configurations(data, options.curves.where);
@@ -288,7 +329,7 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
                                   "final_q" + exact(options.q_low), "final_q" + exact(options.q_high),
                                   "slope", "slope_lo", "slope_hi", "slope_se", "fit_points", "fit", "rho", "rho_lo",
                                   "rho_hi", "ok", "diverged", "error", "nonfinite", "other"};
-  for (const auto& [name, values] : data.run_stats) header.push_back("mean_" + name);
+  for (const auto& name : stat_names) header.push_back("mean_" + name);
   const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
   const auto interval_text = [&](stats::Interval ci) {
     return one_run ? std::string("n/a (one run)") : "[" + number(ci.lo) + ", " + number(ci.hi) + "]";
@@ -304,20 +345,22 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
   bool any_failed = false;
   for (std::size_t c : configs) {
     const auto& config = data.layout.configurations[c];
-    const StatusCounts counts = status_counts(data, c);
+    const auto [runs_data, index] = runs_of(c);
+    const std::size_t runs_metric = metric_column(runs_data, options.curves.metric);
+    const StatusCounts counts = status_counts(runs_data, index);
     std::vector<std::string> stat_means;
-    for (const auto& [name, values] : data.run_stats) {
-      auto begin = values.begin() + std::ptrdiff_t(run_index(data, c, 0));
+    for (const auto& [name, values] : runs_data.run_stats) {
+      auto begin = values.begin() + std::ptrdiff_t(run_index(runs_data, index, 0));
       stat_means.push_back(number(stats::mean(std::vector<double>(begin, begin + data.layout.replicates))));
     }
     for (std::size_t v : views) {
-      const stats::ReplicateMatrix runs = replicate_matrix(data, m, c, v);
+      const stats::ReplicateMatrix runs = replicate_matrix(runs_data, runs_metric, index, v);
       const Eigen::VectorXd final_column = runs.col(Eigen::Index(last));
       const std::span<const double> final_values(final_column.data(), std::size_t(final_column.size()));
       // One subject, one stream key: the power and the contraction fit each draw the resamples verify's
       // slope and contraction claims draw (results::bootstrap_stream), so the intervals are the same bits.
-      const results::BootstrapSubject subject{{c}, data.layout.views[v], data.layout.metrics[m]};
-      RandomStream stream = results::bootstrap_stream(data, options.seed, subject);
+      const results::BootstrapSubject subject{{index}, data.layout.views[v], data.layout.metrics[m]};
+      RandomStream stream = results::bootstrap_stream(runs_data, options.seed, subject);
       const stats::RateFit rate =
           stats::bootstrap_loglog_slope(runs, data.layout.checkpoints, window, center, bootstrap, stream);
       const stats::RateModel model =
@@ -326,7 +369,7 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
                                  : stats::choose_rate_model(runs, data.layout.checkpoints, window, center);
       std::optional<stats::RateFit> contraction;
       if (model == stats::RateModel::contraction) {
-        RandomStream again = results::bootstrap_stream(data, options.seed, subject);
+        RandomStream again = results::bootstrap_stream(runs_data, options.seed, subject);
         contraction = stats::bootstrap_contraction(runs, data.layout.checkpoints, window, center, bootstrap, again);
       }
       const std::size_t present = stats::count_present(final_values), finite = stats::count_finite(final_values);
@@ -414,6 +457,22 @@ int summary(const SummaryOptions& options, const TraceData& data, std::ostream& 
   return 0;
 }
 
+}  // namespace
+
+int summary(const SummaryOptions& options, const TraceData& data, std::ostream& out) {
+  check_trace_data(data);
+  std::vector<std::string> stat_names;
+  for (const auto& [name, values] : data.run_stats) stat_names.push_back(name);
+  return summary_of(options, data, stat_names, [&](std::size_t c) { return RunsOf{data, c}; }, out);
+}
+
+int summary(const SummaryOptions& options, const results::TraceReader& reader, std::ostream& out, std::size_t window_bytes) {
+  const TraceData& outline = reader.outline();
+  metric_column(outline, options.curves.metric);  // an unknown metric is named before anything is read
+  WindowedRuns windows(reader, window_bytes, {options.curves.metric});
+  return summary_of(options, outline, reader.run_statistics(), std::ref(windows), out);
+}
+
 // ---- compare ------------------------------------------------------------------------------------------
 
 int compare(const CompareOptions& options, const TraceData& data, std::ostream& out) {
@@ -485,10 +544,11 @@ std::string first_error(const TraceData& data, std::size_t c) {
   }
   return "";
 }
-}  // namespace
 
-int inspect(const TraceData& data, std::ostream& out, bool all) {
-  check_trace_data(data);
+// inspect of `data` (the whole file or its outline): `first_errors[c]` is first_error's text for configuration
+// c, `stat_names` the run statistics the file holds, `integrity` a line on the checksums (empty: none).
+int inspect_of(const TraceData& data, const std::vector<std::string>& first_errors, const std::vector<std::string>& stat_names,
+               const std::string& integrity, std::ostream& out, bool all) {
   const auto& layout = data.layout;
   out << "ratelab trace file, schema version " << data.schema_version << "\n"
       << "experiment: " << layout.experiment_name << "\n"
@@ -514,7 +574,7 @@ int inspect(const TraceData& data, std::ostream& out, bool all) {
           << ", nonfinite " << counts.nonfinite << ", other " << counts.other << "\n";
       if (!config.f_star_source.empty()) out << "      F* = " << f_star_text(config) << "\n";
       for (const auto& [key, value] : parameter_cells(config)) out << "      " << key << " = " << value << "\n";
-      if (const std::string error = first_error(data, c); !error.empty()) out << "      first error " << error << "\n";
+      if (const std::string& error = first_errors[c]; !error.empty()) out << "      first error " << error << "\n";
     }
   } else {
     // What every configuration shares is said once; the table has a column for each parameter that varies
@@ -565,14 +625,11 @@ int inspect(const TraceData& data, std::ostream& out, bool all) {
     std::istringstream lines(table.str());
     for (std::string line; std::getline(lines, line);) out << "  " << line << "\n";
     for (std::size_t c = 0; c < layout.configurations.size(); ++c)
-      if (const std::string error = first_error(data, c); !error.empty())
+      if (const std::string& error = first_errors[c]; !error.empty())
         out << "  [" << c << "] first error " << error << "\n";
   }
-  if (!data.run_stats.empty()) {
-    std::vector<std::string> names;
-    for (const auto& [name, values] : data.run_stats) names.push_back(name);
-    out << "run statistics: " << join(names, ", ") << "\n";
-  }
+  if (!stat_names.empty()) out << "run statistics: " << join(stat_names, ", ") << "\n";
+  if (!integrity.empty()) out << integrity << "\n";
   out << "provenance:\n";
   for (const auto& [key, value] : layout.root) out << "  " << key << " = " << format_value(value) << "\n";
   if (!layout.experiment_text.empty()) {
@@ -581,6 +638,34 @@ int inspect(const TraceData& data, std::ostream& out, bool all) {
     for (std::string line; std::getline(lines, line);) out << "  | " << line << "\n";
   }
   return 0;
+}
+
+}  // namespace
+
+int inspect(const TraceData& data, std::ostream& out, bool all) {
+  check_trace_data(data);
+  std::vector<std::string> first_errors, stat_names;
+  for (std::size_t c = 0; c < data.layout.configurations.size(); ++c) first_errors.push_back(first_error(data, c));
+  for (const auto& [name, values] : data.run_stats) stat_names.push_back(name);
+  return inspect_of(data, first_errors, stat_names, "", out, all);
+}
+
+int inspect(const results::TraceReader& reader, std::ostream& out, bool all, std::size_t window_bytes) {
+  const TraceData& outline = reader.outline();
+  // Every run's data is read once, a window at a time (memory bounded by the window, not the file): for the
+  // first error message of each configuration, and so that HDF5 verifies every chunk's checksum (a damaged
+  // one fails here naming its run).
+  std::vector<std::string> first_errors;
+  WindowedRuns windows(reader, window_bytes, outline.layout.metrics, /*extra_metrics=*/true);
+  for (std::size_t c = 0; c < outline.layout.configurations.size(); ++c) {
+    const auto [runs_data, index] = windows(c);
+    first_errors.push_back(first_error(runs_data, index));
+  }
+  const std::string integrity =
+      reader.checksummed() ? "checksums: the run data of every configuration match their Fletcher-32 checksums"
+                           : "checksums: none (written before ratelab checksummed run data; `ratelab merge FILE -o "
+                             "NEW.h5` writes a copy with them)";
+  return inspect_of(outline, first_errors, reader.run_statistics(), integrity, out, all);
 }
 
 }  // namespace ratelab::tools

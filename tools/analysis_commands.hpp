@@ -75,10 +75,21 @@ struct CompareOptions {
 // ---- commands ----------------------------------------------------------------------------------------
 
 int summary(const SummaryOptions& options, const results::TraceData& data, std::ostream& out);
+// How much run data the commands that read a file a window of configurations at a time hold at once (at least
+// one configuration's runs), as `merge` reads its parts.
+inline constexpr std::size_t analysis_window_bytes = std::size_t(16) << 20;
+// The same table from a file read a window of configurations at a time (only the metric summarized): memory
+// bounded by the window, not by the file.
+int summary(const SummaryOptions& options, const results::TraceReader& reader, std::ostream& out,
+            std::size_t window_bytes = analysis_window_bytes);
 int compare(const CompareOptions& options, const results::TraceData& data, std::ostream& out);
 // What a file holds: its layout, provenance and experiment text, and its configurations as a table of the
 // parameters that vary (those they share listed once); `all`: every parameter of every configuration.
 int inspect(const results::TraceData& data, std::ostream& out, bool all = false);
+// The same from a file read a window of configurations at a time; every run's data is read once, so that a
+// damaged chunk is reported, and a line says whether the file's run data carry checksums.
+int inspect(const results::TraceReader& reader, std::ostream& out, bool all = false,
+            std::size_t window_bytes = analysis_window_bytes);
 
 // ---- helpers shared by the analysis commands and plot (tools/plot.cpp) ---------------------------------
 

@@ -412,7 +412,7 @@ struct InspectArgs {
 };
 
 int command_inspect(const InspectArgs& args, const Invocation&) {
-  return tools::inspect(results::read_trace_file(args.file), std::cout, args.all);
+  return tools::inspect(results::TraceReader(args.file), std::cout, args.all);
 }
 
 int command_export(const tools::ExportOptions& args, const Invocation&) {
@@ -434,7 +434,7 @@ struct AnalysisArgs {
 };
 
 int command_summary(const AnalysisArgs<tools::SummaryOptions>& args, const Invocation&) {
-  return tools::summary(args.options, results::read_trace_file(args.file), std::cout);
+  return tools::summary(args.options, results::TraceReader(args.file), std::cout);
 }
 int command_compare(const AnalysisArgs<tools::CompareOptions>& args, const Invocation&) {
   return tools::compare(args.options, results::read_trace_file(args.file), std::cout);
