@@ -312,12 +312,54 @@ RateFit bootstrap_rate(RateModel model, const ReplicateMatrix& runs, std::span<c
   // One run: every resample is that run, so a percentile interval would be a point; there is none.
   if (replicates < 2 || result.fit.points < 2) return result;
 
+  // A quantile of a resample depends only on how many times it drew each replicate: each column is sorted
+  // once (its non-NaN values with their rows), and a resample's order statistics are read off by walking
+  // that order with the draws' multiplicities, instead of gathering and partially sorting the resample for
+  // every column. The same two order statistics enter the same interpolation as quantile_in_place's, so the
+  // intervals are the same bits, several times faster (summary of 5,000 replicates: 1,000 resamples per row).
+  const bool by_counts = center.kind == Statistic::Kind::quantile;
+  std::vector<std::vector<std::pair<double, Eigen::Index>>> sorted(by_counts ? columns.size() : 0);
+  std::vector<std::vector<Eigen::Index>> missing(sorted.size());  // rows whose value is NaN, per column
+  for (std::size_t j = 0; j < sorted.size(); ++j) {
+    for (Eigen::Index i = 0; i < replicates; ++i) {
+      const double v = sub(i, Eigen::Index(j));
+      if (std::isnan(v)) missing[j].push_back(i);
+      else sorted[j].emplace_back(v, i);
+    }
+    std::sort(sorted[j].begin(), sorted[j].end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  std::vector<std::uint32_t> draws(by_counts ? std::size_t(replicates) : 0);
+  auto resample_quantile = [&](std::size_t j) {
+    std::size_t n = std::size_t(replicates);
+    for (Eigen::Index i : missing[j]) n -= draws[std::size_t(i)];
+    if (n == 0) return kNaN;
+    const double h = double(n - 1) * center.p;
+    const std::size_t lo = std::min(std::size_t(std::floor(h)), n - 1);
+    const auto& order = sorted[j];
+    std::size_t at = 0, below = 0;  // below: draws of the values before order[at]
+    while (below + draws[std::size_t(order[at].second)] <= lo) below += draws[std::size_t(order[at++].second)];
+    const double x_lo = order[at].first;
+    if (lo + 1 >= n) return x_lo;
+    if (below + draws[std::size_t(order[at].second)] > lo + 1) return interpolate(x_lo, x_lo, h - double(lo));
+    do ++at;
+    while (draws[std::size_t(order[at].second)] == 0);
+    return interpolate(x_lo, order[at].first, h - double(lo));
+  };
+
   std::vector<Eigen::Index> rows(static_cast<std::size_t>(replicates));
   std::vector<double> slopes;
   slopes.reserve(std::size_t(options.resamples));
   for (long b = 0; b < options.resamples; ++b) {
     for (auto& row : rows) row = Eigen::Index(stream.below(std::uint64_t(replicates)));
-    const LineFit fit = center_curve([&](Eigen::Index i) { return rows[std::size_t(i)]; });
+    LineFit fit;
+    if (by_counts) {
+      std::fill(draws.begin(), draws.end(), 0u);
+      for (Eigen::Index row : rows) ++draws[std::size_t(row)];
+      for (std::size_t j = 0; j < columns.size(); ++j) centers[j] = resample_quantile(j);
+      fit = fit_log_values(log_t, centers, log_values);
+    } else {
+      fit = center_curve([&](Eigen::Index i) { return rows[std::size_t(i)]; });
+    }
     if (fit.points >= 2 && std::isfinite(fit.slope)) slopes.push_back(fit.slope);
   }
   result.resamples_used = long(slopes.size());

@@ -258,6 +258,51 @@ TEST_CASE("bootstrap intervals of a log-log slope: reproducible, and 95% cover t
   CHECK(median_covered >= 181);
 }
 
+TEST_CASE("bootstrap of a quantile curve: the interval is the same bits as gathering every resample", "[analysis]") {
+  // bootstrap_loglog_slope reads a resample's quantiles off each column sorted once, weighted by how often
+  // the resample drew each replicate. Reference: the plain algorithm (gather the resample's values of each
+  // checkpoint, take the quantile, fit) on the same random draws. Data with ties, NaN (a run not measured
+  // at some checkpoints) and +inf (failed runs), odd and even replicate counts, the median and another p.
+  const std::vector<long> checkpoints = log_checkpoints(1000, 20);
+  const stats::FitWindow window = stats::last_decade(checkpoints);
+  for (const long R : {37L, 40L})
+    for (const double p : {0.5, 0.9}) {
+      INFO(R << " replicates, quantile " << p);
+      stats::ReplicateMatrix runs(R, Eigen::Index(checkpoints.size()));
+      for (long r = 0; r < R; ++r)
+        for (std::size_t k = 0; k < checkpoints.size(); ++k) {
+          double v = (1.0 + double(r % 7)) * std::pow(double(checkpoints[k]), -0.8);  // ties: r and r + 7
+          if (r == 3 && k % 3 == 0) v = kNaN;
+          if (r == 5 || (r == 11 && k > 10)) v = std::numeric_limits<double>::infinity();
+          runs(r, Eigen::Index(k)) = v;
+        }
+      const stats::Statistic center = stats::Statistic::quantile(p);
+      const stats::BootstrapOptions options{300, 0.9};
+      RandomStream stream = stats::bootstrap_stream(17, "reference");
+      const stats::RateFit fast = stats::bootstrap_loglog_slope(runs, checkpoints, window, center, options, stream);
+
+      RandomStream again = stats::bootstrap_stream(17, "reference");
+      std::vector<double> slopes;
+      std::vector<long> rows(std::size_t(R), 0);
+      for (long b = 0; b < options.resamples; ++b) {
+        for (auto& row : rows) row = long(again.below(std::uint64_t(R)));
+        std::vector<double> curve;
+        for (std::size_t k = 0; k < checkpoints.size(); ++k) {
+          std::vector<double> values;
+          for (long row : rows) values.push_back(runs(row, Eigen::Index(k)));
+          curve.push_back(stats::quantile(values, p));
+        }
+        const stats::LineFit fit = stats::fit_loglog(checkpoints, curve, window);
+        if (fit.points >= 2 && std::isfinite(fit.slope)) slopes.push_back(fit.slope);
+      }
+      std::sort(slopes.begin(), slopes.end());
+      REQUIRE(fast.resamples_used == long(slopes.size()));
+      CHECK(fast.slope_ci.lo == stats::quantile_sorted(slopes, 0.05));
+      CHECK(fast.slope_ci.hi == stats::quantile_sorted(slopes, 0.95));
+      CHECK(fast.slope_ci.lo < fast.slope_ci.hi);
+    }
+}
+
 TEST_CASE("paired differences: median, mean, standard error and a bootstrap interval", "[analysis]") {
   // d = a - b = 1 2 3 4 -5 (the NaN pair is dropped): median 2, mean 1, deviations 0 1 2 3 -6, SS = 50,
   // se = sqrt(50 / 4 / 5); a < b in one pair of five.
