@@ -342,3 +342,40 @@ TEST_CASE("zip across sections in a pairing varies axes of different sections to
   const std::string e5 = error_of(kPaired + "[pair:cycle]\noptimizer = hb\n");
   CHECK_THAT(e5, Catch::Contains("[pair:cycle] needs 'problem = LABEL' naming one of [problem:lessard], [problem:quad]"));
 }
+
+// ---- horizons ----------------------------------------------------------------------------------------------
+
+TEST_CASE("runs of different horizons share their random numbers: replicate r of T = 100 and of T = 1000 agree "
+          "bit for bit over the first 100 steps",
+          "[studies][horizons]") {
+  // What a horizon sweep rests on: the streams are keyed by (seed, replicate, purpose) and positioned at the
+  // step, never by T, so a longer run repeats the shorter one's steps (gradient noise, sampling, optimizer
+  // draws) exactly before it goes on. Schedules that do not depend on T keep the iterates equal too.
+  const std::string text = "[experiment]\nname = horizons\nreplicates = 3\ncheckpoint_steps = 1, 7, 50, 100\n"
+                           "views = last, uniform\n"
+                           "[problem]\nname = quadratic\nd = 8\nmu = 0.1\nL = 1\nnoise_scale = 0.5\n"
+                           "[optimizer:sgd]\nname = sgd\n"
+                           "[optimizer:hb]\nname = heavy_ball\nbeta = 0.5\nblocks = 2\nblock_rule = random\n"
+                           "[schedule]\nname = inv_sqrt\nc = 0.3\n";
+  const PreparedExperiment short_runs(registry(), plan_of(text, {"experiment.steps=100"}), 1);
+  const PreparedExperiment long_runs(registry(), plan_of(text, {"experiment.steps=1000"}), 1);
+  const auto& checkpoints = long_runs.plan().run.checkpoints;  // 0, 1, 7, 50, 100, 1000
+  REQUIRE(short_runs.plan().run.checkpoints == std::vector<long>(checkpoints.begin(), checkpoints.end() - 1));
+  const std::size_t K_short = checkpoints.size() - 1, K_long = checkpoints.size(), V = 2;
+  const std::size_t M = short_runs.metric_names().size();
+  for (std::size_t c = 0; c < 2; ++c)
+    for (long r = 0; r < 3; ++r) {
+      const RunResult a = short_runs.run(c, r, nullptr), b = long_runs.run(c, r, nullptr);
+      REQUIRE(a.status == RunStatus::ok);
+      REQUIRE(b.status == RunStatus::ok);
+      for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t v = 0; v < V; ++v)
+          for (std::size_t k = 0; k < K_short; ++k) {
+            INFO("configuration " << c << ", replicate " << r << ", metric " << m << ", view " << v << ", t = "
+                                  << checkpoints[k]);
+            CHECK(a.traces[(m * V + v) * K_short + k] == b.traces[(m * V + v) * K_long + k]);
+          }
+      // and the long run goes on: its last value is not the short run's.
+      CHECK(b.traces[K_long - 1] != a.traces[K_short - 1]);
+    }
+}
