@@ -8,7 +8,8 @@ set_target_properties(ratelab_core PROPERTIES EXPORT_NAME core)
 set_target_properties(ratelab_build_flags PROPERTIES EXPORT_NAME build_flags)
 install(TARGETS ratelab_core ratelab_plugin_sdk ratelab_build_flags EXPORT ratelabTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/core/optimizer.hpp ${PROJECT_SOURCE_DIR}/core/params.hpp
+install(FILES ${PROJECT_SOURCE_DIR}/core/fast_paths.hpp
+              ${PROJECT_SOURCE_DIR}/core/optimizer.hpp ${PROJECT_SOURCE_DIR}/core/params.hpp
               ${PROJECT_SOURCE_DIR}/core/problem.hpp ${PROJECT_SOURCE_DIR}/core/registry.hpp
               ${PROJECT_SOURCE_DIR}/core/rng.hpp ${PROJECT_SOURCE_DIR}/core/run.hpp
               ${PROJECT_SOURCE_DIR}/core/schedule.hpp ${PROJECT_SOURCE_DIR}/core/plugin_abi.h

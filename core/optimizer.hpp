@@ -4,15 +4,18 @@
 // checks, cancellation and the averaged iterate views, so they behave the same for every optimizer.
 #pragma once
 
+#include <cstddef>
 #include <limits>
-#include <span>
 
 #include "core/problem.hpp"
 #include "core/schedule.hpp"
 
 namespace ratelab {
 
-// The runs of one configuration stepped together (Optimizer::steps_lockstep): at most this many at once.
+class OptimizerFastPaths;  // core/fast_paths.hpp
+
+// The runs of one configuration stepped together (OptimizerFastPaths::steps_lockstep): at most this many at
+// once.
 inline constexpr std::size_t kMaxLockstep = 8;
 
 class Optimizer {
@@ -26,23 +29,16 @@ class Optimizer {
   virtual void step(long t, double eta, Oracle& oracle) = 0;
   // Steps t_first..t_last, called by the run loop between the events it handles (checkpoints, divergence
   // checks, cancellation, per-step averaging): one virtual call per segment, not per step. An override
-  // (sgd's fused path) must give the same iterates bit for bit as this loop.
+  // (sgd's, through OracleFastPaths::fused_sgd_steps) must give the same iterates bit for bit as this loop.
   virtual void steps(long t_first, long t_last, const Schedule& schedule, RunStreams& streams, Oracle& oracle) {
     for (long t = t_first; t <= t_last; ++t) {
       streams.seek(std::uint64_t(t));
       step(t, schedule(t), oracle);
     }
   }
-  // Steps t_first..t_last of several runs of one configuration at once (a lockstep group: the same optimizer
-  // class and options, one problem instance, each run with its own streams and oracle), called on
-  // optimizers[0]. Stepping the runs together lets an optimizer interleave their dependency chains and
-  // share reads of the data among them (sgd: Oracle::fused_sgd_steps_lockstep). An override must give
-  // every run exactly the iterates of its own steps(), bit for bit, and returns false, changing nothing,
-  // where it has no such path; the run loop then calls steps() run by run.
-  virtual bool steps_lockstep(std::span<Optimizer* const> /*optimizers*/, long /*t_first*/, long /*t_last*/,
-                              const Schedule& /*schedule*/, std::span<Oracle* const> /*oracles*/) {
-    return false;
-  }
+  // The fast paths this optimizer offers (core/fast_paths.hpp: stepping the runs of a lockstep group
+  // together), or nullptr: then the run loop calls steps() run by run.
+  virtual OptimizerFastPaths* fast_paths() { return nullptr; }
   virtual ConstVecRef iterate() const = 0;
   virtual void report(RunStats& /*stats*/) const {}
 

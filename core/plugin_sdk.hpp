@@ -12,7 +12,8 @@
 //
 // What the SDK does at the boundary: parameters arrive as canonical text and are resolved and validated
 // by the component's own declaration (so a plugin rejects out-of-range values even if a host did not);
-// the host's problem and oracle become a Problem and an Oracle that call back through C function pointers;
+// the host's problem and oracle become a Problem and an Oracle that call back through C function pointers
+// (the oracle's block access as its fast path, core/fast_paths.hpp);
 // the run's Philox streams are rebuilt from (seed, replicate, salt) and positioned at step t before each
 // step; every exception is caught and returned as a status code and a message the object owns.
 #pragma once
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fast_paths.hpp"
 #include "core/optimizer.hpp"
 #include "core/params.hpp"
 #include "core/plugin_abi.h"
@@ -87,13 +89,15 @@ class HostProblem final : public Problem {
   ProblemFacts facts_;
 };
 
-// The host's oracle of the current run; re-pointed at every step (no allocation).
-class HostOracle final : public Oracle {
+// The host's oracle of the current run; re-pointed at every step (no allocation). Its one fast path is the
+// C oracle's block access, cheap when the host says so (core/fast_paths.hpp).
+class HostOracle final : public Oracle, public OracleFastPaths {
  public:
   void bind(const ratelab_oracle* c) { c_ = c; }
   void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
     check_host(c_->sample_gradient(c_->context, x.data(), g.data(), batch));
   }
+  OracleFastPaths* fast_paths() override { return this; }
   bool has_cheap_block_gradient() const override { return c_->has_cheap_block_gradient != 0; }
   void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
                              int batch) override {

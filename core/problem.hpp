@@ -10,7 +10,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,8 +17,6 @@
 #include "core/rng.hpp"
 
 namespace ratelab {
-
-struct Schedule;
 
 using Vec = Eigen::VectorXd;
 using Mat = Eigen::MatrixXd;
@@ -49,6 +46,12 @@ struct ProblemFacts {
 // Run-level scalars a component reports at the end of a run (realized noise statistics, shrink factors).
 using RunStats = std::vector<std::pair<std::string, double>>;
 
+class OracleFastPaths;  // core/fast_paths.hpp
+
+// A run's stochastic oracle. A problem author implements sample_gradient (and report, when the oracle has
+// statistics to record); that is the whole interface every optimizer relies on. An oracle with a faster
+// path for some optimizer (fused SGD steps, cheap block gradients) exposes it through fast_paths(), one
+// opt-in capability declared in core/fast_paths.hpp; the plain path stays the reference.
 class Oracle {
  public:
   virtual ~Oracle() = default;
@@ -56,40 +59,8 @@ class Oracle {
   virtual void sample_gradient(ConstVecRef x, VecRef g, int batch) = 0;
   // Statistics of the randomness this oracle realized over the run.
   virtual void report(RunStats& /*stats*/) const {}
-
-  // Plain SGD, x <- x - eta_t g_t(x) with the batch-1 gradient g_t of step t, for t = t_first..t_last in one
-  // call: the run loop's per-step work (seeking the streams, two virtual calls, a separate axpy pass) is
-  // what a sampled oracle's step costs when the gradient itself is a few hundred flops. An oracle that
-  // overrides this must give exactly the iterates of the step-by-step loop (seek every stream to t,
-  // sample_gradient(x, g, 1), x -= eta_t * g), bit for bit (tests/test_fast_paths.cpp checks it), and
-  // returns false, changing nothing, where it has no such path (noise, other sampling).
-  virtual bool fused_sgd_steps(VecRef /*x*/, long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/) {
-    return false;
-  }
-  // fused_sgd_steps for the runs of a lockstep group (Optimizer::steps_lockstep), called on oracles[0]: run k
-  // has oracle oracles[k] (made by the same problem) and iterate xs[k] (dim() doubles), and must end with
-  // exactly the iterates fused_sgd_steps or the step-by-step loop give it alone. Returns false, changing
-  // nothing, where the oracle has no such path.
-  virtual bool fused_sgd_steps_lockstep(std::span<Oracle* const> /*oracles*/, std::span<double* const> /*xs*/,
-                                        long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/) {
-    return false;
-  }
-
-  // Block-coordinate access for block methods (multi-block heavy-ball). An oracle that can compute the
-  // coordinates [begin, begin + size) of a stochastic gradient at x for about size/dim of the cost of a full
-  // one overrides both functions below and returns true from has_cheap_block_gradient(). The default
-  // computes the full stochastic gradient (paying its full cost, which callers count as dim() coordinates)
-  // into a scratch vector owned by the oracle, allocated on the first call only, and copies the block out.
-  virtual bool has_cheap_block_gradient() const { return false; }
-  virtual void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
-                                     int batch) {
-    if (block_scratch_.size() != x.size()) block_scratch_.resize(x.size());
-    sample_gradient(x, block_scratch_, batch);
-    g_block = block_scratch_.segment(begin, size);
-  }
-
- private:
-  Vec block_scratch_;  // only used by the default sample_block_gradient
+  // The fast paths this oracle offers (core/fast_paths.hpp), or nullptr: then callers use sample_gradient.
+  virtual OracleFastPaths* fast_paths() { return nullptr; }
 };
 
 class Problem {

@@ -47,11 +47,6 @@ class RandomStream {
     spare_normal_ = false;
   }
 
-  // The step the stream is positioned at, and whether nothing was drawn since seek(step): what an oracle
-  // needs to precompute a later step's draws (same key, seeked ahead) and hand the state over unchanged.
-  std::uint64_t step() const { return counter_.v[0]; }
-  bool fresh() const { return counter_.v[1] == 0 && available_ == 0 && !spare_normal_; }
-
   std::uint64_t next_u64() {
     if (available_ == 0) refill();
     return block_[--available_];

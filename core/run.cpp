@@ -7,7 +7,9 @@
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <typeinfo>
 
+#include "core/fast_paths.hpp"
 #include "core/params.hpp"
 
 namespace ratelab {
@@ -447,6 +449,17 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
     }
   }
 
+  // The lockstep fast path may treat every optimizer and oracle of the group as one of its own class
+  // (OptimizerFastPaths::steps_lockstep); a group that mixes classes steps run by run.
+  bool one_class = n > 1;
+  const Oracle* first_oracle = nullptr;
+  for (std::size_t r = 0; r < n; ++r) {
+    one_class = one_class && typeid(*optimizers[r]) == typeid(*optimizers[0]);
+    const Oracle* oracle = runs[r].oracle.get();  // none when the run failed to set up
+    if (oracle && !first_oracle) first_oracle = oracle;
+    one_class = one_class && (!oracle || typeid(*oracle) == typeid(*first_oracle));
+  }
+
   const double limit2 = plan.divergence_threshold * plan.divergence_threshold;
   const long check_every = std::max(1L, plan.divergence_check_every);
   long next_check = check_every;
@@ -476,10 +489,11 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
       end = std::min(end, (t / kCancelPoll + 1) * kCancelPoll);
     }
     bool together = false;
-    if (active > 1) {
+    if (active > 1 && one_class) {
       try {
-        together = group[0]->steps_lockstep({group.data(), active}, t + 1, end, schedule,
-                                            {group_oracles.data(), active});
+        if (OptimizerFastPaths* fast = group[0]->fast_paths())
+          together = fast->steps_lockstep({group.data(), active}, t + 1, end, schedule,
+                                          {group_oracles.data(), active});
       } catch (const std::exception& e) {  // the runs cannot be told apart: each of them failed
         for (RunInLoop& run : runs)
           if (run.active) run.fail(e);

@@ -33,7 +33,8 @@ std::shared_ptr<const Problem> quadratic(const Registry& registry, const Raw& ra
                                context);
 }
 
-// The wrapped problem, with an oracle that throws at its n-th call.
+// The wrapped problem, with an oracle that throws at its n-th call (it exposes no fast paths, so every call
+// of every optimizer goes through sample_gradient).
 class FailingOracleProblem final : public Problem {
  public:
   FailingOracleProblem(std::shared_ptr<const Problem> inner, long fail_at) : inner_(std::move(inner)), fail_at_(fail_at) {}
@@ -56,11 +57,6 @@ class FailingOracleProblem final : public Problem {
         if (++calls == fail_at) throw std::runtime_error("conformance: the oracle failed on purpose at call " + std::to_string(fail_at));
         inner->sample_gradient(x, g, batch);
       }
-      void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g, int batch) override {
-        if (++calls == fail_at) throw std::runtime_error("conformance: the oracle failed on purpose at call " + std::to_string(fail_at));
-        inner->sample_block_gradient(x, begin, size, g, batch);
-      }
-      bool has_cheap_block_gradient() const override { return inner->has_cheap_block_gradient(); }
     };
     return std::make_unique<Failing>(inner_->make_oracle(streams), fail_at_);
   }
@@ -68,25 +64,6 @@ class FailingOracleProblem final : public Problem {
  private:
   std::shared_ptr<const Problem> inner_;
   long fail_at_;
-};
-
-// The run's oracle with the scratch of Oracle's default block access allocated up front: the default
-// (core/problem.hpp) allocates it on first use, inside the first step, which would be charged to the
-// optimizer. Same results: the full stochastic gradient is computed and the block copied out.
-class PreallocatedBlockOracle final : public Oracle {
- public:
-  PreallocatedBlockOracle(std::unique_ptr<Oracle> inner, Eigen::Index dim) : inner_(std::move(inner)), scratch_(dim) {}
-  void sample_gradient(ConstVecRef x, VecRef g, int batch) override { inner_->sample_gradient(x, g, batch); }
-  bool has_cheap_block_gradient() const override { return inner_->has_cheap_block_gradient(); }
-  void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g, int batch) override {
-    if (inner_->has_cheap_block_gradient()) return inner_->sample_block_gradient(x, begin, size, g, batch);
-    inner_->sample_gradient(x, scratch_, batch);
-    g = scratch_.segment(begin, size);
-  }
-
- private:
-  std::unique_ptr<Oracle> inner_;
-  Vec scratch_;
 };
 
 // A value just outside each bound and choice list of the declaration; resolution must refuse each, naming it.
@@ -232,7 +209,7 @@ ConformanceReport check_optimizer_conformance(const Registry& registry, const st
     auto opt = make();
     RunStreams streams(7, 1);
     opt->prepare(*noisy);
-    PreallocatedBlockOracle oracle(noisy->make_oracle(streams), noisy->dim());
+    auto oracle = noisy->make_oracle(streams);
     Vec x0(noisy->dim());
     streams.init.seek(0);
     noisy->initial_point(x0, streams.init);
@@ -241,7 +218,7 @@ ConformanceReport check_optimizer_conformance(const Registry& registry, const st
     allocations::arm();
     for (long t = 1; t <= 200; ++t) {
       streams.seek(std::uint64_t(t));
-      opt->step(t, schedule(t), oracle);
+      opt->step(t, schedule(t), *oracle);
       sink += opt->iterate()[0];
     }
     const long count = allocations::disarm();

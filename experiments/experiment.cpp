@@ -212,6 +212,23 @@ results::ConfigurationRecord configuration_record(const Configuration& c) {
   return record;
 }
 
+const char* experiment_file_syntax() {
+  return "values and sections:\n"
+         "  axis         any scalar parameter: 0.01, 0.1, 1 | logspace(a, b, k) | linspace(a, b, k) | range(a, b[, step]);\n"
+         "               joined by commas, in order: x0 = linspace(3.0, 3.1, 11), linspace(3.4, 3.5, 11)\n"
+         "  zip          zip = mu, L in a section: its listed axes vary together (equal lengths)\n"
+         "  formula      a real or integer value may be a formula of the configuration's parameters:\n"
+         "               eta = 1/problem.L, t0 = 2*problem.L/problem.mu, steps = problem.T, every = round(T/4)\n"
+         "               (T = experiment.steps, R = replicates; unqualified names where one component has them);\n"
+         "               evaluated per configuration, validated like numbers, labelled eta=0.1 (= 1/problem.L)\n"
+         "  sections     [problem], [optimizer], [schedule], labelled: [optimizer:hb] with its [schedule:hb] or\n"
+         "               the shared [schedule]; every problem runs with every optimizer, unless:\n"
+         "  [pair:NAME]  problem = LABEL and optimizer = LABEL (a section's label, or its name: problem) name one\n"
+         "               combination to run; with pairings only the named ones run and every problem and\n"
+         "               optimizer section must be in one. zip = problem.T, schedule.c varies axes of the pair's\n"
+         "               sections (problem., optimizer., schedule.) together\n";
+}
+
 std::string stable_id(const std::string& canonical) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : canonical) {
@@ -740,6 +757,62 @@ std::vector<ParamSet> expand_section(const ParsedSection& s) {
   return out;
 }
 
+// The combinations of a problem, an optimizer and its schedule (nullptr: none) when some axes of different
+// sections vary together (a pairing's zip: `zip = problem.T, schedule.c`). `tied` lists those axes as
+// (section: 0 problem, 1 optimizer, 2 schedule; axis index); every group of the sections' own that holds one
+// of them joins one factor, placed where the first of them was, so the order is expand_section's otherwise
+// (problem groups outermost, the schedule's last group fastest).
+struct Combination {
+  ParamSet problem, optimizer, schedule;
+};
+using AxisRef = std::pair<int, std::size_t>;
+std::vector<std::vector<AxisRef>> joint_factors(const ParsedSection& p, const ParsedSection& o, const ParsedSection* s,
+                                                const std::vector<AxisRef>& tied) {
+  std::vector<std::vector<AxisRef>> factors;
+  std::optional<std::size_t> joined;  // the factor the tied axes went to
+  const ParsedSection* sections[3] = {&p, &o, s};
+  for (int k = 0; k < 3; ++k) {
+    if (!sections[k]) continue;
+    for (const auto& group : sections[k]->groups) {
+      std::vector<AxisRef> factor;
+      for (auto a : group) factor.emplace_back(k, a);
+      const bool is_tied = std::any_of(factor.begin(), factor.end(), [&](const AxisRef& r) {
+        return std::find(tied.begin(), tied.end(), r) != tied.end();
+      });
+      if (!is_tied) factors.push_back(std::move(factor));
+      else if (joined) factors[*joined].insert(factors[*joined].end(), factor.begin(), factor.end());
+      else {
+        joined = factors.size();
+        factors.push_back(std::move(factor));
+      }
+    }
+  }
+  return factors;
+}
+std::size_t axis_length(const ParsedSection* const sections[3], const AxisRef& r) {
+  return sections[r.first]->axes[r.second].values.size();
+}
+std::vector<Combination> expand_jointly(const ParsedSection& p, const ParsedSection& o, const ParsedSection* s,
+                                        const std::vector<std::vector<AxisRef>>& factors) {
+  const ParsedSection* sections[3] = {&p, &o, s};
+  std::vector<Combination> out{{p.base, o.base, s ? s->base : ParamSet{}}};
+  for (const auto& factor : factors) {
+    std::vector<Combination> next;
+    const std::size_t n = axis_length(sections, factor.front());
+    for (const auto& base : out)
+      for (std::size_t i = 0; i < n; ++i) {
+        Combination c = base;
+        for (const auto& [k, a] : factor) {
+          ParamSet& target = k == 0 ? c.problem : k == 1 ? c.optimizer : c.schedule;
+          target.set(sections[k]->axes[a].key, sections[k]->axes[a].values[i]);
+        }
+        next.push_back(std::move(c));
+      }
+    out = std::move(next);
+  }
+  return out;
+}
+
 // Sets every parameter of `params` that does not apply (ParamSpec::applies) back to its default, so it
 // cannot change the fingerprint; returns their keys (left out of the record and the label).
 std::vector<std::string> reset_inactive(const ComponentInfo& info, ParamSet& params) {
@@ -835,7 +908,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   const std::string& source = doc.source;
 
   ExperimentPlan plan;
-  std::vector<const IniSection*> problem_sections, optimizer_sections, schedule_sections;
+  std::vector<const IniSection*> problem_sections, optimizer_sections, schedule_sections, pair_sections;
   const IniSection* experiment_section = nullptr;
   for (const auto& s : doc.sections) {
     auto n = split_section(s.name);
@@ -844,6 +917,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     else if (n.kind == "optimizer") optimizer_sections.push_back(&s);
     else if (n.kind == "schedule") schedule_sections.push_back(&s);
     else if (n.kind == "claims" || n.kind == "quick" || n.kind == "plot") continue;  // experiments/claims.hpp
+    else if (n.kind == "pair") pair_sections.push_back(&s);
     else if (n.kind == "summary" && n.label.empty()) {  // `ratelab summary`'s defaults for this experiment's files
       for (const auto& e : s.entries)
         if (e.key != "fit")
@@ -854,7 +928,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       problems.push_back(where(source, s) + unknown_key_message("section", "[" + s.name + "]",
                                                                      {"[experiment]", "[problem]", "[optimizer]",
                                                                       "[schedule]", "[claims]", "[quick]", "[plot]",
-                                                                      "[summary]"}));
+                                                                      "[summary]", "[pair:NAME]"}));
   }
 
   // [experiment]; its formulas (`steps = problem.T`) are evaluated with each configuration's, below.
@@ -941,15 +1015,112 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     }
   if (!problems.empty()) throw ConfigError(problems);
 
+  // Pairings: [pair:NAME] sections name the (problem, optimizer) combinations to run, instead of every
+  // problem with every optimizer; `zip` in one varies axes of its sections together.
+  struct Pairing {
+    std::size_t problem = 0, optimizer = 0;  // into parsed_problems, parsed_optimizers
+    std::vector<std::vector<AxisRef>> factors;
+  };
+  std::vector<Pairing> pairings;
+  {
+    auto find_section = [&](const std::vector<ParsedSection>& parsed, const std::vector<const IniSection*>& raw,
+                            const std::string& kind, const IniSection& pair, const IniEntry* value) -> std::optional<std::size_t> {
+      std::string names;
+      for (const auto* r : raw) names += (names.empty() ? "" : ", ") + std::string("[") + r->name + "]";
+      if (!value) {
+        problems.push_back(where(source, pair) + "[" + pair.name + "] needs '" + kind + " = LABEL' naming one of " + names);
+        return std::nullopt;
+      }
+      for (std::size_t i = 0; i < parsed.size(); ++i)
+        if (raw[i]->name == value->value || (!parsed[i].name.label.empty() && parsed[i].name.label == value->value))
+          return i;
+      problems.push_back(where(source, *value) + "[" + pair.name + "] " + kind + " = " + value->value + " names no " +
+                         kind + " section; this file has " + names + " (write the label, or the section's name)");
+      return std::nullopt;
+    };
+    std::vector<bool> problem_paired(parsed_problems.size()), optimizer_paired(parsed_optimizers.size());
+    for (const IniSection* pair : pair_sections) {
+      const IniEntry *problem_entry = nullptr, *optimizer_entry = nullptr, *zip_entry = nullptr;
+      for (const auto& e : pair->entries) {
+        if (e.key == "problem") problem_entry = &e;
+        else if (e.key == "optimizer") optimizer_entry = &e;
+        else if (e.key == "zip") zip_entry = &e;
+        else problems.push_back(where(source, e) + unknown_key_message("[" + pair->name + "] key", e.key,
+                                                                        {"problem", "optimizer", "zip"}));
+      }
+      const auto pi = find_section(parsed_problems, problem_sections, "problem", *pair, problem_entry);
+      const auto oi = find_section(parsed_optimizers, optimizer_sections, "optimizer", *pair, optimizer_entry);
+      if (!pi || !oi) continue;
+      problem_paired[*pi] = optimizer_paired[*oi] = true;
+      Pairing pairing{*pi, *oi, {}};
+      const ParsedSection* sections[3] = {&parsed_problems[*pi], &parsed_optimizers[*oi],
+                                          schedule_for(parsed_optimizers[*oi])};
+      const std::string section_names[3] = {problem_sections[*pi]->name, optimizer_sections[*oi]->name,
+                                            sections[2] ? schedule_sections[std::size_t(sections[2] - parsed_schedules.data())]->name
+                                                        : std::string()};
+      std::vector<AxisRef> tied;
+      if (zip_entry)
+        for (const auto& key : split_top_level(zip_entry->value)) {
+          const auto dot = key.find('.');
+          const std::string kind = key.substr(0, dot), k = dot == std::string::npos ? "" : key.substr(dot + 1);
+          const int which = kind == "problem" ? 0 : kind == "optimizer" ? 1 : kind == "schedule" ? 2 : -1;
+          const ParsedSection* section = which < 0 ? nullptr : sections[which];
+          const auto axis = section ? std::find_if(section->axes.begin(), section->axes.end(),
+                                                   [&](const Axis& a) { return a.key == k; })
+                                    : std::vector<Axis>::const_iterator{};
+          if (!section || axis == section->axes.end()) {
+            problems.push_back(where(source, *zip_entry) + "[" + pair->name + "] zip names '" + key + "', which is not " +
+                               (section ? "an axis (a parameter with several values) of [" + section_names[which] + "]"
+                                        : std::string("problem.KEY, optimizer.KEY or schedule.KEY of the pair's sections")));
+            continue;
+          }
+          tied.emplace_back(which, std::size_t(axis - section->axes.begin()));
+        }
+      for (const auto& r : tied)
+        if (axis_length(sections, r) != axis_length(sections, tied.front()))
+          problems.push_back(where(source, *zip_entry) + "[" + pair->name + "] zip axes '" +
+                             sections[tied.front().first]->axes[tied.front().second].key + "' and '" +
+                             sections[r.first]->axes[r.second].key + "' have different lengths (" +
+                             std::to_string(axis_length(sections, tied.front())) + " and " +
+                             std::to_string(axis_length(sections, r)) + ")");
+      pairing.factors = joint_factors(*sections[0], *sections[1], sections[2], tied);
+      pairings.push_back(std::move(pairing));
+    }
+    if (!pair_sections.empty()) {
+      for (std::size_t i = 0; i < parsed_problems.size(); ++i)
+        if (!problem_paired[i])
+          problems.push_back(where(source, *problem_sections[i]) + "[" + problem_sections[i]->name +
+                             "] is in no [pair:...] section: with pairings only the named combinations run; pair it "
+                             "or remove it");
+      for (std::size_t i = 0; i < parsed_optimizers.size(); ++i)
+        if (!optimizer_paired[i])
+          problems.push_back(where(source, *optimizer_sections[i]) + "[" + optimizer_sections[i]->name +
+                             "] is in no [pair:...] section: with pairings only the named combinations run; pair it "
+                             "or remove it");
+    }
+  }
+  if (!problems.empty()) throw ConfigError(problems);
+
   // Counted before anything is expanded: a grid too large for memory is refused with its size.
   long configurations = 0;
-  for (const auto& p : parsed_problems)
-    for (const auto& o : parsed_optimizers) {
-      const long n = saturating_product(saturating_product(section_size(p), section_size(o)),
-                                        schedule_for(o) ? section_size(*schedule_for(o)) : 1);
-      configurations = n > std::numeric_limits<long>::max() - configurations ? std::numeric_limits<long>::max()
-                                                                             : configurations + n;
+  auto count = [&](long n) {
+    configurations = n > std::numeric_limits<long>::max() - configurations ? std::numeric_limits<long>::max()
+                                                                           : configurations + n;
+  };
+  if (pairings.empty()) {
+    for (const auto& p : parsed_problems)
+      for (const auto& o : parsed_optimizers)
+        count(saturating_product(saturating_product(section_size(p), section_size(o)),
+                                 schedule_for(o) ? section_size(*schedule_for(o)) : 1));
+  } else {
+    for (const auto& pairing : pairings) {
+      const ParsedSection* sections[3] = {&parsed_problems[pairing.problem], &parsed_optimizers[pairing.optimizer],
+                                          schedule_for(parsed_optimizers[pairing.optimizer])};
+      long n = 1;
+      for (const auto& factor : pairing.factors) n = saturating_product(n, long(axis_length(sections, factor.front())));
+      count(n);
     }
+  }
   auto count_text = [](long n) {
     return n == std::numeric_limits<long>::max() ? std::string("more than 9.2e18") : std::to_string(n);
   };
@@ -1051,18 +1222,34 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     }
     plan.configurations.push_back(std::move(c));
   };
-  for (const auto& p : parsed_problems)
-    for (const auto& p_params : expand_section(p))
-      for (const auto& o : parsed_optimizers) {
-        const ParsedSection* s = schedule_for(o);
-        for (const auto& o_params : expand_section(o)) {
-          if (!uses_schedule(*o.info, o_params)) {
-            add(p, p_params, o, o_params, nullptr, {});
-            continue;
-          }
-          for (const auto& s_params : expand_section(*s)) add(p, p_params, o, o_params, s, s_params);
-        }
+  for (const auto& pairing : pairings) {
+    const ParsedSection& p = parsed_problems[pairing.problem];
+    const ParsedSection& o = parsed_optimizers[pairing.optimizer];
+    const ParsedSection* s = schedule_for(o);
+    std::set<std::string> without_schedule;  // (problem, optimizer) added once where the optimizer uses none
+    for (const auto& c : expand_jointly(p, o, s, pairing.factors)) {
+      if (!uses_schedule(*o.info, c.optimizer)) {
+        if (without_schedule.insert(c.problem.canonical() + "|" + c.optimizer.canonical()).second)
+          add(p, c.problem, o, c.optimizer, nullptr, {});
+        continue;
       }
+      add(p, c.problem, o, c.optimizer, s, c.schedule);
+    }
+  }
+  if (pairings.empty()) {  // every problem with every optimizer
+    for (const auto& p : parsed_problems)
+      for (const auto& p_params : expand_section(p))
+        for (const auto& o : parsed_optimizers) {
+          const ParsedSection* s = schedule_for(o);
+          for (const auto& o_params : expand_section(o)) {
+            if (!uses_schedule(*o.info, o_params)) {
+              add(p, p_params, o, o_params, nullptr, {});
+              continue;
+            }
+            for (const auto& s_params : expand_section(*s)) add(p, p_params, o, o_params, s, s_params);
+          }
+        }
+  }
   for (const auto& key : formula_problem_order) {
     const auto& [message, count] = formula_problems.at(key);
     problems.push_back(message + (count > 1 ? " (and in " + std::to_string(count - 1) + " more configurations)" : ""));
@@ -1156,6 +1343,10 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   dump(parsed_problems, problem_sections);
   dump(parsed_optimizers, optimizer_sections);
   dump(parsed_schedules, schedule_sections);
+  for (const IniSection* pair : pair_sections) {
+    text << "\n[" << pair->name << "]\n";
+    for (const auto& e : pair->entries) text << e.key << " = " << escaped(e.value) << "\n";
+  }
   for (const auto& s : doc.sections)
     if (s.name == "claims" || s.name == "summary") {
       text << "\n[" << s.name << "]\n";

@@ -9,7 +9,9 @@
 // Any scalar parameter may be an axis: `0.01, 0.1, 1`, `logspace(1e-3, 1, 4)` (geometric, endpoints given),
 // `linspace(a, b, k)`, `range(a, b[, step])` (integers a, a+step, ... <= b), or several of these joined in
 // order (`linspace(3.0, 3.1, 11), linspace(3.4, 3.5, 11)`). Axes combine as a Cartesian product; `zip = key1,
-// key2` in a section varies its listed axes together. A real or integer value may be a formula of other
+// key2` in a section varies its listed axes together; `[pair:NAME]` sections (problem = LABEL, optimizer =
+// LABEL, zip = problem.T, schedule.c) name the combinations to run instead of the full product of problems
+// and optimizers, and may zip axes of their sections. A real or integer value may be a formula of other
 // parameters of the same configuration (core/formula.hpp: `eta = 1/problem.L`, `steps = problem.T`),
 // evaluated after the grid is expanded and validated like a number. Every configuration has a stable id
 // derived from its fully resolved parameters.
@@ -200,6 +202,10 @@ class PreparedExperiment {
 // than `max_items` values (counted before any is made).
 std::vector<std::string> expand_axis(const std::string& text, const std::string& where,
                                      long max_items = PlanLimits{}.max_configurations);
+
+// How the values and sections of an experiment file combine into configurations (axes, zip, formulas,
+// pairings), as `ratelab describe experiment` prints it below the [experiment] keys.
+const char* experiment_file_syntax();
 
 // FNV-1a 64-bit hash as 16 lowercase hex digits: the configuration id of a canonical string.
 std::string stable_id(const std::string& canonical);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "core/fast_paths.hpp"
 #include "core/plugin_abi.h"
 
 namespace ratelab {
@@ -110,6 +111,7 @@ class PluginOptimizer final : public Optimizer {
       auto* self = static_cast<PluginOptimizer*>(ctx);
       return self->guard([&] { self->problem_->prox(eta, self->view(x)); });
     };
+    block_gradients_.prepare(dim_);  // the C oracle's block access works for every oracle (plugin_abi.h)
     c_oracle_ = ratelab_oracle{};
     c_oracle_.struct_size = sizeof c_oracle_;
     c_oracle_.context = this;
@@ -121,9 +123,9 @@ class PluginOptimizer final : public Optimizer {
                                          double* g, std::int32_t batch) {
       auto* self = static_cast<PluginOptimizer*>(ctx);
       return self->guard([&] {
-        self->oracle_->sample_block_gradient(self->view(x), begin, size, Eigen::Map<Vec>(g, Eigen::Index(size)), batch);
-        const double d = double(self->problem_->dim());
-        self->count_gradient_evaluations(double(batch) * (self->oracle_->has_cheap_block_gradient() ? double(size) / d : 1.0));
+        self->block_gradients_.sample(self->view(x), begin, size, Eigen::Map<Vec>(g, Eigen::Index(size)), batch);
+        const bool cheap = self->c_oracle_.has_cheap_block_gradient != 0;  // set with the step's oracle
+        self->count_gradient_evaluations(double(batch) * (cheap ? double(size) / double(self->dim_) : 1.0));
       });
     };
     check(d_->prepare(object_, &c_problem_));
@@ -136,7 +138,7 @@ class PluginOptimizer final : public Optimizer {
 
   void step(long t, double eta, Oracle& oracle) override {
     oracle_ = &oracle;
-    c_oracle_.has_cheap_block_gradient = oracle.has_cheap_block_gradient();
+    c_oracle_.has_cheap_block_gradient = block_gradients_.bind(oracle);
     check(d_->step(object_, t, eta, &c_oracle_));
   }
 
@@ -181,6 +183,7 @@ class PluginOptimizer final : public Optimizer {
   ratelab_optimizer_object* object_;
   const Problem* problem_ = nullptr;
   Oracle* oracle_ = nullptr;
+  BlockGradientSampler block_gradients_;  // behind c_oracle_.sample_block_gradient
   Eigen::Index dim_ = 0;
   Vec x_star_, x0_;
   ratelab_problem c_problem_{};

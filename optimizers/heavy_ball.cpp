@@ -19,6 +19,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/fast_paths.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -81,6 +82,7 @@ class HeavyBall final : public Optimizer {
     previous_.resize(d);
     old_.resize(d);
     g_.resize(d);
+    block_gradients_.prepare(d);
     block_begin_.resize(std::size_t(options_.blocks));
     block_size_.resize(std::size_t(options_.blocks));
     const Eigen::Index B = Eigen::Index(options_.blocks), base = d / B, extra = d % B;
@@ -109,13 +111,13 @@ class HeavyBall final : public Optimizer {
       update_block(0, d, gamma);
       return;
     }
-    const bool cheap = oracle.has_cheap_block_gradient();
+    const bool cheap = block_gradients_.bind(oracle);
     const std::size_t B = std::size_t(options_.blocks);
     for (std::size_t inner = 0; inner < B; ++inner) {
       const std::size_t j =
           options_.block_rule == HeavyBallOptions::BlockRule::cyclic ? inner : std::size_t(rng_->below(B));
       const Eigen::Index begin = block_begin_[j], size = block_size_[j];
-      oracle.sample_block_gradient(x_, begin, size, g_.segment(begin, size), batch);
+      block_gradients_.sample(x_, begin, size, g_.segment(begin, size), batch);
       gradient_coordinates_ += double(cheap ? size : d);
       count_gradient_evaluations(double(batch) * double(cheap ? size : d) / double(d));
       update_block(begin, size, gamma);
@@ -138,6 +140,7 @@ class HeavyBall final : public Optimizer {
   HeavyBallOptions options_;
   double beta_ = 0.0, polyak_gamma_ = 0.0;
   Vec x_, previous_, old_, g_;
+  BlockGradientSampler block_gradients_;
   std::vector<Eigen::Index> block_begin_, block_size_;
   RandomStream* rng_ = nullptr;
   double gradient_coordinates_ = 0.0;

@@ -3,6 +3,7 @@
 // with B the minibatch size (the oracle averages B draws).
 #include <array>
 
+#include "core/fast_paths.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -16,7 +17,9 @@ struct SgdOptions {
   }
 };
 
-class Sgd final : public Optimizer {
+// With batch 1, a segment of steps goes to the oracle's fused SGD steps (core/fast_paths.hpp), run by run or
+// for a whole lockstep group, where the oracle has them; otherwise the step-by-step loop.
+class Sgd final : public Optimizer, public OptimizerFastPaths {
  public:
   explicit Sgd(const SgdOptions& options) : options_(options) {}
   void prepare(const Problem& problem) override {
@@ -29,21 +32,26 @@ class Sgd final : public Optimizer {
     x_ -= eta * g_;
   }
   void steps(long t_first, long t_last, const Schedule& schedule, RunStreams& streams, Oracle& oracle) override {
-    if (options_.batch == 1 && oracle.fused_sgd_steps(x_, t_first, t_last, schedule)) {
-      count_gradient_evaluations(double(t_last - t_first + 1));
-      return;
-    }
+    if (options_.batch == 1)
+      if (OracleFastPaths* fast = oracle.fast_paths(); fast && fast->fused_sgd_steps(x_, t_first, t_last, schedule)) {
+        count_gradient_evaluations(double(t_last - t_first + 1));
+        return;
+      }
     Optimizer::steps(t_first, t_last, schedule, streams, oracle);
   }
+  OptimizerFastPaths* fast_paths() override { return this; }
+  // Every optimizers[k] is an Sgd (OptimizerFastPaths::steps_lockstep).
   bool steps_lockstep(std::span<Optimizer* const> optimizers, long t_first, long t_last, const Schedule& schedule,
                       std::span<Oracle* const> oracles) override {
+    OracleFastPaths* fast = oracles[0]->fast_paths();
+    if (!fast || optimizers.size() > kMaxLockstep) return false;
     std::array<double*, kMaxLockstep> xs{};
     for (std::size_t k = 0; k < optimizers.size(); ++k) {
-      auto* sgd = dynamic_cast<Sgd*>(optimizers[k]);
-      if (!sgd || sgd->options_.batch != 1 || k >= xs.size()) return false;
-      xs[k] = sgd->x_.data();
+      Sgd& sgd = static_cast<Sgd&>(*optimizers[k]);
+      if (sgd.options_.batch != 1) return false;
+      xs[k] = sgd.x_.data();
     }
-    if (!oracles[0]->fused_sgd_steps_lockstep(oracles, {xs.data(), optimizers.size()}, t_first, t_last, schedule))
+    if (!fast->fused_sgd_steps_lockstep(oracles, {xs.data(), optimizers.size()}, t_first, t_last, schedule))
       return false;
     for (Optimizer* sgd : optimizers) static_cast<Sgd*>(sgd)->count_gradient_evaluations(double(t_last - t_first + 1));
     return true;

@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "core/fast_paths.hpp"
 #include "core/registry.hpp"
 #include "problems/least_squares_kernels.hpp"
 
@@ -277,7 +278,11 @@ void LeastSquares::gradient(ConstVecRef x, VecRef g) const {
   g /= double(A_.rows());
 }
 
-class LeastSquares::RowOracle final : public Oracle {
+// The plain oracle draws its rows from the sampling stream as it goes. Its fast paths (core/fast_paths.hpp)
+// give the same bits faster: fused SGD steps over a segment, with the row indices of many steps drawn at
+// once and each row prefetched ahead of its use (sampled rows), and the H X product of a lockstep group
+// (exact oracle).
+class LeastSquares::RowOracle final : public Oracle, public OracleFastPaths {
  public:
   RowOracle(const LeastSquares& p, RunStreams& streams)
       : p_(p), sampling_(streams.sampling), noise_stream_(streams.noise), noise_(p.options_.noise, p.dim()) {
@@ -298,7 +303,7 @@ class LeastSquares::RowOracle final : public Oracle {
       p_.gradient(x, g);
     } else {
       for (int k = 0; k < batch; ++k) {
-        const Eigen::Index i = batch == 1 ? first_row_of_step() : next_row();
+        const Eigen::Index i = next_row();
         const auto a = p_.A_.row(i);
         const double r = a.dot(x) - p_.b_[i];
         if (k == 0) g.noalias() = r * a.transpose();
@@ -309,9 +314,10 @@ class LeastSquares::RowOracle final : public Oracle {
     noise_.apply(g, batch, noise_stream_);
   }
   void report(RunStats& stats) const override { noise_.report(stats); }
+  OracleFastPaths* fast_paths() override { return this; }
 
-  // The step-by-step loop's arithmetic, x_j - eta * (r * a_ij), with the rows served as in
-  // first_row_of_step and no per-step virtual call, seek or gradient vector.
+  // The step-by-step loop's arithmetic, x_j - eta * (r * a_ij), with row i of step t the first draw of the
+  // sampling stream at step t (row_of_step) and no per-step virtual call, seek or gradient vector.
   bool fused_sgd_steps(VecRef x, long t_first, long t_last, const Schedule& schedule) override {
     if (p_.options_.oracle != LeastSquaresOptions::OracleKind::sampled || !permutation_.empty() ||
         noise_.active())
@@ -333,7 +339,6 @@ class LeastSquares::RowOracle final : public Oracle {
       r = least_squares_kernels::update_then_dot(xd, ad, eta, r, p_.A_.row(next).data(), d) - p_.b_[next];
       i = next;
     }
-    served_step_ = std::uint64_t(t_last);
     return true;
   }
 
@@ -347,11 +352,8 @@ class LeastSquares::RowOracle final : public Oracle {
     if (p_.options_.oracle != LeastSquaresOptions::OracleKind::exact || p_.H_.size() == 0 ||
         oracles.size() > kMaxLockstep)
       return false;
-    std::array<RowOracle*, kMaxLockstep> group{};
-    for (std::size_t k = 0; k < oracles.size(); ++k) {
-      group[k] = dynamic_cast<RowOracle*>(oracles[k]);
-      if (!group[k] || &group[k]->p_ != &p_) return false;
-    }
+    std::array<RowOracle*, kMaxLockstep> group{};  // all of this class and problem (OracleFastPaths)
+    for (std::size_t k = 0; k < oracles.size(); ++k) group[k] = static_cast<RowOracle*>(oracles[k]);
     const std::size_t m = oracles.size();
     const Eigen::Index d = p_.dim();
     std::array<double*, kMaxLockstep> gs{};
@@ -377,8 +379,8 @@ class LeastSquares::RowOracle final : public Oracle {
   // prefetched kLookahead steps before it is used.
   static constexpr std::uint64_t kLookahead = 8, kChunk = 64;
 
-  // The row of step t in a stream seeked to t: rows_[t - rows_first_], drawing the next chunk when t
-  // (or t + kLookahead) leaves the window.
+  // The first draw below(n) of the sampling stream seeked to step t, without moving the stream:
+  // rows_[t - rows_first_], drawing the next chunk when t (or t + kLookahead) leaves the window.
   Eigen::Index row_of_step(std::uint64_t t) {
     if (t < rows_first_ || t + kLookahead >= rows_first_ + rows_.size()) {
       const std::uint64_t n = std::uint64_t(p_.A_.rows());
@@ -400,21 +402,6 @@ class LeastSquares::RowOracle final : public Oracle {
     for (std::size_t byte = 0; byte < prefetch_bytes_; byte += 64) __builtin_prefetch(row + byte);
   }
 
-  // The first row drawn in a step, with replacement, comes from row_of_step without moving the stream
-  // (the run loop seeks it to the step first). A second draw in the same step replays the first on the
-  // stream, so every draw is what drawing from the stream would have given.
-  Eigen::Index first_row_of_step() {
-    if (permutation_.empty() && sampling_.fresh()) {
-      const std::uint64_t t = sampling_.step();
-      if (t != served_step_) {
-        served_step_ = t;
-        return row_of_step(t);
-      }
-      sampling_.below(std::uint64_t(p_.A_.rows()));
-    }
-    return next_row();
-  }
-
   Eigen::Index next_row() {
     if (permutation_.empty()) return Eigen::Index(sampling_.below(std::uint64_t(p_.A_.rows())));
     if (cursor_ == permutation_.size()) {
@@ -434,7 +421,6 @@ class LeastSquares::RowOracle final : public Oracle {
   std::size_t cursor_ = 0;
   std::array<std::uint64_t, kChunk + kLookahead> rows_{};
   std::uint64_t rows_first_ = std::uint64_t(-1) / 2;  // no window yet
-  std::uint64_t served_step_ = std::uint64_t(-1);
   std::size_t prefetch_bytes_ = 0;
   Vec lockstep_gradient_;  // g of this run in a lockstep group with the exact oracle
 };

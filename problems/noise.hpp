@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fast_paths.hpp"
 #include "core/params.hpp"
 #include "core/problem.hpp"
 #include "core/rng.hpp"
@@ -83,8 +84,10 @@ class GradientNoise {
   std::vector<double> largest_;  // min-heap of the kHillMaxK + 1 largest norms, capacity reserved up front
 };
 
-// "Exact gradient + noise": the oracle of problems whose randomness is only the gradient noise model.
-class ExactGradientOracle final : public Oracle {
+// "Exact gradient + noise": the oracle of problems whose randomness is only the gradient noise model. Its
+// fast path (core/fast_paths.hpp): cheap block gradients from the problem's block_gradient when it has
+// them and the noise is off (noise is drawn for the whole vector).
+class ExactGradientOracle final : public Oracle, public OracleFastPaths {
  public:
   ExactGradientOracle(const Problem& problem, const NoiseOptions& options, RandomStream& noise)
       : problem_(problem), noise_stream_(noise), noise_(options, problem.dim()) {}
@@ -93,11 +96,9 @@ class ExactGradientOracle final : public Oracle {
     noise_.apply(g, batch, noise_stream_);
   }
   void report(RunStats& stats) const override { noise_.report(stats); }
-  // Noise is drawn for the whole vector, so only noiseless oracles of problems with cheap blocks qualify.
+  OracleFastPaths* fast_paths() override { return this; }
   bool has_cheap_block_gradient() const override { return problem_.has_block_gradient() && !noise_.active(); }
-  void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block,
-                             int batch) override {
-    if (!has_cheap_block_gradient()) return Oracle::sample_block_gradient(x, begin, size, g_block, batch);
+  void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block, int) override {
     problem_.block_gradient(x, begin, size, g_block);
   }
 

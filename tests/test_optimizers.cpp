@@ -2,10 +2,13 @@
 // values, Monte Carlo checks with tolerances from the standard error, and parameter validation.
 #include <Eigen/Dense>
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numbers>
+#include <typeinfo>
 
+#include "core/fast_paths.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 #include "core/rng.hpp"
@@ -583,6 +586,72 @@ TEST_CASE("quantizer: stochastic rounding is unbiased, nearest rounding errs by 
   // b = 1 is sign(v) * max|v|.
   quantize(v, out, 1, 0.0, Rounding::nearest, rng);
   for (int i = 0; i < d; ++i) CHECK(out[i] == (v[i] >= 0 ? 1.0 : -1.0));
+}
+
+// ---- lockstep groups -----------------------------------------------------------------------------------
+
+namespace {
+
+// Gradient descent that offers a lockstep path which does nothing but record the classes of the group it
+// was handed, then declines (returns false), so the runs go on run by run.
+class LockstepProbe final : public Optimizer, public OptimizerFastPaths {
+ public:
+  explicit LockstepProbe(std::vector<bool>& calls_one_class) : calls_one_class_(calls_one_class) {}
+  void prepare(const Problem& problem) override { x_.resize(problem.dim()), g_.resize(problem.dim()); }
+  void start(ConstVecRef x0, RunStreams&) override { x_ = x0; }
+  void step(long, double eta, Oracle& oracle) override {
+    oracle.sample_gradient(x_, g_, 1);
+    x_ -= eta * g_;
+  }
+  OptimizerFastPaths* fast_paths() override { return this; }
+  bool steps_lockstep(std::span<Optimizer* const> optimizers, long, long, const Schedule&,
+                      std::span<Oracle* const>) override {
+    bool one_class = true;
+    for (Optimizer* o : optimizers) one_class = one_class && typeid(*o) == typeid(LockstepProbe);
+    calls_one_class_.push_back(one_class);
+    return false;
+  }
+  ConstVecRef iterate() const override { return x_; }
+
+ private:
+  std::vector<bool>& calls_one_class_;
+  Vec x_, g_;
+};
+
+}  // namespace
+
+TEST_CASE("the run loop hands a lockstep path only groups of one optimizer class", "[optimizers][lockstep]") {
+  // OptimizerFastPaths::steps_lockstep may static_cast every member of its group to its own class: a group
+  // that mixes classes must step run by run, with each run's result that of the run alone.
+  Vec c(4);
+  c << 1.0, -2.0, 0.5, 3.0;
+  TestProblem problem(c, 0.0, ProblemFacts{});
+  RunPlan plan;
+  plan.steps = 50;
+  plan.checkpoints = {0, 10, 50};
+  plan.metrics = {Metric::value};
+  const Schedule schedule = constant_step(0.3);
+  std::vector<bool> calls;
+  LockstepProbe probe_a(calls), probe_b(calls);
+  auto sgd = optimizer("sgd");
+  RunStreams s0(1, 0), s1(1, 1), s2(1, 2);
+
+  Optimizer* same[] = {&probe_a, &probe_b};
+  RunStreams* same_streams[] = {&s0, &s1};
+  run_lockstep(problem, same, schedule, plan, same_streams);
+  REQUIRE(!calls.empty());  // one call per segment: the path is offered to a group of one class
+  CHECK(std::all_of(calls.begin(), calls.end(), [](bool one) { return one; }));
+
+  calls.clear();
+  Optimizer* mixed[] = {&probe_a, &probe_b, sgd.get()};
+  RunStreams* mixed_streams[] = {&s0, &s1, &s2};
+  const std::vector<RunResult> together = run_lockstep(problem, mixed, schedule, plan, mixed_streams);
+  CHECK(calls.empty());
+  RunStreams alone_streams(1, 2);
+  auto sgd_alone = optimizer("sgd");
+  const RunResult alone = run_one(problem, *sgd_alone, schedule, plan, alone_streams);
+  REQUIRE(together[2].status == RunStatus::ok);
+  CHECK(std::memcmp(together[2].traces.data(), alone.traces.data(), alone.traces.size() * sizeof(double)) == 0);
 }
 
 // ---- validation and conformance ----------------------------------------------------------------------

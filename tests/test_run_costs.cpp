@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "core/fast_paths.hpp"
 #include "core/registry.hpp"
 #include "core/run.hpp"
 #include "problems/least_squares.hpp"
@@ -31,19 +32,24 @@ ParamSet resolve(ComponentKind kind, const std::string& key, const std::map<std:
 // The ground truth: an oracle that counts what is drawn from it, as Optimizer::gradient_evaluations defines
 // it (batch B counts B; a block of s of d coordinates counts B s / d when the inner oracle's block gradients
 // are cheap, B otherwise).
-struct CountingOracle final : Oracle {
+// Without cheap block gradients a block method draws a full gradient (sample_gradient) for each block.
+struct CountingOracle final : Oracle, OracleFastPaths {
   Oracle& inner;
+  OracleFastPaths* inner_cheap;  // the inner oracle's fast paths when its block gradients are cheap
   double samples = 0.0;
   Eigen::Index dim;
-  CountingOracle(Oracle& o, Eigen::Index d) : inner(o), dim(d) {}
+  CountingOracle(Oracle& o, Eigen::Index d) : inner(o), inner_cheap(o.fast_paths()), dim(d) {
+    if (inner_cheap && !inner_cheap->has_cheap_block_gradient()) inner_cheap = nullptr;
+  }
   void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
     samples += batch;
     inner.sample_gradient(x, g, batch);
   }
-  bool has_cheap_block_gradient() const override { return inner.has_cheap_block_gradient(); }
+  OracleFastPaths* fast_paths() override { return this; }
+  bool has_cheap_block_gradient() const override { return inner_cheap != nullptr; }
   void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g, int batch) override {
-    samples += inner.has_cheap_block_gradient() ? double(batch) * double(size) / double(dim) : double(batch);
-    inner.sample_block_gradient(x, begin, size, g, batch);
+    samples += double(batch) * double(size) / double(dim);
+    inner_cheap->sample_block_gradient(x, begin, size, g, batch);
   }
 };
 

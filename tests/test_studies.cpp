@@ -258,3 +258,124 @@ TEST_CASE("joined ranges make one axis, and commas inside a formula's parenthese
   CHECK(recorded(plan.configurations[2], "schedule.eta") == "0.5");
   CHECK(plan.configurations[4].label == "sgd eta=1 (= min(1, 2/L))");
 }
+
+// ---- pairings ------------------------------------------------------------------------------------------
+
+namespace {
+// Heavy ball on Lessard's instance beside gradient descent on a quadratic: the two pairs, and not the
+// other two combinations (gradient descent with eta = 1/problem.L has no L on Lessard's instance).
+const std::string kPaired = "[experiment]\nname = paired\nsteps = 50\nreplicates = 2\ncheckpoints = 5\n"
+                            "[problem:lessard]\nname = lessard\nx0 = linspace(3.0, 3.1, 2), linspace(3.4, 3.5, 2)\n"
+                            "[problem:quad]\nname = quadratic\nd = 4\nmu = 0.1\nL = 1, 2\nnoise_scale = 0\n"
+                            "[optimizer:hb]\nname = heavy_ball\ntuning = polyak\n"
+                            "[optimizer:gd]\nname = sgd\n[schedule:gd]\nname = constant\neta = 1/problem.L\n";
+}  // namespace
+
+TEST_CASE("a paired experiment creates exactly the named configurations", "[studies][pairs]") {
+  // Without pairings every problem meets every optimizer, and the formula has no L on Lessard's instance.
+  CHECK_THAT(error_of(kPaired), Catch::Contains("schedule.eta = 1/problem.L: formula '1/problem.L': unknown name "
+                                                "'problem.L'"));
+  const ExperimentPlan plan =
+      plan_of(kPaired + "[pair:cycle]\nproblem = lessard\noptimizer = hb\n[pair:gd]\nproblem = quad\noptimizer = gd\n");
+  REQUIRE(plan.configurations.size() == 6);  // 4 starting points x heavy ball, then 2 values of L x sgd
+  const std::vector<std::string> x0{"3", "3.1", "3.4", "3.5"};
+  for (std::size_t c = 0; c < 4; ++c) {
+    CHECK(plan.configurations[c].problem.key == "lessard");
+    CHECK(plan.configurations[c].optimizer.key == "heavy_ball");
+    CHECK(plan.configurations[c].schedule.key.empty());
+    CHECK(recorded(plan.configurations[c], "problem.x0") == x0[c]);
+  }
+  for (std::size_t c = 4; c < 6; ++c) {
+    CHECK(plan.configurations[c].problem.key == "quadratic");
+    CHECK(plan.configurations[c].optimizer.key == "sgd");
+    CHECK(recorded(plan.configurations[c], "problem.L") == (c == 4 ? "1" : "2"));
+    CHECK(recorded(plan.configurations[c], "schedule.eta") == (c == 4 ? "1" : "0.5"));
+  }
+  // A pair's configurations are those of the same sections in a file of their own: same ids.
+  const ExperimentPlan alone = plan_of(
+      "[experiment]\nname = paired\nsteps = 50\nreplicates = 2\ncheckpoints = 5\n"
+      "[problem]\nname = quadratic\nd = 4\nmu = 0.1\nL = 1, 2\nnoise_scale = 0\n"
+      "[optimizer]\nname = sgd\n[schedule]\nname = constant\neta = 1/problem.L\n");
+  CHECK(alone.configurations[0].id == plan.configurations[4].id);
+  CHECK(alone.configurations[1].id == plan.configurations[5].id);
+  CHECK_THAT(plan.resolved_text, Catch::Contains("\n[pair:cycle]\nproblem = lessard\noptimizer = hb\n"));
+}
+
+TEST_CASE("zip across sections in a pairing varies axes of different sections together", "[studies][pairs]") {
+  const std::string harvey = "[experiment]\nname = zipped\nsteps = 256\nreplicates = 1\ncheckpoints = 5\n"
+                             "[problem]\nname = harvey_lip\nT = 16, 64, 256\n"
+                             "[optimizer]\nname = sgd\nbatch = 1, 2\n"
+                             "[schedule]\nname = horizon_constant\nc = 1, 2, 4\n";
+  const ExperimentPlan plan = plan_of(harvey + "[pair:zipped]\nproblem = problem\noptimizer = optimizer\n"
+                                               "zip = problem.T, schedule.c\n");
+  REQUIRE(plan.configurations.size() == 6);  // (T, c) in step, times the untied batch axis
+  const std::vector<std::string> T{"16", "16", "64", "64", "256", "256"}, c{"1", "1", "2", "2", "4", "4"},
+      batch{"1", "2", "1", "2", "1", "2"};
+  for (std::size_t k = 0; k < 6; ++k) {
+    CHECK(recorded(plan.configurations[k], "problem.T") == T[k]);
+    CHECK(recorded(plan.configurations[k], "schedule.c") == c[k]);
+    CHECK(recorded(plan.configurations[k], "optimizer.batch") == batch[k]);
+  }
+  CHECK(plan_of(harvey).configurations.size() == 18);  // the full product without the pairing
+  // The stored text holds the pairing and plans the same configurations.
+  CHECK_THAT(plan.resolved_text, Catch::Contains("\n[pair:zipped]\nproblem = problem\noptimizer = optimizer\n"
+                                                 "zip = problem.T, schedule.c\n"));
+  const ExperimentPlan replanned = plan_of(plan.resolved_text);
+  REQUIRE(replanned.configurations.size() == 6);
+  for (std::size_t k = 0; k < 6; ++k) CHECK(replanned.configurations[k].id == plan.configurations[k].id);
+
+  // Mistakes, each named with its line.
+  const std::string e1 = error_of(harvey + "[pair:x]\nproblem = harvey\noptimizer = optimizer\nzip = problem.T, schedule.eta\n"
+                                           "colour = red\n");
+  CHECK_THAT(e1, Catch::Contains("studies.ini:16: [pair:x] problem = harvey names no problem section; this file has "
+                                 "[problem] (write the label, or the section's name)"));
+  CHECK_THAT(e1, Catch::Contains("studies.ini:19: unknown [pair:x] key 'colour'"));
+  const std::string e2 = error_of(harvey + "[pair:x]\nproblem = problem\noptimizer = optimizer\nzip = problem.T, schedule.eta\n");
+  CHECK_THAT(e2, Catch::Contains("studies.ini:18: [pair:x] zip names 'schedule.eta', which is not an axis (a parameter "
+                                 "with several values) of [schedule]"));
+  const std::string e3 = error_of(harvey + "[pair:x]\nproblem = problem\noptimizer = optimizer\nzip = problem.T, optimizer.batch\n");
+  CHECK_THAT(e3, Catch::Contains("[pair:x] zip axes 'T' and 'batch' have different lengths (3 and 2)"));
+  const std::string e4 = error_of(kPaired + "[pair:cycle]\nproblem = lessard\noptimizer = hb\n");
+  CHECK_THAT(e4, Catch::Contains("studies.ini:9: [problem:quad] is in no [pair:...] section: with pairings only the "
+                                 "named combinations run; pair it or remove it") &&
+                     Catch::Contains("[optimizer:gd] is in no [pair:...] section"));
+  const std::string e5 = error_of(kPaired + "[pair:cycle]\noptimizer = hb\n");
+  CHECK_THAT(e5, Catch::Contains("[pair:cycle] needs 'problem = LABEL' naming one of [problem:lessard], [problem:quad]"));
+}
+
+// ---- horizons ----------------------------------------------------------------------------------------------
+
+TEST_CASE("runs of different horizons share their random numbers: replicate r of T = 100 and of T = 1000 agree "
+          "bit for bit over the first 100 steps",
+          "[studies][horizons]") {
+  // What a horizon sweep rests on: the streams are keyed by (seed, replicate, purpose) and positioned at the
+  // step, never by T, so a longer run repeats the shorter one's steps (gradient noise, sampling, optimizer
+  // draws) exactly before it goes on. Schedules that do not depend on T keep the iterates equal too.
+  const std::string text = "[experiment]\nname = horizons\nreplicates = 3\ncheckpoint_steps = 1, 7, 50, 100\n"
+                           "views = last, uniform\n"
+                           "[problem]\nname = quadratic\nd = 8\nmu = 0.1\nL = 1\nnoise_scale = 0.5\n"
+                           "[optimizer:sgd]\nname = sgd\n"
+                           "[optimizer:hb]\nname = heavy_ball\nbeta = 0.5\nblocks = 2\nblock_rule = random\n"
+                           "[schedule]\nname = inv_sqrt\nc = 0.3\n";
+  const PreparedExperiment short_runs(registry(), plan_of(text, {"experiment.steps=100"}), 1);
+  const PreparedExperiment long_runs(registry(), plan_of(text, {"experiment.steps=1000"}), 1);
+  const auto& checkpoints = long_runs.plan().run.checkpoints;  // 0, 1, 7, 50, 100, 1000
+  REQUIRE(short_runs.plan().run.checkpoints == std::vector<long>(checkpoints.begin(), checkpoints.end() - 1));
+  const std::size_t K_short = checkpoints.size() - 1, K_long = checkpoints.size(), V = 2;
+  const std::size_t M = short_runs.metric_names().size();
+  for (std::size_t c = 0; c < 2; ++c)
+    for (long r = 0; r < 3; ++r) {
+      const RunResult a = short_runs.run(c, r, nullptr), b = long_runs.run(c, r, nullptr);
+      REQUIRE(a.status == RunStatus::ok);
+      REQUIRE(b.status == RunStatus::ok);
+      for (std::size_t m = 0; m < M; ++m)
+        for (std::size_t v = 0; v < V; ++v)
+          for (std::size_t k = 0; k < K_short; ++k) {
+            INFO("configuration " << c << ", replicate " << r << ", metric " << m << ", view " << v << ", t = "
+                                  << checkpoints[k]);
+            CHECK(a.traces[(m * V + v) * K_short + k] == b.traces[(m * V + v) * K_long + k]);
+          }
+      // and the long run goes on: its last value is not the short run's.
+      CHECK(b.traces[K_long - 1] != a.traces[K_short - 1]);
+    }
+}

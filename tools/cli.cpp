@@ -908,6 +908,7 @@ int command_describe(const DescribeArgs& args, const Invocation&) {
     print_params({ComponentKind::schedule, "experiment", "the [experiment] section of an experiment file",
                   ExperimentOptions::params().specs(), "built-in"},
                  "experiment section [experiment]");
+    std::cout << "\n" << experiment_file_syntax();
     return kExitOk;
   }
   bool found = false;

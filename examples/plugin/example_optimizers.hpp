@@ -11,6 +11,7 @@
 
 #include <cmath>
 
+#include "core/fast_paths.hpp"
 #include "core/optimizer.hpp"
 #include "core/params.hpp"
 
@@ -67,6 +68,7 @@ class CoordinateSgd final : public Optimizer {
   void prepare(const Problem& problem) override {
     x_.resize(problem.dim());
     g_.resize(problem.dim());
+    block_gradients_.prepare(problem.dim());
   }
   void start(ConstVecRef x0, RunStreams& streams) override {
     x_ = x0;
@@ -75,14 +77,11 @@ class CoordinateSgd final : public Optimizer {
   }
   void step(long, double eta, Oracle& oracle) override {
     const auto i = Eigen::Index(stream_->below(std::uint64_t(x_.size())));
-    // One coordinate of a stochastic gradient: cheap when the oracle can compute a block, else a full one.
-    if (oracle.has_cheap_block_gradient()) {
-      oracle.sample_block_gradient(x_, i, 1, g_.segment(i, 1), int(options_.batch));
-      coordinates_ += 1;
-    } else {
-      oracle.sample_gradient(x_, g_, int(options_.batch));
-      coordinates_ += double(x_.size());
-    }
+    // One coordinate of a stochastic gradient: cheap when the oracle can compute a block (core/fast_paths.hpp),
+    // else a full one is computed and counted.
+    const bool cheap = block_gradients_.bind(oracle);
+    block_gradients_.sample(x_, i, 1, g_.segment(i, 1), int(options_.batch));
+    coordinates_ += cheap ? 1.0 : double(x_.size());
     x_[i] -= eta * g_[i];
   }
   ConstVecRef iterate() const override { return x_; }
@@ -91,6 +90,7 @@ class CoordinateSgd final : public Optimizer {
  private:
   CoordinateSgdOptions options_;
   Vec x_, g_;
+  BlockGradientSampler block_gradients_;
   RandomStream* stream_ = nullptr;
   double coordinates_ = 0;
 };
