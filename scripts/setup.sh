@@ -2,7 +2,7 @@
 # Installs ratelab's build dependencies from Debian's packages (a no-op when they are present), then
 # configures and builds the release preset into build/release.
 #   bash scripts/setup.sh            # install + configure + build
-#   RATELAB_PRESET=debug bash scripts/setup.sh
+#   RATELAB_PRESET=asan bash scripts/setup.sh     # the sanitizer build (ASan + UBSan) into build/asan
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -426,7 +426,7 @@ TEST_CASE("summary recovers an exact power-law exponent to 1e-9, with counts and
   CHECK_THAT(config_error_of([&] { tools::summary(options, data, text); }), Catch::Contains("needs fit_from < fit_to"));
 }
 
-TEST_CASE("summary and inspect read a file a window of configurations at a time, with the output of the whole file",
+TEST_CASE("summary, inspect and compare read a file a window of configurations at a time, with the output of the whole file",
           "[analysis][window]") {
   // The study of power_law_data written to a file: a diverged run, an errored one with its message, a run
   // statistic.
@@ -485,6 +485,18 @@ TEST_CASE("summary and inspect read a file a window of configurations at a time,
       CHECK_THAT(expected.str(), Catch::Contains("oracle threw: bad alloc"));
     }
   }
+  // compare reads only the two configurations it compares.
+  for (const bool csv : {false, true})
+    for (const auto& [a, b] : {std::pair{"0", "2"}, std::pair{"2", "1"}}) {
+      tools::CompareOptions options;
+      options.csv = csv;
+      options.a = a, options.b = b;
+      options.bootstrap = 50;
+      std::ostringstream expected, streamed;
+      REQUIRE(tools::compare(options, whole, expected) == 0);
+      REQUIRE(tools::compare(options, reader, streamed) == 0);
+      CHECK(streamed.str() == expected.str());
+    }
 }
 
 TEST_CASE("compare: paired difference under common random numbers", "[analysis]") {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <optional>
 #include <cmath>
 #include <cstdio>
@@ -475,8 +476,10 @@ int summary(const SummaryOptions& options, const results::TraceReader& reader, s
 
 // ---- compare ------------------------------------------------------------------------------------------
 
-int compare(const CompareOptions& options, const TraceData& data, std::ostream& out) {
-  check_trace_data(data);
+namespace {
+
+// compare on `data` (the whole file or its outline); configuration c's runs are runs_of(c), as summary's.
+int compare_of(const CompareOptions& options, const TraceData& data, const RunSource& runs_of, std::ostream& out) {
   const std::size_t m = metric_column(data, options.metric);
   const auto views = selected_views(data, options.views);
   const std::size_t a = resolve_configuration(data, options.a, "a");
@@ -493,9 +496,13 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
                                   "diff_lo", "diff_hi", "mean_diff", "mean_diff_se", "fraction_a_smaller"};
   const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
   std::vector<std::vector<std::string>> rows;
+  const auto column = [&](std::size_t c, std::size_t v) -> Eigen::VectorXd {
+    const auto [runs_data, index] = runs_of(c);
+    return replicate_matrix(runs_data, metric_column(runs_data, options.metric), index, v).col(Eigen::Index(k));
+  };
   for (std::size_t v : views) {
-    const Eigen::VectorXd col_a = replicate_matrix(data, m, a, v).col(Eigen::Index(k));
-    const Eigen::VectorXd col_b = replicate_matrix(data, m, b, v).col(Eigen::Index(k));
+    const Eigen::VectorXd col_a = column(a, v);
+    const Eigen::VectorXd col_b = column(b, v);
     std::span<const double> va(col_a.data(), std::size_t(col_a.size())), vb(col_b.data(), std::size_t(col_b.size()));
     RandomStream stream = results::bootstrap_stream(
         data, options.seed, {{a, b}, data.layout.views[v], data.layout.metrics[m], checkpoints[k]});
@@ -518,6 +525,29 @@ int compare(const CompareOptions& options, const TraceData& data, std::ostream& 
   }
   print_table(header, rows, options.csv, out);
   return 0;
+}
+
+}  // namespace
+
+int compare(const CompareOptions& options, const TraceData& data, std::ostream& out) {
+  check_trace_data(data);
+  return compare_of(options, data, [&](std::size_t c) { return RunsOf{data, c}; }, out);
+}
+
+int compare(const CompareOptions& options, const results::TraceReader& reader, std::ostream& out) {
+  const TraceData& outline = reader.outline();
+  metric_column(outline, options.metric);  // an unknown metric is named before anything is read
+  // Only the two configurations compared are read, each on its own (memory: two configurations' runs of
+  // one metric).
+  std::map<std::size_t, TraceData> read;
+  return compare_of(options, outline, [&](std::size_t c) {
+    auto it = read.find(c);
+    if (it == read.end()) {
+      it = read.emplace(c, reader.window(c, c + 1, {options.metric})).first;
+      check_trace_data(it->second);
+    }
+    return RunsOf{it->second, 0};
+  }, out);
 }
 
 // ---- inspect ------------------------------------------------------------------------------------------

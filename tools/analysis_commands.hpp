@@ -83,6 +83,8 @@ inline constexpr std::size_t analysis_window_bytes = std::size_t(16) << 20;
 int summary(const SummaryOptions& options, const results::TraceReader& reader, std::ostream& out,
             std::size_t window_bytes = analysis_window_bytes);
 int compare(const CompareOptions& options, const results::TraceData& data, std::ostream& out);
+// The same from a file of which only the two configurations compared are read (one metric).
+int compare(const CompareOptions& options, const results::TraceReader& reader, std::ostream& out);
 // What a file holds: its layout, provenance and experiment text, and its configurations as a table of the
 // parameters that vary (those they share listed once); `all`: every parameter of every configuration.
 int inspect(const results::TraceData& data, std::ostream& out, bool all = false);

@@ -437,7 +437,7 @@ int command_summary(const AnalysisArgs<tools::SummaryOptions>& args, const Invoc
   return tools::summary(args.options, results::TraceReader(args.file), std::cout);
 }
 int command_compare(const AnalysisArgs<tools::CompareOptions>& args, const Invocation&) {
-  return tools::compare(args.options, results::read_trace_file(args.file), std::cout);
+  return tools::compare(args.options, results::TraceReader(args.file), std::cout);
 }
 int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&) {
   return tools::plot(args.options, results::read_trace_file(args.file), std::cout);
