@@ -11,7 +11,9 @@ import numpy as np
 import ratelab
 from conftest import trace_arrays
 
-LONG = {"experiment.steps": 200000, "experiment.replicates": 8, "experiment.checkpoints": 20}
+# Long enough that the SIGINT lands during the runs: with the fast paths (issue 16) 200000 steps finished within
+# the 1 s wait below and the signal hit the conversion afterwards.
+LONG = {"experiment.steps": 2000000, "experiment.replicates": 8, "experiment.checkpoints": 20}
 
 CHILD = """
 import sys, ratelab
