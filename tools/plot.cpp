@@ -64,6 +64,9 @@ ParamTable<PlotOptions> PlotOptions::params() {
       param(&PlotOptions::row, "row", unconstrained(), "one row of panels per value of this parameter (or view)"),
       param(&PlotOptions::col, "col", unconstrained(), "one column of panels per value of this parameter (or view)"),
       param(&PlotOptions::share_y, "share_y", unconstrained(), "panels share one y range (false: each its own)"),
+      param(&PlotOptions::x, "x", one_of(results::kBudgetNames),
+            "x axis: step, gradient_evaluations (oracle samples) or elapsed_seconds; a recorded budget puts each "
+            "curve at the median over its finished runs"),
       param(&PlotOptions::xscale, "xscale", one_of({"auto", "log", "linear"}),
             "x axis; auto: linear when the checkpoints are evenly spaced, else log"),
       param(&PlotOptions::yscale, "yscale", one_of({"log", "linear"}), "y axis"),
@@ -191,6 +194,14 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   const auto configs = select_configurations(data, options.curves.where);
   const stats::Statistic center = center_statistic(options.curves.center);
   const auto& layout = data.layout;
+  const results::Budget budget = results::parse_budget(options.x);
+  const bool budget_axis = budget != results::Budget::step;
+  if (budget_axis && (options.theory || !options.theory_formula.empty()))
+    throw ConfigError({std::string(options.theory ? "theory (a power law c t^-p)" : "theory_formula = '" +
+                                                        options.theory_formula + "'") +
+                           " is a function of t and cannot be drawn against x = " + options.x,
+                       "theory curves are functions of t: draw them with --x step (the default), or leave them out "
+                       "(--theory=false, --theory-formula=; a preset's stored [plot] section may set them)"});
 
   PlotData plot;
   plot.metric = layout.metrics[m];
@@ -210,7 +221,7 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   for (std::size_t j = 2; even && j < positive.size(); ++j)
     even = std::abs((positive[j] - positive[j - 1]) - (positive[1] - positive[0])) <= 1;
   plot.x_log = options.xscale == "log" || (options.xscale == "auto" && !even);
-  plot.x_label = "t (iterations)";
+  plot.x_label = budget_axis ? results::budget_label(budget) : "t (iterations)";
   std::vector<std::size_t> columns;  // the checkpoints drawn: a log axis has no t = 0
   for (std::size_t k = 0; k < layout.checkpoints.size(); ++k)
     if (!plot.x_log || layout.checkpoints[k] > 0) {
@@ -515,6 +526,18 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
       if (dims.count(channel)) key_parts.push_back(dims.at(channel).pair_texts[index_in(channel, i)]);
     curve.key = join(key_parts, ", ");
     const stats::ReplicateMatrix runs = replicate_matrix(data, m, c, v);
+    if (budget_axis) {
+      // The median over the finished runs: a run that stopped early (diverged, interrupted) tells what its
+      // checkpoints cost while it ran, but would pull the median towards a shorter run at each checkpoint.
+      stats::ReplicateMatrix spent = results::budget_matrix(data, c, budget);
+      for (Eigen::Index r = 0; r < spent.rows(); ++r)
+        if (data.status[results::run_index(data, c, std::size_t(r))] != RunStatus::ok) spent.row(r).setConstant(kNaN);
+      const stats::ReplicateCurve median = stats::replicate_curve(spent, stats::Statistic::median());
+      for (std::size_t k : columns) curve.x.push_back(median.used[k] > 0 ? median.value[k] : kNaN);
+      if (std::none_of(curve.x.begin(), curve.x.end(), [](double x) { return std::isfinite(x); }))
+        plot.warnings.push_back("plot: '" + config.label + "' has no finished run with " + options.x +
+                                " recorded: it has no position on this x axis and is not drawn");
+    }
     curve.series.push_back(make_series(runs, center, SeriesRole::center, options.curves.center));
     if (options.band.size() == 2) {
       curve.series.push_back(make_series(runs, stats::Statistic::quantile(options.band[0]), SeriesRole::band_low,
@@ -642,11 +665,12 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   for (const auto& panel : plot.panels)
     for (std::size_t i = 0; i < panel.curves.size(); ++i)
       for (std::size_t j = panel.curves.size(); j-- > i + 1;) {
-        const auto& under = panel.curves[i].series.front().value;
-        const auto& over = panel.curves[j].series.front().value;
-        const bool same = std::equal(under.begin(), under.end(), over.begin(), over.end(), [](double a, double b) {
-          return a == b || (std::isnan(a) && std::isnan(b));
-        });
+        const auto equal = [](const std::vector<double>& a, const std::vector<double>& b) {
+          return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                            [](double u, double v) { return u == v || (std::isnan(u) && std::isnan(v)); });
+        };
+        const bool same = equal(panel.curves[i].series.front().value, panel.curves[j].series.front().value) &&
+                          equal(panel.curves[i].x, panel.curves[j].x);
         if (!same) continue;
         // Two lines, each about as wide as the entries above, so the legend does not widen the figure.
         const std::string text = panel.curves[i].key + ": hidden under";
@@ -660,7 +684,7 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
 }
 
 void write_plot_tsv(const PlotData& plot, std::ostream& out) {
-  out << "panel\trow\tcol\tview\tconfiguration\tlabel\tcolor\tdash\tseries\tt\tvalue\treplicates_used\n";
+  out << "panel\trow\tcol\tview\tconfiguration\tlabel\tcolor\tdash\tseries\tt\tvalue\treplicates_used\tx\n";
   auto value_of = [&](const std::string& channel, std::size_t index) {
     for (const auto& e : plot.encodings)
       if (e.channel == channel) return e.values[index];
@@ -669,17 +693,19 @@ void write_plot_tsv(const PlotData& plot, std::ostream& out) {
   for (std::size_t p = 0; p < plot.panels.size(); ++p) {
     const PlotPanel& panel = plot.panels[p];
     const std::string where = std::to_string(p) + '\t' + value_of("row", panel.row) + '\t' + value_of("col", panel.column);
-    auto rows = [&](const std::string& head, const PlotSeries& series) {
-      for (std::size_t j = 0; j < plot.t.size(); ++j)
+    auto rows = [&](const std::string& head, const PlotSeries& series, const std::vector<double>& curve_x) {
+      for (std::size_t j = 0; j < plot.t.size(); ++j) {
+        const double x = !curve_x.empty() ? curve_x[j] : !plot.x.empty() ? plot.x[j] : double(plot.t[j]);
         out << where << '\t' << head << '\t' << series.name << '\t' << plot.t[j] << '\t' << exact(series.value[j]) << '\t'
-            << (series.used.empty() ? std::string() : std::to_string(series.used[j])) << '\n';
+            << (series.used.empty() ? std::string() : std::to_string(series.used[j])) << '\t' << exact(x) << '\n';
+      }
     };
     for (const auto& curve : panel.curves)
       for (const auto& series : curve.series)
         rows(curve.view + '\t' + std::to_string(curve.configuration) + '\t' + curve.label + '\t' +
                  value_of("color", curve.color) + '\t' + value_of("dash", curve.dash),
-             series);
-    for (const auto& series : panel.theory) rows("\t\ttheory\t\t", series);
+             series, curve.x);
+    for (const auto& series : panel.theory) rows("\t\ttheory\t\t", series, {});
   }
 }
 
@@ -814,8 +840,9 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
     for (std::size_t c = 0; c < panel.curves.size(); ++c) {
       s << "$p" << p << "c" << c << " << EOD\n";
       const auto& series = panel.curves[c].series;
+      const auto& curve_x = panel.curves[c].x;
       for (std::size_t j = 0; j < plot.t.size(); ++j) {
-        s << x_text(j);
+        s << (curve_x.empty() ? x_text(j) : gp_number(curve_x[j]));
         for (const auto& one : series) {
           const double v = one.value[j];
           s << ' ' << gp_number(floor > 0 && v <= 0 ? floor : v);
@@ -847,7 +874,17 @@ std::string gnuplot_script(const PlotData& plot, const PlotOptions& options) {
     }
     s << "set yrange [" << gp_number(lo) << ":" << gp_number(hi) << "]\n";
   }
-  s << "set xrange [" << x_text(0) << ":" << x_text(plot.t.size() - 1) << "]\n";
+  // The x range: the checkpoints, or with per-curve budgets (plot --x) every curve's drawable positions.
+  double x_lo = std::numeric_limits<double>::infinity(), x_hi = -x_lo;
+  for (const auto& panel : plot.panels)
+    for (const auto& curve : panel.curves)
+      for (double v : curve.x)
+        if (std::isfinite(v) && (!plot.x_log || v > 0)) x_lo = std::min(x_lo, v), x_hi = std::max(x_hi, v);
+  bool per_curve_x = false;
+  for (const auto& panel : plot.panels)
+    for (const auto& curve : panel.curves) per_curve_x = per_curve_x || !curve.x.empty();
+  if (!per_curve_x) s << "set xrange [" << x_text(0) << ":" << x_text(plot.t.size() - 1) << "]\n";
+  else if (x_lo < x_hi) s << "set xrange [" << gp_number(x_lo) << ":" << gp_number(x_hi) << "]\n";
   s << "set multiplot title " << text(plot.title) << plain << "\n";
 
   auto screen_x = [&](double inches) { return short_real(inches / width); };

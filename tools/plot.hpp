@@ -41,6 +41,9 @@ struct PlotOptions {
   // Encodings: a parameter key ("schedule.c", "optimizer"), or "view"; empty: derived.
   std::string color, dash, row, col;
   bool share_y = true;             // panels share one y range
+  // The x axis: step | gradient_evaluations | elapsed_seconds (results::Budget); a recorded budget puts each
+  // curve at the median over its finished runs of what they spent up to each checkpoint.
+  std::string x = "step";
   std::string xscale = "auto";     // auto | log | linear; auto: linear when the checkpoints are evenly spaced
   std::string yscale = "log";      // log | linear
   std::string size;                // "W,H" with a unit in | cm (e.g. "6in,4in", "16cm,9cm"); empty: derived
@@ -75,6 +78,10 @@ struct PlotCurve {
   std::size_t color = 0, dash = 0;  // index of its value in the color / dash encoding
   std::vector<PlotSeries> series;   // center first; a fitted power law last when asked
   double fitted_c = 0;
+  // Its own x positions, per t, when the x axis is a recorded budget (x = gradient_evaluations or
+  // elapsed_seconds): the median over the configuration's finished runs (status ok) with a finite value, NaN
+  // where none has one. Empty: the plot's x (or t).
+  std::vector<double> x;
 };
 struct PlotPanel {
   std::size_t row = 0, column = 0;
@@ -114,7 +121,8 @@ struct PlotData {
 
 PlotData plot_data(const PlotOptions& options, const results::TraceData& data);
 // Tidy table, one row per (panel, curve, series, t):
-// panel row col view configuration label color dash series t value replicates_used; reals round-trip.
+// panel row col view configuration label color dash series t value replicates_used x; reals round-trip;
+// x is where the point is drawn (t, a profile's tau, or the curve's median budget).
 void write_plot_tsv(const PlotData& plot, std::ostream& out);
 // The gnuplot script that draws `plot` into options.output (terminal chosen by its extension).
 std::string gnuplot_script(const PlotData& plot, const PlotOptions& options);
