@@ -915,7 +915,7 @@ TEST_CASE("plot on a log axis: values <= 0 are drawn at a marked floor and repor
   // The numbers in --data stay the true ones: 0, not the floor.
   std::ostringstream tsv;
   tools::write_plot_tsv(plot, tsv);
-  CHECK_THAT(tsv.str(), Catch::Contains("\tmedian\t1000\t0\t6\n"));
+  CHECK_THAT(tsv.str(), Catch::Contains("\tmedian\t1000\t0\t6\t1000\n"));
   // plot() says it on the warnings stream.
   options.output = "";
   options.data = (scratch_dir("zero") / "zero.tsv").string();
