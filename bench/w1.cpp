@@ -4,7 +4,10 @@
 // by bench/compare.sh; the breakdown printed here comes from in-process clocks.
 //
 //   ratelab_bench_w1 [--d 128] [--T 100000] [--R 64] [--threads 1] [--heavy] [--lockstep 8] [-o FILE.h5]
-//                    [--csv FILE.csv]
+//                    [--csv FILE.csv] [--targets 1e-2,1e-3,1e-4]
+//
+// --targets: hitting times of subopt recorded in the run loop (experiment.targets, at the automatic
+// target_check_every), to measure what the target checks cost against the same job without them.
 //
 // Output: one JSON line on stderr in the peers' format (final suboptimality mean, median, SE), and the
 // R x 40 array S[r][k] = f(x_{t_k}) - f* for the workload's 40 checkpoints (t = 1 .. T) as CSV if asked.
@@ -44,7 +47,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   int lockstep = int(ratelab::kMaxLockstep);  // runs stepped together (1: one at a time)
   bool heavy = false;
-  std::string out = "out/bench_w1.h5", csv;
+  std::string out = "out/bench_w1.h5", csv, targets;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -62,9 +65,10 @@ int main(int argc, char** argv) {
     else if (a == "--lockstep") lockstep = std::stoi(next());
     else if (a == "-o") out = next();
     else if (a == "--csv") csv = next();
+    else if (a == "--targets") targets = next();
     else {
       std::fprintf(stderr, "unknown argument %s\nusage: %s [--d 128] [--T 100000] [--R 64] [--threads 1] [--heavy] [--lockstep 8] "
-                   "[-o FILE.h5] [--csv FILE.csv]\n", a.c_str(), argv[0]);
+                   "[-o FILE.h5] [--csv FILE.csv] [--targets 1e-2,1e-3,1e-4]\n", a.c_str(), argv[0]);
       return 2;
     }
   }
@@ -103,7 +107,8 @@ int main(int argc, char** argv) {
   const std::string experiment = "[experiment]\nname = w1\nsteps = " + std::to_string(T) +
                                  "\nreplicates = " + std::to_string(R) +
                                  "\ncheckpoints = 41\nviews = last\nmetrics = subopt\nseed = 1\n"
-                                 "divergence_check_every = 64\n"
+                                 "divergence_check_every = 64\n" +
+                                 (targets.empty() ? std::string() : "targets = " + targets + "\n") +
                                  "[problem]\nname = w1_instance\n"
                                  "[optimizer]\nname = sgd\n"
                                  "[schedule]\nname = inv_sqrt\nc = 0.5\n";

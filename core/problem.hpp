@@ -91,6 +91,11 @@ class Problem {
   // Only called when facts().x_star_known.
   virtual ConstVecRef x_star() const;
 
+  // What one evaluation of F (or of its exact gradient) at one point costs, in oracle samples: 1 for a
+  // problem whose value costs about a stochastic gradient; a finite-sum problem that streams its n rows says n.
+  // The run loop spaces its target checks by it (target_check_interval in core/run.hpp).
+  virtual double evaluation_cost() const { return 1.0; }
+
   virtual std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const = 0;
   // Attributes recorded with every run of this instance (how f* was computed, realized condition number).
   virtual RunStats instance_stats() const { return {}; }

@@ -24,7 +24,24 @@ ParamTable<RunOptions> RunOptions::params() {
             "a run whose ||x|| exceeds this (or becomes NaN/Inf) stops with status diverged"),
       param(&O::divergence_check_every, "divergence_check_every", at_least(1),
             "steps between divergence checks (also at every checkpoint and at T); larger values let optimizers fuse their steps between checks (sgd with the least-squares row oracle)"),
+      param(&O::targets, "targets", unconstrained(),
+            "targets of target_metric whose hitting times every run records: the first step at which the metric of "
+            "the last iterate is < each target (checked every target_check_every steps and at every checkpoint), "
+            "and the best value so far at each checkpoint; empty: none"),
+      choice(&O::target_metric, "target_metric",
+             {{"value", Metric::value}, {"subopt", Metric::subopt}, {"dist2", Metric::dist2}, {"gradnorm2", Metric::gradnorm2}},
+             "the metric the targets are levels of (one the problem provides)"),
+      param(&O::target_check_every, "target_check_every", nonnegative(),
+            "steps between target checks; 0: automatic, max(1, ceil(10 c)) with c the cost of one evaluation in "
+            "oracle samples (the problem's rows for finite sums, 1 otherwise and for dist2): about 10% of the steps' cost"),
   };
+}
+
+long target_check_interval(const RunOptions& options, const Problem& problem) {
+  if (options.target_check_every > 0) return options.target_check_every;
+  const double cost = options.target_metric == Metric::dist2 ? 1.0 : problem.evaluation_cost();
+  // A cost beyond any horizon means "at the checkpoints only": capped so the conversion stays defined.
+  return std::max(1L, long(std::ceil(10.0 * std::min(cost, 1e17))));
 }
 
 namespace {
@@ -327,6 +344,93 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 namespace {
 
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The run loop's side of RunOptions::targets, shared by the runs of a group: which metric, how often, and
+// whether the checkpoints' own evaluation (after the loop) already gives the metric of the last iterate.
+struct TargetPlan {
+  bool active = false;
+  Metric metric = Metric::subopt;
+  long interval = 1;
+  // The checkpoints record target_metric of the `last` view: their values are folded in after the loop
+  // (fold_checkpoint_targets) instead of being evaluated twice.
+  bool from_checkpoints = false;
+  std::size_t checkpoint_trace = 0;  // (m * V + v) of that trace in RunResult::traces
+
+  TargetPlan(const RunPlan& plan, const Problem& problem) {
+    active = !plan.targets.empty();
+    if (!active) return;
+    metric = plan.target_metric;
+    interval = target_check_interval(plan, problem);
+    const auto m = std::find(plan.metrics.begin(), plan.metrics.end(), metric);
+    const auto v = std::find(plan.views.begin(), plan.views.end(), View::last);
+    from_checkpoints = m != plan.metrics.end() && v != plan.views.end();
+    if (from_checkpoints)
+      checkpoint_trace = std::size_t(m - plan.metrics.begin()) * plan.views.size() + std::size_t(v - plan.views.begin());
+  }
+  // Whether the loop evaluates the metric after step t: every interval steps, and at a checkpoint unless the
+  // checkpoint's own evaluation gives it (then it is folded in after the loop, not evaluated twice).
+  bool due(long t, bool at_checkpoint) const {
+    return active && (at_checkpoint ? !from_checkpoints : t % interval == 0);
+  }
+};
+
+// target_metric at one point; `gradient` is the run's scratch (sized before the loop: nothing allocates here).
+double target_value(const Problem& problem, Metric metric, ConstVecRef x, Vec& gradient) {
+  switch (metric) {
+    case Metric::value: return problem.value(x);
+    case Metric::subopt: return problem.value(x) - problem.facts().f_star.value_or(kNaN);
+    case Metric::dist2: return (x - problem.x_star()).squaredNorm();
+    case Metric::gradnorm2:
+      problem.gradient(x, gradient);
+      return gradient.squaredNorm();
+  }
+  return kNaN;
+}
+
+// One evaluated step: every target not reached before and now beaten (strictly) is reached here.
+void record_target_value(const std::vector<double>& targets, double value, long t, double evaluations, double& best,
+                         RunResult& result) {
+  if (value < best || std::isnan(best)) best = value;
+  for (std::size_t j = 0; j < targets.size(); ++j)
+    if (value < targets[j] && double(t) < result.target_steps[j]) {
+      result.target_steps[j] = double(t);
+      result.target_gradient_evaluations[j] = evaluations;
+    }
+}
+
+// After the loop, when the checkpoints record the target metric of the last iterate: their values are
+// evaluated steps too. A hit at a checkpoint before the loop's first hit moves the hit there; best_so_far
+// takes the checkpoints' running minimum.
+void fold_checkpoint_targets(const RunPlan& plan, const TargetPlan& targets, std::size_t recorded, RunResult& result) {
+  const std::size_t K = plan.checkpoints.size();
+  const double* values = result.traces.data() + targets.checkpoint_trace * K;
+  double best = kNaN;
+  for (std::size_t k = 0; k < recorded; ++k) {
+    if (values[k] < best || std::isnan(best)) best = values[k];
+    if (best < result.best_so_far[k] || std::isnan(result.best_so_far[k])) result.best_so_far[k] = best;
+    for (std::size_t j = 0; j < plan.targets.size(); ++j)
+      if (values[k] < plan.targets[j] && double(plan.checkpoints[k]) < result.target_steps[j]) {
+        result.target_steps[j] = double(plan.checkpoints[k]);
+        result.target_gradient_evaluations[j] = result.gradient_evaluations[k];
+      }
+  }
+}
+
+// Unreached targets: +inf for a run that ended (ok, diverged, nonfinite), NaN for one that did not finish
+// (interrupted) or whose data were never evaluated (error).
+void close_targets(RunResult& result) {
+  if (result.status == RunStatus::error) {
+    std::fill(result.target_steps.begin(), result.target_steps.end(), kNaN);
+    std::fill(result.target_gradient_evaluations.begin(), result.target_gradient_evaluations.end(), kNaN);
+    std::fill(result.best_so_far.begin(), result.best_so_far.end(), kNaN);
+    return;
+  }
+  if (result.status != RunStatus::interrupted) return;
+  for (std::size_t j = 0; j < result.target_steps.size(); ++j)
+    if (result.target_steps[j] == kInf) result.target_steps[j] = result.target_gradient_evaluations[j] = kNaN;
+}
+
 // One run of a lockstep group inside the run loop.
 struct RunInLoop {
   RunResult result;
@@ -334,6 +438,8 @@ struct RunInLoop {
   std::unique_ptr<Oracle> oracle;
   std::size_t recorded = 0;  // checkpoints recorded so far
   bool active = false;       // still stepping
+  double best_target_value = kNaN;  // the lowest target metric evaluated in the loop so far
+  Vec target_gradient;              // scratch of target_value (gradnorm2)
 
   void fail(const std::exception& e) {
     result.status = RunStatus::error;
@@ -360,7 +466,8 @@ void mark_nonfinite(const RunPlan& plan, std::size_t recorded, RunResult& result
 }
 
 // After the step loop: the stored iterates evaluated as one block, the views and extra metrics filled in.
-void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimizer, RunInLoop& run) {
+void finish_run(const Problem& problem, const RunPlan& plan, const TargetPlan& targets, Optimizer& optimizer,
+                RunInLoop& run) {
   RunResult& result = run.result;
   const ViewTracker& views = *run.views;
   const std::size_t K = plan.checkpoints.size(), V = plan.views.size(), M = plan.metrics.size();
@@ -397,6 +504,7 @@ void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimize
         result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
       }
     }
+  if (targets.active && targets.from_checkpoints) fold_checkpoint_targets(plan, targets, recorded, result);
   if (result.status == RunStatus::ok) mark_nonfinite(plan, recorded, result);
   record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
   result.eval_seconds = seconds_since(t_eval);
@@ -422,12 +530,18 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
                            " runs, one stream set each (got " + std::to_string(n) + " optimizers, " +
                            std::to_string(streams.size()) + " stream sets)");
   const std::size_t K = plan.checkpoints.size(), V = plan.views.size(), M = plan.metrics.size();
+  const TargetPlan targets(plan, problem);
   std::vector<RunInLoop> runs(n);
   for (std::size_t r = 0; r < n; ++r) {
     RunInLoop& run = runs[r];
     run.result.traces.assign(M * V * K, kNaN);
     run.result.gradient_evaluations.assign(K, kNaN);
     run.result.elapsed_seconds.assign(K, kNaN);
+    if (targets.active) {
+      run.result.target_steps.assign(plan.targets.size(), kInf);
+      run.result.target_gradient_evaluations.assign(plan.targets.size(), kInf);
+      run.result.best_so_far.assign(K, kNaN);
+    }
     try {
       const Eigen::Index d = problem.dim();
       run.views.emplace(plan, d);
@@ -441,6 +555,11 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
       run.views->start(x0);
       run.result.gradient_evaluations[0] = 0.0;
       run.result.elapsed_seconds[0] = 0.0;
+      if (targets.active && targets.metric == Metric::gradnorm2) run.target_gradient.resize(d);
+      if (targets.due(0, true))
+        record_target_value(plan.targets, target_value(problem, targets.metric, x0, run.target_gradient), 0, 0.0,
+                            run.best_target_value, run.result);
+      if (targets.active) run.result.best_so_far[0] = run.best_target_value;
       run.views->record(run.recorded++, 0, x0);
       run.result.status = RunStatus::ok;
       run.active = true;
@@ -487,6 +606,7 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
       end = std::min(end, next_check);
       if (next_checkpoint < K) end = std::min(end, plan.checkpoints[next_checkpoint]);
       end = std::min(end, (t / kCancelPoll + 1) * kCancelPoll);
+      if (targets.active) end = std::min(end, (t / targets.interval + 1) * targets.interval);
     }
     bool together = false;
     if (active > 1 && one_class) {
@@ -528,9 +648,19 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
           continue;
         }
       }
+      if (targets.due(t, at_checkpoint)) {
+        try {
+          record_target_value(plan.targets, target_value(problem, targets.metric, x, run.target_gradient), t,
+                              optimizers[r]->gradient_evaluations(), run.best_target_value, run.result);
+        } catch (const std::exception& e) {
+          run.fail(e);
+          continue;
+        }
+      }
       if (at_checkpoint) {
         run.result.gradient_evaluations[run.recorded] = optimizers[r]->gradient_evaluations();
         run.result.elapsed_seconds[run.recorded] = elapsed;
+        if (targets.active) run.result.best_so_far[run.recorded] = run.best_target_value;
         run.views->record(run.recorded++, t, x);
       }
       run.result.stop_step = t;
@@ -552,11 +682,12 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
     if (run.result.status != RunStatus::error) {
       run.result.wall_seconds = wall;
       try {
-        finish_run(problem, plan, *optimizers[r], run);
+        finish_run(problem, plan, targets, *optimizers[r], run);
       } catch (const std::exception& e) {
         run.fail(e);
       }
     }
+    if (targets.active) close_targets(run.result);
     results.push_back(std::move(run.result));
   }
   return results;

@@ -54,8 +54,18 @@ struct RunOptions {
   double polydecay_k = 3.0;             // polynomial-decay averaging parameter k >= 0
   double divergence_threshold = 1e100;  // ||x|| above this (or NaN/Inf) ends the run as `diverged`
   long divergence_check_every = 1;      // steps between divergence checks
+  // Hitting times measured in the run loop: the first step at which target_metric of the last iterate is
+  // below each target, checked every target_check_interval() steps and at every checkpoint. Empty: none.
+  std::vector<double> targets;
+  Metric target_metric = Metric::subopt;
+  long target_check_every = 0;          // 0: automatic (target_check_interval)
   static ParamTable<RunOptions> params();
 };
+
+// Steps between two evaluations of the target metric in the run loop: target_check_every when set, otherwise
+// max(1, ceil(10 c)) with c what one evaluation costs in oracle samples (Problem::evaluation_cost; 1 for
+// dist2, which never touches the data), so the checks cost about a tenth of the steps between them.
+long target_check_interval(const RunOptions& options, const Problem& problem);
 
 // What every run of an experiment shares: the run options, and the checkpoints, views and metrics
 // resolved from the experiment's names and its problems.
@@ -83,6 +93,12 @@ struct RunResult {
   // "final_<name>", so run-level writers persist them without knowing about extra metrics.
   std::vector<std::string> extra_names;
   std::vector<double> extra_traces;
+  // Hitting times of RunOptions::targets (empty without targets): per target, the first evaluated step at
+  // which target_metric of the last iterate was < the target, and the gradient evaluations up to that step;
+  // +inf when the run ended (ok, diverged, nonfinite) without reaching it, NaN when not measured (error,
+  // interrupted). best_so_far[k]: the lowest target_metric over the evaluated steps up to checkpoint k
+  // (NaN where not reached).
+  std::vector<double> target_steps, target_gradient_evaluations, best_so_far;
 };
 
 // Runs steps 1..T. Never throws: an exception inside the run is returned as status `error`.

@@ -1423,14 +1423,19 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, const Experimen
         available_intersection = inter;
       }
       first = false;
+      const auto provided = [&] {
+        std::string s;
+        for (Metric x : avail) s += (s.empty() ? "" : ", ") + std::string(metric_name(x));
+        return s;
+      };
       for (Metric m : plan.run.metrics)
         if (!a.count(m))
           throw ConfigError(std::string("metric '") + metric_name(m) + "' is not available for problem '" +
-                            c.problem.key + "' (it provides: " + [&] {
-                              std::string s;
-                              for (Metric x : avail) s += (s.empty() ? "" : ", ") + std::string(metric_name(x));
-                              return s;
-                            }() + ")");
+                            c.problem.key + "' (it provides: " + provided() + ")");
+      if (!plan.run.targets.empty() && !a.count(plan.run.target_metric))
+        throw ConfigError(std::string("experiment.target_metric = ") + metric_name(plan.run.target_metric) +
+                          " is not available for problem '" + c.problem.key + "' (it provides: " + provided() +
+                          "): set experiment.target_metric to one of these, or drop experiment.targets");
       problems_.push_back(plan.options.instance == ExperimentOptions::Instance::shared ? problem : nullptr);
       schedules_.push_back(schedule);
       instance_stats_.push_back(problem->instance_stats());

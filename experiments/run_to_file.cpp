@@ -156,8 +156,11 @@ std::string fingerprint_inputs(const PreparedExperiment& experiment, std::size_t
   }
   text += "stream_salt " + std::to_string(c.salt) + "\n";
   ParamSet run_settings;
+  // Without targets the target keys change nothing the run records: left out, so that files written before
+  // the run loop had targets keep their fingerprints (and their runs can be reused).
+  const bool targets = !plan.run.targets.empty();
   for (const auto& [key, value] : plan.experiment_params.entries())
-    if (!outside_run_fingerprint(key)) run_settings.set(key, value);
+    if (!outside_run_fingerprint(key) && (targets || key.rfind("target", 0) != 0)) run_settings.set(key, value);
   text += "experiment " + run_settings.canonical() + "\n";
   text += "checkpoints";
   for (long t : plan.run.checkpoints) text += " " + std::to_string(t);
@@ -201,6 +204,8 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   layout.checkpoints = plan.run.checkpoints;
   for (View v : plan.run.views) layout.views.push_back(view_name(v));
   layout.metrics = experiment.metric_names();
+  layout.targets = plan.run.targets;
+  if (!layout.targets.empty()) layout.target_metric = metric_name(plan.run.target_metric);
   for (std::size_t c = 0; c < plan.configurations.size(); ++c)
     for (const auto& name : experiment.problem(c, 0)->extra_metric_names())
       if (std::find(layout.extra_metrics.begin(), layout.extra_metrics.end(), name) == layout.extra_metrics.end())
@@ -274,6 +279,13 @@ RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, lon
   }
   res.gradient_evaluations.assign(data.gradient_evaluations.begin() + long(i * K), data.gradient_evaluations.begin() + long((i + 1) * K));
   res.elapsed_seconds.assign(data.elapsed_seconds.begin() + long(i * K), data.elapsed_seconds.begin() + long((i + 1) * K));
+  if (!data.layout.targets.empty()) {
+    const std::size_t T = data.layout.targets.size();
+    res.target_steps.assign(data.target_steps.begin() + long(i * T), data.target_steps.begin() + long((i + 1) * T));
+    res.target_gradient_evaluations.assign(data.target_gradient_evaluations.begin() + long(i * T),
+                                           data.target_gradient_evaluations.begin() + long((i + 1) * T));
+    res.best_so_far.assign(data.best_so_far.begin() + long(i * K), data.best_so_far.begin() + long((i + 1) * K));
+  }
   return res;
 }
 
@@ -301,7 +313,8 @@ void keep_layout_extras(RunResult& run, const std::vector<std::string>& layout_e
 // (at least one configuration).
 std::size_t configuration_window(const results::TraceLayout& layout, std::size_t window_bytes) {
   const std::size_t run_bytes =
-      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 3) * layout.checkpoints.size() + 64;
+      8 * ((layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 3 + (layout.targets.empty() ? 0 : 1)) *
+               layout.checkpoints.size() + 2 * layout.targets.size()) + 64;
   return std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
 }
 
@@ -683,6 +696,7 @@ std::string layout_difference(const results::TraceLayout& a, const results::Trac
   if (a.checkpoints != b.checkpoints) return "their checkpoints differ";
   if (a.views != b.views) return "their views differ";
   if (a.metrics != b.metrics) return "their metrics differ";
+  if (a.targets != b.targets || a.target_metric != b.target_metric) return "their targets differ";
   return "";
 }
 }  // namespace
@@ -730,7 +744,7 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
       if (const std::string why = layout_difference(parts.front().layout, part); !why.empty())
         throw ConfigError("merge: " + inputs[p] + " belongs to a different experiment than " + inputs.front() + " and " +
                           "their layouts differ (" + why + "); a union of experiments needs the same replicates, "
-                          "checkpoints, views and metrics");
+                          "checkpoints, views, metrics and targets");
       if (std::find(names.begin(), names.end(), part.experiment_name) == names.end()) names.push_back(part.experiment_name);
       for (const auto& extra : part.extra_metrics)
         if (std::find(layout.extra_metrics.begin(), layout.extra_metrics.end(), extra) == layout.extra_metrics.end())

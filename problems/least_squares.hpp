@@ -81,6 +81,7 @@ class LeastSquares final : public CompositeProblem {
   LeastSquares(RowMat A, Vec b, const LeastSquaresOptions& options, std::optional<double> known_f_star = {});
 
   Eigen::Index dim() const override { return A_.cols(); }
+  double evaluation_cost() const override { return double(A_.rows()); }  // value(x) streams the n rows
   double smooth_value(ConstVecRef x) const override;
   void smooth_values(ConstMatRef X, VecRef out) const override;
   void gradient(ConstVecRef x, VecRef g) const override;

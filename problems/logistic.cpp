@@ -206,6 +206,7 @@ class Logistic final : public NewtonSolvedProblem {
   }
 
   Eigen::Index dim() const override { return A_.cols(); }
+  double evaluation_cost() const override { return double(A_.rows()); }  // F streams the n rows
   double smooth_value(ConstVecRef x) const override {
     const Vec m = A_ * x;
     double s = 0;
@@ -338,6 +339,7 @@ class Softmax final : public NewtonSolvedProblem {
   }
 
   Eigen::Index dim() const override { return d_ * K_; }
+  double evaluation_cost() const override { return double(A_.rows()); }  // F streams the n rows
   long classes() const { return K_; }
 
   double smooth_value(ConstVecRef x) const override {

@@ -85,6 +85,7 @@ class QuantizedMlp final : public Problem {
   }
 
   Eigen::Index dim() const override { return dim_; }
+  double evaluation_cost() const override { return double(train_X_.rows()); }  // F runs the net on every training row
   const ProblemFacts& facts() const override { return facts_; }
   bool has_gradient() const override { return false; }  // sigma' = 0 a.e.: only coarse gradients exist
   void gradient(ConstVecRef, VecRef g) const override { g.setConstant(std::numeric_limits<double>::quiet_NaN()); }

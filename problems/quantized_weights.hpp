@@ -102,6 +102,7 @@ class WeightQuantizedProblem : public Problem {
                          const Quadratic* quadratic);
 
   Eigen::Index dim() const override { return inner_->dim(); }
+  double evaluation_cost() const override { return inner_->evaluation_cost(); }
   const ProblemFacts& facts() const override { return quantizer_.active() ? facts_ : inner_->facts(); }
   void initial_point(VecRef x0, RandomStream& init) const override { inner_->initial_point(x0, init); }
   double value(ConstVecRef x) const override;

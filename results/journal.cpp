@@ -108,6 +108,11 @@ void encode(std::vector<unsigned char>& out, std::size_t configuration, long rep
     put(out, std::uint32_t(costs->size()));
     for (double v : *costs) put(out, v);
   }
+  // Then the hitting times (empty without targets), so records written before them end above.
+  for (const auto* series : {&r.target_steps, &r.target_gradient_evaluations, &r.best_so_far}) {
+    put(out, std::uint32_t(series->size()));
+    for (double v : *series) put(out, v);
+  }
   const auto size = std::uint32_t(out.size() - 8);
   const std::uint32_t crc = crc32(out.data() + 8, size);
   std::memcpy(out.data(), &size, 4);
@@ -139,6 +144,11 @@ JournalRecord decode(const unsigned char* data, std::size_t size) {
     for (auto* costs : {&rec.result.gradient_evaluations, &rec.result.elapsed_seconds}) {
       costs->resize(in.get<std::uint32_t>());
       for (double& v : *costs) v = in.get<double>();
+    }
+  if (!in.done())
+    for (auto* series : {&rec.result.target_steps, &rec.result.target_gradient_evaluations, &rec.result.best_so_far}) {
+      series->resize(in.get<std::uint32_t>());
+      for (double& v : *series) v = in.get<double>();
     }
   if (!in.done()) throw std::runtime_error("journal record longer than its content");
   return rec;

@@ -469,7 +469,7 @@ const std::string kStreamSaltKey = "stream_salt";
 const std::set<std::string> kFixedVariables = {
     "experiment", "configuration", "view",   "replicate",    "step",         "label",   "f_star",
     "f_star_source", "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
-    "gradient_evaluations", "elapsed_seconds"};
+    "gradient_evaluations", "elapsed_seconds", "target", "target_step", "target_gradient_evaluations", "best_so_far"};
 
 std::optional<std::uint64_t> parse_uint64(const std::string& text) {
   if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -602,6 +602,17 @@ void validate(const TraceLayout& layout) {
   for (const auto& name : layout.extra_metrics)
     if (name.empty() || name.find('/') != std::string::npos)
       problems.push_back("trace layout: extra metric name '" + name + "' is empty or contains '/'");
+  if (!layout.targets.empty()) {
+    try {
+      metric_from_name(layout.target_metric);
+    } catch (const ConfigError& e) {
+      problems.push_back(std::string("trace layout: target metric: ") + e.what());
+    }
+    for (double target : layout.targets)
+      if (!std::isfinite(target)) problems.push_back("trace layout: target " + format_value(target) + " is not finite");
+  } else if (!layout.target_metric.empty()) {
+    problems.push_back("trace layout: target metric '" + layout.target_metric + "' without targets");
+  }
   check_unique_keys(layout.root, "root attributes", {"schema_version", "format", "Conventions"}, problems);
   for (const auto& [key, value] : layout.root)
     if (key == "experiment_name" && !(std::holds_alternative<std::string>(value) && std::get<std::string>(value) == layout.experiment_name))
@@ -663,6 +674,9 @@ struct TraceWriter::Impl {
   std::vector<Id> extra;                    // extra.<name>: [C, R, K]
   Id extra_space, extra_block_space;        // with the selection of one run; [K] in memory
   Id gradient_evaluations, elapsed_seconds;  // [C, R, K], laid out as the extra metrics
+  hsize_t targets = 0;                       // T; 0: no target data
+  Id target_steps, target_gradient_evaluations, best_so_far;  // [C, R, T], [C, R, T], [C, R, K]
+  Id target_space, target_block_space;       // [C, R, T] with the selection of one run; [T] in memory
   Id status, stop_step, wall_seconds, eval_seconds, message;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
   long runs_written = 0;  // for the crash tests' fault point in the middle of a run write (fault_points.hpp)
@@ -683,6 +697,11 @@ struct TraceWriter::Impl {
     extra.clear();
     elapsed_seconds.reset();
     gradient_evaluations.reset();
+    best_so_far.reset();
+    target_gradient_evaluations.reset();
+    target_steps.reset();
+    target_block_space.reset();
+    target_space.reset();
     extra_block_space.reset();
     extra_space.reset();
     return file.reset();
@@ -974,6 +993,39 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
       w.extra.push_back(create_series(
           kExtraPrefix + name,
           {{"description", "problem-specific metric of the last iterate (see `ratelab describe` of the problem)"}}));
+    if (!layout.targets.empty())
+      w.best_so_far = create_series(
+          "best_so_far", {{"long_name", "lowest " + layout.target_metric +
+                                            " of the last iterate over the steps evaluated up to the checkpoint (target checks and checkpoints)"}});
+  }
+
+  // Hitting times measured in the run loop: the `target` dimension (its values the targets, its `metric`
+  // attribute what they are levels of) and [C, R, T] per run, one chunk per run.
+  if (!layout.targets.empty()) {
+    w.targets = layout.targets.size();
+    Id values = checked(H5Dcreate2(file, "target", H5T_IEEE_F64LE, simple_space({w.targets}).get(), H5P_DEFAULT, dcpl.get(),
+                                   H5P_DEFAULT),
+                        H5Dclose, "create variable target");
+    check(H5Dwrite(values.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, layout.targets.data()), "write target");
+    Id target_scale = make_scale("target", std::move(values), "hitting-time target: a run reaches it at the first evaluated step with metric < target");
+    write_attribute(target_scale.get(), "metric", layout.target_metric);
+    w.target_space = simple_space({w.configurations, w.replicates, w.targets});
+    w.target_block_space = simple_space({w.targets});
+    Id target_dcpl = run_chunk_properties({1, 1, w.targets});
+    auto create_hits = [&](const char* name, const std::string& long_name) {
+      Id dataset = checked(H5Dcreate2(file, name, H5T_IEEE_F64LE, w.target_space.get(), H5P_DEFAULT, target_dcpl.get(), H5P_DEFAULT),
+                           H5Dclose, std::string("create dataset ") + name);
+      attach_scales(dataset.get(), {{w.configuration_scale.get(), "configuration"},
+                                    {w.replicate_scale.get(), "replicate"},
+                                    {target_scale.get(), "target"}});
+      write_attribute(dataset.get(), "long_name", long_name);
+      write_attribute(dataset.get(), "coordinates", w.coordinates);
+      return dataset;
+    };
+    w.target_steps = create_hits("target_step", "first step at which " + layout.target_metric +
+                                                    " of the last iterate was < the target (inf: never; NaN: not measured)");
+    w.target_gradient_evaluations = create_hits(
+        "target_gradient_evaluations", "oracle samples drawn up to target_step (inf: never; NaN: not measured or not counted)");
   }
 }
 
@@ -1070,6 +1122,24 @@ void TraceWriter::write_run(std::size_t configuration, long replicate, const Run
     check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, w.extra_block_space.get(), w.extra_space.get(), H5P_DEFAULT, values->data()),
           std::string("write ") + name + " to " + w.partial_path);
   }
+  if (w.targets > 0) {
+    const auto write_series = [&](hid_t dataset, const std::vector<double>& values, hsize_t size, hid_t memory, hid_t file_space,
+                                  const char* name) {
+      if (values.empty()) return;  // not measured: the fill value (NaN) stays
+      if (values.size() != size)
+        throw std::invalid_argument(std::string("TraceWriter::write_run: the run's ") + name + " has " + std::to_string(values.size()) +
+                                    " values, the layout has " + std::to_string(size));
+      check(H5Dwrite(dataset, H5T_NATIVE_DOUBLE, memory, file_space, H5P_DEFAULT, values.data()),
+            std::string("write ") + name + " to " + w.partial_path);
+    };
+    write_series(w.best_so_far.get(), result.best_so_far, w.checkpoints, w.extra_block_space.get(), w.extra_space.get(), "best_so_far");
+    const hsize_t start[3] = {configuration, hsize_t(replicate), 0};
+    const hsize_t count[3] = {1, 1, w.targets};
+    check(H5Sselect_hyperslab(w.target_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select run targets");
+    write_series(w.target_steps.get(), result.target_steps, w.targets, w.target_block_space.get(), w.target_space.get(), "target_steps");
+    write_series(w.target_gradient_evaluations.get(), result.target_gradient_evaluations, w.targets, w.target_block_space.get(),
+                 w.target_space.get(), "target_gradient_evaluations");
+  }
   if (!result.extra_names.empty()) {
     for (std::size_t e = 0; e < result.extra_names.size(); ++e) {
       const auto it = std::find(w.extra_names.begin(), w.extra_names.end(), result.extra_names[e]);
@@ -1138,6 +1208,7 @@ struct DatasetPaths {
   std::vector<std::pair<std::string, std::string>> stats;     // (statistic name, path)
   std::string status, stop_step, wall_seconds, eval_seconds, message;
   std::string gradient_evaluations, elapsed_seconds;  // empty in files written before them
+  bool targets = false;  // target_step, target_gradient_evaluations [C, R, T] and best_so_far [C, R, K]
 };
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -1159,6 +1230,7 @@ struct TraceReader::Impl {
   TraceData outline;
   DatasetPaths paths;
   hsize_t C = 0, V = 0, R = 0, K = 0;
+  hsize_t target_count = 0;  // layout.targets.size(): 0 without targets
 
   Id open_dataset(const std::string& name) const {
     if (!path_exists(file.get(), name))
@@ -1309,6 +1381,25 @@ struct TraceReader::Impl {
     for (auto [name, path] : {std::pair{"gradient_evaluations", &paths.gradient_evaluations},
                               std::pair{"elapsed_seconds", &paths.elapsed_seconds}})
       if (path_exists(file.get(), name)) *path = name;
+    if (path_exists(file.get(), "target")) read_targets();
+  }
+
+  // The run loop's hitting-time targets: the `target` scale, its metric, and the per-run data of both shapes.
+  void read_targets() {
+    TraceLayout& layout = outline.layout;
+    Id scale = open_dataset("target");
+    layout.targets = read_numeric_dataset<double>(scale.get(), H5T_NATIVE_DOUBLE);
+    target_count = layout.targets.size();
+    if (target_count == 0 || H5Aexists(scale.get(), "metric") <= 0)
+      throw ConfigError("trace file '" + path + "' is damaged: variable 'target' is empty or has no 'metric' attribute");
+    layout.target_metric = as_text(read_attribute(scale.get(), "metric"));
+    for (const char* name : {"target_step", "target_gradient_evaluations"}) {
+      Id dataset = open_dataset(name);
+      check_shape(dataset.get(), name, {C, R, target_count});
+    }
+    Id best = open_dataset("best_so_far");
+    check_shape(best.get(), "best_so_far", {C, R, K});
+    paths.targets = true;
   }
 
   // A parameter (or instance value) variable back into the configurations' records.
@@ -1406,14 +1497,15 @@ struct TraceReader::Impl {
   // replicates [first, first + count), are read one by one (only now, on the failure path) to name the
   // damaged one.
   [[noreturn]] void checksum_mismatch(const std::string& name, std::size_t begin, std::size_t end, long first, long count) const {
-    const bool per_view = shape(open_dataset(name).get()).size() == 4;  // a metric [C, V, R, K]; extra is [C, R, K]
+    const auto dims = shape(open_dataset(name).get());
+    const bool per_view = dims.size() == 4;  // a metric [C, V, R, K]; the other per-run series are [C, R, K or T]
     std::string where = "configurations " + std::to_string(begin) + " to " + std::to_string(end - 1);
     for (std::size_t c = begin; c < end; ++c)
       for (long r = first; r < first + count; ++r) {
         const hsize_t hc = c, hr = hsize_t(r);
         try {
           if (per_view) read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, 0, hr, 0}, {1, V, 1, K});
-          else read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, hr, 0}, {1, 1, K});
+          else read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, hr, 0}, {1, 1, dims.back()});
         } catch (const ChunkChecksumMismatch&) {
           where = "the run of configuration " + std::to_string(c) + " '" + outline.layout.configurations[c].label +
                   "', replicate " + std::to_string(r);
@@ -1475,6 +1567,11 @@ struct TraceReader::Impl {
     for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &data.gradient_evaluations},
                                 std::pair{&paths.elapsed_seconds, &data.elapsed_seconds}})
       *values = path->empty() ? std::vector<double>((end - begin) * R * K, kNaN) : rows(*path, H5T_NATIVE_DOUBLE, double{});
+    if (paths.targets) {
+      data.target_steps = rows("target_step", H5T_NATIVE_DOUBLE, double{});
+      data.target_gradient_evaluations = rows("target_gradient_evaluations", H5T_NATIVE_DOUBLE, double{});
+      data.best_so_far = rows("best_so_far", H5T_NATIVE_DOUBLE, double{});
+    }
     for (const auto* array : {&data.wall_seconds, &data.eval_seconds})
       if (array->size() != (end - begin) * R)
         throw ConfigError("trace file '" + path + "' is damaged: a run dataset has the wrong shape");
@@ -1524,6 +1621,11 @@ struct TraceReader::Impl {
     for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &block.gradient_evaluations},
                                 std::pair{&paths.elapsed_seconds, &block.elapsed_seconds}})
       *values = path->empty() ? std::vector<double>(std::size_t(n * K), kNaN) : per_run(*path, {c, r, 0}, {1, n, K});
+    if (paths.targets) {
+      block.target_steps = per_run("target_step", {c, r, 0}, {1, n, target_count});
+      block.target_gradient_evaluations = per_run("target_gradient_evaluations", {c, r, 0}, {1, n, target_count});
+      block.best_so_far = per_run("best_so_far", {c, r, 0}, {1, n, K});
+    }
     return block;
   }
 };

@@ -50,6 +50,10 @@ struct TraceLayout {
   // Problem-specific metrics of the last iterate (Problem::extra_metric_names, e.g. theta, test_accuracy),
   // the union over the configurations; a configuration whose problem lacks one has NaN there.
   std::vector<std::string> extra_metrics;
+  // The run loop's hitting-time targets (RunOptions::targets) and the metric they are levels of; empty: the
+  // file has no target data (target_step, target_gradient_evaluations, best_so_far).
+  std::vector<double> targets;
+  std::string target_metric;
   // Provenance and experiment-level parameters, written as attributes of /. `experiment_name` is written
   // from the field above (an entry here must agree with it); "schema_version" and "format" are reserved.
   // Read back, root holds every attribute of / except schema_version and format, experiment_name first.
@@ -96,6 +100,10 @@ struct TraceData {
   // The runs' costs up to each checkpoint, [C*R*K] row-major (C, R, K): oracle samples and step-loop seconds
   // (RunResult's fields of the same names); NaN where not reached and in files written before them.
   std::vector<double> gradient_evaluations, elapsed_seconds;
+  // Hitting times measured in the run loop (RunResult's fields of the same names), row-major: target_steps and
+  // target_gradient_evaluations [C*R*T] (C, R, T = layout.targets), best_so_far [C*R*K]; empty when the file
+  // has no targets.
+  std::vector<double> target_steps, target_gradient_evaluations, best_so_far;
 
   double trace(std::size_t metric, std::size_t c, std::size_t v, std::size_t r, std::size_t k) const;
   std::optional<std::size_t> metric_index(const std::string& name) const;
@@ -114,6 +122,8 @@ struct RunBlock {
   std::vector<std::pair<std::string, std::vector<double>>> run_stats;
   std::vector<std::vector<double>> extra;
   std::vector<double> gradient_evaluations, elapsed_seconds;  // [count, K]
+  std::vector<double> target_steps, target_gradient_evaluations;  // [count, T]; empty without targets
+  std::vector<double> best_so_far;                                // [count, K]; empty without targets
 };
 
 // A trace file opened once for reading in parts: the outline (layout and run statuses) is read when it

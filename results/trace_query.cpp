@@ -52,6 +52,11 @@ void check_trace_data(const TraceData& data) {
   expect(data.status.size(), runs, "status");
   for (const auto& [name, values] : data.run_stats) expect(values.size(), runs, "run statistic " + name);
   if (!data.metric_units.empty()) expect(data.metric_units.size(), data.layout.metrics.size(), "metric units");
+  if (!data.target_steps.empty() || !data.best_so_far.empty()) {  // hitting times recorded in the run loop
+    expect(data.target_steps.size(), runs * data.layout.targets.size(), "target_step");
+    expect(data.target_gradient_evaluations.size(), runs * data.layout.targets.size(), "target_gradient_evaluations");
+    expect(data.best_so_far.size(), runs * checkpoints, "best_so_far");
+  }
   if (!problems.empty()) throw ConfigError(problems);
 }
 
@@ -251,6 +256,73 @@ stats::ReplicateMatrix budget_matrix(const TraceData& data, std::size_t configur
              " recorded: the file was written before ratelab recorded run costs per checkpoint" +
              (budget == Budget::gradient_evaluations ? ", or its optimizer does not count its oracle samples" : ""),
          "use --budget step (plot: --x step), or re-run the experiment with this version of ratelab"});
+  }
+  return matrix;
+}
+
+bool has_recorded_hits(const TraceData& data, const std::string& metric, double target) {
+  const auto& targets = data.layout.targets;
+  return data.layout.target_metric == metric && std::find(targets.begin(), targets.end(), target) != targets.end();
+}
+
+namespace {
+[[noreturn]] void no_recorded_hits(const TraceData& data, const std::string& metric, const std::string& what) {
+  const auto& layout = data.layout;
+  std::string recorded = "this file records ";
+  if (layout.targets.empty()) {
+    recorded += "no hitting times in the run loop (its experiment had no experiment.targets)";
+  } else {
+    recorded += "hitting times of " + layout.target_metric + " for targets ";
+    for (std::size_t j = 0; j < layout.targets.size(); ++j) recorded += (j ? ", " : "") + format_value(layout.targets[j]);
+  }
+  throw ConfigError({"no recorded hitting times of " + metric + " " + what + ": " + recorded,
+                     "use --hits checkpoint (the first stored checkpoint at or below the target), or re-run with "
+                     "experiment.targets (and experiment.target_metric = " + metric + ")"});
+}
+}  // namespace
+
+std::vector<double> recorded_hitting_times(const TraceData& data, std::size_t configuration, const std::string& metric,
+                                           double target, Budget budget) {
+  if (!has_recorded_hits(data, metric, target)) no_recorded_hits(data, metric, "for target " + format_value(target));
+  if (budget == Budget::elapsed_seconds)
+    throw ConfigError(std::vector<std::string>{"recorded hitting times have no elapsed seconds (the run loop records the step and the "
+                       "gradient evaluations at a hit)",
+                       "use --budget step or --budget gradient_evaluations, or --hits checkpoint"});
+  const auto& targets = data.layout.targets;
+  const std::size_t T = targets.size(), j = std::size_t(std::find(targets.begin(), targets.end(), target) - targets.begin());
+  const std::vector<double>& hits = budget == Budget::step ? data.target_steps : data.target_gradient_evaluations;
+  std::vector<double> out;
+  for (std::size_t r = 0; r < std::size_t(data.layout.replicates); ++r) {
+    const std::size_t run = run_index(data, configuration, r);
+    const RunStatus status = data.status[run];
+    double v = hits.size() >= (run + 1) * T ? hits[run * T + j] : kNaN;
+    if (!measured(data, configuration, r)) v = kNaN;
+    if (run_failed(status) && !std::isfinite(v)) v = std::numeric_limits<double>::infinity();
+    if (budget == Budget::gradient_evaluations && std::isnan(v) && status != RunStatus::interrupted &&
+        status != RunStatus::missing) {
+      const auto& config = data.layout.configurations[configuration];
+      throw ConfigError({"configuration '" + config.label + "' (id " + config.id + "), replicate " + std::to_string(r) +
+                             ": no gradient evaluations recorded at its hit of " + format_value(target) +
+                             " (its optimizer does not count its oracle samples)",
+                         "use --budget step"});
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+stats::ReplicateMatrix best_so_far_matrix(const TraceData& data, std::size_t configuration, const std::string& metric) {
+  if (data.layout.targets.empty() || data.layout.target_metric != metric) no_recorded_hits(data, metric, "(best_so_far)");
+  const std::size_t replicates = std::size_t(data.layout.replicates), checkpoints = data.layout.checkpoints.size();
+  stats::ReplicateMatrix matrix(static_cast<Eigen::Index>(replicates), static_cast<Eigen::Index>(checkpoints));
+  for (std::size_t r = 0; r < replicates; ++r) {
+    const std::size_t run = run_index(data, configuration, r);
+    const bool failed = run_failed(data.status[run]);
+    const bool has_values = measured(data, configuration, r) && data.best_so_far.size() >= (run + 1) * checkpoints;
+    for (std::size_t k = 0; k < checkpoints; ++k) {
+      const double v = has_values ? data.best_so_far[run * checkpoints + k] : kNaN;
+      matrix(Eigen::Index(r), Eigen::Index(k)) = failed && !std::isfinite(v) ? std::numeric_limits<double>::infinity() : v;
+    }
   }
   return matrix;
 }

@@ -92,6 +92,20 @@ std::string budget_label(Budget budget);
 // with this version).
 stats::ReplicateMatrix budget_matrix(const TraceData& data, std::size_t configuration, Budget budget);
 
+// Hitting times the run loop recorded (experiment.targets; TraceData::target_steps, best_so_far): first
+// evaluated step with the target metric of the last iterate < target. Whether the file has them for this
+// metric and target (the target exactly as the experiment gave it).
+bool has_recorded_hits(const TraceData& data, const std::string& metric, double target);
+// Per replicate of a configuration: the recorded hitting time of `target` in steps or gradient evaluations;
+// +inf where the run did not reach it (a failed run, an error included, never reaches what it did not
+// record), NaN for a run not measured (interrupted, missing). ConfigError when the file has none for this
+// target, or for --budget elapsed_seconds (not recorded at the hit), naming the fixes.
+std::vector<double> recorded_hitting_times(const TraceData& data, std::size_t configuration, const std::string& metric,
+                                           double target, Budget budget);
+// Replicates x checkpoints of best_so_far (the lowest target metric over the evaluated steps up to each
+// checkpoint), failed runs as in replicate_matrix. ConfigError when the file has no targets for `metric`.
+stats::ReplicateMatrix best_so_far_matrix(const TraceData& data, std::size_t configuration, const std::string& metric);
+
 // One run statistic (data.run_stats[name]) per replicate of a configuration; NaN for runs without
 // measurements. ConfigError naming the recorded statistics if there is no such statistic.
 std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,

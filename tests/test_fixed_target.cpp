@@ -154,7 +154,7 @@ TEST_CASE("ERT with unsuccessful runs, against the hand table", "[fixed_target]"
   std::ostringstream table;
   options.csv = false;
   REQUIRE(tools::ert(options, {hand_table()}, {"hand.h5"}, table) == 0);
-  CHECK_THAT(table.str(), Catch::Contains("first stored checkpoint with metric <= target"));
+  CHECK_THAT(table.str(), Catch::Contains("hits at checkpoints: the run's steps at the first stored checkpoint with metric <= target"));
   CHECK_THAT(table.str(), Catch::Contains("spends T steps"));
   CHECK_THAT(table.str(), Catch::Contains("3/5"));
   options.targets.clear();
@@ -335,8 +335,8 @@ TEST_CASE("budgets: hitting times and ERT in gradient evaluations and seconds (i
   CHECK(std::stod(rows[0].at("auc")) == Approx(area / std::log(400.0 / 4)).epsilon(1e-14));
   std::ifstream written(data_file);
   const std::string curve((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>());
-  CHECK(curve == "group,gradient_evaluations,fraction\nsgd,4,0\nsgd,8,0\nsgd,20,0.1\nsgd,40,0.2\nsgd,80,0.3\n"
-                 "sgd,200,0.6\nsgd,400,0.6\n");
+  CHECK(curve == "group,gradient_evaluations,fraction,hits\nsgd,4,0,checkpoint\nsgd,8,0,checkpoint\nsgd,20,0.1,checkpoint\n"
+                 "sgd,40,0.2,checkpoint\nsgd,80,0.3,checkpoint\nsgd,200,0.6,checkpoint\nsgd,400,0.6,checkpoint\n");
   std::filesystem::remove(data_file);
 
   // Profiles: batch 1 against batch 4 in evaluations, ERT 137 / 3 against 548 / 3: the ratio is 4.

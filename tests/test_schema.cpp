@@ -146,7 +146,8 @@ std::vector<std::pair<std::string, std::vector<std::string>>> documented_attribu
 std::string schema_row(const std::string& name, const std::vector<std::string>& metrics) {
   for (const char* fixed : {"/", "experiment", "configuration", "view", "replicate", "step", "label", "f_star", "f_star_source",
                             "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
-                            "gradient_evaluations", "elapsed_seconds"})
+                            "gradient_evaluations", "elapsed_seconds", "best_so_far", "target", "target_step",
+                            "target_gradient_evaluations"})
     if (name == fixed) return name;
   if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) return "<metric>";
   if (name.rfind("stats.", 0) == 0) return "stats.<name>";
@@ -159,7 +160,7 @@ std::string schema_row(const std::string& name, const std::vector<std::string>& 
 
 TEST_CASE("SCHEMA.md lists the attributes the writer writes, object by object", "[schema]") {
   // A layout with every kind of object: a bool, a list, a key only one configuration has, instance values,
-  // an extra metric and a run statistic.
+  // an extra metric, a run statistic and hitting-time targets.
   results::TraceLayout layout;
   layout.experiment_name = "schema_doc";
   layout.experiment_text = "[experiment]\nname = schema_doc\n";
@@ -168,6 +169,8 @@ TEST_CASE("SCHEMA.md lists the attributes the writer writes, object by object", 
   layout.views = {"last"};
   layout.metrics = {"value", "subopt"};
   layout.extra_metrics = {"theta"};
+  layout.targets = {1e-2, 1e-4};
+  layout.target_metric = "subopt";
   layout.configurations = {
       {"c0", "sgd", {{"optimizer", std::string("sgd")}, {"problem.flag", true}, {"problem.diagonal", std::vector<double>{1, 2}}},
        {{"condition_number", 3.0}}, 0.0, "closed form", "closed form"},

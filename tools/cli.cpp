@@ -1065,15 +1065,18 @@ const std::vector<Command>& commands() {
               command_compare),
       command("ert", "FILES --targets T,...", "fixed target: hitting times, success fractions, expected running time",
               Keys{"files"}, Keys{"files", "targets"}, command_ert,
-              "hitting time: the run's budget (--budget step | gradient_evaluations | elapsed_seconds) at the\n"
-              "first stored checkpoint with metric <= target (conservative: the run may have crossed between\n"
-              "checkpoints); failed runs never reach it; ERT = (successes' hitting times + what each unsuccessful\n"
+              "hitting time (--hits): the run's budget (--budget step | gradient_evaluations | elapsed_seconds) at\n"
+              "the first step the run loop evaluated with metric < target (recorded: experiment.targets, the\n"
+              "default when the files have them), at the first stored checkpoint with metric <= target\n"
+              "(checkpoint: conservative, the run may have crossed between checkpoints), or at the first checkpoint\n"
+              "whose best value so far is <= target (best_so_far); the output names the one used; failed runs\n"
+              "never reach it; ERT = (successes' hitting times + what each unsuccessful\n"
               "run spent: T steps, or its budget at its last recorded checkpoint) / successes; several files:\n"
               "their configurations' labels must differ"),
       command("ecdf", "FILES [-o F.png]", "runtime ECDF over log-spaced targets (per configuration or --by KEY), its area",
               Keys{"files"}, Keys{"files"}, command_ecdf,
-              "targets: --count values log-spaced from --from down to --to; hitting times as for `ert` (the first\n"
-              "stored checkpoint at or below the target, in --budget); auc: the area under the ECDF over log budget,\n"
+              "targets: --count values log-spaced from --from down to --to; hitting times as for `ert` (--hits,\n"
+              "in --budget); auc: the area under the ECDF over log budget,\n"
               "over its range"),
       command("profile", "FILES [-o F.png]", "performance profile (Dolan-More) or data profile (More-Wild) of ERTs",
               Keys{"files"}, Keys{"files"}, command_profile,
@@ -1084,12 +1087,14 @@ const std::vector<Command>& commands() {
       command("inspect", "FILE", "what a trace file holds", Keys{"file"}, Keys{"file"}, command_inspect),
       command("export", "FILES -o F", "the runs as one long CSV table (a row per configuration, replicate, view, step)",
               Keys{"files"}, Keys{"files", "output"}, command_export,
-              "columns: configuration id, label, every parameter, f_star, view, replicate, step, the metrics, status,\n"
-              "stop_step, wall_seconds, eval_seconds, stats.NAME (a file column first when several files are given)"),
+              "columns: configuration id, label, every parameter, f_star, view, replicate, step, the metrics,\n"
+              "gradient_evaluations, elapsed_seconds, best_so_far (with targets), status, stop_step, wall_seconds,\n"
+              "eval_seconds, stats.NAME, target_step[METRIC<TARGET] and target_gradient_evaluations[METRIC<TARGET] per\n"
+              "target (with targets; a file column first when several files are given)"),
       command("merge", "PARTS -o F", "merge shards (run --shard i/N), or experiments of one layout, into one file",
               Keys{"inputs"}, Keys{"inputs", "output"}, command_merge,
               "the shards of one experiment give its file; files of different experiments with the same replicates,\n"
-              "checkpoints, views and metrics give the union of their configurations (README: Growing a study)"),
+              "checkpoints, views, metrics and targets give the union of their configurations (README: Growing a study)"),
       command("slurm", "EXPERIMENT --array N", "write a Slurm job-array script (one shard per task, then a merge)",
               Keys{"experiment"}, Keys{"experiment", "array"}, command_slurm),
       command("verify", "EXPERIMENT", "run an experiment (or read --from FILE.h5) and check its [claims]",

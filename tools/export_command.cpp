@@ -49,6 +49,7 @@ struct Source {
   std::unique_ptr<results::TraceReader> reader;
   std::vector<std::size_t> configurations, views;
   std::vector<std::optional<std::size_t>> metrics, extra;  // per output column: the file's index, if it has it
+  std::vector<std::optional<std::size_t>> targets;         // per target column: the file's target index, if it has it
   std::vector<std::optional<std::size_t>> stats;           // filled per block (run stats are created lazily)
 };
 
@@ -108,8 +109,23 @@ ExportReport export_table(const ExportOptions& options) {
   // Run statistics: the union of what the files have (a file knows its statistics from its outline).
   for (auto& source : sources)
     for (const auto& name : source.reader->run_statistics()) add(stat_columns, name);
+  // Hitting times measured in the run loop: per run, one column pair per (metric, target) of any file, and
+  // best_so_far per checkpoint; no such columns when no file has targets.
+  std::vector<std::pair<std::string, double>> target_columns;
   for (auto& source : sources) {
     const auto& layout = source.reader->outline().layout;
+    for (double t : layout.targets)
+      if (std::find(target_columns.begin(), target_columns.end(), std::pair{layout.target_metric, t}) == target_columns.end())
+        target_columns.emplace_back(layout.target_metric, t);
+  }
+  for (auto& source : sources) {
+    const auto& layout = source.reader->outline().layout;
+    for (const auto& [metric, t] : target_columns) {
+      const auto it = std::find(layout.targets.begin(), layout.targets.end(), t);
+      source.targets.push_back(metric != layout.target_metric || it == layout.targets.end()
+                                   ? std::nullopt
+                                   : std::optional<std::size_t>(it - layout.targets.begin()));
+    }
     for (const auto& m : metric_columns) {
       const auto it = std::find(layout.metrics.begin(), layout.metrics.end(), m);
       source.metrics.push_back(it == layout.metrics.end() ? std::nullopt : std::optional<std::size_t>(it - layout.metrics.begin()));
@@ -148,8 +164,12 @@ ExportReport export_table(const ExportOptions& options) {
     for (const auto& m : metric_columns) line += "," + csv_field(m);
     for (const auto& e : extra_columns) line += "," + csv_field("extra." + e);
     line += ",gradient_evaluations,elapsed_seconds";
+    if (!target_columns.empty()) line += ",best_so_far";
     line += ",status,stop_step,wall_seconds,eval_seconds";
     for (const auto& s : stat_columns) line += "," + csv_field("stats." + s);
+    for (const auto& [metric, t] : target_columns)
+      for (const char* name : {"target_step", "target_gradient_evaluations"})
+        line += "," + csv_field(std::string(name) + "[" + metric + "<" + format_value(t) + "]");
     out << line << '\n';
 
     for (auto& source : sources) {
@@ -196,6 +216,12 @@ ExportReport export_table(const ExportOptions& options) {
               run_fields += ",";
               if (values) append_number(run_fields, (*values)[std::size_t(i)]);
             }
+            const std::size_t T = layout.targets.size();
+            for (const auto& j : source.targets)
+              for (const auto* hits : {&block.target_steps, &block.target_gradient_evaluations}) {
+                run_fields += ",";
+                if (j) append_number(run_fields, (*hits)[std::size_t(i) * T + *j]);
+              }
             for (std::size_t v : source.views)
               for (std::size_t k = 0; k < K; ++k) {
                 line = prefix;
@@ -211,6 +237,10 @@ ExportReport export_table(const ExportOptions& options) {
                 for (const auto* costs : {&block.gradient_evaluations, &block.elapsed_seconds}) {
                   line += ",";
                   append_number(line, (*costs)[std::size_t(i) * K + k]);
+                }
+                if (!target_columns.empty()) {
+                  line += ",";
+                  if (!block.best_so_far.empty()) append_number(line, block.best_so_far[std::size_t(i) * K + k]);
                 }
                 line += run_fields;
                 line += '\n';

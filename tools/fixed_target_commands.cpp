@@ -22,12 +22,52 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The rule, said once per table: the budget named is the one chosen (--budget).
-std::string hitting_rule(results::Budget budget) {
+// Where the hitting times come from (--hits).
+enum class Hits { recorded, checkpoint, best_so_far };
+const std::vector<std::string> kHitsNames{"recorded", "checkpoint", "best_so_far"};
+const std::string& hits_name(Hits hits) { return kHitsNames[std::size_t(hits)]; }
+const std::string kHitsDoc =
+    "where hitting times come from: recorded (the first step the run loop evaluated with metric < target; "
+    "experiment.targets), checkpoint (the first stored checkpoint at or below the target) or best_so_far (the "
+    "first stored checkpoint whose best value so far is at or below it); auto: recorded when every file has "
+    "them for the targets, else checkpoint";
+
+// --hits resolved once for every file and target: `auto` is recorded when every file recorded hitting times
+// of the metric for every target asked (of the last iterate, so only for --view last), checkpoint otherwise.
+Hits resolve_hits(const std::string& option, const std::vector<TraceData>& data, const std::string& metric,
+                  const std::string& view, const std::vector<double>& targets) {
+  if (option == "checkpoint") return Hits::checkpoint;
+  if (option != "auto" && view != "last")
+    throw ConfigError({"--hits " + option + ": the run loop records the metric of the last iterate, not of view " + view,
+                       "use --view last, or --hits checkpoint"});
+  if (option == "recorded") return Hits::recorded;
+  if (option == "best_so_far") return Hits::best_so_far;
+  const bool all = view == "last" && std::all_of(data.begin(), data.end(), [&](const TraceData& d) {
+    return std::all_of(targets.begin(), targets.end(), [&](double t) { return results::has_recorded_hits(d, metric, t); });
+  });
+  return all ? Hits::recorded : Hits::checkpoint;
+}
+
+// The rule, said once per table: the source of the hitting times (--hits) and the budget (--budget).
+std::string hitting_rule(results::Budget budget, Hits hits) {
   const std::string unit = budget == results::Budget::step ? "steps" : results::budget_name(budget);
-  return "hitting time: the run's " + unit + " at the first stored checkpoint with metric <= target\n(conservative: "
-         "the run may have crossed earlier, between checkpoints); failed runs count as never reaching it;\nan "
-         "unsuccessful run spends " +
+  std::string source;
+  switch (hits) {
+    case Hits::recorded:
+      source = "hits recorded: the run's " + unit + " at the first step the run loop evaluated (every "
+               "target_check_every steps and\nat every checkpoint) with metric < target (at most target_check_every - 1 "
+               "steps late, never early)";
+      break;
+    case Hits::checkpoint:
+      source = "hits at checkpoints: the run's " + unit + " at the first stored checkpoint with metric <= target\n"
+               "(conservative: the run may have crossed earlier, between checkpoints)";
+      break;
+    case Hits::best_so_far:
+      source = "hits from best_so_far: the run's " + unit + " at the first stored checkpoint whose best value so far "
+               "(over every\nstep the run loop evaluated) is <= target (a crossing between checkpoints counts at the next one)";
+      break;
+  }
+  return source + "; failed runs count as never reaching it;\nan unsuccessful run spends " +
          (budget == results::Budget::step
               ? std::string("T steps (the steps it was given, a diverged run too)")
               : "its " + unit + " at its last recorded checkpoint\n(a diverged run: what it spent until it stopped)");
@@ -52,10 +92,16 @@ std::vector<TraceData> read_all(const std::vector<std::string>& files) {
 
 // One configuration's runs of a metric with their budgets: what the hitting times are read from.
 struct RunsWithBudgets {
-  stats::ReplicateMatrix runs, budgets;
+  stats::ReplicateMatrix runs, budgets;  // runs: the metric, or its best so far (--hits best_so_far)
   std::vector<double> horizons;  // what each run spent (stats::run_horizons)
+  Hits source = Hits::checkpoint;
+  const TraceData* data = nullptr;
+  std::size_t configuration = 0;
+  std::string metric;
+  results::Budget budget = results::Budget::step;
 
   std::vector<double> hitting_times(double target, const std::string& label) const {
+    if (source == Hits::recorded) return results::recorded_hitting_times(*data, configuration, metric, target, budget);
     auto hits = stats::hitting_times(runs, budgets, target);
     for (std::size_t r = 0; r < hits.size(); ++r) {
       // NaN from a measured run: its budget is missing at the checkpoint where it hit (a file that
@@ -70,11 +116,12 @@ struct RunsWithBudgets {
 };
 
 RunsWithBudgets runs_of(const TraceData& d, const std::string& metric, const std::string& view,
-                        std::size_t configuration, results::Budget budget) {
+                        std::size_t configuration, results::Budget budget, Hits hits) {
   RunsWithBudgets out{
-      results::replicate_matrix(d, results::metric_column(d, metric), configuration, results::view_column(d, view)),
-      results::budget_matrix(d, configuration, budget),
-      {}};
+      hits == Hits::best_so_far
+          ? results::best_so_far_matrix(d, configuration, metric)
+          : results::replicate_matrix(d, results::metric_column(d, metric), configuration, results::view_column(d, view)),
+      results::budget_matrix(d, configuration, budget), {}, hits, &d, configuration, metric, budget};
   out.horizons = stats::run_horizons(out.budgets);
   return out;
 }
@@ -185,6 +232,7 @@ ParamTable<ErtOptions> ErtOptions::params() {
           param(&ErtOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
           param(&ErtOptions::budget, "budget", one_of(results::kBudgetNames),
                 "what a hitting time counts: step, gradient_evaluations (oracle samples) or elapsed_seconds"),
+          param(&ErtOptions::hits, "hits", one_of({"auto", "recorded", "checkpoint", "best_so_far"}), kHitsDoc),
           param(&ErtOptions::q_low, "q_low", in_closed(0, 1), "lower quantile of the hitting times"),
           param(&ErtOptions::q_high, "q_high", in_closed(0, 1), "upper quantile of the hitting times"),
           param(&ErtOptions::bootstrap, "bootstrap", at_least(1), "bootstrap resamples of the runs (ERT interval)"),
@@ -201,6 +249,7 @@ ParamTable<EcdfOptions> EcdfOptions::params() {
           param(&EcdfOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
           param(&EcdfOptions::budget, "budget", one_of(results::kBudgetNames),
                 "the ECDF's x: step, gradient_evaluations (oracle samples) or elapsed_seconds"),
+          param(&EcdfOptions::hits, "hits", one_of({"auto", "recorded", "checkpoint", "best_so_far"}), kHitsDoc),
           param(&EcdfOptions::from, "from", positive(), "largest target (the easiest)"),
           param(&EcdfOptions::to, "to", positive(), "smallest target (the hardest)"),
           param(&EcdfOptions::count, "count", at_least(2), "number of log-spaced targets from `from` to `to`"),
@@ -220,6 +269,7 @@ ParamTable<ProfileOptions> ProfileOptions::params() {
           param(&ProfileOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
           param(&ProfileOptions::budget, "budget", one_of(results::kBudgetNames),
                 "the cost's unit (ERT in it): step, gradient_evaluations (oracle samples) or elapsed_seconds"),
+          param(&ProfileOptions::hits, "hits", one_of({"auto", "recorded", "checkpoint", "best_so_far"}), kHitsDoc),
           param(&ProfileOptions::targets, "targets", unconstrained(),
                 "targets, comma-separated: each (problem, target) is one problem of the profile"),
           param(&ProfileOptions::problem, "problem", unconstrained(),
@@ -248,6 +298,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
     throw ConfigError("q_low, q_high = " + exact(options.q_low) + ", " + exact(options.q_high) + " violates q_low < q_high");
   const auto refs = select_across_files(data, names, options.where);
   const results::Budget budget = results::parse_budget(options.budget);
+  const Hits hits = resolve_hits(options.hits, data, options.metric, options.view, options.targets);
   const bool several = data.size() > 1;
   const auto number = [&](double v, bool exact_text) { return exact_text ? exact(v) : short_real(v); };
   std::vector<std::string> header{"configuration"};
@@ -256,18 +307,19 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
   header.push_back("hit_q" + exact(options.q_low));
   header.push_back("hit_q" + exact(options.q_high));
   header.push_back("horizon");
+  header.push_back("hits");
   std::vector<std::vector<std::string>> exact_rows, shown_rows;
   for (const auto& ref : refs) {
     const TraceData& d = data[ref.file];
-    const auto runs = runs_of(d, options.metric, options.view, ref.configuration, budget);
+    const auto runs = runs_of(d, options.metric, options.view, ref.configuration, budget, hits);
     // The most any run spent: T in steps.
     const double horizon =
         runs.horizons.empty() ? 0.0 : *std::max_element(runs.horizons.begin(), runs.horizons.end());
     for (double target : options.targets) {
-      const auto hits = runs.hitting_times(target, ref.label);
+      const auto times = runs.hitting_times(target, ref.label);
       RandomStream stream = results::bootstrap_stream(
           d, options.seed, {{ref.configuration}, options.view, options.metric + "<=" + exact(target)});
-      const auto s = stats::fixed_target_summary(hits, runs.horizons, options.q_low, options.q_high,
+      const auto s = stats::fixed_target_summary(times, runs.horizons, options.q_low, options.q_high,
                                                  {options.bootstrap, options.confidence}, stream);
       for (bool exact_text : {true, false}) {
         std::vector<std::string> row{ref.label};
@@ -279,6 +331,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
         row.push_back(number(s.ert_ci.lo, exact_text));
         row.push_back(number(s.ert_ci.hi, exact_text));
         for (double v : {s.median, s.q_low, s.q_high, horizon}) row.push_back(number(v, exact_text));
+        row.push_back(hits_name(hits));
         (exact_text ? exact_rows : shown_rows).push_back(std::move(row));
       }
     }
@@ -288,9 +341,9 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
     print_table(header, exact_rows, true, out, 1);
     return 0;
   }
-  out << "fixed target: metric " << options.metric << "[" << options.view << "] <= target, budget in "
-      << results::budget_label(budget) << "\n"
-      << hitting_rule(budget) << "\n"
+  out << "fixed target: metric " << options.metric << "[" << options.view << "] "
+      << (hits == Hits::recorded ? "<" : "<=") << " target, budget in " << results::budget_label(budget) << "\n"
+      << hitting_rule(budget, hits) << "\n"
       << "reached: runs that reached the target / runs; ert: (sum of the successful runs' hitting times + what "
          "each\nunsuccessful run spent) / successes (COCO, IOHanalyzer; inf with none), with a "
       << short_real(100 * options.confidence) << "% percentile\nbootstrap interval over runs (" << options.bootstrap
@@ -319,7 +372,7 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
       throw ConfigError(unknown_key_message("group key (by)", options.by, keys));
   }
   const results::Budget budget = results::parse_budget(options.budget);
-  const std::vector<double> budgets = union_budgets(data, refs, budget);
+  const Hits hits = resolve_hits(options.hits, data, options.metric, options.view, targets);
   std::vector<std::string> groups;
   std::map<std::string, std::vector<double>> pooled;
   std::map<std::string, long> members;
@@ -335,34 +388,45 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
     }
     if (!pooled.count(group)) groups.push_back(group);
     ++members[group];
-    const auto runs = runs_of(d, options.metric, options.view, ref.configuration, budget);
-    auto& hits = pooled[group];
+    const auto runs = runs_of(d, options.metric, options.view, ref.configuration, budget, hits);
+    auto& group_hits = pooled[group];
     for (double target : targets) {
       const auto h = runs.hitting_times(target, ref.label);
-      hits.insert(hits.end(), h.begin(), h.end());
+      group_hits.insert(group_hits.end(), h.begin(), h.end());
     }
   }
-  std::vector<std::string> header{"group", "configurations", "pairs", "solved_at_T", "auc"};
+  // Where the curves can step: every recorded budget, and with recorded hits every hitting time too (they
+  // fall between checkpoints).
+  std::vector<double> budgets = union_budgets(data, refs, budget);
+  if (hits == Hits::recorded) {
+    std::set<double> grid(budgets.begin(), budgets.end());
+    for (const auto& [group, group_hits] : pooled)
+      for (double h : group_hits)
+        if (std::isfinite(h) && h > 0) grid.insert(h);
+    budgets.assign(grid.begin(), grid.end());
+  }
+  std::vector<std::string> header{"group", "configurations", "pairs", "solved_at_T", "auc", "hits"};
   std::vector<std::vector<std::string>> rows, curves_csv;
   std::vector<std::vector<double>> values;
   for (const auto& group : groups) {
     const stats::Ecdf e = stats::runtime_ecdf(pooled[group], budgets);
     const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
     rows.push_back({group, std::to_string(members[group]), std::to_string(e.pairs), number(e.fraction.back()),
-                    number(e.auc)});
+                    number(e.auc), hits_name(hits)});
     for (std::size_t j = 0; j < budgets.size(); ++j)
-      curves_csv.push_back({group, exact(budgets[j]), exact(e.fraction[j])});
+      curves_csv.push_back({group, exact(budgets[j]), exact(e.fraction[j]), hits_name(hits)});
     values.push_back(e.fraction);
   }
   if (!options.data.empty())
-    write_csv_file(options.data, {"group", results::budget_name(budget), "fraction"}, curves_csv, out);
+    write_csv_file(options.data, {"group", results::budget_name(budget), "fraction", "hits"}, curves_csv, out);
   const std::string target_text = std::to_string(options.count) + " targets log-spaced from " +
                                   short_real(options.from) + " to " + short_real(options.to);
   if (options.csv) {
     print_table(header, rows, true, out, 1);
   } else {
-    out << "runtime ECDF: metric " << options.metric << "[" << options.view << "] <= " << target_text << "\n"
-        << hitting_rule(budget) << "\n"
+    out << "runtime ECDF: metric " << options.metric << "[" << options.view << "] "
+        << (hits == Hits::recorded ? "< " : "<= ") << target_text << "\n"
+        << hitting_rule(budget, hits) << "\n"
         << "a curve: the fraction of (run, target) pairs reached by budget b (" << results::budget_label(budget)
         << "); auc: its area over log b\nfrom b = " << short_real(budgets.front()) << " to "
         << short_real(budgets.back()) << ", divided by that range (1: every pair at the first budget; 0: none "
@@ -371,8 +435,10 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
   }
   if (!options.output.empty()) {
     draw_steps(options.output, options.gnuplot,
-               "runtime ECDF: " + options.metric + "[" + options.view + "] <= " + target_text,
-               "budget: " + results::budget_label(budget), "fraction of (run, target) pairs reached", target_text,
+               "runtime ECDF: " + options.metric + "[" + options.view + "] " + (hits == Hits::recorded ? "< " : "<= ") +
+                   target_text,
+               "budget: " + results::budget_label(budget), "fraction of (run, target) pairs reached",
+               target_text + ", hits " + hits_name(hits),
                budgets, groups, values, out);
   }
   return 0;
@@ -389,6 +455,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
   if (options.targets.empty()) throw ConfigError("targets is empty: give --targets 1e-2,1e-4");
   const auto refs = select_across_files(data, names, options.where);
   const results::Budget budget = results::parse_budget(options.budget);
+  const Hits hits = resolve_hits(options.hits, data, options.metric, options.view, options.targets);
   const std::string unit = budget == results::Budget::step ? "steps" : results::budget_name(budget);
   auto is_problem_key = [&](const std::string& key) {
     if (!options.problem.empty())
@@ -450,7 +517,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
         auto it = cell.find({p, s});
         if (it == cell.end()) continue;
         const TraceData& d = data[it->second->file];
-        const auto runs = runs_of(d, options.metric, options.view, it->second->configuration, budget);
+        const auto runs = runs_of(d, options.metric, options.view, it->second->configuration, budget, hits);
         row[s] = stats::expected_running_time(runs.hitting_times(target, it->second->label), runs.horizons);
       }
       cost.push_back(std::move(row));
@@ -475,7 +542,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
   }
   const auto curves = performance ? stats::performance_profile(cost, x) : stats::data_profile(cost, x);
   std::vector<std::string> header{"solver", "solved", performance ? "best" : "solved_at_T/10",
-                                  performance ? "within_2x" : "solved_at_T"};
+                                  performance ? "within_2x" : "solved_at_T", "hits"};
   std::vector<std::vector<std::string>> rows, curves_csv;
   const double horizon = x.back();
   for (std::size_t s = 0; s < solvers.size(); ++s) {
@@ -489,11 +556,13 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
       return v;
     };
     rows.push_back({solvers[s], std::to_string(solved) + "/" + std::to_string(cost.size()),
-                    number(performance ? at(1.0) : at(horizon / 10)), number(performance ? at(2.0) : at(horizon))});
-    for (std::size_t j = 0; j < x.size(); ++j) curves_csv.push_back({solvers[s], exact(x[j]), exact(curves[s][j])});
+                    number(performance ? at(1.0) : at(horizon / 10)), number(performance ? at(2.0) : at(horizon)),
+                    hits_name(hits)});
+    for (std::size_t j = 0; j < x.size(); ++j)
+      curves_csv.push_back({solvers[s], exact(x[j]), exact(curves[s][j]), hits_name(hits)});
   }
   if (!options.data.empty())
-    write_csv_file(options.data, {"solver", performance ? "tau" : results::budget_name(budget), "fraction"},
+    write_csv_file(options.data, {"solver", performance ? "tau" : results::budget_name(budget), "fraction", "hits"},
                    curves_csv, out);
   const std::string problems_text = std::to_string(problems.size()) + " problem" + (problems.size() > 1 ? "s" : "") +
                                     " x " + std::to_string(options.targets.size()) + " target" +
@@ -505,7 +574,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
         << ": metric " << options.metric << "[" << options.view << "], " << problems_text << " = "
         << cost.size() << " instances\n"
         << "cost of a solver on an instance: its ERT in " << unit << " to reach the target (inf: never)\n"
-        << hitting_rule(budget) << "\n"
+        << hitting_rule(budget, hits) << "\n"
         << (performance ? "rho(tau): fraction of instances where cost <= tau x the best solver's; best = rho(1), "
                           "within_2x = rho(2)\n"
                         : "d(b): fraction of instances with cost <= b " + unit + "\n")
@@ -518,7 +587,8 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
                (performance ? "performance profile: " : "data profile: ") + options.metric + "[" + options.view +
                    "], " + problems_text,
                performance ? "tau (ERT / best ERT)" : "budget: " + results::budget_label(budget),
-               performance ? "fraction of instances within tau" : "fraction of instances solved", problems_text, x,
+               performance ? "fraction of instances within tau" : "fraction of instances solved",
+               problems_text + ", hits " + hits_name(hits), x,
                solvers, curves, out);
   return 0;
 }

@@ -4,8 +4,12 @@
 // apart by their labels: a clash names both files), take every number from results/fixed_target.hpp and the
 // runs from results/trace_query.hpp (a failed run is +inf), and draw through tools/plot.hpp (gnuplot).
 //
-// Hitting times come from the stored checkpoints: the run's budget (--budget: steps, gradient evaluations or
-// elapsed seconds) at the first stored checkpoint at or below the target, a conservative (never early) time.
+// Hitting times (--hits) come from one of three sources, and every table says which: `recorded`, the first step
+// the run loop evaluated with metric < target (experiment.targets; the default when every file has them for
+// the targets asked); `checkpoint`, the run's budget at the first stored checkpoint at or below the target, a
+// conservative (never early) time (the default otherwise); `best_so_far`, the first stored checkpoint whose
+// best value so far (over every step the run loop evaluated) is at or below the target. The budget (--budget:
+// steps, gradient evaluations or elapsed seconds) is counted the same way for all three.
 #pragma once
 
 #include <iosfwd>
@@ -39,6 +43,7 @@ struct ErtOptions {
   std::string view = "last";
   std::vector<std::string> where;
   std::string budget = "step";         // step | gradient_evaluations | elapsed_seconds (results::Budget)
+  std::string hits = "auto";           // recorded | checkpoint | best_so_far | auto (see above)
   double q_low = 0.1, q_high = 0.9;    // quantiles of the hitting times
   long bootstrap = 1000;
   double confidence = 0.95;
@@ -54,6 +59,7 @@ struct EcdfOptions {
   std::string view = "last";
   std::vector<std::string> where;
   std::string budget = "step";         // the ECDF's x (results::Budget)
+  std::string hits = "auto";           // recorded | checkpoint | best_so_far | auto (see above)
   double from = 1e-1, to = 1e-8;       // targets: `count` log-spaced from `from` down to `to`
   long count = 31;
   std::string by;                      // group key (a parameter, e.g. optimizer); empty: each configuration
@@ -70,6 +76,7 @@ struct ProfileOptions {
   std::string view = "last";
   std::vector<std::string> where;
   std::string budget = "step";         // the cost's unit (results::Budget)
+  std::string hits = "auto";           // recorded | checkpoint | best_so_far | auto (see above)
   std::vector<double> targets{1e-2, 1e-4};  // each (problem, target) is one problem of the profile
   std::vector<std::string> problem;    // keys that define a problem; empty: `problem` and every `problem.*`
   std::string kind = "performance";    // performance (Dolan-More, ratio to the best) | data (More-Wild, budget)
