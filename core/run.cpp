@@ -34,6 +34,8 @@ ParamTable<RunOptions> RunOptions::params() {
       param(&O::target_check_every, "target_check_every", nonnegative(),
             "steps between target checks; 0: automatic, max(1, ceil(10 c)) with c the cost of one evaluation in "
             "oracle samples (the problem's rows for finite sums, 1 otherwise and for dist2): about 10% of the steps' cost"),
+      param(&O::record_iterates, "record_iterates", unconstrained(),
+            "store x itself of every view at every checkpoint in the trace file (variable `iterate`; refused above 1 GiB)"),
   };
 }
 
@@ -505,6 +507,20 @@ void finish_run(const Problem& problem, const RunPlan& plan, const TargetPlan& t
       }
     }
   if (targets.active && targets.from_checkpoints) fold_checkpoint_targets(plan, targets, recorded, result);
+  if (plan.record_iterates) {
+    // Copied from the checkpoint store after the loop: the step loop is the same with or without.
+    const auto d = std::size_t(views.store().rows());
+    result.iterates.assign(V * K * d, kNaN);
+    for (std::size_t v = 0; v < V; ++v) {
+      const View view = plan.views[v];
+      const std::size_t s = stored_index(view == View::best ? View::last : view);
+      for (std::size_t k = 0; k < recorded; ++k) {
+        const std::size_t kk = view == View::best ? best_at[k] : k;
+        const auto column = views.store().col(Eigen::Index(kk * S + s));
+        std::copy(column.data(), column.data() + d, result.iterates.begin() + long((v * K + k) * d));
+      }
+    }
+  }
   if (result.status == RunStatus::ok) mark_nonfinite(plan, recorded, result);
   record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
   result.eval_seconds = seconds_since(t_eval);

@@ -59,6 +59,7 @@ struct RunOptions {
   std::vector<double> targets;
   Metric target_metric = Metric::subopt;
   long target_check_every = 0;          // 0: automatic (target_check_interval)
+  bool record_iterates = false;         // keep x of every view at every checkpoint (RunResult::iterates)
   static ParamTable<RunOptions> params();
 };
 
@@ -99,6 +100,11 @@ struct RunResult {
   // interrupted). best_so_far[k]: the lowest target_metric over the evaluated steps up to checkpoint k
   // (NaN where not reached).
   std::vector<double> target_steps, target_gradient_evaluations, best_so_far;
+  // With RunOptions::record_iterates: the iterate of every view at every checkpoint, view-major,
+  // iterates[(v * checkpoints + k) * d + i] for component i of the problem's d (NaN at checkpoints not
+  // reached); empty otherwise. The run loop stores these iterates anyway (the metrics are evaluated from
+  // them after the loop), so recording them copies nothing inside the step loop.
+  std::vector<double> iterates;
 };
 
 // Runs steps 1..T. Never throws: an exception inside the run is returned as status `error`.
