@@ -147,8 +147,7 @@ std::string schema_row(const std::string& name, const std::vector<std::string>& 
   for (const char* fixed : {"/", "experiment", "configuration", "view", "replicate", "step", "label", "f_star", "f_star_source",
                             "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
                             "gradient_evaluations", "elapsed_seconds", "best_so_far", "target", "target_step",
-                            "target_gradient_evaluations"})
-                            "gradient_evaluations", "elapsed_seconds", "component", "dimension", "iterate"})
+                            "target_gradient_evaluations", "component", "dimension", "iterate"})
     if (name == fixed) return name;
   if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) return "<metric>";
   if (name.rfind("stats.", 0) == 0) return "stats.<name>";
