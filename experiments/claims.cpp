@@ -942,4 +942,12 @@ std::string format_verdict(const Verdict& v) {
          "; expected " + v.bound;
 }
 
+std::vector<std::string> claim_metrics(const std::vector<Claim>& claims) {
+  std::vector<std::string> metrics;
+  for (const auto& claim : claims)
+    if (!is_run_statistic(claim.metric) && std::find(metrics.begin(), metrics.end(), claim.metric) == metrics.end())
+      metrics.push_back(claim.metric);
+  return metrics;
+}
+
 }  // namespace ratelab::claims

@@ -140,6 +140,10 @@ struct Verdict {
 std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const results::TraceData& data,
                                      long seed = 1, long resamples = 1000);
 
+// The metrics whose run data the claims read (not the run statistics, which every read of a file holds), each
+// once: what `verify FILE` and the report read of a file instead of all of it.
+std::vector<std::string> claim_metrics(const std::vector<Claim>& claims);
+
 std::string format_verdict(const Verdict& verdict);
 
 }  // namespace ratelab::claims

@@ -493,18 +493,6 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
   const std::string journal_path = path + ".journal";
   ResumeState state;
   state.done.assign(C * std::size_t(R), false);
-  std::vector<std::size_t> slot(C * std::size_t(R), SIZE_MAX);  // index into state.finished
-  auto keep = [&](results::JournalRecord&& rec) {
-    if (!finished(rec.result.status)) return;  // interrupted or missing: run again
-    const std::size_t i = rec.configuration * std::size_t(R) + std::size_t(rec.replicate);
-    state.done[i] = true;
-    if (slot[i] == SIZE_MAX) {
-      slot[i] = state.finished.size();
-      state.finished.push_back(std::move(rec));
-    } else {
-      state.finished[slot[i]] = std::move(rec);
-    }
-  };
   const bool have_file = !journal_only && fs::exists(path), have_journal = fs::exists(journal_path);
   if (journal_only && !have_journal)
     throw ConfigError("--resume --overwrite continues from " + journal_path + " alone, and there is no such file; "
@@ -517,54 +505,100 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
                        "seeds, replicates, checkpoints, views or metrics differ from this one's); run the "
                        "experiment that wrote it, or write to another file");
   };
-  // The journal first: whether it is this experiment's decides what to say about a foreign file.
+  // The journal first: whether it is this experiment's decides what to say about a foreign file. Only where
+  // each run's last finished record lies is kept, not the records (a journal can exceed the memory).
   std::optional<results::JournalContents> journal;
+  long journal_records = 0;
+  std::vector<std::size_t> first_finished;  // runs in the order the journal first names them finished
   if (have_journal) {
-    journal = results::read_journal(journal_path);
-    if (journal->fingerprint != fingerprint) throw refuse(journal_path);
-    for (const auto& rec : journal->records)
+    state.journal = std::make_shared<results::JournalReader>(journal_path);
+    if (state.journal->fingerprint() != fingerprint) throw refuse(journal_path);
+    state.journal_record.assign(C * std::size_t(R), ResumeState::no_record);
+    journal = state.journal->scan([&](std::uint64_t offset, results::JournalRecord&& rec) {
       if (rec.configuration >= C || rec.replicate < 0 || rec.replicate >= R)
         throw ConfigError("--resume: " + journal_path + " is inconsistent: it is this experiment's journal, but a record "
                           "passing its checksum names run (configuration " + std::to_string(rec.configuration) +
                           ", replicate " + std::to_string(rec.replicate) + ") outside the experiment's " +
                           std::to_string(C) + " x " + std::to_string(R) + " runs. It was damaged or written by a "
                           "different ratelab build; move it away and run with --overwrite");
+      ++journal_records;
+      if (!finished(rec.result.status)) return;  // interrupted or missing: run again
+      const std::size_t j = rec.configuration * std::size_t(R) + std::size_t(rec.replicate);
+      if (state.journal_record[j] == ResumeState::no_record) first_finished.push_back(j);
+      state.journal_record[j] = offset;
+    });
   }
-  long from_file = 0, from_journal = 0;
+  long from_file = 0;
   if (have_file) {
-    results::TraceData data = results::read_trace_file(path);
-    if (results::layout_fingerprint(data.layout) != fingerprint) {
-      if (journal && !journal->records.empty())
+    const results::TraceReader reader(path);
+    const results::TraceData& outline = reader.outline();
+    if (results::layout_fingerprint(outline.layout) != fingerprint) {
+      if (journal_records > 0)
         throw ConfigError("--resume: " + path + " belongs to a different experiment, but " + journal_path + " holds " +
-                          std::to_string(journal->records.size()) + " finished runs of this one (a `run --overwrite` "
+                          std::to_string(journal_records) + " finished runs of this one (a `run --overwrite` "
                           "was stopped before it replaced " + path + "). To keep them and replace " + path +
                           ", run with --resume --overwrite; to keep " + path + ", move it elsewhere first, then run "
                           "with --resume");
       throw refuse(path);
     }
-    for (std::size_t c = 0; c < C; ++c)
-      for (long r = 0; r < R; ++r) {
-        results::JournalRecord rec{c, r, run_from_trace_data(data, c, r)};
-        const RunResult& res = rec.result;
-        from_file += finished(res.status);
-        keep(std::move(rec));
+    state.file = path;
+    for (std::size_t j = 0; j < C * std::size_t(R); ++j)
+      if (finished(outline.status[j])) {
+        ++from_file;
+        state.done[j] = true;
       }
   }
   if (journal) {
-    for (auto& rec : journal->records) {
-      ++from_journal;
-      keep(std::move(rec));
-    }
+    // The journal's runs the file does not hold, in the order the journal first names them (as they were
+    // written before: the order of the writes does not change the trace data, but keeping it costs nothing).
+    for (std::size_t j : first_finished)
+      if (!state.done[j]) state.journal_only.push_back(j);
+    for (std::size_t j : first_finished) state.done[j] = true;
     if (journal->damaged_stretches > 0)
       state.note = "skipped " + std::to_string(journal->damaged_bytes) + " damaged bytes of " + journal_path + " (" +
                    std::to_string(journal->damaged_stretches) + " stretch" + (journal->damaged_stretches > 1 ? "es" : "") +
                    " failing the record checks; the valid records after them are kept, the runs lost run again); ";
     if (journal->truncated) state.note += "dropped a record cut short by a kill; ";
   }
-  state.note += "recovered " + std::to_string(state.finished.size()) + " finished runs (" +
+  state.kept = long(std::count(state.done.begin(), state.done.end(), true));
+  state.note += "recovered " + std::to_string(state.kept) + " finished runs (" +
                 (journal_only ? std::string() : std::to_string(from_file) + " from " + path + ", ") +
-                std::to_string(from_journal) + " from its journal)";
+                std::to_string(journal_records) + " from its journal)";
   return state;
+}
+
+void for_each_kept_run(const ResumeState& state, const results::TraceLayout& layout, std::size_t window_bytes,
+                       const results::RunVisitor& visit) {
+  const long R = layout.replicates;  // the file's too: resume checked that it is this experiment's
+  results::JournalReader* const journal = state.journal.get();
+  auto from_journal = [&](std::size_t j) {
+    results::JournalRecord rec = journal->record_at(state.journal_record[j]);
+    visit(rec.configuration, rec.replicate, rec.result);
+  };
+  if (!state.file.empty()) {
+    const results::TraceReader reader(state.file);
+    const results::TraceData& outline = reader.outline();
+    const std::size_t C = outline.layout.configurations.size(), window = configuration_window(outline.layout, window_bytes);
+    auto from_file = [&](std::size_t j) {
+      return finished(outline.status[j]) && (!journal || state.journal_record[j] == ResumeState::no_record);
+    };
+    for (std::size_t begin = 0; begin < C; begin += window) {
+      const std::size_t end = std::min(C, begin + window);
+      // Only windows with a run to copy from the file are read.
+      bool any = false;
+      for (std::size_t j = begin * std::size_t(R); j < end * std::size_t(R) && !any; ++j) any = from_file(j);
+      std::optional<results::TraceData> part;
+      if (any) part = reader.configurations(begin, end);
+      for (std::size_t c = begin; c < end; ++c)
+        for (long r = 0; r < R; ++r) {
+          const std::size_t j = c * std::size_t(R) + std::size_t(r);
+          if (!finished(outline.status[j])) continue;
+          if (from_file(j)) visit(c, r, run_from_trace_data(*part, c, r));
+          else from_journal(j);
+        }
+    }
+  }
+  for (std::size_t j : state.journal_only) from_journal(j);
 }
 
 namespace {
@@ -640,7 +674,12 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   const bool replace = options.overwrite || options.resume;
   results::TraceWriter writer(options.output_path, layout,
                               replace ? results::WriteMode::overwrite : results::WriteMode::create_new);
-  results::Journal journal(journal_path, results::layout_fingerprint(layout), resumed.finished);
+  // The runs --resume keeps are streamed twice, into the new journal and into the file, a window at a time
+  // (a resume after 80,000 of 100,000 runs would otherwise hold the 80,000).
+  const auto kept_runs = [&](const results::RunVisitor& visit) {
+    if (options.resume) for_each_kept_run(resumed, layout, options.window_bytes, visit);
+  };
+  results::Journal journal(journal_path, results::layout_fingerprint(layout), kept_runs);
   // From here on a failed write (disk full, I/O error) loses nothing: every finished run is in the journal.
   auto guarded = [&](const auto& write) {
     try {
@@ -659,14 +698,19 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
                            error_number == ENOSPC, journal);
     }
   };
+  // The outcome is the file's, not this process's alone: runs kept from before count as they ended.
+  std::vector<RunStatus> earlier;
   guarded([&] {
-    for (const auto& rec : resumed.finished) writer.write_run(rec.configuration, rec.replicate, rec.result);
+    kept_runs([&](std::size_t c, long r, const RunResult& run) {
+      writer.write_run(c, r, run);
+      earlier.push_back(run.status);
+    });
   });
   // Reused runs are not journaled: an interrupted reuse run resumes with the same --reuse files.
   std::vector<RunStatus> reused_status;
   try {
     guarded([&] {
-      copy_reused_runs(reuse, layout, std::size_t(64) << 20, [&](std::size_t c, long r, const RunResult& run) {
+      copy_reused_runs(reuse, layout, options.window_bytes, [&](std::size_t c, long r, const RunResult& run) {
         writer.write_run(c, r, run);
         reused_status.push_back(run.status);
       });
@@ -697,9 +741,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
   SweepSummary summary = cluster ? cluster->coordinate(experiment, sweep, sink) : run_sweep(experiment, sweep, sink);
   guarded([&] { writer.commit(); });
   journal.remove();
-  // The outcome is the file's, not this process's alone: runs kept from before count as they ended.
-  std::vector<RunStatus> earlier = reused_status;
-  for (const auto& rec : resumed.finished) earlier.push_back(rec.result.status);
+  earlier.insert(earlier.end(), reused_status.begin(), reused_status.end());
   for (const RunStatus s : earlier)
     (s == RunStatus::ok ? summary.ok : s == RunStatus::diverged ? summary.diverged
                                       : s == RunStatus::nonfinite ? summary.nonfinite : summary.error) += 1;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -18,6 +20,10 @@ namespace ratelab {
 namespace distributed {
 class Cluster;  // experiments/distributed.hpp
 }
+
+// How much run data the commands that copy runs from a trace file (resume, --reuse, merge) read at once: a
+// window of configurations of about this size, at least one configuration's replicates.
+inline constexpr std::size_t copy_window_bytes = std::size_t(64) << 20;
 
 struct RunToFileOptions {
   std::string output_path;
@@ -38,6 +44,8 @@ struct RunToFileOptions {
   // (version, commit, compiler or flags differ) is refused unless reuse_other_builds.
   std::vector<std::string> reuse;
   bool reuse_other_builds = false;
+  // What --resume and --reuse read of a trace file at once (tests force one configuration per window).
+  std::size_t window_bytes = copy_window_bytes;
   // Print the plan (per configuration: runs kept by --resume, reused, to run) and stop: nothing is written.
   bool dry_run = false;
   SweepOptions sweep;
@@ -86,15 +94,28 @@ std::vector<std::string> run_fingerprints(const PreparedExperiment& experiment);
 // directories (RATELAB_PRESET_PATH, the installed presets, the source tree). Unknown: ConfigError listing
 // the presets with the closest match.
 std::string find_experiment(const std::string& name_or_path);
+// What `run --resume` keeps, and where each run is read when it is copied (for_each_kept_run): the plan
+// only, no run data, so a resume of 100,000 runs holds a few bytes per run and not the runs.
 struct ResumeState {
-  std::vector<results::JournalRecord> finished;  // runs to keep
-  std::vector<bool> done;                        // [configuration * R + replicate]
-  std::string note;                              // what was recovered, for the user
+  std::vector<bool> done;  // [configuration * R + replicate]: a finished run is kept
+  long kept = 0;           // how many
+  std::string note;        // what was recovered, for the user
+  std::string file;        // the committed file its kept runs are read from ("": none)
+  // The journal its kept runs are read from (null: none), open since it was scanned: its offsets stay valid
+  // after the new journal replaced the path.
+  std::shared_ptr<results::JournalReader> journal;
+  // [configuration * R + replicate]: the byte offset of the run's last finished record in the journal (kept
+  // over the file's copy), or no_record.
+  static constexpr std::uint64_t no_record = ~std::uint64_t(0);
+  std::vector<std::uint64_t> journal_record;
+  std::vector<std::size_t> journal_only;  // runs finished in the journal alone, in the order it first names them
 };
-// What a previous sweep writing `path` left: the committed file and/or PATH.journal, checked against
-// `layout`. Throws ConfigError if neither exists or either belongs to a different experiment (saying how
-// to recover the journal's runs when only the file is foreign). With journal_only, the file is not read.
 ResumeState recover_finished_runs(const std::string& path, const results::TraceLayout& layout, bool journal_only = false);
+// Passes every run `state` keeps to `visit` (configuration, replicate, run), one at a time: the committed
+// file's runs a window of about `window_bytes` at a time in (configuration, replicate) order (the journal's
+// copy where it has one), then the journal's other runs in its order.
+void for_each_kept_run(const ResumeState& state, const results::TraceLayout& layout, std::size_t window_bytes,
+                       const results::RunVisitor& visit);
 
 // Merges files of one experiment (shards, partial runs) into `output`: checks they belong to the same
 // experiment, refuses runs finished in two inputs (overlap), and without allow_partial refuses a result
@@ -112,7 +133,7 @@ class MergeInterrupted : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std::string& output, bool overwrite,
-                              bool allow_partial, std::size_t window_bytes = std::size_t(64) << 20,
+                              bool allow_partial, std::size_t window_bytes = copy_window_bytes,
                               const std::atomic<bool>* cancel = nullptr);
 
 struct PresetInfo {

@@ -21,7 +21,9 @@ namespace {
 
 constexpr char kMagic[8] = {'R', 'L', 'J', 'O', 'U', 'R', 'N', '1'};
 
-std::uint32_t crc32(const unsigned char* data, std::size_t size) {
+// CRC-32 in parts: crc32_final(crc32_update(crc32_update(kCrcStart, a), b)) is the CRC of a then b.
+constexpr std::uint32_t kCrcStart = 0xFFFFFFFFu;
+std::uint32_t crc32_update(std::uint32_t c, const unsigned char* data, std::size_t size) {
   static const auto table = [] {
     std::array<std::uint32_t, 256> t{};
     for (std::uint32_t i = 0; i < 256; ++i) {
@@ -31,10 +33,10 @@ std::uint32_t crc32(const unsigned char* data, std::size_t size) {
     }
     return t;
   }();
-  std::uint32_t c = 0xFFFFFFFFu;
   for (std::size_t i = 0; i < size; ++i) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+  return c;
 }
+std::uint32_t crc32(const unsigned char* data, std::size_t size) { return crc32_update(kCrcStart, data, size) ^ 0xFFFFFFFFu; }
 
 std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 0xcbf29ce484222325ULL) {
   for (unsigned char c : s) {
@@ -208,27 +210,34 @@ std::uint64_t layout_fingerprint(const TraceLayout& layout) {
   return h;
 }
 
-Journal::Journal(const std::string& path, std::uint64_t fingerprint, const std::vector<JournalRecord>& records)
+Journal::Journal(const std::string& path, std::uint64_t fingerprint, const std::function<void(const RunVisitor&)>& recovered)
     : path_(path) {
   const std::string tmp = path + ".tmp";
   fd_ = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw ConfigError("cannot create the run journal " + tmp + ": " + std::strerror(errno));
   std::vector<unsigned char> header(kMagic, kMagic + sizeof kMagic);
   put(header, fingerprint);
+  bool any = false;
   try {
     write_all(fd_, header.data(), header.size(), tmp);
-    for (const auto& r : records) {
-      encode(buffer_, r.configuration, r.replicate, r.result);
-      write_all(fd_, buffer_.data(), buffer_.size(), tmp);
-    }
+    if (recovered)
+      recovered([&](std::size_t configuration, long replicate, const RunResult& result) {
+        any = true;
+        encode(buffer_, configuration, replicate, result);
+        write_all(fd_, buffer_.data(), buffer_.size(), tmp);
+        ++records_;
+      });
   } catch (const WriteError& e) {
     // Nothing was replaced yet: the old journal (if any) still holds every recovered record.
     ::close(fd_);
     ::unlink(tmp.c_str());
     throw ConfigError("cannot create the run journal " + tmp + ": " + std::strerror(e.error_number()) +
-                      (records.empty() ? std::string() : "; " + path + " is unchanged and still holds the finished runs"));
+                      (any ? "; " + path + " is unchanged and still holds the finished runs" : std::string()));
+  } catch (...) {  // reading the recovered runs failed (a damaged file): the old journal stays as it was
+    ::close(fd_);
+    ::unlink(tmp.c_str());
+    throw;
   }
-  records_ = long(records.size());
   // The recovered records must be on disk before the old journal is replaced by this one.
   if (::fsync(fd_) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0)
     throw ConfigError("cannot install the run journal " + path + ": " + std::strerror(errno));
@@ -250,61 +259,115 @@ void Journal::remove() {
   ::unlink(path_.c_str());
 }
 
-JournalContents read_journal(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("cannot read the run journal " + path);
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < sizeof kMagic + 8 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+JournalReader::JournalReader(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd_ < 0 || ::fstat(fd_, &st) != 0) {
+    if (fd_ >= 0) ::close(fd_);
+    throw ConfigError("cannot read the run journal " + path);
+  }
+  size_ = std::uint64_t(st.st_size);
+  if (size_ < sizeof kMagic + 8 || std::memcmp(bytes(0, sizeof kMagic), kMagic, sizeof kMagic) != 0) {
+    ::close(fd_);
     throw ConfigError(path + " is not a ratelab run journal");
-  JournalContents out;
-  std::memcpy(&out.fingerprint, bytes.data() + sizeof kMagic, 8);
-  // Records of one journal have nearly one size (the same layout); a candidate far larger than any valid
-  // one seen is not checked, which keeps the scan over a damaged stretch from summing CRCs over the file.
-  std::size_t largest = 0;
-  // The record at `pos`, if it passes every check; its size (header included) in `length`.
-  auto record_at = [&](std::size_t pos, std::size_t& length) -> std::optional<JournalRecord> {
-    if (bytes.size() - pos < 8) return std::nullopt;
-    std::uint32_t size, crc;
-    std::memcpy(&size, bytes.data() + pos, 4);
-    std::memcpy(&crc, bytes.data() + pos + 4, 4);
-    if (bytes.size() - pos - 8 < size) return std::nullopt;
-    if (largest > 0 && size > 2 * largest + 4096) return std::nullopt;
-    if (crc32(bytes.data() + pos + 8, size) != crc) return std::nullopt;
-    try {
-      JournalRecord record = decode(bytes.data() + pos + 8, size);
-      length = 8 + std::size_t(size);
-      return record;
-    } catch (const std::runtime_error&) {
-      return std::nullopt;  // the CRC matched by chance over bytes that are not a record
+  }
+  std::memcpy(&fingerprint_, bytes(sizeof kMagic, 8), 8);
+}
+
+JournalReader::~JournalReader() { ::close(fd_); }
+
+const unsigned char* JournalReader::bytes(std::uint64_t pos, std::size_t n) {
+  // A window of at least 1 MiB moving forward with the reads: the scan and the resynchronization move forward.
+  constexpr std::size_t kWindow = std::size_t(1) << 20;
+  if (pos < buffer_start_ || pos + n > buffer_start_ + buffer_.size()) {
+    buffer_.resize(std::size_t(std::min<std::uint64_t>(std::max(n, kWindow), size_ - pos)));
+    std::size_t done = 0;
+    while (done < buffer_.size()) {
+      const ssize_t got = ::pread(fd_, buffer_.data() + done, buffer_.size() - done, off_t(pos + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) throw ConfigError("cannot read the run journal " + path_ + ": " + (got < 0 ? std::strerror(errno) : "it shrank while read"));
+      done += std::size_t(got);
     }
-  };
-  std::size_t pos = sizeof kMagic + 8;
-  while (pos < bytes.size()) {
+    buffer_start_ = pos;
+  }
+  return buffer_.data() + (pos - buffer_start_);
+}
+
+// The record at `pos`, if it passes every check; its size (header included) in `length`. A record far larger
+// than the largest valid one seen (`largest`, 0: none yet) is not checked, which keeps the scan over a damaged
+// stretch from summing CRCs over the file.
+std::optional<JournalRecord> JournalReader::valid_record(std::uint64_t pos, std::size_t largest, std::size_t& length) {
+  if (size_ - pos < 8) return std::nullopt;
+  std::uint32_t size, crc;
+  const unsigned char* header = bytes(pos, 8);
+  std::memcpy(&size, header, 4);
+  std::memcpy(&crc, header + 4, 4);
+  if (size_ - pos - 8 < size) return std::nullopt;
+  if (largest > 0 && size > 2 * largest + 4096) return std::nullopt;
+  // The CRC in parts of at most the window, so that a damaged size field costs no memory.
+  std::uint32_t sum = kCrcStart;
+  for (std::uint64_t at = pos + 8, end = pos + 8 + size; at < end;) {
+    const std::size_t part = std::size_t(std::min<std::uint64_t>(end - at, std::uint64_t(1) << 20));
+    sum = crc32_update(sum, bytes(at, part), part);
+    at += part;
+  }
+  if ((sum ^ 0xFFFFFFFFu) != crc) return std::nullopt;
+  try {
+    JournalRecord record = decode(bytes(pos + 8, size), size);
+    length = 8 + std::size_t(size);
+    return record;
+  } catch (const std::runtime_error&) {
+    return std::nullopt;  // the CRC matched by chance over bytes that are not a record
+  }
+}
+
+JournalContents JournalReader::scan(const std::function<void(std::uint64_t offset, JournalRecord&& record)>& each) {
+  JournalContents out;
+  out.fingerprint = fingerprint_;
+  // Records of one journal have nearly one size (the same layout).
+  std::size_t largest = 0;
+  std::uint64_t pos = sizeof kMagic + 8;
+  while (pos < size_) {
     std::size_t length = 0;
-    if (auto record = record_at(pos, length)) {
+    if (auto record = valid_record(pos, largest, length)) {
       largest = std::max(largest, length - 8);
-      out.records.push_back(std::move(*record));
+      each(pos, std::move(*record));
       pos += length;
       continue;
     }
     // Damaged here: the next valid record, if any. First where this record's own header says it ends (its
     // payload was damaged, its size was not), then every later byte offset.
-    std::size_t next = bytes.size();
+    std::uint64_t next = size_;
     std::uint32_t claimed = 0;
-    if (bytes.size() - pos >= 8) std::memcpy(&claimed, bytes.data() + pos, 4);
+    if (size_ - pos >= 8) std::memcpy(&claimed, bytes(pos, 8), 4);
     std::size_t probe_length = 0;
-    if (bytes.size() - pos >= 8 && bytes.size() - pos - 8 > claimed && record_at(pos + 8 + claimed, probe_length))
+    if (size_ - pos >= 8 && size_ - pos - 8 > claimed && valid_record(pos + 8 + claimed, largest, probe_length))
       next = pos + 8 + claimed;
-    for (std::size_t q = pos + 1; next == bytes.size() && q + 8 <= bytes.size(); ++q)
-      if (record_at(q, probe_length)) next = q;
-    if (next == bytes.size()) {
+    for (std::uint64_t q = pos + 1; next == size_ && q + 8 <= size_; ++q)
+      if (valid_record(q, largest, probe_length)) next = q;
+    if (next == size_) {
       out.truncated = true;  // cut short by a kill (or damaged to the end); everything before it is intact
       break;
     }
     out.damaged_stretches += 1;
-    out.damaged_bytes += next - pos;
+    out.damaged_bytes += std::size_t(next - pos);
     pos = next;
   }
+  return out;
+}
+
+JournalRecord JournalReader::record_at(std::uint64_t offset) {
+  std::size_t length = 0;
+  if (auto record = valid_record(offset, 0, length)) return std::move(*record);
+  throw ConfigError("the run journal " + path_ + " changed while it was read: its record at byte " + std::to_string(offset) +
+                    " no longer passes its checks; run --resume again");
+}
+
+JournalContents read_journal(const std::string& path) {
+  JournalReader reader(path);
+  std::vector<JournalRecord> records;
+  JournalContents out = reader.scan([&](std::uint64_t, JournalRecord&& record) { records.push_back(std::move(record)); });
+  out.records = std::move(records);
   return out;
 }
 

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,11 +56,17 @@ class WriteError : public std::runtime_error {
   int errno_;
 };
 
+// Receives runs one at a time (configuration, replicate, run), for passes over more runs than the memory holds.
+using RunVisitor = std::function<void(std::size_t configuration, long replicate, const RunResult& result)>;
+
 class Journal {
  public:
-  // Creates (truncates) the journal at `path` and writes `records` first, via a temporary file renamed
-  // into place, so an existing journal is replaced atomically. Throws ConfigError on I/O failure.
-  Journal(const std::string& path, std::uint64_t fingerprint, const std::vector<JournalRecord>& records = {});
+  // Creates (truncates) the journal at `path` and writes first the runs `recovered` passes to its visitor
+  // (one at a time: `run --resume` streams them from the old file and journal), via a temporary file renamed
+  // into place, so an existing journal is replaced atomically. Throws ConfigError on I/O failure; whatever
+  // `recovered` throws propagates, the old journal unchanged.
+  Journal(const std::string& path, std::uint64_t fingerprint,
+          const std::function<void(const RunVisitor&)>& recovered = {});
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -88,8 +96,36 @@ struct JournalContents {
 
 // Throws ConfigError if the file is missing or is not a ratelab journal. A record that fails its checks is
 // skipped up to the next record that passes them (its size fits, its CRC-32 matches and it decodes); a
-// random stretch passes by chance with probability 2^-32 per byte offset.
+// random stretch passes by chance with probability 2^-32 per byte offset. Holds every record: for tests and
+// small journals; `run --resume` reads with JournalReader.
 JournalContents read_journal(const std::string& path);
+
+// A journal read record by record, so that a journal larger than the memory resumes: scan() passes each valid
+// record to its visitor and forgets it, record_at() reads one of them again. Memory: about one record (and a
+// read buffer of 1 MiB), whatever the journal's size.
+class JournalReader {
+ public:
+  explicit JournalReader(const std::string& path);  // ConfigError: missing, or not a ratelab journal
+  ~JournalReader();
+  JournalReader(const JournalReader&) = delete;
+  JournalReader& operator=(const JournalReader&) = delete;
+
+  std::uint64_t fingerprint() const { return fingerprint_; }
+  // Every valid record in order, with the checks and the resynchronization of read_journal (which is this
+  // scan keeping the records); `each` gets the record's offset and the record. The summary's records are empty.
+  JournalContents scan(const std::function<void(std::uint64_t offset, JournalRecord&& record)>& each);
+  // The record at an offset scan() reported.
+  JournalRecord record_at(std::uint64_t offset);
+
+ private:
+  const unsigned char* bytes(std::uint64_t pos, std::size_t n);  // [pos, pos + n) of the file, valid until the next call
+  std::optional<JournalRecord> valid_record(std::uint64_t pos, std::size_t largest, std::size_t& length);
+  std::string path_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0, fingerprint_ = 0;
+  std::vector<unsigned char> buffer_;
+  std::uint64_t buffer_start_ = 0;
+};
 
 // The right to write the trace file PATH (and PATH.partial, PATH.journal): an exclusive flock() on
 // PATH.lock, which names its holder (pid, host, start time, command line from /proc/self/cmdline). Taken before anything of PATH

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -36,6 +37,13 @@
 namespace ratelab::results {
 
 namespace {
+
+// largest_run_read(): one compare-and-swap per read of run data (a window), not per run.
+std::atomic<long> g_largest_run_read{0};
+void note_runs_read(long runs) {
+  for (long seen = g_largest_run_read.load(); runs > seen && !g_largest_run_read.compare_exchange_weak(seen, runs);) {
+  }
+}
 
 constexpr const char* kFormat = "ratelab-trace";
 constexpr const char* kConventions = "CF-1.8";
@@ -400,15 +408,41 @@ RowWindow select_rows(hid_t dataset, std::size_t begin, std::size_t end) {
   return w;
 }
 
+// How many rows (configurations) of a chunked dataset one H5Dread reads at most: HDF5 builds bookkeeping for
+// each chunk a read touches (its selections, several KB) and holds it until the read ends, so a read of a
+// whole per-run dataset of a 100,000-run file (a chunk per run) held about 400 MB besides its 56-168 MB of
+// data. Reads of at most kChunksPerRead chunks, or one row, keep that to a few MB.
+constexpr hsize_t kChunksPerRead = 1024;
+std::size_t rows_per_read(hid_t dataset) {
+  Id dcpl = checked(H5Dget_create_plist(dataset), H5Pclose, "dataset creation properties");
+  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return SIZE_MAX;
+  Id space = checked(H5Dget_space(dataset), H5Sclose, "dataset space");
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(std::size_t(std::max(rank, 0))), chunk(dims.size());
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  if (rank <= 0 || H5Pget_chunk(dcpl.get(), rank, chunk.data()) != rank) return SIZE_MAX;
+  hsize_t chunks_per_row = 1;
+  for (std::size_t i = 1; i < dims.size(); ++i) chunks_per_row *= (dims[i] + chunk[i] - 1) / std::max<hsize_t>(chunk[i], 1);
+  return std::size_t(std::max<hsize_t>(1, kChunksPerRead / std::max<hsize_t>(chunks_per_row, 1) * std::max<hsize_t>(chunk[0], 1)));
+}
+
 template <class T>
 std::vector<T> read_numeric_rows(hid_t dataset, hid_t memory_type, std::size_t begin, std::size_t end) {
-  // The whole dataset without a selection: HDF5 maps a selection onto each chunk it touches, which costs
-  // more than the data when the chunks are small (one run each).
-  if (begin == 0 && end == std::size_t(rows_of(dataset))) return read_numeric_dataset<T>(dataset, memory_type);
-  RowWindow w = select_rows(dataset, begin, end);
-  std::vector<T> values(w.count);
-  if (!values.empty())
-    check(H5Dread(dataset, memory_type, w.memory_space.get(), w.file_space.get(), H5P_DEFAULT, values.data()), "read dataset");
+  const std::size_t step = rows_per_read(dataset);
+  // The whole dataset in one read without a selection where that touches few chunks: HDF5 maps a selection
+  // onto each chunk it touches, which costs more than the data when the chunks are small (one run each).
+  if (begin == 0 && end == std::size_t(rows_of(dataset)) && end <= step) return read_numeric_dataset<T>(dataset, memory_type);
+  std::vector<T> values;
+  for (std::size_t first = begin, last; first < end; first = last) {
+    last = first + std::min(step, end - first);
+    RowWindow w = select_rows(dataset, first, last);
+    const std::size_t at = values.size();
+    if (first == begin) values.reserve(w.count / (last - first) * (end - begin));
+    values.resize(at + w.count);
+    if (w.count)
+      check(H5Dread(dataset, memory_type, w.memory_space.get(), w.file_space.get(), H5P_DEFAULT, values.data() + at),
+            "read dataset");
+  }
   return values;
 }
 
@@ -1630,6 +1664,7 @@ struct TraceReader::Impl {
     if (begin > end)
       throw std::out_of_range("read_trace_configurations: configurations [" + std::to_string(begin) + ", " + std::to_string(end) +
                               ") of a file with " + std::to_string(C));
+    note_runs_read(long(end - begin) * long(R));
     TraceData data;
     data.schema_version = outline.schema_version;
     data.layout = outline.layout;
@@ -1690,6 +1725,7 @@ struct TraceReader::Impl {
       throw std::out_of_range("TraceReader::runs: replicates [" + std::to_string(first) + ", " + std::to_string(first + count) +
                               ") of configuration " + std::to_string(configuration) + " in a file of " + std::to_string(C) + " x " +
                               std::to_string(R));
+    note_runs_read(count);
     RunBlock block;
     block.configuration = configuration;
     block.first_replicate = first;
@@ -1868,6 +1904,9 @@ RunBlock TraceReader::runs(std::size_t configuration, long first, long count) co
     throw ConfigError("trace file '" + impl_->path + "' is damaged: " + e.what());
   }
 }
+
+long largest_run_read() { return g_largest_run_read.load(); }
+void reset_largest_run_read() { g_largest_run_read.store(0); }
 
 TraceData read_trace_file(const std::string& path) {
   TraceReader reader(path);

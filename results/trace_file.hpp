@@ -173,6 +173,11 @@ class TraceReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// The most runs (configurations x replicates) one read of run data from a trace file returned in this process
+// since reset_largest_run_read(): the tests bound what the commands that stream a file hold at once with it.
+long largest_run_read();
+void reset_largest_run_read();
+
 // Throws ConfigError for a missing file, a file that is not HDF5, or an HDF5 file that is not ratelab's.
 TraceData read_trace_file(const std::string& path);
 // The layout and the run statuses alone (traces, extra, stop_step, timings, messages and run stats left

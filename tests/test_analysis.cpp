@@ -426,7 +426,7 @@ TEST_CASE("summary recovers an exact power-law exponent to 1e-9, with counts and
   CHECK_THAT(config_error_of([&] { tools::summary(options, data, text); }), Catch::Contains("needs fit_from < fit_to"));
 }
 
-TEST_CASE("summary, inspect and compare read a file a window of configurations at a time, with the output of the whole file",
+TEST_CASE("summary, inspect, compare and plot read a file a window of configurations at a time, with the output of the whole file",
           "[analysis][window]") {
   // The study of power_law_data written to a file: a diverged run, an errored one with its message, a run
   // statistic.
@@ -497,6 +497,22 @@ TEST_CASE("summary, inspect and compare read a file a window of configurations a
       REQUIRE(tools::compare(options, reader, streamed) == 0);
       CHECK(streamed.str() == expected.str());
     }
+  // plot: the same numbers (its TSV, every reals round-trips) from windows of one configuration, holding at
+  // most one configuration's runs at a time (reading the whole file held all 3 x 8).
+  const long R = data.layout.replicates;
+  for (const std::string metric : {"subopt", "dist2"}) {
+    tools::PlotOptions options;
+    options.curves.metric = metric;
+    options.deltas = {0.05};
+    if (metric == "dist2") options.curves.where = {"schedule.c=0.5", "schedule.c=2"}, options.curves.views = {"last"};
+    std::ostringstream expected, streamed;
+    tools::write_plot_tsv(tools::plot_data(options, whole), expected);
+    results::reset_largest_run_read();
+    tools::write_plot_tsv(tools::plot_data(options, reader, 1), streamed);
+    CHECK(results::largest_run_read() == R);
+    CHECK(streamed.str() == expected.str());
+    CHECK_THAT(expected.str(), Catch::Contains("c=2"));
+  }
 }
 
 TEST_CASE("compare: paired difference under common random numbers", "[analysis]") {

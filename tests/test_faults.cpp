@@ -321,6 +321,45 @@ TEST_CASE("a resumed sweep's outcome counts the errored runs it kept from before
   CHECK(resumed.ok == 3);
 }
 
+TEST_CASE("resume streams the committed file and the journal a configuration at a time, to the uninterrupted result",
+          "[faults][resume]") {
+  using namespace ratelab;
+  // quickstart's problem, small: 4 configurations x 6 replicates.
+  const fs::path ini = scratch("stream_resume.ini");
+  std::ofstream(ini) << "[experiment]\nname = stream_resume\nsteps = 300\nreplicates = 6\ncheckpoints = 12\n"
+                        "views = last, uniform, suffix\n[problem]\nname = quadratic\nd = 10\nmu = 0.1\nL = 1\n"
+                        "noise = gaussian\nnoise_scale = 0.5\n[optimizer]\nname = sgd\n[schedule]\nname = inv_mu_t\n"
+                        "c = 0.5, 1, 2, 4\nt0 = 10\n";
+  const std::string job = "run " + ini.string() + " --quiet --threads 1";
+  const fs::path reference = scratch("stream_resume_reference.h5"), out = scratch("stream_resume.h5"),
+                 killed = scratch("stream_resume_killed.h5");
+  for (const auto& path : {out, killed}) fs::remove(path.string() + ".journal");
+  REQUIRE(run_cli(job + " -o " + reference.string()).exit_code == 0);
+  // The committed file holds share 0 of 2 (replicates 0, 2, 4 of each configuration); beside it, the journal
+  // of a sweep of the same experiment killed after 5 runs (configuration 0, replicates 0 to 4: 0, 2 and 4 are
+  // in the file too, and the journal's copy is the one kept).
+  REQUIRE(run_cli(job + " --shard 0/2 -o " + out.string()).exit_code == 0);
+  REQUIRE(run_cli(job + " -o " + killed.string(), "RATELAB_FAULT_KILL_AFTER_RUNS=5").exit_code == 128 + 9);
+  fs::rename(killed.string() + ".journal", out.string() + ".journal");
+  REQUIRE(results::read_journal(out.string() + ".journal").records.size() == 5);
+  // Resumed with windows of one configuration: at most one configuration's runs are read at once (the whole
+  // file, as resume read it before, is 24), and the result is the uninterrupted run's.
+  Registry registry = builtin_registry();
+  RunToFileOptions options;
+  options.output_path = out.string();
+  options.resume = true;
+  options.window_bytes = 1;
+  options.sweep.threads = 1;
+  options.sweep.progress = SweepOptions::Progress::quiet;
+  results::reset_largest_run_read();
+  const SweepSummary resumed =
+      run_experiment_to_file(registry, plan_experiment(registry, read_ini_file(ini.string()), {}), options);
+  CHECK(results::largest_run_read() == 6);
+  CHECK(resumed.ok == 24);
+  CHECK(trace_bytes(out) == trace_bytes(reference));
+  CHECK(!fs::exists(out.string() + ".journal"));
+}
+
 // ---- issue 21 item 9 and the journal half of item 7 ------------------------------------------------------
 
 namespace {

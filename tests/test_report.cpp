@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "cli_support.hpp"
+#include "results/trace_file.hpp"
 #include "tools/analysis_commands.hpp"
+#include "tools/fixed_target_commands.hpp"
 #include "tools/report.hpp"
 
 using ratelab_test::run_cli;
@@ -191,6 +193,49 @@ TEST_CASE("report: tables equal summary --csv and verify, strings escaped, every
     CHECK(count(json, "[3,[") == 0);
     CHECK_THAT(json, Catch::Contains("\"band\":\"q0.1\\u2013q0.9\"") || Catch::Contains("\"band\":\"q0.1"));
   }
+}
+
+TEST_CASE("report, ert, ecdf and profile read only the run data they need, with the output of the whole file",
+          "[report][window]") {
+  namespace results = ratelab::results;
+  namespace tools = ratelab::tools;
+  const auto h5 = small_sweep("report_parts");
+  const std::string path = h5.string();
+  const results::TraceData whole = results::read_trace_file(path);
+  const long R = whole.layout.replicates;
+  const long C = long(whole.layout.configurations.size());
+  tools::ReportOptions options;
+  const std::string expected = tools::report_html({{path, whole}}, options);
+  // The page from the file read in parts: the curves and the summary a window of configurations and one
+  // metric at a time, the claims and the ECDF every configuration of the metrics they name.
+  const results::TraceReader reader(path);
+  const std::string page = tools::report_html({{path, reader.outline(), &reader}}, options);
+  CHECK(page == expected);
+  CHECK_THAT(page, Catch::Contains("FAILED: 2/3 claims hold"));
+  // ert, ecdf and profile given files read one metric of every configuration (a quarter of these 4 metrics).
+  std::ostringstream ert_file, ert_whole, ecdf_file, ecdf_whole, profile_file, profile_whole;
+  tools::ErtOptions ert;
+  ert.files = {path};
+  ert.targets = {1e-2};
+  ert.metric = "dist2";
+  ert.bootstrap = 50;
+  results::reset_largest_run_read();
+  REQUIRE(tools::ert(ert, ert_file) == 0);
+  CHECK(results::largest_run_read() == C * R);
+  REQUIRE(tools::ert(ert, {whole}, {path}, ert_whole) == 0);
+  CHECK(ert_file.str() == ert_whole.str());
+  tools::EcdfOptions ecdf;
+  ecdf.files = {path};
+  ecdf.csv = true;
+  REQUIRE(tools::ecdf(ecdf, ecdf_file) == 0);
+  REQUIRE(tools::ecdf(ecdf, {whole}, {path}, ecdf_whole) == 0);
+  CHECK(ecdf_file.str() == ecdf_whole.str());
+  tools::ProfileOptions profile;
+  profile.files = {path};
+  profile.csv = true;
+  REQUIRE(tools::profile(profile, profile_file) == 0);
+  REQUIRE(tools::profile(profile, {whole}, {path}, profile_whole) == 0);
+  CHECK(profile_file.str() == profile_whole.str());
 }
 
 TEST_CASE("report: bad input writes nothing and leaves an existing page whole", "[report]") {

@@ -272,45 +272,36 @@ std::string summary_fit(const std::string& fit, const TraceData& data) {
   return chosen;
 }
 
+WindowedRuns::WindowedRuns(const results::TraceReader& reader, std::size_t window_bytes, std::vector<std::string> metrics,
+                           bool extra_metrics)
+    : reader_(reader), metrics_(std::move(metrics)), extra_(extra_metrics) {
+  const auto& layout = reader.outline().layout;
+  const std::size_t extra = extra_metrics ? layout.extra_metrics.size() : 0;
+  const std::size_t run_bytes = 8 * (metrics_.size() * layout.views.size() + extra + 1) * layout.checkpoints.size() + 64;
+  per_window_ = std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
+}
+
+TraceData read_metrics(const results::TraceReader& reader, const std::vector<std::string>& metrics) {
+  const auto& layout = reader.outline().layout;
+  const bool known = std::all_of(metrics.begin(), metrics.end(), [&](const std::string& m) {
+    return std::find(layout.metrics.begin(), layout.metrics.end(), m) != layout.metrics.end();
+  });
+  TraceData data = reader.window(0, layout.configurations.size(), known ? metrics : layout.metrics, !known);
+  check_trace_data(data);
+  return data;
+}
+
+RunsOf WindowedRuns::operator()(std::size_t c) {
+  if (!window_ || c < begin_ || c >= begin_ + window_->layout.configurations.size()) {
+    window_.reset();  // release the previous window before reading the next
+    begin_ = c;
+    window_ = reader_.window(c, c + per_window_, metrics_, extra_);
+    check_trace_data(*window_);
+  }
+  return {*window_, c - begin_};
+}
+
 namespace {
-
-// Where a command that looks at one configuration at a time finds configuration c's runs: a TraceData that
-// holds them (the whole file, or a window of it read by TraceReader::window) and c's index in it.
-struct RunsOf {
-  const TraceData& data;
-  std::size_t index;
-};
-using RunSource = std::function<RunsOf(std::size_t configuration)>;
-
-// Reads `reader`'s configurations a window at a time (about `window_bytes` of the named metrics' run data, at
-// least one configuration), for configurations asked for in increasing order: memory bounded by the window.
-class WindowedRuns {
- public:
-  WindowedRuns(const results::TraceReader& reader, std::size_t window_bytes, std::vector<std::string> metrics,
-               bool extra_metrics = false)
-      : reader_(reader), metrics_(std::move(metrics)), extra_(extra_metrics) {
-    const auto& layout = reader.outline().layout;
-    const std::size_t extra = extra_metrics ? layout.extra_metrics.size() : 0;
-    const std::size_t run_bytes = 8 * (metrics_.size() * layout.views.size() + extra + 1) * layout.checkpoints.size() + 64;
-    per_window_ = std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
-  }
-  RunsOf operator()(std::size_t c) {
-    if (!window_ || c < begin_ || c >= begin_ + window_->layout.configurations.size()) {
-      window_.reset();  // release the previous window before reading the next
-      begin_ = c;
-      window_ = reader_.window(c, c + per_window_, metrics_, extra_);
-      check_trace_data(*window_);
-    }
-    return {*window_, c - begin_};
-  }
-
- private:
-  const results::TraceReader& reader_;
-  std::vector<std::string> metrics_;
-  bool extra_ = false;
-  std::size_t per_window_ = 1, begin_ = 0;
-  std::optional<TraceData> window_;
-};
 
 // summary --fit horizon: per series of configurations that differ only in experiment.steps, the final value
 // of each against its T (results::horizon_slope).

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -108,5 +109,36 @@ stats::Statistic center_statistic(const std::string& center);  // median | mean
 std::vector<std::size_t> selected_views(const results::TraceData& data, const std::vector<std::string>& views);
 // "subopt: F(x) - F* [unit]": the metric's name, its meaning and its unit when the file gives one.
 std::string metric_description(const results::TraceData& data, std::size_t m);
+
+// Every configuration of `reader`'s file with the run data of the named metrics only (no extra metrics), for the
+// commands that need all configurations at once but few metrics (claims, ert, ecdf, profile): a quarter of the
+// file's memory for one metric of four. A name the file does not record reads every metric, so that the
+// command's own error names it among all of them.
+results::TraceData read_metrics(const results::TraceReader& reader, const std::vector<std::string>& metrics);
+
+// Where a command that looks at one configuration at a time finds configuration c's runs: a TraceData that
+// holds them (the whole file, or a window of it read by TraceReader::window) and c's index in it.
+struct RunsOf {
+  const results::TraceData& data;
+  std::size_t index;
+};
+using RunSource = std::function<RunsOf(std::size_t configuration)>;
+
+// Reads `reader`'s configurations a window at a time (about `window_bytes` of the named metrics' run data, at
+// least one configuration), for configurations asked for in increasing order: memory bounded by the window.
+// Asked for an earlier configuration, it reads its window again.
+class WindowedRuns {
+ public:
+  WindowedRuns(const results::TraceReader& reader, std::size_t window_bytes, std::vector<std::string> metrics,
+               bool extra_metrics = false);
+  RunsOf operator()(std::size_t c);
+
+ private:
+  const results::TraceReader& reader_;
+  std::vector<std::string> metrics_;
+  bool extra_ = false;
+  std::size_t per_window_ = 1, begin_ = 0;
+  std::optional<results::TraceData> window_;
+};
 
 }  // namespace ratelab::tools

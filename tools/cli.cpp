@@ -440,7 +440,7 @@ int command_compare(const AnalysisArgs<tools::CompareOptions>& args, const Invoc
   return tools::compare(args.options, results::TraceReader(args.file), std::cout);
 }
 int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&) {
-  return tools::plot(args.options, results::read_trace_file(args.file), std::cout);
+  return tools::plot(args.options, results::TraceReader(args.file), std::cout, std::cerr);
 }
 
 int command_report(const tools::ReportOptions& args, const Invocation&) { return tools::report(args, std::cerr); }
@@ -454,9 +454,9 @@ int run_plot_command(const Command& self, const std::vector<std::string>& args, 
   const GivenOptions given = given_options(self, args);
   const std::string file = given.raw.count("file") ? given.raw.at("file") : std::string();
   if (file.empty()) return command_plot(bind_options<AnalysisArgs<tools::PlotOptions>>(self, given), invocation);
-  const results::TraceData data = results::read_trace_file(file);
+  const results::TraceReader reader(file);
   GivenOptions merged;
-  for (const auto& [key, value] : data.layout.root)
+  for (const auto& [key, value] : reader.outline().layout.root)
     if (key == "plot" && std::holds_alternative<std::string>(value))
       for (const auto& [k, v] :
            claims::plot_section(parse_ini("[plot]\n" + std::get<std::string>(value), file + " (its stored [plot])")))
@@ -466,7 +466,7 @@ int run_plot_command(const Command& self, const std::vector<std::string>& args, 
   if (!merged.raw.count("output") && !merged.raw.count("data"))
     merged.raw["output"] = std::filesystem::path(file).replace_extension(".png").string();
   const auto parsed = bind_options<AnalysisArgs<tools::PlotOptions>>(self, merged);
-  return tools::plot(parsed.options, data, std::cout);
+  return tools::plot(parsed.options, reader, std::cout, std::cerr);
 }
 
 struct RunArgs {
@@ -599,7 +599,7 @@ int command_run(const RunArgs& args, const Invocation& invocation_) {
   if (draw_plot) {
     tools::PlotOptions plot = plot_from_file;
     plot.output = std::filesystem::path(options.output_path).replace_extension(".png").string();
-    tools::plot(plot, results::read_trace_file(options.output_path), std::cerr);
+    tools::plot(plot, results::TraceReader(options.output_path), std::cerr, std::cerr);
   }
   if (write_report) {
     tools::ReportOptions page;
@@ -656,14 +656,16 @@ int command_verify(const VerifyArgs& args, const Invocation& invocation_) {
   std::string source;
   if (experiment.size() > 3 && experiment.substr(experiment.size() - 3) == ".h5" && std::filesystem::exists(experiment)) {
     if (!from.empty()) throw ConfigError("give either a trace file or --from, not both");
-    data = results::read_trace_file(experiment);
+    const results::TraceReader reader(experiment);
     source = experiment;
-    claim_list = claims::claims_for_stored_runs(parse_ini(data->layout.experiment_text, experiment), experiment, sets, quick);
+    claim_list = claims::claims_for_stored_runs(parse_ini(reader.outline().layout.experiment_text, experiment), experiment,
+                                                sets, quick);
+    data = tools::read_metrics(reader, claims::claim_metrics(claim_list));  // only what the claims read
   } else if (!from.empty()) {
     const IniDocument document = read_ini_file(find_experiment(experiment));
     source = document.source;
     claim_list = claims::claims_for_stored_runs(document, from, sets, quick);
-    data = results::read_trace_file(from);
+    data = tools::read_metrics(results::TraceReader(from), claims::claim_metrics(claim_list));
   } else {
     loaded = claims::load_experiment(registry, read_ini_file(find_experiment(experiment)), sets, quick, limits);
     source = loaded->document.source;
@@ -691,7 +693,7 @@ int command_verify(const VerifyArgs& args, const Invocation& invocation_) {
     std::cerr << plan.options.name << (quick ? " (quick)" : "") << ": " << s.ok << " ok, " << s.diverged << " diverged, "
               << s.error << " error" << (s.nonfinite ? ", " + std::to_string(s.nonfinite) + " nonfinite" : "") << " runs in " << std::fixed << std::setprecision(2) << s.seconds << " s\n";
     std::cerr.unsetf(std::ios::floatfield);
-    data = results::read_trace_file(options.output_path);
+    data = tools::read_metrics(results::TraceReader(options.output_path), claims::claim_metrics(claim_list));
     if (!keep) std::filesystem::remove(options.output_path);
     if (s.cancelled) return kExitInterrupted;
     if (s.error > 0) run_status = kExitRunErrors;

@@ -83,10 +83,11 @@ void write_csv_file(const std::string& path, const std::vector<std::string>& hea
   out << "wrote " << path << "\n";
 }
 
-std::vector<TraceData> read_all(const std::vector<std::string>& files) {
+// Every configuration of each file, with the run data of `metric` only.
+std::vector<TraceData> read_all(const std::vector<std::string>& files, const std::string& metric) {
   if (files.empty()) throw ConfigError("no trace file given: name one or more .h5 files");
   std::vector<TraceData> data;
-  for (const auto& f : files) data.push_back(results::read_trace_file(f));
+  for (const auto& f : files) data.push_back(read_metrics(results::TraceReader(f), {metric}));
   return data;
 }
 
@@ -287,7 +288,7 @@ ParamTable<ProfileOptions> ProfileOptions::params() {
 // ---- ert ----------------------------------------------------------------------------------------------------
 
 int ert(const ErtOptions& options, std::ostream& out) {
-  return ert(options, read_all(options.files), options.files, out);
+  return ert(options, read_all(options.files, options.metric), options.files, out);
 }
 
 int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std::vector<std::string>& names,
@@ -356,7 +357,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
 // ---- ecdf ---------------------------------------------------------------------------------------------------
 
 int ecdf(const EcdfOptions& options, std::ostream& out) {
-  return ecdf(options, read_all(options.files), options.files, out);
+  return ecdf(options, read_all(options.files, options.metric), options.files, out);
 }
 
 int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const std::vector<std::string>& names,
@@ -447,7 +448,7 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
 // ---- profile ------------------------------------------------------------------------------------------------
 
 int profile(const ProfileOptions& options, std::ostream& out) {
-  return profile(options, read_all(options.files), options.files, out);
+  return profile(options, read_all(options.files, options.metric), options.files, out);
 }
 
 int profile(const ProfileOptions& options, const std::vector<TraceData>& data, const std::vector<std::string>& names,

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <limits>
@@ -186,8 +187,11 @@ struct CurveRef {
 
 }  // namespace
 
-PlotData plot_data(const PlotOptions& options, const TraceData& data) {
-  check_trace_data(data);
+namespace {
+
+// plot_data of `data` (the whole file or its outline); configuration c's runs are runs_of(c), asked for in
+// increasing c.
+PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const RunSource& runs_of) {
   check_plot_options(options);
   const std::size_t m = metric_column(data, options.curves.metric);
   const auto views = selected_views(data, options.curves.views);
@@ -518,20 +522,23 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     }
     PlotPanel& panel = plot.panels[panel_of.at(key)];
     const auto& config = layout.configurations[c];
-    const StatusCounts counts = status_counts(data, c);
+    const auto [runs_data, index] = runs_of(c);
+    const StatusCounts counts = status_counts(runs_data, index);
     PlotCurve curve{c, layout.views[v], config.label, "", layout.replicates, counts.diverged, counts.error,
                     index_in("color", i), index_in("dash", i), {}, 0};
     std::vector<std::string> key_parts;
     for (const auto& channel : {"color", "dash"})
       if (dims.count(channel)) key_parts.push_back(dims.at(channel).pair_texts[index_in(channel, i)]);
     curve.key = join(key_parts, ", ");
-    const stats::ReplicateMatrix runs = replicate_matrix(data, m, c, v);
+    const stats::ReplicateMatrix runs =
+        replicate_matrix(runs_data, metric_column(runs_data, options.curves.metric), index, v);
     if (budget_axis) {
       // The median over the finished runs: a run that stopped early (diverged, interrupted) tells what its
       // checkpoints cost while it ran, but would pull the median towards a shorter run at each checkpoint.
-      stats::ReplicateMatrix spent = results::budget_matrix(data, c, budget);
+      stats::ReplicateMatrix spent = results::budget_matrix(runs_data, index, budget);
       for (Eigen::Index r = 0; r < spent.rows(); ++r)
-        if (data.status[results::run_index(data, c, std::size_t(r))] != RunStatus::ok) spent.row(r).setConstant(kNaN);
+        if (runs_data.status[results::run_index(runs_data, index, std::size_t(r))] != RunStatus::ok)
+          spent.row(r).setConstant(kNaN);
       const stats::ReplicateCurve median = stats::replicate_curve(spent, stats::Statistic::median());
       for (std::size_t k : columns) curve.x.push_back(median.used[k] > 0 ? median.value[k] : kNaN);
       if (std::none_of(curve.x.begin(), curve.x.end(), [](double x) { return std::isfinite(x); }))
@@ -681,6 +688,21 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
         break;
       }
   return plot;
+}
+
+}  // namespace
+
+PlotData plot_data(const PlotOptions& options, const TraceData& data) {
+  check_trace_data(data);
+  return plot_data_of(options, data, [&](std::size_t c) { return RunsOf{data, c}; });
+}
+
+PlotData plot_data(const PlotOptions& options, const results::TraceReader& reader, std::size_t window_bytes) {
+  const TraceData& outline = reader.outline();
+  metric_column(outline, options.curves.metric);  // an unknown metric is named before anything is read
+  // One metric's run data, a window of configurations at a time (the curves go configuration by configuration).
+  WindowedRuns windows(reader, window_bytes, {options.curves.metric});
+  return plot_data_of(options, outline, std::ref(windows));
 }
 
 void write_plot_tsv(const PlotData& plot, std::ostream& out) {
@@ -968,10 +990,11 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out) {
   return plot(options, data, out, std::cerr);
 }
 
-int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, std::ostream& warnings) {
+namespace {
+int plot_of(const PlotOptions& options, const std::function<PlotData()>& numbers, std::ostream& out, std::ostream& warnings) {
   if (options.output.empty() && options.data.empty())
     throw ConfigError("output is empty: give a figure file (.png, .svg, .pdf, .tex) and/or data (a .tsv file)");
-  const PlotData plot = plot_data(options, data);
+  const PlotData plot = numbers();
   if (!options.output.empty()) {
     if (find_program(options.gnuplot).empty())
       throw ConfigError("gnuplot = '" + options.gnuplot +
@@ -991,6 +1014,15 @@ int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, s
   if (options.output.empty()) return 0;
   draw_plot(plot, options, out);
   return 0;
+}
+}  // namespace
+
+int plot(const PlotOptions& options, const TraceData& data, std::ostream& out, std::ostream& warnings) {
+  return plot_of(options, [&] { return plot_data(options, data); }, out, warnings);
+}
+
+int plot(const PlotOptions& options, const results::TraceReader& reader, std::ostream& out, std::ostream& warnings) {
+  return plot_of(options, [&] { return plot_data(options, reader); }, out, warnings);
 }
 
 void draw_plot(const PlotData& plot, const PlotOptions& options, std::ostream& out) {

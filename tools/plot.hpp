@@ -59,6 +59,9 @@ struct PlotOptions {
 // warnings (values a log axis cannot show) to `warnings`.
 int plot(const PlotOptions& options, const results::TraceData& data, std::ostream& out, std::ostream& warnings);
 int plot(const PlotOptions& options, const results::TraceData& data, std::ostream& out);  // warnings: stderr
+// The same from a file read a window of configurations at a time, only the metric drawn: memory bounded by
+// the window, not by the file.
+int plot(const PlotOptions& options, const results::TraceReader& reader, std::ostream& out, std::ostream& warnings);
 
 // ---- building blocks, public for tests ----------------------------------------------------------------
 
@@ -120,6 +123,9 @@ struct PlotData {
 };
 
 PlotData plot_data(const PlotOptions& options, const results::TraceData& data);
+// The same numbers from a file read a window of configurations at a time (only the metric drawn).
+PlotData plot_data(const PlotOptions& options, const results::TraceReader& reader,
+                   std::size_t window_bytes = analysis_window_bytes);
 // Tidy table, one row per (panel, curve, series, t):
 // panel row col view configuration label color dash series t value replicates_used x; reals round-trip;
 // x is where the point is drawn (t, a profile's tau, or the curve's median budget).

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <ostream>
 #include <sstream>
 #include <unistd.h>
@@ -470,7 +471,8 @@ void claims_section(std::ostream& out, const ReportInput& input, long seed) {
       out << "<p class=\"note\">The experiment states no claims.</p>\n";
       return;
     }
-    verdicts = claims::evaluate_claims(list, input.data, seed);
+    if (input.reader) verdicts = claims::evaluate_claims(list, read_metrics(*input.reader, claims::claim_metrics(list)), seed);
+    else verdicts = claims::evaluate_claims(list, input.data, seed);
   } catch (const ConfigError& e) {
     // The page still shows the rest; the reason is shown where the verdicts would be.
     out << "<p class=\"claims-error\">The claims could not be evaluated on this file:</p><pre>";
@@ -494,7 +496,8 @@ void claims_section(std::ostream& out, const ReportInput& input, long seed) {
 std::string trim_band(const std::string& name) { return name.rfind("band_", 0) == 0 ? name.substr(5) : name; }
 
 // The aggregate series of every metric and view, as plot draws them (center and band), in one JSON object.
-std::string figure_json(const results::TraceData& data) {
+std::string figure_json(const ReportInput& input) {
+  const results::TraceData& data = input.data;
   PlotOptions plot;  // plot's defaults: median, band q0.1..q0.9, every view and configuration
   std::ostringstream json;
   std::vector<long> t;
@@ -505,7 +508,7 @@ std::string figure_json(const results::TraceData& data) {
     plot.curves.metric = data.layout.metrics[m];
     PlotData figure;
     try {
-      figure = plot_data(plot, data);
+      figure = input.reader ? plot_data(plot, *input.reader) : plot_data(plot, data);
     } catch (const ConfigError&) {
       continue;  // a metric plot cannot draw (no finite values): the selector leaves it out
     }
@@ -564,7 +567,8 @@ void ecdf_section(std::ostream& out, const ReportInput& input, const std::string
   std::ostringstream csv;
   out << "<h3>Fixed target: runtime ECDF</h3>\n";
   try {
-    ecdf(ecdf_options, {input.data}, {input.path}, csv);
+    if (input.reader) ecdf(ecdf_options, {read_metrics(*input.reader, {metric})}, {input.path}, csv);
+    else ecdf(ecdf_options, {input.data}, {input.path}, csv);
   } catch (const ConfigError& e) {
     out << "<p class=\"note\">No runtime ECDF: " << html_escape(e.what()) << "</p>\n";
     return;
@@ -592,7 +596,8 @@ void summary_section(std::ostream& out, const ReportInput& input, const ReportOp
   summary_options.seed = options.seed;
   summary_options.csv = true;  // exact numbers: the page shows what `summary --csv` prints
   std::ostringstream csv;
-  summary(summary_options, input.data, csv);
+  if (input.reader) summary(summary_options, *input.reader, csv);
+  else summary(summary_options, input.data, csv);
   const auto rows = parse_csv(csv.str());
   out << "<h3>Summary</h3>\n<p class=\"note\">As <code>ratelab summary FILE --csv --metric " << html_escape(summary_options.curves.metric)
       << " --seed " << options.seed
@@ -679,7 +684,7 @@ std::string report_html(const std::vector<ReportInput>& inputs, const ReportOpti
       << "<noscript><p>The figures are drawn by the page's script; the tables below need none.</p></noscript>\n";
   for (std::size_t f = 0; f < inputs.size(); ++f) {
     const ReportInput& input = inputs[f];
-    results::check_trace_data(input.data);
+    if (!input.reader) results::check_trace_data(input.data);  // a reader checks each part it reads
     const std::string id = "file-" + std::to_string(f);
     out << "<section id=\"" << id << "\">\n<h1>" << html_escape(input.data.layout.experiment_name) << "</h1>\n";
     const std::string description = root_text(input.data, "experiment.description");
@@ -691,7 +696,7 @@ std::string report_html(const std::vector<ReportInput>& inputs, const ReportOpti
     claims_section(out, input, options.seed);
     out << "<h3>Convergence</h3>\n<p class=\"note\">Hover a curve for its values; click a legend entry to hide or "
            "show it.</p>\n<div class=\"figure\" data-source=\"data-"
-        << f << "\"></div>\n<script type=\"application/json\" id=\"data-" << f << "\">" << figure_json(input.data)
+        << f << "\"></div>\n<script type=\"application/json\" id=\"data-" << f << "\">" << figure_json(input)
         << "</script>\n";
     summary_section(out, input, options);
     provenance_section(out, input);
@@ -704,8 +709,13 @@ std::string report_html(const std::vector<ReportInput>& inputs, const ReportOpti
 int report(const ReportOptions& options, std::ostream& log) {
   if (options.output.empty())
     throw ConfigError("no output given: ratelab report FILE.h5 -o study.html (the page to write)");
+  // Each file's outline; its run data are read as each part of the page needs them.
+  std::vector<std::unique_ptr<results::TraceReader>> readers;
   std::vector<ReportInput> inputs;
-  for (const auto& path : options.files) inputs.push_back({path, results::read_trace_file(path)});
+  for (const auto& path : options.files) {
+    readers.push_back(std::make_unique<results::TraceReader>(path));
+    inputs.push_back({path, readers.back()->outline(), readers.back().get()});
+  }
   const std::string page = report_html(inputs, options);
   // Temporary file in the same directory, then rename: a reader sees the old page or the whole new one.
   const std::filesystem::path target(options.output);

@@ -35,10 +35,12 @@ struct ReportOptions {
   static ParamTable<ReportOptions> params();
 };
 
-// One trace file as the page shows it.
+// One trace file as the page shows it: its whole content, or (with `reader`, as `report` reads a file) its
+// outline, the run data read through the reader a window of configurations or the metrics needed at a time.
 struct ReportInput {
   std::string path;
   results::TraceData data;
+  const results::TraceReader* reader = nullptr;
 };
 
 // The whole page. ConfigError for a question a file cannot answer (an unknown summary metric).
