@@ -90,7 +90,7 @@ double evaluate(const Formula& formula, const results::TraceData& data, std::siz
       if (!std::isnan(t)) return t;
       throw ConfigError("'t' (the checkpoint measured) exists only in scale= of a measurement at one t");
     }
-    if (name == "T") return data.layout.checkpoints.empty() ? kNaN : double(data.layout.checkpoints.back());
+    if (name == "T") return data.layout.checkpoints.empty() ? kNaN : double(results::horizon(data, configuration));
     if (name == "R") return double(data.layout.replicates);
     return parameter_value(data, configuration, name);
   });
@@ -190,7 +190,7 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   claim.kind = k->second;
   using K = Claim::Kind;
   const std::map<K, std::vector<std::string>> allowed{
-      {K::slope, {"where", "metric", "view", "stat", "window", "expect", "ci"}},
+      {K::slope, {"where", "metric", "view", "stat", "window", "expect", "ci", "over"}},
       {K::value,
        {"where", "metric", "view", "stat", "measure", "at", "checkpoint", "window", "scale", "expect", "tol", "atol",
         "se", "ci"}},
@@ -246,6 +246,12 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       else
         throw ConfigError("measure=" + value + " is not one of " +
                           (claim.kind == K::compare ? "at, slope" : "at, contraction"));
+    } else if (key == "over") {
+      if (value == "horizon") claim.over_horizon = true;
+      else if (value != "t")
+        throw ConfigError("over=" + value + " is not one of t (along each run, the default), horizon (the final value "
+                          "of each configuration against its T, across configurations that differ only in "
+                          "experiment.steps)");
     } else if (key == "ci") {
       if (value == "within") claim.interval_mode = Claim::IntervalMode::within;
       else if (value == "contains") claim.interval_mode = Claim::IntervalMode::contains;
@@ -610,9 +616,32 @@ bool in_bounds(double v, double lo, double hi) {
   return v >= lo && v <= hi;
 }
 
-// One configuration's verdict for the single-configuration kinds.
+// slope over=horizon: the log-log slope of the final value against T across a series of horizons, with the
+// replicate-bootstrap interval of `summary --fit horizon` (the same stream, so the same bits).
+Measurement measure_over_horizon(const Claim& claim, const results::TraceData& data, const results::HorizonSeries& series,
+                                 long seed, long resamples) {
+  if (series.horizons.size() < 2)
+    throw ConfigError("over=horizon needs configurations of several horizons that differ in nothing else; '" +
+                      series.label + "' has the one horizon T = " + std::to_string(series.horizons.front()) +
+                      " (sweep experiment.steps)");
+  const std::size_t m = results::metric_column(data, claim.metric);
+  const std::size_t view = results::view_column(data, claim.view);
+  const stats::ReplicateMatrix finals = results::horizon_finals(
+      series, [&](std::size_t c) { return results::replicate_matrix(data, m, c, view); }, data);
+  const stats::RateFit fit =
+      results::horizon_slope(data, series, finals, claim.view, claim.metric, claim.statistic, {resamples, 0.95}, seed);
+  Measurement out;
+  out.value = fit.fit.slope;
+  out.interval = fit.slope_ci;
+  out.interval_kind = "CI";
+  out.at_text = "final value against T = " + std::to_string(series.horizons.front()) + " .. " +
+                std::to_string(series.horizons.back()) + ", " + std::to_string(fit.fit.points) + " horizons";
+  return out;
+}
+
+// One configuration's verdict for the single-configuration kinds (a slope over=horizon: one series's, c its first).
 Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::size_t c, long seed,
-                     long resamples) {
+                     long resamples, const results::HorizonSeries* series = nullptr) {
   Verdict v;
   v.name = claim.name;
   using K = Claim::Kind;
@@ -620,11 +649,14 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
     case K::slope:
     case K::value: {
       const auto kind = claim.kind == K::slope ? Claim::Measure::slope : claim.measure;
-      const Measurement m = measure(claim, kind, data, c, claim.view, seed, resamples);
+      const Measurement m = series ? measure_over_horizon(claim, data, *series, seed, resamples)
+                                   : measure(claim, kind, data, c, claim.view, seed, resamples);
       v.what = std::string(kind == Claim::Measure::slope         ? "slope of "
                            : kind == Claim::Measure::contraction ? "contraction of "
                                                                  : "") +
-               what_text(claim, data, c, claim.view) + " (" + m.at_text + ")";
+               (series ? claim.statistic_text + " " + claim.metric + "[" + claim.view + "] of '" + series->label + "'"
+                       : what_text(claim, data, c, claim.view)) +
+               " (" + m.at_text + ")";
       v.measured = measured_text(m);
       v.value = m.value;
       v.interval = m.interval;
@@ -710,7 +742,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       const double target = evaluate(claim.target, data, c);
       const stats::ReplicateMatrix steps = results::budget_matrix(data, c, results::Budget::step);
       const std::vector<double> hits = stats::hitting_times(runs, steps, target);
-      const double horizon = data.layout.checkpoints.empty() ? 0.0 : double(data.layout.checkpoints.back());
+      const double horizon = data.layout.checkpoints.empty() ? 0.0 : double(results::horizon(data, c));
       const std::string subject = claim.metric + "[" + claim.view + "] <= " + real(target) + " of '" +
                                   data.layout.configurations[c].label + "'";
       if (claim.kind == K::success) {
@@ -876,7 +908,11 @@ std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const res
       }
       const auto configs = results::select_configurations(data, claim.where);
       std::vector<Verdict> each;
-      for (auto c : configs) each.push_back(evaluate_one(claim, data, c, seed, resamples));
+      if (claim.over_horizon)
+        for (const auto& series : results::horizon_series(data, configs))
+          each.push_back(evaluate_one(claim, data, series.configurations.front(), seed, resamples, &series));
+      else
+        for (auto c : configs) each.push_back(evaluate_one(claim, data, c, seed, resamples));
       // One line per claim: the configuration closest to (or furthest beyond) its bound, with the count.
       auto shown = std::min_element(each.begin(), each.end(), [](const Verdict& x, const Verdict& y) {
         if (x.pass != y.pass) return !x.pass;
@@ -887,7 +923,8 @@ std::vector<Verdict> evaluate_claims(const std::vector<Claim>& claims, const res
       Verdict v = shown != each.end() ? *shown : each.front();
       if (each.size() > 1)
         v.what += " [" + std::to_string(long(each.size()) - failing) + "/" + std::to_string(each.size()) +
-                  " configurations pass; " + (failing ? "a failing one" : "the closest to its bound") +
+                  (claim.over_horizon ? " series of horizons pass; " : " configurations pass; ") +
+                  (failing ? "a failing one" : "the closest to its bound") +
                   " shown]";
       out.push_back(std::move(v));
     } catch (const ConfigError& e) {

@@ -66,6 +66,9 @@ struct Claim {
   enum class IntervalMode { point, within, contains };
   IntervalMode interval_mode = IntervalMode::point;
   Formula at, scale, window_from, window_to;  // defaults: T, 1, T/10, T
+  // slope over=horizon: the final value of each configuration against its T (experiment.steps swept), across
+  // the selected configurations that differ only in their horizon; over=t (default): along each run.
+  bool over_horizon = false;
   // at= must be a stored checkpoint; checkpoint=nearest reads the stored one closest to it instead.
   bool at_nearest = false;
   // Bounds: expect=[lo, hi] (formulas), or expect=FORMULA with tol / atol.

@@ -208,6 +208,7 @@ results::ConfigurationRecord configuration_record(const Configuration& c) {
       if (std::find(part->inactive.begin(), part->inactive.end(), k) == part->inactive.end())
         record.parameters.emplace_back(kind + "." + k, v);
   }
+  if (c.horizon_varies) record.parameters.emplace_back("experiment.steps", std::int64_t(c.steps));
   record.parameters.emplace_back("stream_salt", std::to_string(c.salt));
   return record;
 }
@@ -221,6 +222,8 @@ const char* experiment_file_syntax() {
          "               eta = 1/problem.L, t0 = 2*problem.L/problem.mu, steps = problem.T, every = round(T/4)\n"
          "               (T = experiment.steps, R = replicates; unqualified names where one component has them);\n"
          "               evaluated per configuration, validated like numbers, labelled eta=0.1 (= 1/problem.L)\n"
+         "  horizons     steps = 100, 1000, 10000 (or a formula such as problem.T): a configuration per horizon,\n"
+         "               each with its own T, the checkpoints up to it and the same random numbers\n"
          "  sections     [problem], [optimizer], [schedule], labelled: [optimizer:hb] with its [schedule:hb] or\n"
          "               the shared [schedule]; every problem runs with every optimizer, unless:\n"
          "  [pair:NAME]  problem = LABEL and optimizer = LABEL (a section's label, or its name: problem) name one\n"
@@ -922,8 +925,8 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       for (const auto& e : s.entries)
         if (e.key != "fit")
           problems.push_back(where(source, e) + unknown_key_message("[summary] key", e.key, {"fit"}));
-        else if (e.value != "power" && e.value != "contraction" && e.value != "auto")
-          problems.push_back(where(source, e) + "[summary] fit = '" + e.value + "' is not one of power, contraction, auto");
+        else if (e.value != "power" && e.value != "contraction" && e.value != "auto" && e.value != "horizon")
+          problems.push_back(where(source, e) + "[summary] fit = '" + e.value + "' is not one of power, contraction, auto, horizon");
     } else
       problems.push_back(where(source, s) + unknown_key_message("section", "[" + s.name + "]",
                                                                      {"[experiment]", "[problem]", "[optimizer]",
@@ -933,6 +936,8 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
 
   // [experiment]; its formulas (`steps = problem.T`) are evaluated with each configuration's, below.
   std::map<std::string, std::string> experiment_formulas, experiment_formula_at;  // key -> text, "file:line: "
+  std::vector<long> steps_axis;  // experiment.steps as an axis (increasing); empty: one value or a formula
+  std::string steps_axis_text;
   const std::set<std::string> known_names = formula_names(registry, doc);
   {
     const auto specs = ExperimentOptions::params().specs();
@@ -946,6 +951,31 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
           problems.push_back(where(source, e) + unknown_key_message("experiment parameter", e.key, known) + "." +
                              elsewhere_hint(registry, doc, "experiment", e.key));
           continue;
+        }
+        if (e.key == "steps") {  // the horizon may be an axis: runs of several horizons in one file
+          std::vector<std::string> items;
+          try {
+            items = expand_axis(e.value, where(source, e) + "experiment.steps", limits.max_configurations);
+          } catch (const ConfigError&) {
+            // not an axis: a number or a formula, read below
+          }
+          if (items.size() > 1) {
+            for (const auto& item : items) {
+              try {
+                const ParamValue v = parse_value(*spec, item, "experiment.steps");
+                if (auto bad = violation(*spec, v, "experiment.steps")) problems.push_back(where(source, e) + *bad);
+                else steps_axis.push_back(long(std::get<std::int64_t>(v)));
+              } catch (const ConfigError& err) {
+                problems.push_back(where(source, e) + err.what() + " (an axis of experiment.steps holds whole numbers)");
+              }
+            }
+            std::sort(steps_axis.begin(), steps_axis.end());
+            if (std::adjacent_find(steps_axis.begin(), steps_axis.end()) != steps_axis.end())
+              problems.push_back(where(source, e) + "experiment.steps = " + e.value + " repeats a horizon: list each once");
+            steps_axis_text = e.value;
+            if (!steps_axis.empty()) plan.experiment_params.set("steps", std::int64_t(steps_axis.back()));
+            continue;
+          }
         }
         try {
           ParamValue v;
@@ -967,8 +997,8 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
       }
     }
     plan.options = ExperimentOptions::params().bind(plan.experiment_params);
-    // With a formula among them (steps = problem.T), the checkpoints wait for its value.
-    if (experiment_formulas.empty()) plan.run.checkpoints = checkpoint_steps(plan.options, problems);
+    // With a formula among them (steps = problem.T) or several horizons, the checkpoints wait for the values.
+    if (experiment_formulas.empty() && steps_axis.empty()) plan.run.checkpoints = checkpoint_steps(plan.options, problems);
   }
   if (problem_sections.empty()) problems.push_back(source + ": no [problem] section");
   if (optimizer_sections.empty()) problems.push_back(source + ": no [optimizer] section");
@@ -1104,6 +1134,7 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   // Counted before anything is expanded: a grid too large for memory is refused with its size.
   long configurations = 0;
   auto count = [&](long n) {
+    n = saturating_product(n, std::max(1L, long(steps_axis.size())));  // each combination at every horizon
     configurations = n > std::numeric_limits<long>::max() - configurations ? std::numeric_limits<long>::max()
                                                                            : configurations + n;
   };
@@ -1168,11 +1199,14 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   std::vector<std::string> formula_problem_order;
   std::map<std::string, std::pair<std::string, long>> formula_problems;  // key -> (first message, count)
   std::map<std::string, std::pair<ParamValue, std::size_t>> experiment_values;  // key -> (value, configuration)
-  auto add = [&](const ParsedSection& p, ParamSet p_params, const ParsedSection& o, ParamSet o_params,
-                 const ParsedSection* s, ParamSet s_params) {
+  // Several horizons (an axis, or a formula for the steps): the horizon is part of what makes a configuration.
+  const bool horizon_axis = steps_axis.size() > 1 || experiment_formulas.count("steps");
+  auto add_one = [&](const ParsedSection& p, ParamSet p_params, const ParsedSection& o, ParamSet o_params,
+                     const ParsedSection* s, ParamSet s_params, long horizon) {
     std::map<std::string, std::string> formulas;
     if (any_formulas) {
       ParamSet e_params = plan.experiment_params;
+      e_params.set("steps", std::int64_t(horizon));
       for (const auto& [k, text] : experiment_formulas) e_params.set(k, text);
       std::vector<FormulaScope> scopes{{"experiment", &e_params, &experiment_specs, &experiment_formula_at},
                                        {"problem", &p_params, &p.info->params, &p.formula_at},
@@ -1185,8 +1219,10 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
         ++it->second.second;
       }
       if (!failed.empty()) return;
-      // [experiment] holds one value for every configuration.
+      horizon = long(std::get<std::int64_t>(e_params.at("steps")));
+      // [experiment] holds one value for every configuration, but for the horizon.
       for (const auto& [k, text] : experiment_formulas) {
+        if (k == "steps") continue;
         const ParamValue& v = e_params.at(k);
         auto [it, fresh] = experiment_values.emplace(k, std::pair<ParamValue, std::size_t>{v, plan.configurations.size()});
         if (!fresh && it->second.first != v) {
@@ -1215,12 +1251,20 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
                   (s ? s->registry_key + ";" + c.schedule.params.canonical() : "none");
     c.id = stable_id(c.canonical);
     c.salt = plan.options.common_random_numbers ? 0 : std::stoull(c.id, nullptr, 16);
-    if (auto [prev, fresh] = seen_ids.emplace(c.id, Seen{c.index, as_given}); !fresh) {
+    c.steps = horizon;
+    const std::string horizon_tag = horizon_axis ? "|experiment.steps=" + std::to_string(horizon) : "";
+    as_given += horizon_tag;
+    if (auto [prev, fresh] = seen_ids.emplace(c.id + horizon_tag, Seen{c.index, as_given}); !fresh) {
       if (prev->second.as_given != as_given) return;  // differs only where nothing applies: the same run
       problems.push_back("configurations " + std::to_string(prev->second.index) + " and " + std::to_string(c.index) +
                          " are identical (" + c.canonical + "); remove the repeated section or value");
     }
     plan.configurations.push_back(std::move(c));
+  };
+  const std::vector<long> horizons = steps_axis.empty() ? std::vector<long>{plan.options.run.steps} : steps_axis;
+  auto add = [&](const ParsedSection& p, const ParamSet& p_params, const ParsedSection& o, const ParamSet& o_params,
+                 const ParsedSection* s, const ParamSet& s_params) {
+    for (long horizon : horizons) add_one(p, p_params, o, o_params, s, s_params, horizon);
   };
   for (const auto& pairing : pairings) {
     const ParsedSection& p = parsed_problems[pairing.problem];
@@ -1255,11 +1299,33 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
     problems.push_back(message + (count > 1 ? " (and in " + std::to_string(count - 1) + " more configurations)" : ""));
   }
   if (!problems.empty()) throw ConfigError(problems);
+  // Several horizons: each configuration's T is a parameter of its own (recorded, in its id and label; the
+  // stream salt stays that of the parameters alone), the plan's steps are the longest, and the checkpoints
+  // the union of every horizon's, so that each configuration records at least what it would alone.
+  std::set<long> distinct_horizons;
+  for (const auto& c : plan.configurations) distinct_horizons.insert(c.steps);
+  if (distinct_horizons.size() > 1)
+    for (auto& c : plan.configurations) {
+      c.horizon_varies = true;
+      c.canonical += "|experiment.steps=" + std::to_string(c.steps);
+      c.id = stable_id(c.canonical);
+    }
+  if (!distinct_horizons.empty() && (horizon_axis || !steps_axis.empty()))
+    plan.experiment_params.set("steps", std::int64_t(*distinct_horizons.rbegin()));
   // The experiment's own formulas, evaluated: the options, the checkpoints and the run count they give.
-  if (!experiment_formulas.empty()) {
+  if (!experiment_formulas.empty() || !steps_axis.empty()) {
     for (const auto& [k, value] : experiment_values) plan.experiment_params.set(k, value.first);
     plan.options = ExperimentOptions::params().bind(plan.experiment_params);
-    plan.run.checkpoints = checkpoint_steps(plan.options, problems);
+    std::set<long> all;
+    for (long horizon : distinct_horizons) {
+      ExperimentOptions at = plan.options;
+      at.run.steps = horizon;
+      // An explicit list serves every horizon: each takes the steps up to its own T (and T itself).
+      if (distinct_horizons.size() > 1)
+        std::erase_if(at.checkpoint_steps, [&](double t) { return t > double(horizon) && t <= double(*distinct_horizons.rbegin()); });
+      for (long t : checkpoint_steps(at, problems)) all.insert(t);
+    }
+    plan.run.checkpoints.assign(all.begin(), all.end());
     if (!problems.empty()) throw ConfigError(problems);
     const long resolved_runs = saturating_product(long(plan.configurations.size()), plan.options.replicates);
     if (resolved_runs > limits.max_runs)
@@ -1324,8 +1390,12 @@ ExperimentPlan plan_experiment(const Registry& registry, const IniDocument& orig
   text << "# resolved by ratelab from " << source << "\n[experiment]\n";
   for (const auto& [k, v] : plan.experiment_params.entries()) {
     // A formula as written, its value beside it (a comment: the text reads back as the same formula).
-    if (auto f = experiment_formulas.find(k); f != experiment_formulas.end())
-      text << k << " = " << escaped(f->second) << "  # = " << escaped(format_value(v)) << "\n";
+    if (k == "steps" && !steps_axis.empty())
+      text << k << " = " << escaped(steps_axis_text) << "\n";
+    else if (auto f = experiment_formulas.find(k); f != experiment_formulas.end())
+      text << k << " = " << escaped(f->second) << "  # = "
+           << (k == "steps" && distinct_horizons.size() > 1 ? std::string("per configuration, up to ") : std::string())
+           << escaped(format_value(v)) << "\n";
     else
       text << k << " = " << escaped(format_value(v)) << "\n";
   }
@@ -1407,7 +1477,7 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, const Experimen
       std::shared_ptr<const Problem> problem =
           it != instances.end() ? it->second : (instances[cache_key] = build_problem(c, 0, parallel_for));
       RunStats schedule_constants;
-      ScheduleContext sctx{plan.run.steps, problem->facts().mu, &schedule_constants};
+      ScheduleContext sctx{c.steps, problem->facts().mu, &schedule_constants};
       // No schedule where the optimizer uses none: its step argument is ignored (a fixed placeholder).
       Schedule schedule = c.schedule.key.empty() ? Schedule{} : registry.make_schedule(c.schedule.key, c.schedule.params, sctx);
       auto optimizer = registry.make_optimizer(c.optimizer.key, c.optimizer.params);
@@ -1459,6 +1529,17 @@ PreparedExperiment::PreparedExperiment(const Registry& registry, const Experimen
     plan.run.metrics.assign(available_intersection.begin(), available_intersection.end());
   }
   for (Metric m : plan.run.metrics) metric_names_.push_back(metric_name(m));
+  // A run plan per horizon: the plan's, stopping at the configuration's T (checkpoints beyond it are never
+  // reached, so they stay NaN, and the ones before it are those of every other horizon's runs).
+  std::map<long, std::size_t> by_horizon;
+  for (const auto& c : plan.configurations) {
+    auto [it, fresh] = by_horizon.try_emplace(c.steps, horizon_plans_.size());
+    if (fresh) {
+      horizon_plans_.push_back(plan.run);
+      horizon_plans_.back().steps = c.steps;
+    }
+    horizon_plan_.push_back(it->second);
+  }
 }
 
 std::shared_ptr<const Problem> PreparedExperiment::problem(std::size_t configuration, long replicate) const {
@@ -1507,7 +1588,7 @@ std::vector<RunResult> PreparedExperiment::run_lockstep(std::size_t configuratio
                            plan_.configurations[configuration].salt);
       stream_pointers.push_back(&streams.back());
     }
-    return ratelab::run_lockstep(*problem, optimizer_pointers, schedules_[configuration], plan_.run,
+    return ratelab::run_lockstep(*problem, optimizer_pointers, schedules_[configuration], run_plan(configuration),
                                  stream_pointers, cancel);
   } catch (const std::exception& e) {
     return std::vector<RunResult>(replicates.size(), failed(e));

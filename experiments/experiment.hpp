@@ -92,6 +92,12 @@ struct Configuration {
   // The parameters whose value a formula gave ("schedule.eta" -> "1/problem.L"): the label shows both,
   // `eta=0.1 (= 1/problem.L)`; the record, the id and the run hold the value alone.
   std::map<std::string, std::string> formulas;
+  // The configuration's horizon T: experiment.steps, which may be an axis (`steps = 100, 1000, 10000`) or a
+  // formula giving each configuration its own (`steps = problem.T`). When the horizons differ
+  // (horizon_varies), T is recorded as the parameter experiment.steps and is part of the id (not of the
+  // stream salt: replicate r of every horizon sees the same random numbers).
+  long steps = 0;
+  bool horizon_varies = false;
 };
 
 // What a trace file records of a configuration: its id and label, and under qualified keys the component
@@ -106,7 +112,9 @@ struct ExperimentPlan {
   ParamSet experiment_params;
   std::vector<Configuration> configurations;
   std::vector<std::string> skipped;  // configurations a component refused, with the reason (skip_invalid)
-  RunPlan run;                       // steps, checkpoints, views, metrics: shared by every run
+  // Views, metrics and the run options shared by every run; `steps` is the longest horizon and `checkpoints`
+  // the union of every horizon's checkpoints (a configuration of horizon T records those <= T).
+  RunPlan run;
   std::string resolved_text;         // the experiment file with every parameter resolved
   // The [plot] section as written (overrides applied), `key = value` lines: stored with the runs so
   // `ratelab plot FILE` draws what `run --plot` drew. Not in resolved_text: a figure option is no reason to
@@ -165,6 +173,8 @@ class PreparedExperiment {
   std::shared_ptr<const Problem> problem(std::size_t configuration, long replicate) const;
   const Schedule& schedule(std::size_t configuration) const { return schedules_[configuration]; }
   std::unique_ptr<Optimizer> optimizer(std::size_t configuration) const;
+  // The run plan of a configuration's runs: plan().run with the configuration's horizon.
+  const RunPlan& run_plan(std::size_t configuration) const { return horizon_plans_[horizon_plan_[configuration]]; }
   // Runs one (configuration, replicate); never throws.
   RunResult run(std::size_t configuration, long replicate, const std::atomic<bool>* cancel) const;
   // Runs up to kMaxLockstep replicates of one configuration in lockstep (core/run.hpp's run_lockstep):
@@ -191,6 +201,8 @@ class PreparedExperiment {
   ExperimentPlan plan_;
   std::vector<std::shared_ptr<const Problem>> problems_;  // per configuration (shared instances)
   std::vector<Schedule> schedules_;
+  std::vector<RunPlan> horizon_plans_;     // one per distinct horizon
+  std::vector<std::size_t> horizon_plan_;  // per configuration: its index in horizon_plans_
   std::vector<RunStats> instance_stats_;
   std::vector<FStar> f_stars_;
   std::vector<std::string> metric_names_;

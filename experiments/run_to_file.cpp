@@ -162,6 +162,7 @@ std::string fingerprint_inputs(const PreparedExperiment& experiment, std::size_t
     if (key == "record_iterates" && !plan.run.record_iterates) continue;
     if (!outside_run_fingerprint(key)) run_settings.set(key, value);
   }
+  run_settings.set("steps", std::int64_t(c.steps));  // the configuration's own horizon (the plan's, unless it varies)
   text += "experiment " + run_settings.canonical() + "\n";
   text += "checkpoints";
   for (long t : plan.run.checkpoints) text += " " + std::to_string(t);

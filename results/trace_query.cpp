@@ -166,6 +166,21 @@ std::size_t nearest_checkpoint(const TraceData& data, double t) {
   return best;
 }
 
+long horizon(const TraceData& data, std::size_t configuration) {
+  const auto& cp = data.layout.checkpoints;
+  if (cp.empty()) throw ConfigError("the file has no checkpoints");
+  if (const ParamValue* steps = find_parameter(data.layout.configurations.at(configuration), "experiment.steps"))
+    if (const auto* t = std::get_if<std::int64_t>(steps)) return long(*t);
+  return cp.back();
+}
+
+std::size_t horizon_checkpoint(const TraceData& data, std::size_t configuration) {
+  const auto& cp = data.layout.checkpoints;
+  const long T = horizon(data, configuration);
+  const auto after = std::upper_bound(cp.begin(), cp.end(), T);
+  return after == cp.begin() ? 0 : std::size_t(after - cp.begin()) - 1;
+}
+
 StatusCounts status_counts(const TraceData& data, std::size_t configuration) {
   StatusCounts counts;
   for (long r = 0; r < data.layout.replicates; ++r) {
@@ -196,11 +211,17 @@ stats::ReplicateMatrix replicate_matrix(const TraceData& data, std::size_t metri
   stats::ReplicateMatrix matrix(static_cast<Eigen::Index>(replicates), static_cast<Eigen::Index>(checkpoints));
   const double* block = data.traces[metric].data() + ((configuration * views + view) * replicates) * checkpoints;
   constexpr double kFailed = std::numeric_limits<double>::infinity();
+  // Beyond the configuration's horizon (a file of several horizons) there is nothing, failed run or not.
+  const std::size_t last = horizon_checkpoint(data, configuration);
   for (std::size_t r = 0; r < replicates; ++r) {
     const RunStatus status = data.status[run_index(data, configuration, r)];
     const bool failed = run_failed(status);
     const bool has_values = measured(data, configuration, r);
     for (std::size_t k = 0; k < checkpoints; ++k) {
+      if (k > last) {
+        matrix(Eigen::Index(r), Eigen::Index(k)) = kNaN;
+        continue;
+      }
       const double v = has_values ? block[r * checkpoints + k] : kNaN;
       matrix(Eigen::Index(r), Eigen::Index(k)) = failed && !std::isfinite(v) ? kFailed : v;
     }
@@ -229,7 +250,9 @@ stats::ReplicateMatrix budget_matrix(const TraceData& data, std::size_t configur
   const std::size_t replicates = std::size_t(data.layout.replicates), checkpoints = data.layout.checkpoints.size();
   stats::ReplicateMatrix matrix(static_cast<Eigen::Index>(replicates), static_cast<Eigen::Index>(checkpoints));
   if (budget == Budget::step) {
-    for (std::size_t k = 0; k < checkpoints; ++k) matrix.col(Eigen::Index(k)).setConstant(double(data.layout.checkpoints[k]));
+    const std::size_t last = horizon_checkpoint(data, configuration);
+    for (std::size_t k = 0; k < checkpoints; ++k)
+      matrix.col(Eigen::Index(k)).setConstant(k <= last ? double(data.layout.checkpoints[k]) : kNaN);
     return matrix;
   }
   const std::vector<double>& costs =
@@ -267,6 +290,52 @@ std::vector<double> run_statistic_column(const TraceData& data, const std::strin
   std::vector<std::string> names;
   for (const auto& [key, values] : data.run_stats) names.push_back("run." + key);
   throw ConfigError(unknown_key_message("run statistic (metric=run.NAME)", "run." + name, names));
+}
+
+// ---- the final value against the horizon -----------------------------------------------------------------
+
+std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vector<std::size_t>& configurations) {
+  std::vector<HorizonSeries> out;
+  std::map<std::string, std::size_t> by_rest;  // the parameters but the horizon -> series
+  for (std::size_t c : configurations) {
+    const auto& record = data.layout.configurations.at(c);
+    std::string rest;
+    for (const auto& [key, value] : record.parameters)
+      if (key != "experiment.steps") rest += key + "=" + format_value(value) + ";";
+    auto [it, fresh] = by_rest.try_emplace(rest, out.size());
+    if (fresh) {
+      HorizonSeries series;
+      series.label = record.label;
+      const std::string tag = " steps=" + std::to_string(horizon(data, c));
+      if (const auto at = series.label.find(tag); at != std::string::npos) series.label.erase(at, tag.size());
+      out.push_back(std::move(series));
+    }
+    HorizonSeries& series = out[it->second];
+    const long T = horizon(data, c);
+    const auto at = std::upper_bound(series.horizons.begin(), series.horizons.end(), T) - series.horizons.begin();
+    series.horizons.insert(series.horizons.begin() + at, T);
+    series.configurations.insert(series.configurations.begin() + at, c);
+  }
+  return out;
+}
+
+stats::ReplicateMatrix horizon_finals(const HorizonSeries& series,
+                                      const std::function<stats::ReplicateMatrix(std::size_t)>& column_source,
+                                      const TraceData& data) {
+  stats::ReplicateMatrix finals(Eigen::Index(data.layout.replicates), Eigen::Index(series.configurations.size()));
+  for (std::size_t j = 0; j < series.configurations.size(); ++j) {
+    const std::size_t c = series.configurations[j];
+    finals.col(Eigen::Index(j)) = column_source(c).col(Eigen::Index(horizon_checkpoint(data, c)));
+  }
+  return finals;
+}
+
+stats::RateFit horizon_slope(const TraceData& data, const HorizonSeries& series, const stats::ReplicateMatrix& finals,
+                             const std::string& view, const std::string& metric, stats::Statistic center,
+                             const stats::BootstrapOptions& bootstrap, long seed) {
+  RandomStream stream = bootstrap_stream(data, seed, {series.configurations, view, metric + "|final against T"});
+  const stats::FitWindow every{double(series.horizons.front()), double(series.horizons.back())};
+  return stats::bootstrap_loglog_slope(finals, series.horizons, every, center, bootstrap, stream);
 }
 
 // ---- bootstrap ----------------------------------------------------------------------------------------------

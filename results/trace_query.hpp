@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,13 @@ std::vector<std::size_t> select_configurations(const TraceData& data, const std:
 // hold at least one checkpoint.
 std::size_t nearest_checkpoint(const TraceData& data, double t);
 
+// A configuration's horizon T: its parameter experiment.steps where the file holds several horizons
+// (`steps` swept: each configuration has its own T, and the file's checkpoints are the union of theirs), else
+// the last checkpoint. Its runs have values at the checkpoints up to T, NaN beyond.
+long horizon(const TraceData& data, std::size_t configuration);
+// The index of the configuration's last checkpoint (the one at its horizon).
+std::size_t horizon_checkpoint(const TraceData& data, std::size_t configuration);
+
 // How a configuration's runs ended. `other` counts interrupted and missing runs.
 struct StatusCounts {
   long ok = 0, diverged = 0, error = 0, nonfinite = 0, other = 0;
@@ -84,8 +92,8 @@ const std::string& budget_name(Budget budget);
 // The axis text: "steps", "gradient evaluations (oracle samples)", "elapsed time [s]".
 std::string budget_label(Budget budget);
 
-// Replicates x checkpoints of one configuration's budget. Steps: t_k in every row, whatever the run did (a
-// run is given T steps). A recorded cost: the run's value, NaN where it did not reach the checkpoint (after
+// Replicates x checkpoints of one configuration's budget. Steps: t_k in every row up to the configuration's
+// horizon, whatever the run did (a run is given T steps), NaN beyond it. A recorded cost: the run's value, NaN where it did not reach the checkpoint (after
 // it stopped), for an optimizer that does not count its samples, for runs without measurements, and in
 // files written before the costs were recorded. ConfigError if a recorded budget has no finite value in any
 // measured run of the configuration, naming the configuration and the fixes (`--budget step`, or a re-run
@@ -96,6 +104,31 @@ stats::ReplicateMatrix budget_matrix(const TraceData& data, std::size_t configur
 // measurements. ConfigError naming the recorded statistics if there is no such statistic.
 std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,
                                          std::size_t configuration);
+
+// ---- the final value against the horizon -----------------------------------------------------------------
+
+// A file of several horizons (experiment.steps swept): the configurations that differ only in their horizon
+// form a series, the final value of each against its T (a rate across horizons, as theorems about f(x_T) with
+// T-dependent steps state it, not along one run).
+struct HorizonSeries {
+  std::vector<std::size_t> configurations;  // increasing horizon
+  std::vector<long> horizons;
+  std::string label;  // the first configuration's label without its steps=T
+};
+// The series among `configurations`, in order of their first configuration.
+std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vector<std::size_t>& configurations);
+// Replicates x horizons: each configuration's metric at its own horizon (row r: replicate r of every horizon,
+// the same random numbers for the common prefix), failed runs +inf as in replicate_matrix. `column(c)` gives
+// configuration c's replicate_matrix (the caller may read it from a window of the file).
+stats::ReplicateMatrix horizon_finals(const HorizonSeries& series,
+                                      const std::function<stats::ReplicateMatrix(std::size_t)>& column_source,
+                                      const TraceData& data);
+// The log-log slope of the center of horizon_finals against T over every horizon of the series, with the
+// percentile bootstrap interval over whole replicates (a resample draws replicate r for every horizon at once,
+// keeping their pairing); the stream is keyed by the series' configurations, the view and the metric.
+stats::RateFit horizon_slope(const TraceData& data, const HorizonSeries& series, const stats::ReplicateMatrix& finals,
+                             const std::string& view, const std::string& metric, stats::Statistic center,
+                             const stats::BootstrapOptions& bootstrap, long seed);
 
 // ---- bootstrap ----------------------------------------------------------------------------------------------
 

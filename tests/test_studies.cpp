@@ -153,9 +153,10 @@ TEST_CASE("experiment.steps = problem.T: the horizon from the problem, checkpoin
   // --set works too (it was malformed), and so does a formula of the experiment's own parameters.
   CHECK(plan_of(harvey, {"experiment.steps=2*problem.T"}).run.checkpoints.back() == 128);
   CHECK(plan_of(harvey, {"experiment.replicates=steps/16"}).options.replicates == 4);
-  // [experiment] holds one value for all configurations (a horizon sweep is not an axis of it).
-  CHECK_THAT(error_of(harvey, {"problem.T=64, 128"}),
-             Catch::Contains("studies.ini:3: experiment.steps = problem.T is 64 for configuration 0 and 128 for "
+  // [experiment] holds one value for all configurations, but for the horizon (tests/test_horizons.cpp).
+  CHECK(plan_of(harvey, {"problem.T=64, 128"}).configurations.size() == 2);
+  CHECK_THAT(error_of(harvey, {"problem.T=64, 128", "experiment.replicates=steps/16"}),
+             Catch::Contains("experiment.replicates = steps/16 is 4 for configuration 0 and 8 for "
                              "configuration 1: [experiment] holds one value for every configuration"));
 }
 

@@ -180,8 +180,9 @@ std::string metric_description(const TraceData& data, std::size_t m) {
   return text;
 }
 
-stats::FitWindow fit_window(const TraceData& data, double from, double to) {
-  stats::FitWindow window = stats::last_decade(data.layout.checkpoints);
+stats::FitWindow fit_window(const TraceData& data, double from, double to, std::size_t configuration) {
+  const double T = double(results::horizon(data, configuration));  // the configuration's own horizon
+  stats::FitWindow window{T / 10.0, T};
   if (from > 0) window.t_min = from;
   if (to > 0) window.t_max = to;
   if (!(window.t_min < window.t_max))
@@ -224,8 +225,9 @@ ParamTable<SummaryOptions> SummaryOptions::params() {
             "every column aligned (mean, slope standard error, fit points, status counts, run statistics)"),
       param(&SummaryOptions::fit, "fit", unconstrained(),
             "rate model: power (log-log slope), contraction (rho per step: log metric against t), auto (the "
-            "line that fits log(center) better, smaller residual sum of squares); empty: the file's "
-            "[summary] fit, else power")}
+            "line that fits log(center) better, smaller residual sum of squares), horizon (a file of several "
+            "horizons: the final value of each configuration against its T, across the configurations that "
+            "differ only in experiment.steps); empty: the file's [summary] fit, else power")}
       .with(&SummaryOptions::curves, CurveOptions::params());
 }
 
@@ -247,7 +249,7 @@ ParamTable<CompareOptions> CompareOptions::params() {
 // ---- summary ------------------------------------------------------------------------------------------
 
 std::string summary_fit(const std::string& fit, const TraceData& data) {
-  static const std::vector<std::string> models{"power", "contraction", "auto"};
+  static const std::vector<std::string> models{"power", "contraction", "auto", "horizon"};
   std::string chosen = fit;
   std::string where = "fit";
   if (chosen.empty() && !data.layout.experiment_text.empty()) {
@@ -265,7 +267,7 @@ std::string summary_fit(const std::string& fit, const TraceData& data) {
   }
   if (chosen.empty()) return "power";
   if (std::find(models.begin(), models.end(), chosen) == models.end())
-    throw ConfigError(where + " = '" + chosen + "' is not one of power, contraction, auto");
+    throw ConfigError(where + " = '" + chosen + "' is not one of power, contraction, auto, horizon");
   return chosen;
 }
 
@@ -309,21 +311,89 @@ class WindowedRuns {
   std::optional<TraceData> window_;
 };
 
+// summary --fit horizon: per series of configurations that differ only in experiment.steps, the final value
+// of each against its T (results::horizon_slope).
+int horizon_summary_of(const SummaryOptions& options, const TraceData& data, const RunSource& runs_of, std::ostream& out) {
+  const std::size_t m = metric_column(data, options.curves.metric);
+  const auto views = selected_views(data, options.curves.views);
+  const auto configs = select_configurations(data, options.curves.where);
+  const stats::Statistic center = center_statistic(options.curves.center);
+  const stats::BootstrapOptions bootstrap{options.bootstrap, options.confidence};
+  const auto series = results::horizon_series(data, configs);
+  if (std::none_of(series.begin(), series.end(), [](const auto& s) { return s.horizons.size() >= 2; }))
+    throw ConfigError("--fit horizon fits the final value against the horizon T across configurations that differ only "
+                      "in experiment.steps, and the selected configurations have one horizon each: sweep experiment.steps "
+                      "(--sweep experiment.steps=100,1000,10000), or use --fit power for the rate along each run");
+  const long R = data.layout.replicates;
+  const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
+  std::vector<std::string> header{"series", "view", "horizons", "final_" + options.curves.center, "slope", "slope_lo",
+                                  "slope_hi", "fit_points", "finished"};
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : series) {
+    if (s.horizons.size() < 2) continue;
+    for (std::size_t v : views) {
+      const stats::ReplicateMatrix finals = results::horizon_finals(
+          s,
+          [&](std::size_t c) {
+            const auto [runs_data, index] = runs_of(c);
+            return replicate_matrix(runs_data, metric_column(runs_data, options.curves.metric), index, v);
+          },
+          data);
+      const stats::RateFit rate = results::horizon_slope(data, s, finals, data.layout.views[v], data.layout.metrics[m],
+                                                         center, bootstrap, options.seed);
+      const stats::ReplicateCurve curve = stats::replicate_curve(finals, center);
+      std::vector<std::string> horizons, values, finished;
+      for (std::size_t j = 0; j < s.horizons.size(); ++j) {
+        horizons.push_back(std::to_string(s.horizons[j]));
+        values.push_back(number(curve.value[j]));
+        const Eigen::VectorXd column = finals.col(Eigen::Index(j));
+        finished.push_back(std::to_string(stats::count_finite(std::span<const double>(column.data(), std::size_t(column.size())))));
+      }
+      const std::string sep = options.csv ? " " : ", ";
+      rows.push_back({s.label, data.layout.views[v], join(horizons, sep), join(values, sep), number(rate.fit.slope),
+                      number(rate.slope_ci.lo), number(rate.slope_ci.hi), std::to_string(rate.fit.points),
+                      join(finished, sep) + " of " + std::to_string(R)});
+    }
+  }
+  if (!options.csv)
+    out << "experiment " << data.layout.experiment_name << ", metric " << metric_description(data, m) << "\n"
+        << "final value against the horizon T: least squares of log(" << options.curves.center
+        << " over replicates of the value at t = T) = a + slope log T,\n"
+        << "       across the configurations that differ only in experiment.steps (T^-1/2 has slope -0.5)\n"
+        << "interval: " << short_real(100 * options.confidence) << "% percentile bootstrap over replicates ("
+        << options.bootstrap << " resamples, seed " << options.seed << ";\n"
+        << "       a resample draws replicate r at every horizon at once: common random numbers pair them)\n";
+  print_table(header, rows, options.csv, out);
+  return 0;
+}
+
 int summary_of(const SummaryOptions& options, const TraceData& data, const std::vector<std::string>& stat_names,
                const RunSource& runs_of, std::ostream& out) {
+  if (summary_fit(options.fit, data) == "horizon") return horizon_summary_of(options, data, runs_of, out);
   const std::size_t m = metric_column(data, options.curves.metric);
   const auto views = selected_views(data, options.curves.views);
   const auto configs = select_configurations(data, options.curves.where);
   const stats::Statistic center = center_statistic(options.curves.center);
   check_quantile_pair(options.q_low, options.q_high, "q_low, q_high");
-  const stats::FitWindow window = fit_window(data, options.fit_from, options.fit_to);
+  if (data.layout.checkpoints.empty()) throw ConfigError("the file has no checkpoints: nothing to summarize");
+  if (configs.empty()) throw ConfigError("no configuration selected: nothing to summarize");
+  // Runs of several horizons (experiment.steps swept): each configuration's final value and default window
+  // are its own T's.
+  const bool horizons_vary = std::any_of(configs.begin(), configs.end(), [&](std::size_t c) {
+    return results::horizon(data, c) != results::horizon(data, configs.front());
+  });
+  // The window the header shows (T/10 and T when the horizons differ); each row fits over its own.
+  const stats::FitWindow shown_window = fit_window(data, options.fit_from, options.fit_to, configs.front());
   const stats::BootstrapOptions bootstrap{options.bootstrap, options.confidence};
   const std::string fit = summary_fit(options.fit, data);
-  if (data.layout.checkpoints.empty()) throw ConfigError("the file has no checkpoints: nothing to summarize");
-  const std::size_t last = data.layout.checkpoints.size() - 1;
   const long R = data.layout.replicates;
   const bool one_run = R == 1;
 
+  const auto window_text = [&](stats::FitWindow w) {
+    return horizons_vary ? (options.fit_from > 0 ? short_real(w.t_min) : std::string("T/10")) + ", " +
+                               (options.fit_to > 0 ? short_real(w.t_max) : std::string("T"))
+                         : short_real(w.t_min) + ", " + short_real(w.t_max);
+  };
   std::vector<std::string> header{"configuration", "view", "final_n", "final_finished", "final_median", "final_mean",
                                   "final_mean_lo", "final_mean_hi",
                                   "final_q" + exact(options.q_low), "final_q" + exact(options.q_high),
@@ -353,6 +423,8 @@ int summary_of(const SummaryOptions& options, const TraceData& data, const std::
       auto begin = values.begin() + std::ptrdiff_t(run_index(runs_data, index, 0));
       stat_means.push_back(number(stats::mean(std::vector<double>(begin, begin + data.layout.replicates))));
     }
+    const std::size_t last = results::horizon_checkpoint(data, c);
+    const stats::FitWindow window = fit_window(data, options.fit_from, options.fit_to, c);
     for (std::size_t v : views) {
       const stats::ReplicateMatrix runs = replicate_matrix(runs_data, runs_metric, index, v);
       const Eigen::VectorXd final_column = runs.col(Eigen::Index(last));
@@ -414,15 +486,18 @@ int summary_of(const SummaryOptions& options, const TraceData& data, const std::
   }
   if (!options.csv) {
     out << "experiment " << data.layout.experiment_name << ", metric " << metric_description(data, m) << "\n"
-        << "final: t = " << data.layout.checkpoints[last] << ", over the " << R << " run" << (one_run ? "" : "s")
+        << "final: t = "
+        << (horizons_vary ? std::string("T, each configuration's horizon (experiment.steps)")
+                          : std::to_string(data.layout.checkpoints[results::horizon_checkpoint(data, configs.front())]))
+        << ", over the " << R << " run" << (one_run ? "" : "s")
         << "; finished = runs with a finite value at t; a diverged or errored run\n"
         << "       counts as +inf (the median is inf when more than half did not finish, the mean when one did not)\n";
     if (fit != "contraction")
       out << "slope: least squares of log(" << options.curves.center << " over replicates) = a + slope log t for t in ["
-          << short_real(window.t_min) << ", " << short_real(window.t_max) << "] (t^-1 has slope -1)\n";
+          << window_text(shown_window) << "] (t^-1 has slope -1)\n";
     if (fit != "power")
       out << "rho:   exp(slope of log(" << options.curves.center << " over replicates) against t) for t in ["
-          << short_real(window.t_min) << ", " << short_real(window.t_max) << "]: the per-step contraction C rho^t\n";
+          << window_text(shown_window) << "]: the per-step contraction C rho^t\n";
     if (fit == "auto")
       out << "rate:  auto: per row, the line (log t or t) with the smaller residual sum of squares\n";
     out << "interval: " << short_real(100 * options.confidence) << "% percentile bootstrap over replicates ("
@@ -486,7 +561,10 @@ int compare_of(const CompareOptions& options, const TraceData& data, const RunSo
   if (a == b) throw ConfigError("a and b name the same configuration '" + data.layout.configurations[a].label + "'");
   const auto& checkpoints = data.layout.checkpoints;
   if (checkpoints.empty()) throw ConfigError("the file has no checkpoints: nothing to compare");
-  const std::size_t k = options.at > 0 ? results::nearest_checkpoint(data, options.at) : checkpoints.size() - 1;
+  // Without at=, each side at its own horizon (the same t unless experiment.steps was swept).
+  const std::size_t k_a = options.at > 0 ? results::nearest_checkpoint(data, options.at) : results::horizon_checkpoint(data, a);
+  const std::size_t k_b = options.at > 0 ? k_a : results::horizon_checkpoint(data, b);
+  const std::size_t k = k_a;
   const stats::BootstrapOptions bootstrap{options.bootstrap, options.confidence};
   const auto& ca = data.layout.configurations[a];
   const auto& cb = data.layout.configurations[b];
@@ -497,7 +575,8 @@ int compare_of(const CompareOptions& options, const TraceData& data, const RunSo
   std::vector<std::vector<std::string>> rows;
   const auto column = [&](std::size_t c, std::size_t v) -> Eigen::VectorXd {
     const auto [runs_data, index] = runs_of(c);
-    return replicate_matrix(runs_data, metric_column(runs_data, options.metric), index, v).col(Eigen::Index(k));
+    return replicate_matrix(runs_data, metric_column(runs_data, options.metric), index, v)
+        .col(Eigen::Index(c == a ? k_a : k_b));
   };
   for (std::size_t v : views) {
     const Eigen::VectorXd col_a = column(a, v);
@@ -514,7 +593,8 @@ int compare_of(const CompareOptions& options, const TraceData& data, const RunSo
                     number(d.mean), number(d.mean_se), number(d.fraction_a_smaller)});
   }
   if (!options.csv) {
-    out << "metric " << metric_description(data, m) << " at t = " << checkpoints[k] << "\n"
+    out << "metric " << metric_description(data, m) << " at t = " << checkpoints[k_a]
+        << (k_b != k_a ? " (A) and t = " + std::to_string(checkpoints[k_b]) + " (B), each at its horizon" : std::string()) << "\n"
         << "A: " << ca.label << " (id " << ca.id << ")\n"
         << "B: " << cb.label << " (id " << cb.id << ")\n"
         << "paired by replicate (common random numbers); diff = A - B over pairs where both were measured; a diverged "

@@ -175,6 +175,8 @@ ExportReport export_table(const ExportOptions& options) {
         prefix += ",";
         if (record.f_star) append_number(prefix, *record.f_star);
         ++report.configurations;
+        // A file of several horizons: a configuration's rows stop at its own T (nothing was run beyond it).
+        const std::size_t K_c = results::horizon_checkpoint(outline, c) + 1;
         for (long first = 0; first < R; first += block_runs) {
           const long count = std::min(block_runs, R - first);
           const results::RunBlock block = source.reader->runs(c, first, count);
@@ -197,7 +199,7 @@ ExportReport export_table(const ExportOptions& options) {
               if (values) append_number(run_fields, (*values)[std::size_t(i)]);
             }
             for (std::size_t v : source.views)
-              for (std::size_t k = 0; k < K; ++k) {
+              for (std::size_t k = 0; k < K_c; ++k) {
                 line = prefix;
                 line += "," + csv_field(layout.views[v]) + "," + std::to_string(first + i) + "," + std::to_string(layout.checkpoints[k]);
                 for (const auto& m : source.metrics) {

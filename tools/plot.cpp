@@ -502,7 +502,8 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   if (contraction && options.theory_c > 0)
     throw ConfigError("theory_c = " + exact(options.theory_c) + " is a power law's constant; theory_model = contraction "
                       "fits C and rho to each curve: leave theory_c at 0");
-  const stats::FitWindow window = contraction ? fit_window(data, options.fit_from, options.fit_to) : stats::FitWindow{};
+  std::optional<stats::FitWindow> legend_window;  // the contraction fits' window, while every curve has the same
+  bool windows_differ = false;                      // (horizons swept: each configuration's [T/10, T])
   const bool fitted = options.theory && options.theory_c == 0 && !contraction;
   if (fitted && !std::isfinite(theory_shape(double(plot.t[anchor]), options.theory_p, options.theory_k)))
     throw ConfigError("theory_at = " + exact(double(plot.t[anchor])) +
@@ -574,6 +575,9 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
     }
     if (contraction) {
       // The line summary --fit contraction reports: log(center) on t over the window, all checkpoints.
+      const stats::FitWindow window = fit_window(data, options.fit_from, options.fit_to, c);
+      if (!legend_window) legend_window = window;
+      windows_differ = windows_differ || legend_window->t_min != window.t_min || legend_window->t_max != window.t_max;
       const stats::ReplicateCurve whole = stats::replicate_curve(runs, center);
       const stats::LineFit line_fit = stats::fit_log_linear(layout.checkpoints, whole.value, window);
       if (line_fit.points >= 2 && std::isfinite(line_fit.slope)) {
@@ -672,8 +676,10 @@ PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   if (fitted)
     plot.legend.push_back({Kind::fitted, "fitted c " + power_law_text(options.theory_p, options.theory_k) + " (each curve)", 0});
   if (contraction) {
-    plot.legend.push_back({Kind::fitted, "fitted C rho^t, t in [" + short_real(window.t_min) + ", " +
-                                             short_real(window.t_max) + "] (each curve)", 0});
+    plot.legend.push_back({Kind::fitted, windows_differ || !legend_window
+                                             ? std::string("fitted C rho^t, t in each curve's [T/10, T] window")
+                                             : "fitted C rho^t, t in [" + short_real(legend_window->t_min) + ", " +
+                                                   short_real(legend_window->t_max) + "] (each curve)", 0});
     // Each curve's rho, named by what the legend already calls it: the number the figure is drawn for.
     std::vector<std::string> rhos;
     for (const auto& panel : plot.panels)
