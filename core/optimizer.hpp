@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "core/params.hpp"
 #include "core/problem.hpp"
 #include "core/schedule.hpp"
 
@@ -65,5 +66,16 @@ class Optimizer {
   double gradient_evaluations_ = 0.0;
   bool counted_ = false;
 };
+
+// The minibatch size B of an optimizer that draws through sample_minibatch(), declared once here:
+//   param(&SgdOptions::batch, ...) becomes batch_param(&SgdOptions::batch).
+// A field rather than a `.with` option group on purpose: a configuration's id is its parameters in
+// declaration order, and a group is appended after the component's own fields, which would move `batch`
+// and change the ids (and run fingerprints, so `run --reuse`) of every existing heavy_ball, nesterov, adam,
+// lp_sgd and ls_sgd configuration.
+template <class Options>
+Field<Options> batch_param(long Options::*member) {
+  return param(member, "batch", at_least(1), "minibatch size B: the oracle averages B draws");
+}
 
 }  // namespace ratelab

@@ -21,7 +21,7 @@ struct AdamOptions {
         param(&AdamOptions::beta1, "beta1", in_closed_open(0, 1), "decay of the first-moment average"),
         param(&AdamOptions::beta2, "beta2", in_closed_open(0, 1), "decay of the second-moment average"),
         param(&AdamOptions::eps, "eps", positive(), "added to the root of the second moment"),
-        param(&AdamOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws"),
+        batch_param(&AdamOptions::batch),
     };
   }
 };

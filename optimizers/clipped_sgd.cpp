@@ -18,7 +18,7 @@ struct ClippedSgdOptions {
   long batch = 1;
   static ParamTable<ClippedSgdOptions> params() {
     return {param(&ClippedSgdOptions::tau, "tau", positive(), "clipping radius: ||step direction|| <= tau"),
-            param(&ClippedSgdOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws")};
+            batch_param(&ClippedSgdOptions::batch)};
   }
 };
 

@@ -45,7 +45,7 @@ struct HeavyBallOptions {
         choice(&HeavyBallOptions::block_rule, "block_rule",
                {{"cyclic", BlockRule::cyclic}, {"random", BlockRule::random}},
                "multi-block order: sweep the blocks in order, or draw each block uniformly"),
-        param(&HeavyBallOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws"),
+        batch_param(&HeavyBallOptions::batch),
     };
   }
   // tuning = polyak takes its step from the problem: the schedule does nothing then.

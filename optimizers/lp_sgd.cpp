@@ -45,7 +45,7 @@ struct LpSgdOptions {
                {{"nearest", Rounding::nearest}, {"stochastic", Rounding::stochastic}},
                "rounding to the quantizer grid"),
         param(&LpSgdOptions::s_e, "s_e", nonnegative(), "standard deviation of additive quantization noise in e_t"),
-        param(&LpSgdOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws"),
+        batch_param(&LpSgdOptions::batch),
     };
   }
 };

@@ -173,7 +173,7 @@ struct LsSgdOptions {
                "auto: tridiagonal O(d) solve for order 1, FFT otherwise; tridiagonal needs order = 1"),
         param(&LsSgdOptions::block_sizes, "block_sizes", at_least(1),
               "sizes of contiguous blocks smoothed separately (integers summing to d); empty: the whole vector"),
-        param(&LsSgdOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws"),
+        batch_param(&LsSgdOptions::batch),
     };
   }
 };

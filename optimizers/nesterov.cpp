@@ -25,7 +25,7 @@ struct NesterovOptions {
         choice(&NesterovOptions::momentum, "momentum",
                {{"constant", Momentum::constant}, {"convex", Momentum::convex}},
                "constant: beta_t = beta; convex: beta_t = (t - 1)/(t + 2)"),
-        param(&NesterovOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws"),
+        batch_param(&NesterovOptions::batch),
     };
   }
 };

@@ -33,7 +33,7 @@ struct ProxSgdOptions {
     return {choice(&ProxSgdOptions::geometry, "geometry",
                    {{"euclidean", Geometry::euclidean}, {"entropy", Geometry::entropy}},
                    "euclidean: prox_{eta h}(x - eta g); entropy: mirror descent on the simplex"),
-            param(&ProxSgdOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws")};
+            batch_param(&ProxSgdOptions::batch)};
   }
 };
 

@@ -13,7 +13,7 @@ namespace {
 struct SgdOptions {
   long batch = 1;
   static ParamTable<SgdOptions> params() {
-    return {param(&SgdOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws")};
+    return {batch_param(&SgdOptions::batch)};
   }
 };
 

@@ -15,7 +15,7 @@ struct SgdPolyakOptions {
   long batch = 1;
   static ParamTable<SgdPolyakOptions> params() {
     return {param(&SgdPolyakOptions::gamma, "gamma", in_open(0, 2), "multiplier of the Polyak step (0 < gamma < 2)"),
-            param(&SgdPolyakOptions::batch, "batch", at_least(1), "minibatch size B: the oracle averages B draws")};
+            batch_param(&SgdPolyakOptions::batch)};
   }
 };
 

@@ -204,12 +204,23 @@ LineFit fit_log_values(const std::vector<double>& log_t, const std::vector<doubl
 }
 }  // namespace
 
-LineFit fit_loglog(std::span<const long> checkpoints, std::span<const double> curve, FitWindow window) {
+namespace {
+LineFit fit_log_curve(RateModel model, std::span<const long> checkpoints, std::span<const double> curve,
+                      FitWindow window) {
   std::vector<std::size_t> columns;
-  std::vector<double> log_t, values, log_values;
-  window_columns(checkpoints, window, columns, log_t);
+  std::vector<double> abscissa, values, log_values;
+  window_columns(checkpoints, window, columns, abscissa, model);
   for (std::size_t k : columns) values.push_back(k < curve.size() ? curve[k] : kNaN);
-  return fit_log_values(log_t, values, log_values);
+  return fit_log_values(abscissa, values, log_values);
+}
+}  // namespace
+
+LineFit fit_loglog(std::span<const long> checkpoints, std::span<const double> curve, FitWindow window) {
+  return fit_log_curve(RateModel::power, checkpoints, curve, window);
+}
+
+LineFit fit_log_linear(std::span<const long> checkpoints, std::span<const double> curve, FitWindow window) {
+  return fit_log_curve(RateModel::contraction, checkpoints, curve, window);
 }
 
 ReplicateCurve replicate_curve(const ReplicateMatrix& runs, Statistic statistic) {

@@ -80,6 +80,9 @@ FitWindow last_decade(std::span<const long> checkpoints);
 // Least squares of log(curve[k]) on log(t[k]) over the k with t[k] in the window, t[k] > 0 and curve[k]
 // finite and > 0 (a log-log fit has no other meaning).
 LineFit fit_loglog(std::span<const long> checkpoints, std::span<const double> curve, FitWindow window);
+// Least squares of log(curve[k]) on t[k] over the k with t[k] in the window and curve[k] finite and > 0:
+// log C + t log rho, the point estimate of bootstrap_contraction's line (the same columns, the same bits).
+LineFit fit_log_linear(std::span<const long> checkpoints, std::span<const double> curve, FitWindow window);
 
 // ---- statistics over replicates -----------------------------------------------------------------------
 

@@ -180,9 +180,6 @@ std::string metric_description(const TraceData& data, std::size_t m) {
   return text;
 }
 
-namespace {
-
-// The fit window in steps, checked against the stored checkpoints.
 stats::FitWindow fit_window(const TraceData& data, double from, double to, std::size_t configuration) {
   const double T = double(results::horizon(data, configuration));  // the configuration's own horizon
   stats::FitWindow window{T / 10.0, T};
@@ -193,6 +190,8 @@ stats::FitWindow fit_window(const TraceData& data, double from, double to, std::
                       "] is empty: it needs fit_from < fit_to (0 means the last decade of t)");
   return window;
 }
+
+namespace {
 
 void check_quantile_pair(double lo, double hi, const std::string& what) {
   if (!(lo >= 0.0 && lo < hi && hi <= 1.0))

@@ -98,6 +98,9 @@ int inspect(const results::TraceReader& reader, std::ostream& out, bool all = fa
 
 std::string exact(double v);       // the shortest text that round-trips
 std::string short_real(double v);  // 4 significant digits, for reading
+// A rate fit's window [from, to] in steps for a configuration, 0 meaning the default end (the last decade
+// [T/10, T] of its own horizon T); refuses an empty window naming fit_from and fit_to.
+stats::FitWindow fit_window(const results::TraceData& data, double from, double to, std::size_t configuration);
 std::string join(const std::vector<std::string>& items, const std::string& separator);
 // A table printed aligned for reading (the first `left_aligned` columns, labels, left-aligned; the rest,
 // numbers, right-aligned) or as CSV for scripts (fields quoted where needed).

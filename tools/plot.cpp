@@ -52,11 +52,16 @@ ParamTable<PlotOptions> PlotOptions::params() {
       param(&PlotOptions::script, "script", unconstrained(), "also keep the gnuplot script (data inline) in this file"),
       param(&PlotOptions::band, "band", in_closed(0, 1), "two quantiles drawn as a band; empty: none"),
       param(&PlotOptions::deltas, "deltas", in_open(0, 1), "high-probability curves: (1 - delta) quantiles"),
-      param(&PlotOptions::theory, "theory", unconstrained(), "overlay c t^(-p) log(t)^k, fitted to each curve"),
+      param(&PlotOptions::theory, "theory", unconstrained(), "overlay a line fitted to each curve (theory_model)"),
       param(&PlotOptions::theory_p, "theory_p", unconstrained(), "theory exponent p"),
       param(&PlotOptions::theory_k, "theory_k", unconstrained(), "theory log power k"),
       param(&PlotOptions::theory_at, "theory_at", nonnegative(), "t where c is anchored to each curve; 0: last"),
       param(&PlotOptions::theory_c, "theory_c", nonnegative(), "theory constant c (one line per panel); 0: fitted"),
+      param(&PlotOptions::theory_model, "theory_model", one_of({"power", "contraction"}),
+            "shape of the fitted overlay: power (c t^-p log(t)^k, anchored) or contraction (C rho^t, least squares "
+            "of log center on t over [fit_from, fit_to], as summary --fit contraction)"),
+      param(&PlotOptions::fit_from, "fit_from", nonnegative(), "contraction fit window start t; 0: T/10"),
+      param(&PlotOptions::fit_to, "fit_to", nonnegative(), "contraction fit window end t; 0: T"),
       param(&PlotOptions::theory_formula, "theory_formula", unconstrained(),
             "theory curve per configuration: a claims-language formula of its parameters and t"),
       param(&PlotOptions::theory_label, "theory_label", unconstrained(), "legend text of theory_formula"),
@@ -497,7 +502,13 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
       if (plot.t[j] > 0 && std::abs(std::log(double(plot.t[j]) / options.theory_at)) <
                                std::abs(std::log(double(plot.t[anchor]) / options.theory_at)))
         anchor = j;
-  const bool fitted = options.theory && options.theory_c == 0;
+  const bool contraction = options.theory && options.theory_model == "contraction";
+  if (contraction && options.theory_c > 0)
+    throw ConfigError("theory_c = " + exact(options.theory_c) + " is a power law's constant; theory_model = contraction "
+                      "fits C and rho to each curve: leave theory_c at 0");
+  std::optional<stats::FitWindow> legend_window;  // the contraction fits' window, while every curve has the same
+  bool windows_differ = false;                      // (horizons swept: each configuration's [T/10, T])
+  const bool fitted = options.theory && options.theory_c == 0 && !contraction;
   if (fitted && !std::isfinite(theory_shape(double(plot.t[anchor]), options.theory_p, options.theory_k)))
     throw ConfigError("theory_at = " + exact(double(plot.t[anchor])) +
                       " cannot anchor c t^(-p) log(t)^k: log(t)^k vanishes there; choose theory_at > 1");
@@ -567,6 +578,27 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
         plot.warnings.push_back("plot: no power law fitted to '" + config.label + "' (view " + curve.view + "): its " +
                                 options.curves.center + " at t = " + std::to_string(plot.t[anchor]) + " is " +
                                 exact(value) + "; choose another theory_at");
+      }
+    }
+    if (contraction) {
+      // The line summary --fit contraction reports: log(center) on t over the window, all checkpoints.
+      const stats::FitWindow window = fit_window(data, options.fit_from, options.fit_to, c);
+      if (!legend_window) legend_window = window;
+      windows_differ = windows_differ || legend_window->t_min != window.t_min || legend_window->t_max != window.t_max;
+      const stats::ReplicateCurve whole = stats::replicate_curve(runs, center);
+      const stats::LineFit line_fit = stats::fit_log_linear(layout.checkpoints, whole.value, window);
+      if (line_fit.points >= 2 && std::isfinite(line_fit.slope)) {
+        curve.fitted_rho = std::exp(line_fit.slope);
+        PlotSeries line{SeriesRole::theory, "fitted", {}, {}};
+        for (long t : plot.t)
+          line.value.push_back(double(t) >= window.t_min && double(t) <= window.t_max
+                                   ? std::exp(line_fit.intercept + line_fit.slope * double(t)) : kNaN);
+        curve.series.push_back(std::move(line));
+      } else {
+        plot.warnings.push_back("plot: no contraction fitted to '" + config.label + "' (view " + curve.view + "): " +
+                                std::to_string(line_fit.points) + " checkpoint(s) with a positive " +
+                                options.curves.center + " in t = [" + exact(window.t_min) + ", " +
+                                exact(window.t_max) + "]; widen fit_from, fit_to");
       }
     }
     if (formula && with_theory.insert({panel_of.at(key), c}).second) {  // the same for every view: drawn once
@@ -650,6 +682,31 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
                                                        "% of runs below)", 0});
   if (fitted)
     plot.legend.push_back({Kind::fitted, "fitted c " + power_law_text(options.theory_p, options.theory_k) + " (each curve)", 0});
+  if (contraction) {
+    plot.legend.push_back({Kind::fitted, windows_differ || !legend_window
+                                             ? std::string("fitted C rho^t, t in each curve's [T/10, T] window")
+                                             : "fitted C rho^t, t in [" + short_real(legend_window->t_min) + ", " +
+                                                   short_real(legend_window->t_max) + "] (each curve)", 0});
+    // Each curve's rho, named by what the legend already calls it: the number the figure is drawn for.
+    std::vector<std::string> rhos;
+    for (const auto& panel : plot.panels)
+      for (const auto& curve : panel.curves)
+        if (curve.fitted_rho > 0) {
+          std::string who = curve.key;
+          if (!panel.title.empty()) who = panel.title + (who.empty() ? "" : ", " + who);
+          // Six digits: a slow contraction's rho is 0.99..., where four would print 0.9999 for all of them.
+          char value[32];
+          std::snprintf(value, sizeof value, "%.6g", curve.fitted_rho);
+          rhos.push_back(who.empty() ? "rho = " + std::string(value) : "  " + who + ": " + value);
+        }
+    constexpr std::size_t kMostNamed = 8;  // beyond this the legend would outgrow the figure: --data has them
+    const bool unnamed = rhos.size() == 1 && rhos.front().starts_with("rho");
+    if (!unnamed && rhos.size() <= kMostNamed) plot.legend.push_back({Kind::note, "fitted rho per step:", 0});
+    if (rhos.size() <= kMostNamed)
+      for (const auto& text : rhos) plot.legend.push_back({Kind::note, text, 0});
+    else
+      plot.legend.push_back({Kind::note, std::to_string(rhos.size()) + " fitted rho: see --data", 0});
+  }
   if (formula) plot.legend.push_back({Kind::theory, options.theory_label, 0});
   if (options.theory && options.theory_c > 0)
     plot.legend.push_back({Kind::theory, "theory " + short_real(options.theory_c) + " " +

@@ -29,11 +29,17 @@ struct PlotOptions {
   std::string script;              // also keep the gnuplot script (data inline) here; empty: no
   std::vector<double> band{0.1, 0.9};  // quantile band around the center; empty: no band
   std::vector<double> deltas;      // high-probability curves: the (1 - delta) quantile, for each delta
-  bool theory = false;             // overlay the power law c t^(-p) log(t)^k fitted to each curve
+  bool theory = false;             // overlay a line fitted to each curve, of theory_model's shape
   double theory_p = 1.0;
   double theory_k = 0.0;
   double theory_at = 0;            // anchor: c matches each curve at this t; 0: last t
   double theory_c = 0;             // 0: anchored; otherwise this c (one line per panel)
+  // The fitted overlay's shape: power (c t^-p log(t)^k above) or contraction (C rho^t, linear convergence:
+  // log(center) against t by least squares over [fit_from, fit_to], summary --fit contraction's line and
+  // rho, drawn over that window; each curve's rho is named in the legend).
+  std::string theory_model = "power";
+  double fit_from = 0;             // contraction window in steps; 0: T/10 (summary's default)
+  double fit_to = 0;               // 0: T
   // The theory itself: a formula in the claims language (README "Claims"), evaluated for each configuration
   // with its parameters and t = each checkpoint ("noise_scale^2 / (2*mu*(t + t0)) * ..."); empty: none.
   std::string theory_formula;
@@ -81,6 +87,7 @@ struct PlotCurve {
   std::size_t color = 0, dash = 0;  // index of its value in the color / dash encoding
   std::vector<PlotSeries> series;   // center first; a fitted power law last when asked
   double fitted_c = 0;
+  double fitted_rho = 0;  // theory_model = contraction: the fitted rho per step (0: none fitted)
   // Its own x positions, per t, when the x axis is a recorded budget (x = gradient_evaluations or
   // elapsed_seconds): the median over the configuration's finished runs (status ok) with a finite value, NaN
   // where none has one. Empty: the plot's x (or t).
