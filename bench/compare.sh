@@ -1,25 +1,131 @@
 #!/usr/bin/env bash
-# Runs ratelab's canonical workloads (bench/w1.cpp through the engine) and the peers of ../shared/bench in
-# one sitting, REPS timed whole-process runs each after one untimed warm-up, and prints medians, min-max,
-# and the ratios ratelab/peer and ratelab/roofline bound (bounds from ../shared/bench/RESULTS.md).
+# ratelab against plain hand-written loops, in one sitting.
 #
-#   bash bench/compare.sh                     # W1 d=128 and W1-heavy, ratelab + P4 (C++) + P2 (numpy)
-#   REPS=5 ONLY=d128 bash bench/compare.sh    # ONLY = d128 | d1024 | heavy | scaling
-#   PEERS=0 bash bench/compare.sh             # ratelab only
+# Default: the generic workloads W1-W5 of ../shared/bench/generic (its README defines them): ratelab's portable
+# release build, each experiment file as it is (default settings), 1 thread, whole-process times, against the
+# g++ -O3 peers; REPS alternating pairs (ratelab, peer) after one untimed warm-up of each; prints the medians,
+# the ratio of the medians and the range of the per-pair ratios, and checks that the final mean suboptimality
+# agrees with the peer's (within 4 combined standard errors; the comparison is invalid otherwise).
 #
-# Needs the native build (cmake --preset native && cmake --build --preset native) and, for the numpy peer,
-# Debian's python3-numpy for /usr/bin/python3.
+#   bash bench/compare.sh                          # W1-W5 and the 1-step fixed cost, REPS=5
+#   REPS=1 ONLY=w2,w3hb bash bench/compare.sh      # fewer repeats, some rows: w1 w2 w3hb w3adam w4 w5 startup
+#   RATELAB=/path/to/ratelab bash bench/compare.sh # another build of ratelab (default build/release)
+#   SHARED=/work/shared/bench bash bench/compare.sh  # where ../shared/bench is not beside the checkout
+#
+# The canonical W1 jobs of ../shared/bench/WORKLOADS.md (bench/w1.cpp through the engine, the native build,
+# against P4 and numpy), as before:
+#   ONLY=d128 | d1024 | heavy | scaling | canonical  REPS=3 [PEERS=0] bash bench/compare.sh
+#
+# Needs ../shared/bench, g++, and Debian's python3-numpy for /usr/bin/python3 (the W2-W4 instances and f*).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-REPS=${REPS:-3}
-ONLY=${ONLY:-all}
+ONLY=${ONLY:-generic}
+case "$ONLY" in d128 | d1024 | heavy | scaling | canonical) REPS=${REPS:-3} ;; *) REPS=${REPS:-5} ;; esac
+[ "$ONLY" = canonical ] && ONLY=all
+shared=${SHARED:-$root/../shared/bench}  # CI and /work/main see ../shared; another checkout: SHARED=
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+generic_rows=" w1 w2 w3hb w3adam w4 w5 startup "
+if [ "$ONLY" = generic ] || [[ "$generic_rows" == *" ${ONLY%%,*} "* ]]; then
+  [ "$ONLY" = generic ] && ONLY=${generic_rows// /,}
+  ratelab=${RATELAB:-$root/build/release/tools/ratelab}
+  [ -x "$ratelab" ] || { echo "no $ratelab: build it first (cmake --preset release && cmake --build build/release)" >&2; exit 2; }
+  [ -d "$shared/generic" ] || { echo "no $shared/generic" >&2; exit 2; }
+  cp -r "$shared" "$work/peers"
+  g="$work/peers/generic"
+  (
+    cd "$g"
+    /usr/bin/python3 gen_logistic.py >/dev/null
+    /usr/bin/python3 gen_softmax_fstar.py "$root/data/digits.csv" >/dev/null
+    for p in peer_logistic peer_softmax peer_quadratic; do g++ -O3 -o $p peers/$p.cpp; done
+    # Adam's peer as ratelab is built: without errno, sqrt vectorizes (../shared/bench/generic/README.md)
+    g++ -O3 -fno-math-errno -o peer_logistic_noerrno peers/peer_logistic.cpp
+    g++ -O3 -fopenmp -o "$work/peers/p4_ref" "$work/peers/p4_ref.cpp"
+  )
+
+  # seconds CMD... : the whole process's wall time; its stderr kept in $work/last.err
+  seconds() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>"$work/last.err" || { echo "FAILED: $*" >&2; cat "$work/last.err" >&2; return 1; }
+    t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+  }
+  # ratelab's final mean suboptimality (last view, t = T) and its standard error, from the trace file
+  ratelab_final() {
+    "$ratelab" export "$1" -o "$work/final.csv" >/dev/null 2>&1
+    /usr/bin/python3 - "$work/final.csv" <<'PY'
+import csv, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+T = max(int(r["step"]) for r in rows)
+v = [float(r["subopt"]) for r in rows if int(r["step"]) == T and r["view"] == "last"]
+m = sum(v) / len(v)
+se = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else float("nan")
+print(f"{m:.6g} {se:.3g}")
+PY
+  }
+  peer_final() {  # the peer's JSON line on stderr: final_mean final_se
+    /usr/bin/python3 -c 'import json,sys; j=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(j["final_mean"], j["final_se"])' "$work/last.err"
+  }
+  # row LABEL INI PEER_DIR PEER_CMD...: REPS alternating pairs; PEER_CMD empty for ratelab alone
+  row() {
+    local label=$1 ini=$2 pdir=$3
+    shift 3
+    local out="$work/r.h5" rl=() pl=() k
+    local rcmd=("$ratelab" run "$g/ini/$ini" -o "$out" --threads 1 --overwrite --quiet)
+    (cd "$g" && seconds "${rcmd[@]}" >/dev/null) || return 0
+    [ $# -gt 0 ] && { (cd "$pdir" && seconds "$@" >/dev/null) || return 0; }
+    for ((k = 0; k < REPS; k++)); do
+      rl+=("$(cd "$g" && seconds "${rcmd[@]}")")
+      [ $# -gt 0 ] && pl+=("$(cd "$pdir" && seconds "$@")")
+    done
+    local rf pf="" agree="-"
+    rf=$(ratelab_final "$out")
+    if [ $# -gt 0 ]; then
+      pf=$(peer_final)
+      agree=$(awk -v a="$rf" -v b="$pf" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        z = (x[1] - y[1]) / sqrt(x[2] * x[2] + y[2] * y[2]);
+        printf "%s (%.1f se)", (z < 4 && z > -4) ? "agree" : "DISAGREE: comparison invalid", z }')
+    fi
+    /usr/bin/python3 - "$label" "${rl[*]}" "${pl[*]:-}" "$rf" "$pf" "$agree" <<'PY'
+import statistics as st, sys
+label, r, p, rf, pf, agree = sys.argv[1:]
+r = [float(v) for v in r.split()]
+p = [float(v) for v in p.split()] if p.strip() else []
+rm = st.median(r)
+if p:
+    pm = st.median(p)
+    ratios = sorted(a / b for a, b in zip(r, p))
+    print(f"| {label} | {rm:.3f} | {pm:.3f} | {rm / pm:.2f} | {ratios[0]:.2f}-{ratios[-1]:.2f} | {rf} | {pf} | {agree} |")
+else:
+    print(f"| {label} | {rm:.3f} ({min(r):.3f}-{max(r):.3f}) | - | - | - | {rf} | - | - |")
+PY
+  }
+
+  echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ); REPS=$REPS; $("$ratelab" --version 2>&1 | head -1)"
+  echo "| workload | ratelab s | peer s | ratio (medians) | per-pair ratios | ratelab final mean, se | peer final mean, se | final means |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  fstar_l="$g/data/logistic_4096x128.fstar.json"
+  for w in ${ONLY//,/ }; do
+    case $w in
+      w1) row "W1 SGD least squares, CLI defaults, vs P4 -O3" w1_cli.ini "$work/peers" ./p4_ref --threads 1 ;;
+      w2) row "W2 SGD logistic 4096x128" w2_logistic_sgd.ini "$g" ./peer_logistic --csv data/logistic_4096x128.csv --fstar "$fstar_l" --opt sgd --c 0.2 ;;
+      w3hb) row "W3 heavy-ball logistic" w3_logistic_hb.ini "$g" ./peer_logistic --csv data/logistic_4096x128.csv --fstar "$fstar_l" --opt hb --c 0.02 ;;
+      w3adam) row "W3 Adam logistic (peer -fno-math-errno)" w3_logistic_adam.ini "$g" ./peer_logistic_noerrno --csv data/logistic_4096x128.csv --fstar "$fstar_l" --opt adam --c 0.1 ;;
+      w4) row "W4 SGD softmax digits" w4_softmax_digits.ini "$g" ./peer_softmax --csv "$root/data/digits.csv" --fstar data/softmax_digits.fstar.json ;;
+      w5) row "W5 SGD quadratic d=10 + gaussian, ziggurat peer" w5_quadratic.ini "$g" ./peer_quadratic --normal zig
+          row "W5, polar-method peer" w5_quadratic.ini "$g" ./peer_quadratic --normal polar ;;
+      startup) row "fixed cost: 1 step, 1 run" startup.ini "" ;;
+      *) echo "unknown workload $w (w1 w2 w3hb w3adam w4 w5 startup)" >&2; exit 2 ;;
+    esac
+  done
+  exit 0
+fi
 PEERS=${PEERS:-1}
 bench="$root/build/native/bench/ratelab_bench_w1"
 [ -x "$bench" ] || { echo "build the native preset first: cmake --preset native && cmake --build --preset native" >&2; exit 2; }
-shared="$root/../shared/bench"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 if [ "$PEERS" = 1 ]; then
   [ -d "$shared" ] || { echo "no $shared: run with PEERS=0" >&2; exit 2; }
   cp -r "$shared" "$work/peers"

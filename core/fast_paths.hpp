@@ -9,7 +9,7 @@
 // nullptr or false.
 //
 // The reference is always the plain path: an override gives the same iterates, draws and statistics bit
-// for bit (tests/test_fast_paths.cpp holds the least-squares oracle's paths against it).
+// for bit (tests/test_fast_paths.cpp and tests/test_fused_paths.cpp hold them against it).
 #pragma once
 
 #include <span>
@@ -33,6 +33,14 @@ class OracleFastPaths {
   virtual bool fused_sgd_steps(VecRef /*x*/, long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/) {
     return false;
   }
+  // fused_sgd_steps with the run loop's divergence check after every step (Optimizer::steps_checked) folded
+  // into the update pass: returns the first step t whose iterate has !(||x_t||^2 <= limit2) (NaN included;
+  // the squared norm in the bits of Eigen's squaredNorm(), so every decision is the run loop's), where it
+  // stops, or 0 if every one passed; returns -1, changing nothing, where the oracle has no such path.
+  virtual long fused_sgd_steps_checked(VecRef /*x*/, long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/,
+                                       double /*limit2*/) {
+    return -1;
+  }
   // fused_sgd_steps for the runs of a lockstep group (OptimizerFastPaths::steps_lockstep), called on the fast
   // paths of oracles[0]: run k has oracle oracles[k] and iterate xs[k] (dim() doubles), and must end with
   // exactly the iterates fused_sgd_steps or the step-by-step loop give it alone. The run loop guarantees
@@ -43,6 +51,17 @@ class OracleFastPaths {
                                         long /*t_first*/, long /*t_last*/, const Schedule& /*schedule*/) {
     return false;
   }
+
+  // The batch-1 stochastic gradient of step t as a row of the data and two numbers, for optimizers that fuse
+  // the gradient into their own update pass (heavy ball, Nesterov, Adam): g_j = ridge * x_j + coef * row[j], evaluated
+  // in that order, the bits the plain path gives (seek every stream to t, sample_gradient(x, g, 1)). The oracle
+  // computes coef (a pass over the row and x); the caller forms g_j in its pass. Returns false, changing
+  // nothing, where the gradient has no such form (noise, other sampling). `row` stays valid for the run.
+  struct RowGradient {
+    const double* row = nullptr;
+    double coef = 0.0, ridge = 0.0;
+  };
+  virtual bool row_gradient(long /*t*/, ConstVecRef /*x*/, RowGradient& /*out*/) { return false; }
 
   // Cheap block gradients, for block methods (multi-block heavy-ball, coordinate methods): coordinates
   // [begin, begin + size) of a stochastic gradient at x for about size/dim of the cost of a full one, the

@@ -37,6 +37,19 @@ class Optimizer {
       step(t, schedule(t), oracle);
     }
   }
+  // Steps t_first..t_last with the run loop's divergence check after every step: returns the first step t
+  // whose iterate has !(||x_t||^2 <= limit2) (NaN included), where the run stops, or 0 if every one passed.
+  // The run loop calls it when every step is checked (divergence_check_every = 1). This default takes the
+  // steps one at a time and checks iterate().squaredNorm(); an override folds the squared norm into its
+  // update pass (core/packet_passes.hpp), with the same iterates and the same decisions bit for bit.
+  virtual long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
+                             Oracle& oracle) {
+    for (long t = t_first; t <= t_last; ++t) {
+      steps(t, t, schedule, streams, oracle);
+      if (!(iterate().squaredNorm() <= limit2)) return t;
+    }
+    return 0;
+  }
   // The fast paths this optimizer offers (core/fast_paths.hpp: stepping the runs of a lockstep group
   // together), or nullptr: then the run loop calls steps() run by run.
   virtual OptimizerFastPaths* fast_paths() { return nullptr; }

@@ -23,7 +23,7 @@ ParamTable<RunOptions> RunOptions::params() {
       param(&O::divergence_threshold, "divergence_threshold", positive(),
             "a run whose ||x|| exceeds this (or becomes NaN/Inf) stops with status diverged"),
       param(&O::divergence_check_every, "divergence_check_every", at_least(1),
-            "steps between divergence checks (also at every checkpoint and at T); larger values let optimizers fuse their steps between checks (sgd with the least-squares row oracle)"),
+            "steps between divergence checks (also at every checkpoint and at T); with 1 (every step) the optimizers with fused steps take the check into their update pass (sgd on least squares, logistic and softmax; heavy ball, Nesterov and Adam on logistic), where it costs almost nothing"),
       param(&O::targets, "targets", unconstrained(),
             "targets of target_metric whose hitting times every run records: the first step at which the metric of "
             "the last iterate is < each target (checked every target_check_every steps and at every checkpoint), "
@@ -606,6 +606,9 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
   // lockstep) lets an optimizer fuse its steps (sgd's fused path). Every run of the group has the same
   // events, so a run's segments, and therefore its iterates, do not depend on the group it is in.
   const bool per_step_views = ViewTracker::needs_every_iterate(plan);
+  // Every step checked: the optimizer takes the check into its steps (Optimizer::steps_checked, which folds
+  // the squared norm into its update pass where it can), so the checks do not cut the segments.
+  const bool checked_steps = check_every == 1 && !per_step_views;
   constexpr long kCancelPoll = 4096;
   std::array<Optimizer*, kMaxLockstep> group{};
   std::array<Oracle*, kMaxLockstep> group_oracles{};
@@ -619,36 +622,50 @@ std::vector<RunResult> run_lockstep(const Problem& problem, std::span<Optimizer*
     if (per_step_views) {
       end = t + 1;
     } else {
-      end = std::min(end, next_check);
+      if (!checked_steps) end = std::min(end, next_check);
       if (next_checkpoint < K) end = std::min(end, plan.checkpoints[next_checkpoint]);
       end = std::min(end, (t / kCancelPoll + 1) * kCancelPoll);
       if (targets.active) end = std::min(end, (t / targets.interval + 1) * targets.interval);
     }
     bool together = false;
     if (active > 1 && one_class) {
+      // The lockstep path has no folded check: with every step checked, it takes one step per segment.
+      const long lockstep_end = checked_steps ? t + 1 : end;
       try {
         if (OptimizerFastPaths* fast = group[0]->fast_paths())
-          together = fast->steps_lockstep({group.data(), active}, t + 1, end, schedule,
+          together = fast->steps_lockstep({group.data(), active}, t + 1, lockstep_end, schedule,
                                           {group_oracles.data(), active});
       } catch (const std::exception& e) {  // the runs cannot be told apart: each of them failed
         for (RunInLoop& run : runs)
           if (run.active) run.fail(e);
         break;
       }
+      if (together) end = lockstep_end;
     }
     if (!together)
       for (std::size_t r = 0; r < n; ++r) {
-        if (!runs[r].active) continue;
+        RunInLoop& run = runs[r];
+        if (!run.active) continue;
         try {
-          optimizers[r]->steps(t + 1, end, schedule, *streams[r], *runs[r].oracle);
+          if (!checked_steps) {
+            optimizers[r]->steps(t + 1, end, schedule, *streams[r], *run.oracle);
+            continue;
+          }
+          if (const long failed = optimizers[r]->steps_checked(t + 1, end, limit2, schedule, *streams[r], *run.oracle)) {
+            run.result.status = RunStatus::diverged;
+            run.result.stop_step = failed;
+            run.active = false;
+          }
         } catch (const std::exception& e) {
-          runs[r].fail(e);
+          run.fail(e);
         }
       }
     t = end;
     const bool at_checkpoint = next_checkpoint < K && plan.checkpoints[next_checkpoint] == t;
-    const bool check = t == next_check || at_checkpoint || t == plan.steps;
-    if (check) next_check = t + check_every;
+    // Steps taken by steps_checked were checked there, the last one included.
+    const bool check =
+        checked_steps ? together : t == next_check || at_checkpoint || t == plan.steps;
+    if (check || checked_steps) next_check = t + check_every;
     const double elapsed = at_checkpoint ? seconds_since(t_start) / double(n) : 0.0;
     for (std::size_t r = 0; r < n; ++r) {
       RunInLoop& run = runs[r];

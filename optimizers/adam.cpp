@@ -4,7 +4,11 @@
 //   v_t = beta2 v_{t-1} + (1 - beta2) g_t^2,      v_0 = 0   (coordinate-wise square),
 //   x_t = x_{t-1} - eta_t (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps).
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
+#include "core/fast_paths.hpp"
+#include "core/packet_passes.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -26,9 +30,16 @@ struct AdamOptions {
   }
 };
 
+// One pass over x per step: the moments and x element by element (the arithmetic of the Eigen expressions
+//   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2,  x -= eta (m / c1) / (sqrt(v / c2) + eps),
+// coefficient-wise, so the same bits); with every step checked, the gradient formed in the same pass where the
+// oracle gives it as a row (OracleFastPaths::row_gradient) and ||x||^2 summed there too.
 class Adam final : public Optimizer {
  public:
-  explicit Adam(const AdamOptions& options) : options_(options) {}
+  explicit Adam(const AdamOptions& options)
+      : options_(options),
+        c1_is_one_from_(bias_correction_is_one_from(options.beta1)),
+        c2_is_one_from_(bias_correction_is_one_from(options.beta2)) {}
   void prepare(const Problem& problem) override {
     x_.resize(problem.dim());
     g_.resize(problem.dim());
@@ -42,16 +53,71 @@ class Adam final : public Optimizer {
   }
   void step(long t, double eta, Oracle& oracle) override {
     sample_minibatch(oracle, x_, g_, options_.batch);
-    const double b1 = options_.beta1, b2 = options_.beta2;
-    m_ = b1 * m_ + (1.0 - b1) * g_;
-    v_ = b2 * v_ + (1.0 - b2) * g_.array().square().matrix();
-    const double c1 = 1.0 - std::pow(b1, double(t)), c2 = 1.0 - std::pow(b2, double(t));
-    x_.array() -= eta * (m_.array() / c1) / ((v_.array() / c2).sqrt() + options_.eps);
+    update(t, eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+           std::false_type{});
+  }
+  long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
+                     Oracle& oracle) override {
+    OracleFastPaths* fast = options_.batch == 1 ? oracle.fast_paths() : nullptr;
+    for (long t = t_first; t <= t_last; ++t) {
+      const double eta = schedule(t);
+      OracleFastPaths::RowGradient row;
+      double norm2;
+      if (fast && fast->row_gradient(t, x_, row)) {
+        count_gradient_evaluations(1.0);
+        norm2 = update(t, eta, [&]<class T>(Eigen::Index j, T x) {
+          using namespace Eigen::internal;
+          return padd(pmul(pset1<T>(row.ridge), x), pmul(pset1<T>(row.coef), ploadu<T>(row.row + j)));
+        }, std::true_type{});
+      } else {
+        streams.seek(std::uint64_t(t));
+        sample_minibatch(oracle, x_, g_, options_.batch);
+        norm2 = update(t, eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+                       std::true_type{});
+      }
+      if (!(norm2 <= limit2)) return t;
+    }
+    return 0;
   }
   ConstVecRef iterate() const override { return x_; }
 
  private:
+  // 1 - beta^t rounds to 1 once beta^t < 2^-54 (1 - 2^-54 is the midpoint below 1); from the step returned
+  // here on, beta^t < 2^-56 with two steps to spare for the rounding of log2, and std::pow is within an ulp,
+  // so 1 - std::pow(beta, t) == 1 exactly and the call can be skipped without changing a bit.
+  static long bias_correction_is_one_from(double beta) {
+    if (beta == 0.0) return 1;
+    const double steps = 56.0 / -std::log2(beta);
+    return steps < 1e17 ? long(steps) + 2 : std::numeric_limits<long>::max();
+  }
+  // The step's update with g_j = gradient(j, x_j); returns ||x||^2 in the bits of squaredNorm() if Checked.
+  template <class Gradient, bool Checked>
+  double update(long t, double eta, Gradient&& gradient, std::bool_constant<Checked>) {
+    using namespace Eigen::internal;
+    const double b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps;
+    const double c1 = t >= c1_is_one_from_ ? 1.0 : 1.0 - std::pow(b1, double(t));
+    const double c2 = t >= c2_is_one_from_ ? 1.0 : 1.0 - std::pow(b2, double(t));
+    double* x = x_.data();
+    double* m = m_.data();
+    double* v = v_.data();
+    return packet_passes::sweep_and_sum<1>(x_.size(), [&]<class T>(Eigen::Index j, T* terms) {
+      const T xj = ploadu<T>(x + j);
+      const T g = gradient(j, xj);
+      const T mj = padd(pmul(pset1<T>(b1), ploadu<T>(m + j)), pmul(pset1<T>(1.0 - b1), g));
+      const T vj = padd(pmul(pset1<T>(b2), ploadu<T>(v + j)), pmul(pset1<T>(1.0 - b2), pmul(g, g)));
+      const T step = pdiv(pmul(pset1<T>(eta), pdiv(mj, pset1<T>(c1))),
+                          padd(psqrt(pdiv(vj, pset1<T>(c2))), pset1<T>(eps)));
+      const T xn = psub(xj, step);
+      pstoreu(m + j, mj);
+      pstoreu(v + j, vj);
+      pstoreu(x + j, xn);
+      if constexpr (Checked) terms[0] = pmul(xn, xn);
+      else terms[0] = pset1<T>(0.0);
+    })[0];
+  }
+
   AdamOptions options_;
+  long c1_is_one_from_, c2_is_one_from_;  // steps from which 1 - beta^t == 1 exactly
   Vec x_, g_, m_, v_;
 };
 

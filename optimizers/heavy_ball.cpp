@@ -20,6 +20,7 @@
 #include <string>
 
 #include "core/fast_paths.hpp"
+#include "core/packet_passes.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -80,7 +81,6 @@ class HeavyBall final : public Optimizer {
     }
     x_.resize(d);
     previous_.resize(d);
-    old_.resize(d);
     g_.resize(d);
     block_gradients_.prepare(d);
     block_begin_.resize(std::size_t(options_.blocks));
@@ -124,22 +124,69 @@ class HeavyBall final : public Optimizer {
     }
   }
 
+  // Single block: every step checked in one pass over x that forms the gradient where the oracle gives it as
+  // a row (OracleFastPaths::row_gradient), updates x and the previous point and sums ||x||^2.
+  long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
+                     Oracle& oracle) override {
+    if (options_.blocks != 1) return Optimizer::steps_checked(t_first, t_last, limit2, schedule, streams, oracle);
+    OracleFastPaths* fast = options_.batch == 1 ? oracle.fast_paths() : nullptr;
+    const Eigen::Index d = x_.size();
+    for (long t = t_first; t <= t_last; ++t) {
+      const double eta = schedule(t);
+      const double gamma = options_.tuning == HeavyBallOptions::Tuning::polyak ? polyak_gamma_ : eta;
+      OracleFastPaths::RowGradient row;
+      double norm2;
+      if (fast && fast->row_gradient(t, x_, row)) {
+        count_gradient_evaluations(1.0);
+        norm2 = update_checked(gamma, [&]<class T>(Eigen::Index j, T x) {
+          using namespace Eigen::internal;
+          return padd(pmul(pset1<T>(row.ridge), x), pmul(pset1<T>(row.coef), ploadu<T>(row.row + j)));
+        });
+      } else {
+        streams.seek(std::uint64_t(t));
+        sample_minibatch(oracle, x_, g_, options_.batch);
+        norm2 = update_checked(gamma, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); });
+      }
+      gradient_coordinates_ += double(d);
+      if (!(norm2 <= limit2)) return t;
+    }
+    return 0;
+  }
+
   ConstVecRef iterate() const override { return x_; }
   void report(RunStats& stats) const override { stats.emplace_back("gradient_coordinates", gradient_coordinates_); }
 
  private:
+  // x^j <- x^j - gamma g^j + beta (x^j - p^j), p^j <- the old x^j, element by element in one pass.
   void update_block(Eigen::Index begin, Eigen::Index size, double gamma) {
-    auto x = x_.segment(begin, size);
-    auto p = previous_.segment(begin, size);
-    auto old = old_.segment(begin, size);
-    old = x;
-    x = x - gamma * g_.segment(begin, size) + beta_ * (old - p);
-    p = old;
+    double* x = x_.data();
+    double* p = previous_.data();
+    const double* g = g_.data();
+    for (Eigen::Index j = begin; j < begin + size; ++j) {
+      const double old = x[j];
+      x[j] = (old - gamma * g[j]) + beta_ * (old - p[j]);
+      p[j] = old;
+    }
+  }
+  // update_block over all of x with g_j = gradient(j, x_j), returning ||x||^2 in the bits of squaredNorm().
+  template <class Gradient>
+  double update_checked(double gamma, Gradient&& gradient) {
+    using namespace Eigen::internal;
+    double* x = x_.data();
+    double* p = previous_.data();
+    return packet_passes::sweep_and_sum<1>(x_.size(), [&]<class T>(Eigen::Index j, T* terms) {
+      const T old = ploadu<T>(x + j);
+      const T g = gradient(j, old);
+      const T xn = padd(psub(old, pmul(pset1<T>(gamma), g)), pmul(pset1<T>(beta_), psub(old, ploadu<T>(p + j))));
+      pstoreu(x + j, xn);
+      pstoreu(p + j, old);
+      terms[0] = pmul(xn, xn);
+    })[0];
   }
 
   HeavyBallOptions options_;
   double beta_ = 0.0, polyak_gamma_ = 0.0;
-  Vec x_, previous_, old_, g_;
+  Vec x_, previous_, g_;
   BlockGradientSampler block_gradients_;
   std::vector<Eigen::Index> block_begin_, block_size_;
   RandomStream* rng_ = nullptr;

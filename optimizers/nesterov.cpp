@@ -7,6 +7,10 @@
 // with beta_t = beta (momentum = constant, the strongly convex form) or beta_t = (t - 1)/(t + 2)
 // (momentum = convex, the O(1/t^2) sequence of Beck & Teboulle's FISTA, SIAM J. Imaging Sci. 2009).
 // The iterate the run loop sees is x_t, not the look-ahead point y_t.
+#include <type_traits>
+
+#include "core/fast_paths.hpp"
+#include "core/packet_passes.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -44,17 +48,64 @@ class Nesterov final : public Optimizer {
     previous_ = x0;
   }
   void step(long t, double eta, Oracle& oracle) override {
-    const double beta = options_.momentum == NesterovOptions::Momentum::constant
-                            ? options_.beta
-                            : double(t - 1) / double(t + 2);
-    y_ = x_ + beta * (x_ - previous_);
+    look_ahead(t);
     sample_minibatch(oracle, y_, g_, options_.batch);
-    previous_ = x_;
-    x_ = y_ - eta * g_;
+    update(eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+           std::false_type{});
+  }
+  // With every step checked: the gradient formed in the update pass where the oracle gives it as a row
+  // (OracleFastPaths::row_gradient), and ||x||^2 summed there too.
+  long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
+                     Oracle& oracle) override {
+    OracleFastPaths* fast = options_.batch == 1 ? oracle.fast_paths() : nullptr;
+    for (long t = t_first; t <= t_last; ++t) {
+      const double eta = schedule(t);
+      look_ahead(t);
+      OracleFastPaths::RowGradient row;
+      double norm2;
+      if (fast && fast->row_gradient(t, y_, row)) {
+        count_gradient_evaluations(1.0);
+        norm2 = update(eta, [&]<class T>(Eigen::Index j, T y) {
+          using namespace Eigen::internal;
+          return padd(pmul(pset1<T>(row.ridge), y), pmul(pset1<T>(row.coef), ploadu<T>(row.row + j)));
+        }, std::true_type{});
+      } else {
+        streams.seek(std::uint64_t(t));
+        sample_minibatch(oracle, y_, g_, options_.batch);
+        norm2 = update(eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+                       std::true_type{});
+      }
+      if (!(norm2 <= limit2)) return t;
+    }
+    return 0;
   }
   ConstVecRef iterate() const override { return x_; }
 
  private:
+  void look_ahead(long t) {
+    const double beta = options_.momentum == NesterovOptions::Momentum::constant
+                            ? options_.beta
+                            : double(t - 1) / double(t + 2);
+    y_ = x_ + beta * (x_ - previous_);
+  }
+  // previous <- x, x <- y - eta g with g_j = gradient(j, y_j), in one pass; returns ||x||^2 in the bits of
+  // squaredNorm() if Checked.
+  template <class Gradient, bool Checked>
+  double update(double eta, Gradient&& gradient, std::bool_constant<Checked>) {
+    using namespace Eigen::internal;
+    double* x = x_.data();
+    double* p = previous_.data();
+    const double* y = y_.data();
+    return packet_passes::sweep_and_sum<1>(x_.size(), [&]<class T>(Eigen::Index j, T* terms) {
+      const T yj = ploadu<T>(y + j);
+      const T xn = psub(yj, pmul(pset1<T>(eta), gradient(j, yj)));
+      pstoreu(p + j, ploadu<T>(x + j));
+      pstoreu(x + j, xn);
+      if constexpr (Checked) terms[0] = pmul(xn, xn);
+      else terms[0] = pset1<T>(0.0);
+    })[0];
+  }
+
   NesterovOptions options_;
   Vec x_, previous_, y_, g_;
 };

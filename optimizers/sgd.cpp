@@ -39,6 +39,16 @@ class Sgd final : public Optimizer, public OptimizerFastPaths {
       }
     Optimizer::steps(t_first, t_last, schedule, streams, oracle);
   }
+  long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
+                     Oracle& oracle) override {
+    if (options_.batch == 1)
+      if (OracleFastPaths* fast = oracle.fast_paths())
+        if (const long failed = fast->fused_sgd_steps_checked(x_, t_first, t_last, schedule, limit2); failed >= 0) {
+          count_gradient_evaluations(double((failed ? failed : t_last) - t_first + 1));
+          return failed;
+        }
+    return Optimizer::steps_checked(t_first, t_last, limit2, schedule, streams, oracle);
+  }
   OptimizerFastPaths* fast_paths() override { return this; }
   // Every optimizers[k] is an Sgd (OptimizerFastPaths::steps_lockstep).
   bool steps_lockstep(std::span<Optimizer* const> optimizers, long t_first, long t_last, const Schedule& schedule,

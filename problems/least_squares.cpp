@@ -16,6 +16,7 @@
 #include "core/fast_paths.hpp"
 #include "core/registry.hpp"
 #include "problems/least_squares_kernels.hpp"
+#include "problems/step_rows.hpp"
 
 namespace ratelab {
 
@@ -285,16 +286,16 @@ void LeastSquares::gradient(ConstVecRef x, VecRef g) const {
 class LeastSquares::RowOracle final : public Oracle, public OracleFastPaths {
  public:
   RowOracle(const LeastSquares& p, RunStreams& streams)
-      : p_(p), sampling_(streams.sampling), noise_stream_(streams.noise), noise_(p.options_.noise, p.dim()) {
+      : p_(p),
+        sampling_(streams.sampling),
+        noise_stream_(streams.noise),
+        noise_(p.options_.noise, p.dim()),
+        row_of_step_(p.A_, streams.sampling) {
     if (p.options_.sampling == LeastSquaresOptions::Sampling::without_replacement) {
       permutation_.resize(std::size_t(p.A_.rows()));
       for (std::size_t i = 0; i < permutation_.size(); ++i) permutation_[i] = Eigen::Index(i);
       cursor_ = permutation_.size();  // the first call draws the first epoch's permutation
     }
-    // A random row comes from L3 or memory: fetching it kLookahead steps early hides that latency.
-    // Rows up to 2 KiB are prefetched whole; longer rows by their first 2 KiB (the hardware prefetcher
-    // follows the rest).
-    prefetch_bytes_ = std::min<std::size_t>(std::size_t(p.A_.cols()) * sizeof(double), 2048);
     if (p.options_.oracle == LeastSquaresOptions::OracleKind::exact) lockstep_gradient_.resize(p.dim());
   }
 
@@ -317,29 +318,13 @@ class LeastSquares::RowOracle final : public Oracle, public OracleFastPaths {
   OracleFastPaths* fast_paths() override { return this; }
 
   // The step-by-step loop's arithmetic, x_j - eta * (r * a_ij), with row i of step t the first draw of the
-  // sampling stream at step t (row_of_step) and no per-step virtual call, seek or gradient vector.
+  // sampling stream at step t (row_of_step_) and no per-step virtual call, seek or gradient vector.
   bool fused_sgd_steps(VecRef x, long t_first, long t_last, const Schedule& schedule) override {
-    if (p_.options_.oracle != LeastSquaresOptions::OracleKind::sampled || !permutation_.empty() ||
-        noise_.active())
-      return false;
-    const ConstVecRef xc = x;  // the dot product as sample_gradient computes it
-    double* xd = x.data();
-    const Eigen::Index d = x.size();
-    Eigen::Index i = row_of_step(std::uint64_t(t_first));
-    double r = p_.A_.row(i).dot(xc) - p_.b_[i];
-    for (long t = t_first;; ++t) {
-      const double eta = schedule(t);
-      const double* ad = p_.A_.row(i).data();
-      if (t == t_last) {
-        for (Eigen::Index j = 0; j < d; ++j) xd[j] -= eta * (r * ad[j]);
-        break;
-      }
-      // The update of step t and the dot product of step t + 1 in one pass: x is read once per step.
-      const Eigen::Index next = row_of_step(std::uint64_t(t + 1));
-      r = least_squares_kernels::update_then_dot(xd, ad, eta, r, p_.A_.row(next).data(), d) - p_.b_[next];
-      i = next;
-    }
-    return true;
+    return has_fused_sgd() && (fused_sgd<false>(x, t_first, t_last, schedule, 0.0), true);
+  }
+  long fused_sgd_steps_checked(VecRef x, long t_first, long t_last, const Schedule& schedule,
+                               double limit2) override {
+    return has_fused_sgd() ? fused_sgd<true>(x, t_first, t_last, schedule, limit2) : -1;
   }
 
   // The runs of a lockstep group with the exact oracle: H X is one product that reads H once for all runs
@@ -375,31 +360,46 @@ class LeastSquares::RowOracle final : public Oracle, public OracleFastPaths {
   }
 
  private:
-  // Row indices are drawn kChunk steps at a time (RandomStream::first_below_of_steps) and each row is
-  // prefetched kLookahead steps before it is used.
-  static constexpr std::uint64_t kLookahead = 8, kChunk = 64;
-
-  // The first draw below(n) of the sampling stream seeked to step t, without moving the stream:
-  // rows_[t - rows_first_], drawing the next chunk when t (or t + kLookahead) leaves the window.
-  Eigen::Index row_of_step(std::uint64_t t) {
-    if (t < rows_first_ || t + kLookahead >= rows_first_ + rows_.size()) {
-      const std::uint64_t n = std::uint64_t(p_.A_.rows());
-      if (t == rows_first_ + kChunk) {  // sequential: keep the lookahead rows, draw the next chunk
-        std::copy(rows_.begin() + kChunk, rows_.end(), rows_.begin());
-        sampling_.first_below_of_steps(rows_first_ + rows_.size(), n, std::span(rows_).subspan(kLookahead));
-      } else {
-        sampling_.first_below_of_steps(t, n, rows_);
-        for (std::uint64_t k = 0; k < kLookahead; ++k) prefetch_row(rows_[k]);
-      }
-      rows_first_ = t;
-    }
-    prefetch_row(rows_[t + kLookahead - rows_first_]);
-    return Eigen::Index(rows_[t - rows_first_]);
+  bool has_fused_sgd() const {
+    return p_.options_.oracle == LeastSquaresOptions::OracleKind::sampled && permutation_.empty() && !noise_.active();
   }
-
-  void prefetch_row(std::uint64_t i) const {
-    const char* row = reinterpret_cast<const char*>(p_.A_.row(Eigen::Index(i)).data());
-    for (std::size_t byte = 0; byte < prefetch_bytes_; byte += 64) __builtin_prefetch(row + byte);
+  // With Checked, returns the first step whose iterate fails the divergence check, or 0
+  // (OracleFastPaths::fused_sgd_steps_checked), its squared norm summed in the update pass.
+  template <bool Checked>
+  long fused_sgd(VecRef x, long t_first, long t_last, const Schedule& schedule, double limit2) {
+    const ConstVecRef xc = x;  // the dot product as sample_gradient computes it
+    double* xd = x.data();
+    const Eigen::Index d = x.size();
+    Eigen::Index i = row_of_step_(std::uint64_t(t_first));
+    double r = p_.A_.row(i).dot(xc) - p_.b_[i];
+    for (long t = t_first;; ++t) {
+      const double eta = schedule(t);
+      const double* ad = p_.A_.row(i).data();
+      if (t == t_last) {
+        if constexpr (Checked) {
+          const double norm2 = packet_passes::sweep_and_sum<1>(d, [&]<class T>(Eigen::Index j, T* terms) {
+            using namespace Eigen::internal;
+            const T xj = psub(ploadu<T>(xd + j), pmul(pset1<T>(eta), pmul(pset1<T>(r), ploadu<T>(ad + j))));
+            pstoreu(xd + j, xj);
+            terms[0] = pmul(xj, xj);
+          })[0];
+          if (!(norm2 <= limit2)) return t;
+        } else {
+          for (Eigen::Index j = 0; j < d; ++j) xd[j] -= eta * (r * ad[j]);
+        }
+        return 0;
+      }
+      // The update of step t and the dot product of step t + 1 in one pass: x is read once per step.
+      const Eigen::Index next = row_of_step_(std::uint64_t(t + 1));
+      if constexpr (Checked) {
+        const auto [dot, norm2] = least_squares_kernels::update_then_dot<true>(xd, ad, eta, r, p_.A_.row(next).data(), d);
+        if (!(norm2 <= limit2)) return t;
+        r = dot - p_.b_[next];
+      } else {
+        r = least_squares_kernels::update_then_dot(xd, ad, eta, r, p_.A_.row(next).data(), d) - p_.b_[next];
+      }
+      i = next;
+    }
   }
 
   Eigen::Index next_row() {
@@ -419,9 +419,7 @@ class LeastSquares::RowOracle final : public Oracle, public OracleFastPaths {
   GradientNoise noise_;
   std::vector<Eigen::Index> permutation_;
   std::size_t cursor_ = 0;
-  std::array<std::uint64_t, kChunk + kLookahead> rows_{};
-  std::uint64_t rows_first_ = std::uint64_t(-1) / 2;  // no window yet
-  std::size_t prefetch_bytes_ = 0;
+  StepRows row_of_step_;  // the row of each step for the fused steps
   Vec lockstep_gradient_;  // g of this run in a lockstep group with the exact oracle
 };
 

@@ -19,10 +19,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/fast_paths.hpp"
+#include "core/packet_passes.hpp"
 #include "core/registry.hpp"
 #include "problems/composite.hpp"
 #include "problems/data.hpp"
 #include "problems/noise.hpp"
+#include "problems/step_rows.hpp"
 
 namespace ratelab {
 namespace {
@@ -234,10 +237,18 @@ class Logistic final : public NewtonSolvedProblem {
   }
 
  private:
-  class SampleOracle final : public Oracle {
+  // Its fast paths (core/fast_paths.hpp) give the plain path's bits without noise: with batch 1 the
+  // gradient is lambda x + coef a_i, coef = -y_i sigmoid(-y_i a_i . x), so a step needs one pass over x for
+  // the dot product and one for the update (fused SGD: the update of step t and the dot product of step t + 1
+  // in the same pass, the divergence check's squared norm too).
+  class SampleOracle final : public Oracle, public OracleFastPaths {
    public:
     SampleOracle(const Logistic& p, RunStreams& s)
-        : p_(p), sampling_(s.sampling), noise_stream_(s.noise), noise_(p.options_.noise, p.dim()) {}
+        : p_(p),
+          sampling_(s.sampling),
+          noise_stream_(s.noise),
+          noise_(p.options_.noise, p.dim()),
+          row_of_step_(p.A_, s.sampling) {}
     void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
       g = p_.options_.lambda * x;
       const double w = 1.0 / double(batch);
@@ -250,12 +261,67 @@ class Logistic final : public NewtonSolvedProblem {
       noise_.apply(g, batch, noise_stream_);
     }
     void report(RunStats& stats) const override { noise_.report(stats); }
+    OracleFastPaths* fast_paths() override { return this; }
+
+    bool row_gradient(long t, ConstVecRef x, RowGradient& out) override {
+      if (noise_.active()) return false;
+      const Eigen::Index i = row_of_step_(std::uint64_t(t));
+      const auto a = p_.A_.row(i);
+      out = {a.data(), coefficient(i, a.dot(x)), p_.options_.lambda};
+      return true;
+    }
+    bool fused_sgd_steps(VecRef x, long t_first, long t_last, const Schedule& schedule) override {
+      return !noise_.active() && (fused_sgd<false>(x, t_first, t_last, schedule, 0.0), true);
+    }
+    long fused_sgd_steps_checked(VecRef x, long t_first, long t_last, const Schedule& schedule,
+                                 double limit2) override {
+      return noise_.active() ? -1 : fused_sgd<true>(x, t_first, t_last, schedule, limit2);
+    }
 
    private:
+    // sample_gradient's coefficient of a_i with batch 1 (w = 1), given a_i . x.
+    double coefficient(Eigen::Index i, double dot) const {
+      const double yi = p_.y_[i];
+      return -yi * sigmoid(-yi * dot);
+    }
+    // x_j - eta (lambda x_j + coef a_j), the arithmetic of sample_gradient and sgd's x -= eta g; with Checked,
+    // returns the first step whose iterate fails the check, or 0 (OracleFastPaths::fused_sgd_steps_checked).
+    template <bool Checked>
+    long fused_sgd(VecRef x, long t_first, long t_last, const Schedule& schedule, double limit2) {
+      using namespace Eigen::internal;
+      const ConstVecRef xc = x;  // the dot product as sample_gradient computes it
+      double* xd = x.data();
+      const Eigen::Index d = x.size();
+      const double lambda = p_.options_.lambda;
+      Eigen::Index i = row_of_step_(std::uint64_t(t_first));
+      double dot = p_.A_.row(i).dot(xc);
+      for (long t = t_first;; ++t) {
+        const double eta = schedule(t), coef = coefficient(i, dot);
+        const double* a = p_.A_.row(i).data();
+        const Eigen::Index next = t == t_last ? i : row_of_step_(std::uint64_t(t + 1));
+        const double* an = p_.A_.row(next).data();
+        // The update of step t and the dot product of step t + 1 (and the squared norm) in one pass.
+        const auto sums = packet_passes::sweep_and_sum<Checked ? 2 : 1>(d, [&]<class T>(Eigen::Index j, T* terms) {
+          const T xj = ploadu<T>(xd + j);
+          const T g = padd(pmul(pset1<T>(lambda), xj), pmul(pset1<T>(coef), ploadu<T>(a + j)));
+          const T xn = psub(xj, pmul(pset1<T>(eta), g));
+          pstoreu(xd + j, xn);
+          if constexpr (Checked) terms[0] = pmul(ploadu<T>(an + j), xn), terms[1] = pmul(xn, xn);
+          else terms[0] = pmul(ploadu<T>(an + j), xn);
+        });
+        if constexpr (Checked)
+          if (!(sums[1] <= limit2)) return t;
+        if (t == t_last) return 0;
+        dot = sums[0];
+        i = next;
+      }
+    }
+
     const Logistic& p_;
     RandomStream& sampling_;
     RandomStream& noise_stream_;
     GradientNoise noise_;
+    StepRows row_of_step_;  // the row of each step for the fast paths
   };
 
   LogisticOptions options_;
@@ -386,10 +452,18 @@ class Softmax final : public NewtonSolvedProblem {
     return s / double(Z.rows());
   }
 
-  class SampleOracle final : public Oracle {
+  // Its fused SGD steps (core/fast_paths.hpp) give the plain path's bits without noise: with batch 1 the
+  // gradient is lambda x + vec(a_i z^T), so a step is the product z = W^T a_i (the same Eigen expression)
+  // and one pass over x for the update and the divergence check's squared norm.
+  class SampleOracle final : public Oracle, public OracleFastPaths {
    public:
     SampleOracle(const Softmax& p, RunStreams& s)
-        : p_(p), sampling_(s.sampling), noise_stream_(s.noise), noise_(p.options_.noise, p.dim()), z_(p.K_) {}
+        : p_(p),
+          sampling_(s.sampling),
+          noise_stream_(s.noise),
+          noise_(p.options_.noise, p.dim()),
+          z_(p.K_),
+          row_of_step_(p.A_, s.sampling) {}
     void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
       g = p_.options_.lambda * x;
       const Eigen::Map<const Mat> W(x.data(), p_.d_, p_.K_);
@@ -407,13 +481,76 @@ class Softmax final : public NewtonSolvedProblem {
       noise_.apply(g, batch, noise_stream_);
     }
     void report(RunStats& stats) const override { noise_.report(stats); }
+    OracleFastPaths* fast_paths() override { return this; }
+
+    bool fused_sgd_steps(VecRef x, long t_first, long t_last, const Schedule& schedule) override {
+      return !noise_.active() && (fused_sgd<false>(x, t_first, t_last, schedule, 0.0), true);
+    }
+    long fused_sgd_steps_checked(VecRef x, long t_first, long t_last, const Schedule& schedule,
+                                 double limit2) override {
+      return noise_.active() ? -1 : fused_sgd<true>(x, t_first, t_last, schedule, limit2);
+    }
 
    private:
+    // x_{jk} - eta (lambda x_{jk} + z_k a_j) over x = vec(W) in storage order, the arithmetic of
+    // sample_gradient (batch 1: w = 1, G += a z^T adds z_k a_j) and sgd's x -= eta g; with Checked, returns
+    // the first step whose iterate fails the check, or 0 (OracleFastPaths::fused_sgd_steps_checked).
+    template <bool Checked>
+    long fused_sgd(VecRef x, long t_first, long t_last, const Schedule& schedule, double limit2) {
+      using namespace Eigen::internal;
+      using packet_passes::kPacket;
+      using packet_passes::Packet;
+      const Eigen::Index d = p_.d_, dim = x.size();
+      const double lambda = p_.options_.lambda;
+      double* xd = x.data();
+      for (long t = t_first; t <= t_last; ++t) {
+        const Eigen::Index i = row_of_step_(std::uint64_t(t));
+        const auto a_row = p_.A_.row(i);
+        {
+          const Eigen::Map<const Mat> W(xd, d, p_.K_);
+          z_.noalias() = W.transpose() * a_row.transpose();
+        }
+        z_.array() = (z_.array() - z_.maxCoeff()).exp();
+        z_ /= z_.sum();
+        z_[p_.labels_[i]] -= 1.0;
+        const double eta = schedule(t);
+        const double* a = a_row.data();
+        const double* z = z_.data();
+        // Element j of column k is x[k d + j]; the pass visits x in order, so the column only moves forward.
+        Eigen::Index k = 0, column_begin = 0;
+        const auto sums = packet_passes::sweep_and_sum<1>(dim, [&]<class T>(Eigen::Index e, T* terms) {
+          while (e >= column_begin + d) ++k, column_begin += d;
+          T term;
+          if constexpr (std::is_same_v<T, double>) {
+            term = z[k] * a[e - column_begin];
+          } else if (e - column_begin + kPacket <= d) {
+            term = pmul(pset1<Packet>(z[k]), ploadu<Packet>(a + (e - column_begin)));
+          } else {  // a packet across two columns
+            alignas(sizeof(Packet)) double lanes[kPacket];
+            for (Eigen::Index l = 0; l < kPacket; ++l) {
+              const Eigen::Index kl = (e + l) / d;
+              lanes[l] = z[kl] * a[e + l - kl * d];
+            }
+            term = ploadu<Packet>(lanes);
+          }
+          const T xe = ploadu<T>(xd + e);
+          const T xn = psub(xe, pmul(pset1<T>(eta), padd(pmul(pset1<T>(lambda), xe), term)));
+          pstoreu(xd + e, xn);
+          if constexpr (Checked) terms[0] = pmul(xn, xn);
+          else terms[0] = pset1<T>(0.0);
+        });
+        if constexpr (Checked)
+          if (!(sums[0] <= limit2)) return t;
+      }
+      return 0;
+    }
+
     const Softmax& p_;
     RandomStream& sampling_;
     RandomStream& noise_stream_;
     GradientNoise noise_;
     Vec z_;
+    StepRows row_of_step_;  // the row of each step for the fast paths
   };
 
   SoftmaxOptions options_;
