@@ -184,6 +184,11 @@ std::uint64_t layout_fingerprint(const TraceLayout& layout) {
   for (const auto& v : layout.views) h = fnv1a("view " + v + "\n", h);
   for (const auto& m : layout.metrics) h = fnv1a("metric " + m + "\n", h);
   for (const auto& m : layout.extra_metrics) h = fnv1a("extra " + m + "\n", h);
+  // The random-stream layout the runs were drawn with (absent: layout 1, hashed as nothing, so files and
+  // journals written before it keep their fingerprints): a file never mixes runs of two layouts.
+  for (const auto& [key, value] : layout.root)
+    if (const auto* version = std::get_if<std::int64_t>(&value); key == "stream_layout_version" && version && *version != 1)
+      h = fnv1a("stream_layout_version " + std::to_string(*version) + "\n", h);
   return h;
 }
 
