@@ -24,6 +24,8 @@ ParamTable<RunOptions> RunOptions::params() {
             "a run whose ||x|| exceeds this (or becomes NaN/Inf) stops with status diverged"),
       param(&O::divergence_check_every, "divergence_check_every", at_least(1),
             "steps between divergence checks (also at every checkpoint and at T); larger values let optimizers fuse their steps between checks (sgd with the least-squares row oracle)"),
+      param(&O::record_iterates, "record_iterates", unconstrained(),
+            "store x itself of every view at every checkpoint in the trace file (variable `iterate`; refused above 1 GiB)"),
   };
 }
 
@@ -397,6 +399,20 @@ void finish_run(const Problem& problem, const RunPlan& plan, Optimizer& optimize
         result.traces[(m * V + v) * K + k] = evaluated[m * cols + kk * S + s];
       }
     }
+  if (plan.record_iterates) {
+    // Copied from the checkpoint store after the loop: the step loop is the same with or without.
+    const auto d = std::size_t(views.store().rows());
+    result.iterates.assign(V * K * d, kNaN);
+    for (std::size_t v = 0; v < V; ++v) {
+      const View view = plan.views[v];
+      const std::size_t s = stored_index(view == View::best ? View::last : view);
+      for (std::size_t k = 0; k < recorded; ++k) {
+        const std::size_t kk = view == View::best ? best_at[k] : k;
+        const auto column = views.store().col(Eigen::Index(kk * S + s));
+        std::copy(column.data(), column.data() + d, result.iterates.begin() + long((v * K + k) * d));
+      }
+    }
+  }
   if (result.status == RunStatus::ok) mark_nonfinite(plan, recorded, result);
   record_extra_metrics(problem, views.store(), views.stored(), recorded, K, optimizer.iterate(), result);
   result.eval_seconds = seconds_since(t_eval);

@@ -54,6 +54,7 @@ struct RunOptions {
   double polydecay_k = 3.0;             // polynomial-decay averaging parameter k >= 0
   double divergence_threshold = 1e100;  // ||x|| above this (or NaN/Inf) ends the run as `diverged`
   long divergence_check_every = 1;      // steps between divergence checks
+  bool record_iterates = false;         // keep x of every view at every checkpoint (RunResult::iterates)
   static ParamTable<RunOptions> params();
 };
 
@@ -83,6 +84,11 @@ struct RunResult {
   // "final_<name>", so run-level writers persist them without knowing about extra metrics.
   std::vector<std::string> extra_names;
   std::vector<double> extra_traces;
+  // With RunOptions::record_iterates: the iterate of every view at every checkpoint, view-major,
+  // iterates[(v * checkpoints + k) * d + i] for component i of the problem's d (NaN at checkpoints not
+  // reached); empty otherwise. The run loop stores these iterates anyway (the metrics are evaluated from
+  // them after the loop), so recording them copies nothing inside the step loop.
+  std::vector<double> iterates;
 };
 
 // Runs steps 1..T. Never throws: an exception inside the run is returned as status `error`.

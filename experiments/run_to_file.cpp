@@ -156,8 +156,12 @@ std::string fingerprint_inputs(const PreparedExperiment& experiment, std::size_t
   }
   text += "stream_salt " + std::to_string(c.salt) + "\n";
   ParamSet run_settings;
-  for (const auto& [key, value] : plan.experiment_params.entries())
+  for (const auto& [key, value] : plan.experiment_params.entries()) {
+    // Recording the iterates adds to what a run records, so it is in; at its default (off) it is left out,
+    // and the fingerprints of files written before the key existed stay what they were.
+    if (key == "record_iterates" && !plan.run.record_iterates) continue;
     if (!outside_run_fingerprint(key)) run_settings.set(key, value);
+  }
   text += "experiment " + run_settings.canonical() + "\n";
   text += "checkpoints";
   for (long t : plan.run.checkpoints) text += " " + std::to_string(t);
@@ -209,6 +213,10 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   for (const auto& c : plan.configurations) {
     results::ConfigurationRecord rec = configuration_record(c);
     rec.run_fingerprint = fingerprints[c.index];
+    if (plan.run.record_iterates) {
+      rec.dimension = long(experiment.problem(c.index, 0)->dim());
+      layout.iterate_dimension = std::max(layout.iterate_dimension, rec.dimension);
+    }
     for (const auto& [k, v] : experiment.instance_stats(c.index)) rec.instance.emplace_back(k, v);
     const auto& f_star = experiment.f_star(c.index);
     rec.f_star = f_star.value;
@@ -275,6 +283,14 @@ RunResult run_from_trace_data(const results::TraceData& data, std::size_t c, lon
   }
   res.gradient_evaluations.assign(data.gradient_evaluations.begin() + long(i * K), data.gradient_evaluations.begin() + long((i + 1) * K));
   res.elapsed_seconds.assign(data.elapsed_seconds.begin() + long(i * K), data.elapsed_seconds.begin() + long((i + 1) * K));
+  if (!data.iterates.empty()) {
+    // The file pads every configuration to D components; the run holds its own d.
+    const std::size_t d = std::size_t(data.layout.configurations[c].dimension);
+    res.iterates.resize(V * K * d);
+    for (std::size_t v = 0; v < V; ++v)
+      for (std::size_t k = 0; k < K; ++k)
+        for (std::size_t j = 0; j < d; ++j) res.iterates[(v * K + k) * d + j] = data.iterate(c, v, std::size_t(r), k, j);
+  }
   return res;
 }
 
@@ -302,7 +318,8 @@ void keep_layout_extras(RunResult& run, const std::vector<std::string>& layout_e
 // (at least one configuration).
 std::size_t configuration_window(const results::TraceLayout& layout, std::size_t window_bytes) {
   const std::size_t run_bytes =
-      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 3) * layout.checkpoints.size() + 64;
+      8 * (layout.metrics.size() * layout.views.size() + layout.extra_metrics.size() + 3 +
+           layout.views.size() * std::size_t(layout.iterate_dimension)) * layout.checkpoints.size() + 64;
   return std::max<std::size_t>(1, window_bytes / (run_bytes * std::size_t(std::max(1L, layout.replicates))));
 }
 
@@ -576,6 +593,7 @@ SweepSummary run_experiment_to_file(const Registry& registry, const ExperimentPl
     layout.root.emplace_back("shard_index", std::int64_t(options.shard_index));
     layout.root.emplace_back("shard_count", std::int64_t(options.shard_count));
   }
+  results::check_iterate_size(layout);  // before anything is written, on every rank
   if (options.dry_run && cluster && cluster->rank() > 0) return {};  // rank 0 prints the plan alone
   if (cluster && !options.dry_run) {
     cluster->agree(threads);  // point 1: every rank validated the experiment
@@ -702,6 +720,7 @@ std::string layout_difference(const results::TraceLayout& a, const results::Trac
   if (a.checkpoints != b.checkpoints) return "their checkpoints differ";
   if (a.views != b.views) return "their views differ";
   if (a.metrics != b.metrics) return "their metrics differ";
+  if ((a.iterate_dimension > 0) != (b.iterate_dimension > 0)) return "one records the iterates, the other does not";
   return "";
 }
 }  // namespace
@@ -767,6 +786,7 @@ MergeReport merge_trace_files(const std::vector<std::string>& inputs, const std:
                                inputs[other->second.second] + " and " + inputs[p] + " but other run fingerprints (seed, "
                                "run options, checkpoints or data differ): one file cannot hold both under one id");
           layout.configurations.push_back(record);
+          layout.iterate_dimension = std::max(layout.iterate_dimension, record.dimension);
         }
         index[p].push_back(same->second);
       }

@@ -73,6 +73,7 @@ class Reader {
     return s;
   }
   bool done() const { return p_ == end_; }
+  std::size_t remaining() const { return std::size_t(end_ - p_); }
 
  private:
   void need(std::size_t n) {
@@ -108,6 +109,9 @@ void encode(std::vector<unsigned char>& out, std::size_t configuration, long rep
     put(out, std::uint32_t(costs->size()));
     for (double v : *costs) put(out, v);
   }
+  // The recorded iterates (experiment.record_iterates), after the costs for the same reason.
+  put(out, std::uint64_t(r.iterates.size()));
+  for (double v : r.iterates) put(out, v);
   const auto size = std::uint32_t(out.size() - 8);
   const std::uint32_t crc = crc32(out.data() + 8, size);
   std::memcpy(out.data(), &size, 4);
@@ -140,6 +144,12 @@ JournalRecord decode(const unsigned char* data, std::size_t size) {
       costs->resize(in.get<std::uint32_t>());
       for (double& v : *costs) v = in.get<double>();
     }
+  if (!in.done()) {
+    const auto count = in.get<std::uint64_t>();
+    if (count > in.remaining() / sizeof(double)) throw std::runtime_error("journal record shorter than its content");
+    rec.result.iterates.resize(std::size_t(count));
+    for (double& v : rec.result.iterates) v = in.get<double>();
+  }
   if (!in.done()) throw std::runtime_error("journal record longer than its content");
   return rec;
 }
@@ -184,6 +194,7 @@ std::uint64_t layout_fingerprint(const TraceLayout& layout) {
   for (const auto& v : layout.views) h = fnv1a("view " + v + "\n", h);
   for (const auto& m : layout.metrics) h = fnv1a("metric " + m + "\n", h);
   for (const auto& m : layout.extra_metrics) h = fnv1a("extra " + m + "\n", h);
+  if (layout.iterate_dimension > 0) h = fnv1a("iterates " + std::to_string(layout.iterate_dimension) + "\n", h);
   // The random-stream layout the runs were drawn with (absent: layout 1, hashed as nothing, so files and
   // journals written before it keep their fingerprints): a file never mixes runs of two layouts.
   for (const auto& [key, value] : layout.root)

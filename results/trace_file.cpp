@@ -469,7 +469,7 @@ const std::string kStreamSaltKey = "stream_salt";
 const std::set<std::string> kFixedVariables = {
     "experiment", "configuration", "view",   "replicate",    "step",         "label",   "f_star",
     "f_star_source", "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
-    "gradient_evaluations", "elapsed_seconds"};
+    "gradient_evaluations", "elapsed_seconds", "component", "dimension", "iterate"};
 
 std::optional<std::uint64_t> parse_uint64(const std::string& text) {
   if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -602,6 +602,11 @@ void validate(const TraceLayout& layout) {
   for (const auto& name : layout.extra_metrics)
     if (name.empty() || name.find('/') != std::string::npos)
       problems.push_back("trace layout: extra metric name '" + name + "' is empty or contains '/'");
+  if (layout.iterate_dimension > 0)
+    for (const auto& record : layout.configurations)
+      if (record.dimension < 1 || record.dimension > layout.iterate_dimension)
+        problems.push_back("trace layout: configuration '" + record.label + "' has dimension " + std::to_string(record.dimension) +
+                           ", outside 1 .. " + std::to_string(layout.iterate_dimension) + " (the iterate dimension)");
   check_unique_keys(layout.root, "root attributes", {"schema_version", "format", "Conventions"}, problems);
   for (const auto& [key, value] : layout.root)
     if (key == "experiment_name" && !(std::holds_alternative<std::string>(value) && std::get<std::string>(value) == layout.experiment_name))
@@ -617,6 +622,23 @@ std::string configuration_group_name(std::size_t index) {
 }
 
 }  // namespace
+
+void check_iterate_size(const TraceLayout& layout) {
+  if (layout.iterate_dimension <= 0) return;
+  const std::uint64_t factors[] = {layout.configurations.size(), layout.views.size(), std::uint64_t(layout.replicates),
+                                   layout.checkpoints.size(), std::uint64_t(layout.iterate_dimension)};
+  long double bytes = 8;  // long double: the product of five factors may pass 2^64 before it is refused
+  for (std::uint64_t f : factors) bytes *= (long double)f;
+  if (bytes <= (long double)kMaxIterateBytes) return;
+  char size[64];
+  std::snprintf(size, sizeof size, "%.3g GB", double(bytes) / 1e9);
+  throw ConfigError("experiment.record_iterates: the iterates would take " + std::to_string(factors[0]) + " configurations x " +
+                    std::to_string(factors[1]) + " views x " + std::to_string(factors[2]) + " replicates x " +
+                    std::to_string(factors[3]) + " checkpoints x d = " + std::to_string(factors[4]) + " x 8 bytes = " + size +
+                    ", above the bound of " + std::to_string(kMaxIterateBytes >> 20) +
+                    " MiB; record fewer (experiment.checkpoints, experiment.views, experiment.replicates, or a sweep "
+                    "of fewer configurations) or set experiment.record_iterates = false");
+}
 
 const char* metric_units(Metric metric) {
   switch (metric) {
@@ -663,6 +685,10 @@ struct TraceWriter::Impl {
   std::vector<Id> extra;                    // extra.<name>: [C, R, K]
   Id extra_space, extra_block_space;        // with the selection of one run; [K] in memory
   Id gradient_evaluations, elapsed_seconds;  // [C, R, K], laid out as the extra metrics
+  hsize_t iterate_dimension = 0;             // D; 0: no iterates recorded
+  std::vector<hsize_t> dimensions;           // per configuration: its d
+  Id iterate, iterate_space, iterate_block_space;  // [C, V, R, K, D] with the selection of one run; [V * K * D]
+  std::vector<double> iterate_block;         // one run's iterates padded to D with NaN
   Id status, stop_step, wall_seconds, eval_seconds, message;
   std::vector<std::pair<std::string, Id>> stats;  // a handful per run: a linear search beats a map here
   long runs_written = 0;  // for the crash tests' fault point in the middle of a run write (fault_points.hpp)
@@ -681,6 +707,9 @@ struct TraceWriter::Impl {
       id->reset();
     traces.clear();
     extra.clear();
+    iterate.reset();
+    iterate_block_space.reset();
+    iterate_space.reset();
     elapsed_seconds.reset();
     gradient_evaluations.reset();
     extra_block_space.reset();
@@ -975,6 +1004,38 @@ void TraceWriter::Impl::create_layout(const TraceLayout& layout) {
           kExtraPrefix + name,
           {{"description", "problem-specific metric of the last iterate (see `ratelab describe` of the problem)"}}));
   }
+
+  // The iterates themselves (experiment.record_iterates): a dimension `component` (i = 0 .. D-1), each
+  // configuration's d, and x of every view at every checkpoint, one chunk per run as the metrics.
+  if (layout.iterate_dimension > 0) {
+    w.iterate_dimension = hsize_t(layout.iterate_dimension);
+    std::vector<std::int64_t> components(w.iterate_dimension), dimensions;
+    for (std::size_t i = 0; i < components.size(); ++i) components[i] = std::int64_t(i);
+    Id component_scale = make_scale("component", integers("component", components), "component index i of the iterate x");
+    for (const auto& record : layout.configurations) {
+      w.dimensions.push_back(hsize_t(record.dimension));
+      dimensions.push_back(record.dimension);
+    }
+    Id dimension = integers("dimension", dimensions);
+    attach_scales(dimension.get(), {{w.configuration_scale.get(), "configuration"}});
+    write_attribute(dimension.get(), "long_name",
+                    std::string("the problem's dimension d: components 0 .. d-1 of `iterate` hold x, the others NaN"));
+    w.iterate_space = simple_space({w.configurations, w.views, w.replicates, w.checkpoints, w.iterate_dimension});
+    w.iterate_block_space = simple_space({w.views * w.checkpoints * w.iterate_dimension});
+    Id iterate_dcpl = run_chunk_properties({1, w.views, 1, w.checkpoints, w.iterate_dimension});
+    w.iterate = checked(H5Dcreate2(file, "iterate", H5T_IEEE_F64LE, w.iterate_space.get(), H5P_DEFAULT, iterate_dcpl.get(),
+                                   H5P_DEFAULT),
+                        H5Dclose, "create dataset iterate");
+    attach_scales(w.iterate.get(), {{w.configuration_scale.get(), "configuration"},
+                                    {view_scale.get(), "view"},
+                                    {w.replicate_scale.get(), "replicate"},
+                                    {step_scale.get(), "step"},
+                                    {component_scale.get(), "component"}});
+    write_attribute(w.iterate.get(), "long_name",
+                    std::string("the iterate x of the view at the checkpoint (NaN where not reached and beyond the "
+                                "configuration's dimension)"));
+    write_attribute(w.iterate.get(), "coordinates", w.coordinates);
+  }
 }
 
 TraceWriter::TraceWriter(const std::string& path, const TraceLayout& layout, WriteMode mode) : impl_(std::make_unique<Impl>()) {
@@ -1084,6 +1145,25 @@ void TraceWriter::write_run(std::size_t configuration, long replicate, const Run
     }
   }
 
+  if (!result.iterates.empty()) {
+    if (!w.iterate_dimension)
+      throw std::invalid_argument("TraceWriter::write_run: the run has recorded iterates, the layout has no iterate dimension");
+    const std::size_t d = std::size_t(w.dimensions[configuration]), D = std::size_t(w.iterate_dimension);
+    if (result.iterates.size() != block * d)
+      throw std::invalid_argument("TraceWriter::write_run: the run has " + std::to_string(result.iterates.size()) +
+                                  " iterate values, the layout expects views x checkpoints x d = " + std::to_string(block * d));
+    // Padded to D: the chunk is written whole, never read back.
+    w.iterate_block.assign(block * D, kNaN);
+    for (std::size_t j = 0; j < block; ++j)
+      std::copy_n(result.iterates.begin() + long(j * d), d, w.iterate_block.begin() + long(j * D));
+    const hsize_t start[5] = {configuration, 0, hsize_t(replicate), 0, 0};
+    const hsize_t count[5] = {1, w.views, 1, w.checkpoints, w.iterate_dimension};
+    check(H5Sselect_hyperslab(w.iterate_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select iterate block");
+    check(H5Dwrite(w.iterate.get(), H5T_NATIVE_DOUBLE, w.iterate_block_space.get(), w.iterate_space.get(), H5P_DEFAULT,
+                   w.iterate_block.data()),
+          "write iterates to " + w.partial_path);
+  }
+
   const hsize_t start[2] = {configuration, hsize_t(replicate)};
   const hsize_t count[2] = {1, 1};
   check(H5Sselect_hyperslab(w.run_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), "select run");
@@ -1124,6 +1204,12 @@ double TraceData::trace(std::size_t metric, std::size_t c, std::size_t v, std::s
   return traces.at(metric).at((((c - first_configuration) * V + v) * R + r) * K + k);
 }
 
+double TraceData::iterate(std::size_t c, std::size_t v, std::size_t r, std::size_t k, std::size_t i) const {
+  const std::size_t V = layout.views.size(), R = std::size_t(layout.replicates), K = layout.checkpoints.size(),
+                    D = std::size_t(layout.iterate_dimension);
+  return iterates.at(((((c - first_configuration) * V + v) * R + r) * K + k) * D + i);
+}
+
 std::optional<std::size_t> TraceData::metric_index(const std::string& name) const {
   for (std::size_t m = 0; m < layout.metrics.size(); ++m)
     if (layout.metrics[m] == name) return m;
@@ -1138,6 +1224,7 @@ struct DatasetPaths {
   std::vector<std::pair<std::string, std::string>> stats;     // (statistic name, path)
   std::string status, stop_step, wall_seconds, eval_seconds, message;
   std::string gradient_evaluations, elapsed_seconds;  // empty in files written before them
+  std::string iterate;                                 // empty without recorded iterates
 };
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -1309,6 +1396,23 @@ struct TraceReader::Impl {
     for (auto [name, path] : {std::pair{"gradient_evaluations", &paths.gradient_evaluations},
                               std::pair{"elapsed_seconds", &paths.elapsed_seconds}})
       if (path_exists(file.get(), name)) *path = name;
+    if (path_exists(file.get(), "iterate")) {
+      Id component = open_dataset("component");
+      const auto D = hsize_t(element_count(component.get()));
+      Id dimension = open_dataset("dimension");
+      check_shape(dimension.get(), "dimension", {C});
+      const auto dimensions = read_numeric_dataset<std::int64_t>(dimension.get(), H5T_NATIVE_INT64);
+      Id iterate = open_dataset("iterate");
+      check_shape(iterate.get(), "iterate", {C, V, R, K, D});
+      for (std::size_t c = 0; c < C; ++c) {
+        if (dimensions[c] < 1 || hsize_t(dimensions[c]) > D)
+          throw ConfigError("trace file '" + path + "' is damaged: dimension[" + std::to_string(c) + "] = " +
+                            std::to_string(dimensions[c]) + " is outside 1 .. " + std::to_string(D));
+        layout.configurations[c].dimension = long(dimensions[c]);
+      }
+      layout.iterate_dimension = long(D);
+      paths.iterate = "iterate";
+    }
   }
 
   // A parameter (or instance value) variable back into the configurations' records.
@@ -1406,13 +1510,14 @@ struct TraceReader::Impl {
   // replicates [first, first + count), are read one by one (only now, on the failure path) to name the
   // damaged one.
   [[noreturn]] void checksum_mismatch(const std::string& name, std::size_t begin, std::size_t end, long first, long count) const {
-    const bool per_view = shape(open_dataset(name).get()).size() == 4;  // a metric [C, V, R, K]; extra is [C, R, K]
+    const std::vector<hsize_t> dims = shape(open_dataset(name).get());  // a metric [C, V, R, K], iterate [C, V, R, K, D], extra [C, R, K]
     std::string where = "configurations " + std::to_string(begin) + " to " + std::to_string(end - 1);
     for (std::size_t c = begin; c < end; ++c)
       for (long r = first; r < first + count; ++r) {
         const hsize_t hc = c, hr = hsize_t(r);
         try {
-          if (per_view) read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, 0, hr, 0}, {1, V, 1, K});
+          if (dims.size() == 5) read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, 0, hr, 0, 0}, {1, V, 1, K, dims[4]});
+          else if (dims.size() == 4) read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, 0, hr, 0}, {1, V, 1, K});
           else read_slab<double>(name, H5T_NATIVE_DOUBLE, {hc, hr, 0}, {1, 1, K});
         } catch (const ChunkChecksumMismatch&) {
           where = "the run of configuration " + std::to_string(c) + " '" + outline.layout.configurations[c].label +
@@ -1475,6 +1580,8 @@ struct TraceReader::Impl {
     for (auto [path, values] : {std::pair{&paths.gradient_evaluations, &data.gradient_evaluations},
                                 std::pair{&paths.elapsed_seconds, &data.elapsed_seconds}})
       *values = path->empty() ? std::vector<double>((end - begin) * R * K, kNaN) : rows(*path, H5T_NATIVE_DOUBLE, double{});
+    // The iterates go with the whole run data (resume, merge, reuse copy them), not with a window of metrics.
+    if (!metrics && extra && !paths.iterate.empty()) data.iterates = rows(paths.iterate, H5T_NATIVE_DOUBLE, double{});
     for (const auto* array : {&data.wall_seconds, &data.eval_seconds})
       if (array->size() != (end - begin) * R)
         throw ConfigError("trace file '" + path + "' is damaged: a run dataset has the wrong shape");

@@ -37,6 +37,8 @@ struct ConfigurationRecord {
   // its runs except the replicate index, listed in results/SCHEMA.md. Run (c, r) of one file and (c', r)
   // of another have the same trace data when the fingerprints agree. Empty in files written before it.
   std::string run_fingerprint;
+  // The problem's dimension d, recorded with the iterates (TraceLayout::iterate_dimension > 0); 0 otherwise.
+  long dimension = 0;
 };
 
 struct TraceLayout {
@@ -50,6 +52,10 @@ struct TraceLayout {
   // Problem-specific metrics of the last iterate (Problem::extra_metric_names, e.g. theta, test_accuracy),
   // the union over the configurations; a configuration whose problem lacks one has NaN there.
   std::vector<std::string> extra_metrics;
+  // The iterates themselves (experiment.record_iterates): D, the largest dimension of the configurations,
+  // and the variable `iterate` [C, V, R, K, D] (a configuration of dimension d < D has NaN beyond d);
+  // 0: not recorded.
+  long iterate_dimension = 0;
   // Provenance and experiment-level parameters, written as attributes of /. `experiment_name` is written
   // from the field above (an entry here must agree with it); "schema_version" and "format" are reserved.
   // Read back, root holds every attribute of / except schema_version and format, experiment_name first.
@@ -57,6 +63,12 @@ struct TraceLayout {
 };
 
 enum class WriteMode { create_new, overwrite };
+
+// The most a file's iterates may take (configurations x views x replicates x checkpoints x D x 8 bytes):
+// recorded iterates grow with the dimension, and a study that would write more is refused before it runs.
+inline constexpr std::uint64_t kMaxIterateBytes = std::uint64_t(1) << 30;
+// Throws ConfigError when the layout's iterates exceed kMaxIterateBytes, naming each factor and the fixes.
+void check_iterate_size(const TraceLayout& layout);
 
 // Writes to PATH.partial and renames to PATH on commit(), so PATH is never a half-written file.
 class TraceWriter {
@@ -96,9 +108,14 @@ struct TraceData {
   // The runs' costs up to each checkpoint, [C*R*K] row-major (C, R, K): oracle samples and step-loop seconds
   // (RunResult's fields of the same names); NaN where not reached and in files written before them.
   std::vector<double> gradient_evaluations, elapsed_seconds;
+  // The recorded iterates, [C*V*R*K*D] row-major (C, V, R, K, D) with D = layout.iterate_dimension (use
+  // iterate()); empty when the file has none, or when only some metrics were read (TraceReader::window).
+  std::vector<double> iterates;
 
   double trace(std::size_t metric, std::size_t c, std::size_t v, std::size_t r, std::size_t k) const;
   std::optional<std::size_t> metric_index(const std::string& name) const;
+  // Component i of view v's iterate at checkpoint k of run (c, r).
+  double iterate(std::size_t c, std::size_t v, std::size_t r, std::size_t k, std::size_t i) const;
 };
 
 // One block of runs: configuration `configuration`, replicates [first_replicate, first_replicate + count).

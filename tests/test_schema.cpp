@@ -146,7 +146,7 @@ std::vector<std::pair<std::string, std::vector<std::string>>> documented_attribu
 std::string schema_row(const std::string& name, const std::vector<std::string>& metrics) {
   for (const char* fixed : {"/", "experiment", "configuration", "view", "replicate", "step", "label", "f_star", "f_star_source",
                             "f_star_method", "run_fingerprint", "status", "stop_step", "wall_seconds", "eval_seconds", "message",
-                            "gradient_evaluations", "elapsed_seconds"})
+                            "gradient_evaluations", "elapsed_seconds", "component", "dimension", "iterate"})
     if (name == fixed) return name;
   if (std::find(metrics.begin(), metrics.end(), name) != metrics.end()) return "<metric>";
   if (name.rfind("stats.", 0) == 0) return "stats.<name>";
@@ -175,6 +175,9 @@ TEST_CASE("SCHEMA.md lists the attributes the writer writes, object by object", 
                              {"problem.diagonal", std::vector<double>{}}, {"optimizer.beta", 0.5}},
        {}, std::nullopt, "unknown", "unknown"}};
   layout.root = {{"ratelab_version", std::string("0.1.0")}, {"git_dirty", false}};
+  layout.iterate_dimension = 2;  // recorded iterates, of dimensions 2 and 1
+  layout.configurations[0].dimension = 2;
+  layout.configurations[1].dimension = 1;
   const auto path = scratch("schema_doc.h5");
   {
     results::TraceWriter writer(path.string(), layout, results::WriteMode::overwrite);
@@ -184,6 +187,7 @@ TEST_CASE("SCHEMA.md lists the attributes the writer writes, object by object", 
     run.stats = {{"noise_mean", 0.5}};
     run.extra_names = {"theta"};
     run.extra_traces = {0.1, 0.2};
+    run.iterates = {1, 2, 3, 4};  // views x checkpoints x d
     writer.write_run(0, 0, run);
     writer.commit();
   }

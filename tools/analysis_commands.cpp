@@ -594,6 +594,9 @@ int inspect_of(const TraceData& data, const std::vector<std::string>& first_erro
   out << "views: " << join(layout.views, ", ") << "\n"
       << "metrics:\n";
   for (std::size_t m = 0; m < layout.metrics.size(); ++m) out << "  " << metric_description(data, m) << "\n";
+  if (layout.iterate_dimension > 0)
+    out << "iterates: x of every view at every checkpoint, variable `iterate` (configuration, view, replicate, step, "
+           "component), up to d = " << layout.iterate_dimension << "\n";
   if (all) {
     out << "configurations (" << layout.configurations.size() << "):\n";
     for (std::size_t c = 0; c < layout.configurations.size(); ++c) {
