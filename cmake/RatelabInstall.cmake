@@ -16,6 +16,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/core/fast_paths.hpp
               ${PROJECT_SOURCE_DIR}/core/plugin_sdk.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ratelab/core)
 install(TARGETS ratelab ratelab_check_plugin RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})  # side by side: ratelab execs it
+if(TARGET ratelab_mpi)
+  install(TARGETS ratelab_mpi RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})  # ratelab execs it under mpirun
+endif()
 # The executable finds them at <prefix>/share/ratelab/presets (experiments/run_to_file.cpp).
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/experiments/presets/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ratelab/presets)
 

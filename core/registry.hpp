@@ -30,6 +30,10 @@ struct ProblemContext {
   // For set-up work made of independent pieces (the values of a generated instance), so the result does not
   // depend on the split: the sweep's threads when the experiments layer builds the problem, else serial.
   ParallelFor parallel_for = serial_for;
+  // The build, for problems that cache a slow solve on disk beside their data (problems/solution_cache.hpp):
+  // a cached solution is used only by the build that wrote it. Empty: no cache (problems made outside an
+  // experiment, e.g. in tests).
+  std::string solution_cache_build;
 };
 
 using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const ParamSet&)>;

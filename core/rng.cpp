@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -231,23 +233,6 @@ void RandomStream::first_below_of_steps(std::uint64_t first_step, std::uint64_t 
   }
 }
 
-double RandomStream::normal() {
-  if (spare_normal_) {
-    spare_normal_ = false;
-    return spare_;
-  }
-  double u, v, s;
-  do {
-    u = 2.0 * uniform() - 1.0;
-    v = 2.0 * uniform() - 1.0;
-    s = u * u + v * v;
-  } while (s >= 1.0 || s == 0.0);
-  const double f = std::sqrt(-2.0 * std::log(s) / s);
-  spare_ = v * f;
-  spare_normal_ = true;
-  return u * f;
-}
-
 namespace {
 
 // log and exp in plain IEEE arithmetic, no libm: the same code gives the same bits whether or not the
@@ -319,11 +304,81 @@ void student_t_transform_portable(const double* u, const double* w, double* t, s
   student_t_transform_body(u, w, t, n, nu);
 }
 
+// The Box-Muller transform (detail::box_muller), plain IEEE arithmetic like the Student-t transform.
+// Uniforms from words by exponent bits (bitcast((w >> 12) | exponent of 1) - 1 = k 2^-52, exact), not by
+// an int64 -> double conversion, so the loop vectorizes with any vector instruction set (SSE2 included):
+// u = (k + 1/2) 2^-52 in (0, 1), never 0 or 1. The angle: theta = 2 pi (q + f) / 4 = q pi/2 + pi/4 + a,
+// q the top two bits of the second word, f the next 52 as a uniform on (0, 1), a = (f - 1/2) pi/2 in
+// (-pi/4, pi/4): there sin and cos are fdlibm's minimax polynomials (__kernel_sin, __kernel_cos: within
+// 1 ulp); (cos a, sin a) is turned by pi/4 ((c -+ s) / sqrt2) and then by q quarter turns (swaps and sign
+// flips, blends in vector code). r = sqrt(-2 log u) with fdlibm's log kernel (e_log.c): log(1 + g) for g
+// in [sqrt(1/2) - 1, sqrt(2) - 1) after taking out the power of two.
+[[gnu::always_inline]] inline double unit_fraction(std::uint64_t bits52) {  // (k + 1/2) 2^-52
+  return (std::bit_cast<double>(bits52 | 0x3ff0000000000000ULL) - 1.0) + 0x1.0p-53;
+}
+
+// Selections are integer arithmetic on the bits (no comparison, no branch, no 64-bit compare): the loop
+// below then vectorizes even with SSE2 alone.
+[[gnu::always_inline]] inline double from_bits(std::uint64_t b) { return std::bit_cast<double>(b); }
+[[gnu::always_inline]] inline std::uint64_t to_bits(double d) { return std::bit_cast<std::uint64_t>(d); }
+
+[[gnu::always_inline]] inline double log_unit(double u) {  // log u for u in (0, 1), u >= 2^-53
+  const std::uint64_t bits = to_bits(u), mantissa = bits & 0x000fffffffffffffULL;
+  // high = 1 when the mantissa 1.m exceeds sqrt(2) (1.4142135623730951 = 0x3ff6a09e667f3bcd): then m / 2.
+  const std::uint64_t high = (mantissa + (0x000fffffffffffffULL - 0x0006a09e667f3bcdULL)) >> 52;
+  const double m = from_bits(mantissa | ((0x3ffULL - high) << 52));  // in [sqrt(1/2), sqrt(2))
+  const double e = from_bits(0x4330000000000000ULL | ((bits >> 52) + high)) - (0x1.0p52 + 1023.0);  // exact
+  const double g = m - 1.0, s = g / (2.0 + g), z = s * s, w = z * z;
+  const double t1 = w * (3.999999999940941908e-01 + w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+  const double t2 = z * (6.666666666666735130e-01 +
+                         w * (2.857142874366239149e-01 + w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+  const double hfsq = 0.5 * g * g;
+  constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  return e * ln2_hi - ((hfsq - (s * (hfsq + (t1 + t2)) + e * ln2_lo)) - g);
+}
+
+[[gnu::always_inline]] inline void box_muller_body(const std::uint64_t* bits, double* z, std::size_t n_pairs) {
+  constexpr double half_pi = 1.57079632679489661923, sqrt_half = 0.70710678118654752440;
+  constexpr std::uint64_t low52 = (std::uint64_t(1) << 52) - 1;
+  for (std::size_t i = 0; i < n_pairs; ++i) {  // vectorizable
+    const std::uint64_t a_bits = bits[2 * i], b_bits = bits[2 * i + 1];
+    const double r = std::sqrt(-2.0 * log_unit(unit_fraction(a_bits >> 12)));
+    const std::uint64_t q = b_bits >> 62;
+    const double a = (unit_fraction((b_bits >> 10) & low52) - 0.5) * half_pi, y = a * a;
+    const double s = a + a * y * (-1.66666666666666324348e-01 +
+                                  y * (8.33333333332248946124e-03 +
+                                       y * (-1.98412698298579493134e-04 +
+                                            y * (2.75573137070700676789e-06 +
+                                                 y * (-2.50507602534068634195e-08 + y * 1.58969099521155010221e-10)))));
+    const double c = (1.0 - 0.5 * y) +
+                     y * y * (4.16666666666666019037e-02 +
+                              y * (-1.38888888888741095749e-03 +
+                                   y * (2.48015872894767294178e-05 +
+                                        y * (-2.75573143513906633035e-07 +
+                                             y * (2.08757232129817482790e-09 + y * -1.13596475577881948265e-11)))));
+    const std::uint64_t cq = to_bits((c - s) * sqrt_half), sq = to_bits((c + s) * sqrt_half);  // angle a + pi/4
+    // q quarter turns: (C, S) -> (C, S), (-S, C), (-C, -S), (S, -C): a swap when q is odd, then the signs.
+    const std::uint64_t swap = 0 - (q & 1);
+    const std::uint64_t x0 = (sq & swap) | (cq & ~swap), y0 = (cq & swap) | (sq & ~swap);
+    z[2 * i] = r * from_bits(x0 ^ (((q + 1) & 2) << 62));
+    z[2 * i + 1] = r * from_bits(y0 ^ ((q & 2) << 62));
+  }
+}
+
+void box_muller_portable(const std::uint64_t* bits, double* z, std::size_t n_pairs) {
+  box_muller_body(bits, z, n_pairs);
+}
+
 #ifdef RATELAB_HAVE_AVX512_KERNEL
 __attribute__((target("avx512f,avx512dq"))) void student_t_transform_avx512(const double* u, const double* w,
                                                                              double* t, std::size_t n,
                                                                              double nu) {
   student_t_transform_body(u, w, t, n, nu);
+}
+
+__attribute__((target("avx512f,avx512dq"))) void box_muller_avx512(const std::uint64_t* bits, double* z,
+                                                                    std::size_t n_pairs) {
+  box_muller_body(bits, z, n_pairs);
 }
 #endif
 
@@ -349,7 +404,91 @@ void student_t_transform(StudentTKernel kernel, const double* u, const double* w
   student_t_transform_portable(u, w, t, n, nu);
 }
 
+void box_muller(StudentTKernel kernel, const std::uint64_t* bits, double* z, std::size_t n_pairs) {
+#ifdef RATELAB_HAVE_AVX512_KERNEL
+  if (kernel == StudentTKernel::avx512) return box_muller_avx512(bits, z, n_pairs);
+#endif
+  (void)kernel;
+  box_muller_portable(bits, z, n_pairs);
+}
+
 }  // namespace detail
+
+namespace {
+
+detail::StudentTKernel best_box_muller() {
+  static const detail::StudentTKernel kernel =
+      detail::avx512dq_available() ? detail::StudentTKernel::avx512 : detail::StudentTKernel::portable;
+  return kernel;
+}
+
+// Normals of `blocks` blocks of the normal sub-stream, the counter `first` with word `word` counting up
+// (1: consecutive blocks of one step, 0: one block of consecutive steps): 4 per block, in order.
+void normal_blocks(r123::Philox4x64::ctr_type first, int word, const r123::Philox4x64::key_type& key,
+                   std::size_t blocks, double* out) {
+  constexpr std::size_t kChunk = 64;  // blocks per Philox call: 2 KiB of words on the stack
+  std::uint64_t bits[4 * kChunk];
+  for (std::size_t done = 0; done < blocks;) {
+    const std::size_t count = std::min(kChunk, blocks - done);
+    philox_blocks(first, word, key, count, false, bits);
+    detail::box_muller(best_box_muller(), bits, out + 4 * done, 2 * count);
+    first.v[word] += count;
+    done += count;
+  }
+}
+
+}  // namespace
+
+void RandomStream::refill_normals() {
+  // Four blocks at a time: eight pairs fill one AVX-512 vector of the transform (fewer would go through
+  // its scalar tail), so normal() one at a time costs a few ns, not the 16 of the polar method it replaced.
+  normal_blocks({{counter_.v[0], normal_block_, kNormalSubstream, 0}}, 1, key_, kNormalCacheBlocks, normals_);
+  normal_block_ += kNormalCacheBlocks;
+  normals_available_ = 4 * kNormalCacheBlocks - normals_skip_;
+  normals_skip_ = 0;
+}
+
+void RandomStream::fill_normal(std::span<double> out) {
+  std::size_t k = 0;
+  while (k < out.size() && (normals_available_ > 0 || normals_skip_ > 0)) out[k++] = normal();
+  const std::size_t rest = out.size() - k, blocks = (rest + 3) / 4;
+  if (rest % 4 == 0 || blocks > kSmallFill) {
+    // Whole blocks straight into out; normal() caches what the last partial block leaves.
+    normal_blocks({{counter_.v[0], normal_block_, kNormalSubstream, 0}}, 1, key_, rest / 4, out.data() + k);
+    normal_block_ += rest / 4;
+    k += 4 * (rest / 4);
+    while (k < out.size()) out[k++] = normal();
+    return;
+  }
+  // A few values (a gradient's worth at one step): every block they touch in one call, the rest cached.
+  double values[4 * kSmallFill];
+  normal_blocks({{counter_.v[0], normal_block_, kNormalSubstream, 0}}, 1, key_, blocks, values);
+  normal_block_ += blocks;
+  std::copy(values, values + rest, out.begin() + std::ptrdiff_t(k));
+  const std::size_t left = 4 * blocks - rest;  // 1 to 3
+  std::copy(values + rest, values + 4 * blocks, normals_ + 4 * kNormalCacheBlocks - left);
+  normals_available_ = int(left);
+}
+
+void RandomStream::normals_of_steps(std::uint64_t first_step, std::size_t per_step, std::span<double> out) const {
+  if (per_step == 0) return;
+  if (out.size() % per_step != 0)
+    throw std::logic_error("normals_of_steps: " + std::to_string(out.size()) + " values is not a whole number of steps of " +
+                           std::to_string(per_step));
+  const std::size_t steps = out.size() / per_step;
+  // Block b of every step in one call (the counters differ in the step word), 64 steps at a time.
+  constexpr std::size_t kChunk = 64;
+  double normals[4 * kChunk];
+  for (std::size_t k0 = 0; k0 < steps; k0 += kChunk) {
+    const std::size_t count = std::min(kChunk, steps - k0);
+    for (std::size_t b = 0; 4 * b < per_step; ++b) {
+      normal_blocks({{first_step + k0, b, kNormalSubstream, 0}}, 0, key_, count, normals);
+      const std::size_t take = std::min<std::size_t>(4, per_step - 4 * b);
+      for (std::size_t k = 0; k < count; ++k)
+        for (std::size_t i = 0; i < take; ++i) out[(k0 + k) * per_step + 4 * b + i] = normals[4 * k + i];
+    }
+  }
+}
 
 void RandomStream::fill_student_t(std::span<double> out, double nu) {
   // Bailey (1994): accept (u, v) in the unit disc, w = u^2 + v^2; then

@@ -3,17 +3,20 @@
 #include "experiments/distributed.hpp"
 
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 #include "core/params.hpp"
 
 namespace ratelab::distributed {
 
-#if RATELAB_WITH_MPI
-std::unique_ptr<Cluster> join_mpi();  // distributed_mpi.cpp
-#endif
-
 bool built_with_mpi() { return RATELAB_WITH_MPI != 0; }
+
+namespace {
+JoinMpi g_join_mpi = nullptr;
+}
+void provide_mpi(JoinMpi join) { g_join_mpi = join; }
+bool mpi_provided() { return g_join_mpi != nullptr; }
 
 namespace {
 std::optional<int> env_int(const char* name) {
@@ -40,9 +43,10 @@ std::optional<Launch> detect_launch() {
 std::unique_ptr<Cluster> join_if_launched() {
   const auto launch = detect_launch();
   if (!launch) return nullptr;
-#if RATELAB_WITH_MPI
-  return join_mpi();
-#else
+  if (g_join_mpi) return g_join_mpi();
+  if (built_with_mpi())
+    throw std::logic_error("join_if_launched under an MPI launcher in an executable without MPI: `ratelab run` "
+                           "should have run ratelab-mpi instead");
   if (launch->rank > 0) throw PeerFailure(2);  // rank 0 says why, once
   if (launch->size > 1)
     throw ConfigError("this process was started by an MPI launcher (" + std::to_string(launch->size) +
@@ -51,7 +55,6 @@ std::unique_ptr<Cluster> join_if_launched() {
                       "libopenmpi-dev), or run without mpirun (--shard i/N and `ratelab merge` split a sweep over "
                       "machines without MPI)");
   return nullptr;
-#endif
 }
 
 }  // namespace ratelab::distributed

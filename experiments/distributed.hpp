@@ -75,10 +75,19 @@ class Cluster {
   virtual SweepSummary work(const PreparedExperiment& experiment, const SweepOptions& options) = 0;
 };
 
+// MPI lives in its own executable, ratelab-mpi (tools/mpi_main.cpp), so that `ratelab` does not load the
+// MPI libraries at every start (a 1-step run's fixed cost): under a launcher, `ratelab run` replaces itself
+// with ratelab-mpi from its own directory (tools/cli.cpp), whose main provides join_mpi here.
+using JoinMpi = std::unique_ptr<Cluster> (*)();
+void provide_mpi(JoinMpi join);
+bool mpi_provided();  // this executable links MPI (ratelab-mpi)
+// distributed_mpi.cpp, linked into ratelab-mpi only: MPI_Init_thread and the cluster.
+std::unique_ptr<Cluster> join_mpi();
+
 // Joins the MPI job (MPI_Init_thread) when this process was started by an MPI launcher; nullptr when it
 // was not (a plain `ratelab run` never touches MPI). Without MPI support, a launch with more than one
 // process is refused (each process would run the whole sweep into the same file): a ConfigError on rank
-// 0, PeerFailure(2) on the others.
+// 0, PeerFailure(2) on the others. In a build with MPI, only ratelab-mpi may call it under a launcher.
 std::unique_ptr<Cluster> join_if_launched();
 
 }  // namespace ratelab::distributed

@@ -420,6 +420,6 @@ class MpiCluster final : public Cluster {
 
 }  // namespace
 
-std::unique_ptr<Cluster> join_mpi() { return std::make_unique<MpiCluster>(); }
+std::unique_ptr<Cluster> join_mpi() { return std::make_unique<MpiCluster>(); }  // distributed.hpp
 
 }  // namespace ratelab::distributed

@@ -1,3 +1,4 @@
+#include "experiments/build_info.hpp"
 #include "experiments/experiment.hpp"
 
 #include <tbb/blocked_range.h>
@@ -1439,11 +1440,21 @@ std::string data_directory(const ExperimentOptions& options) {
   return "data";
 }
 
+namespace {
+// The build, for the solution cache (ProblemContext::solution_cache_build): what `run --reuse` compares.
+const std::string& solution_cache_build() {
+  static const std::string build = std::string(build_info::version) + " " + build_info::git_commit +
+                                   (build_info::git_dirty ? " dirty " : " clean ") + build_info::compiler + " " +
+                                   build_info::compile_flags;
+  return build;
+}
+}  // namespace
+
 std::shared_ptr<const Problem> PreparedExperiment::build_problem(const Configuration& c, long replicate,
                                                                  const ParallelFor& parallel_for) const {
   ProblemContext ctx{RandomStream(std::uint64_t(plan_.options.seed), std::uint64_t(replicate),
                                   StreamPurpose::instance, c.salt),
-                     data_directory(plan_.options), parallel_for};
+                     data_directory(plan_.options), parallel_for, solution_cache_build()};
   return registry_->make_problem(c.problem.key, c.problem.params, ctx);
 }
 

@@ -236,6 +236,7 @@ results::TraceLayout trace_layout(const PreparedExperiment& experiment, int thre
   root.emplace_back("git_dirty", build_info::git_dirty);
   root.emplace_back("compiler", std::string(build_info::compiler));
   root.emplace_back("compile_flags", std::string(build_info::compile_flags));
+  root.emplace_back("stream_layout_version", std::int64_t(kStreamLayoutVersion));
   root.emplace_back("host", host_name());
   root.emplace_back("threads", std::int64_t(threads));
   root.emplace_back("ranks", std::int64_t(ranks));
@@ -375,6 +376,17 @@ ReusePlan plan_reuse(const std::vector<std::string>& files, const results::Trace
                     [](const auto& c) { return c.run_fingerprint.empty(); })) {
       problems.push_back("--reuse " + files[f] + ": the file has no run fingerprints (it was written by a ratelab "
                          "from before them), so none of its runs can be matched safely; leave it out");
+      continue;
+    }
+    // Runs drawn under another random-stream layout never match (the layout is in every run fingerprint);
+    // say why instead of silently recomputing everything. Files from before the attribute drew layout 1.
+    const std::string their_layout = root_text(was.root, "stream_layout_version");
+    const std::string layout_version = their_layout == "(absent)" ? "1" : their_layout;
+    if (layout_version != std::to_string(kStreamLayoutVersion)) {
+      problems.push_back("--reuse " + files[f] + ": its runs were drawn with random-stream layout " + layout_version +
+                         ", this ratelab draws layout " + std::to_string(kStreamLayoutVersion) +
+                         " (core/rng.hpp, kStreamLayoutVersion: other normal variates), so none of them can be "
+                         "reused; leave it out and rerun those runs");
       continue;
     }
     std::string differences;
@@ -532,6 +544,13 @@ ResumeState recover_finished_runs(const std::string& path, const results::TraceL
   if (have_file) {
     const results::TraceReader reader(path);
     const results::TraceData& outline = reader.outline();
+    if (const std::string theirs = root_text(outline.layout.root, "stream_layout_version"),
+        version = theirs == "(absent)" ? "1" : theirs;
+        version != std::to_string(kStreamLayoutVersion))
+      throw ConfigError("--resume: " + path + " holds runs drawn with random-stream layout " + version +
+                        ", this ratelab draws layout " + std::to_string(kStreamLayoutVersion) +
+                        " (other normal variates), and a file never mixes the two; rerun it with --overwrite, or "
+                        "finish it with the ratelab that started it");
     if (results::layout_fingerprint(outline.layout) != fingerprint) {
       if (journal_records > 0)
         throw ConfigError("--resume: " + path + " belongs to a different experiment, but " + journal_path + " holds " +

@@ -25,6 +25,7 @@
 #include "problems/composite.hpp"
 #include "problems/data.hpp"
 #include "problems/noise.hpp"
+#include "problems/solution_cache.hpp"
 #include "problems/step_rows.hpp"
 
 namespace ratelab {
@@ -93,6 +94,20 @@ Dataset load_features(const ClassificationOptions<Multiclass>& o, ProblemContext
   return data;
 }
 
+// The cache key of a data-set problem's Newton solve: everything its x* depends on besides the data and
+// the build (problem, lambda, preprocessing, the solver); no key (no cache) for synthetic instances.
+template <bool Multiclass>
+SolutionCacheKey newton_cache_key(const ClassificationOptions<Multiclass>& o, const ProblemContext& ctx) {
+  if (o.dataset.empty()) return {};
+  char lambda[40];
+  std::snprintf(lambda, sizeof lambda, "%a", o.lambda);
+  return {dataset_files(o.dataset, ctx.data_directory),
+          std::string(Multiclass ? "softmax" : "logistic") + " dataset=" + o.dataset + " lambda=" + lambda +
+              " standardize=" + (o.standardize ? "1" : "0") + " intercept=" + (o.intercept ? "1" : "0") +
+              " solver=newton-armijo-1e-12",
+          ctx.solution_cache_build};
+}
+
 double gram_lambda_max(const RowMat& A) {
   Mat G = Mat::Zero(A.cols(), A.cols());
   G.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose(), 1.0 / double(A.rows()));
@@ -138,6 +153,20 @@ double newton(const CompositeProblem& p, Vec& x, Hessian hessian, long& iteratio
 class NewtonSolvedProblem : public CompositeProblem {
  protected:
   using CompositeProblem::CompositeProblem;
+  // x* from `solve(x, iterations)` (Newton from x = 0; returns ||grad||), or, for a data set, from the
+  // on-disk cache of an earlier solve by this build (problems/solution_cache.hpp): the same bits either way.
+  template <class Solve>
+  void solve_or_read_cache(const SolutionCacheKey& key, Eigen::Index dim, Solve solve) {
+    if (auto cached = read_cached_solution(key); cached && cached->x.size() == dim) {
+      record_newton_solution(cached->x, cached->gradient_norm, cached->iterations);
+      return;
+    }
+    Vec x = Vec::Zero(dim);
+    long iterations = 0;
+    const double gn = solve(x, iterations);
+    record_newton_solution(x, gn, iterations);
+    write_cached_solution(key, {x, gn, iterations});
+  }
   void record_newton_solution(const Vec& x, double gradient_norm, long iterations) {
     x_star_ = x;
     facts_.f_star = smooth_value(x);
@@ -179,9 +208,8 @@ class Logistic final : public NewtonSolvedProblem {
       solve_composite(*facts_.L);
       return;
     }
-    Vec x = Vec::Zero(A_.cols());
-    long iterations = 0;
-    const double gn = newton(*this, x,
+    solve_or_read_cache(newton_cache_key(o, ctx), A_.cols(), [&](Vec& x, long& iterations) {
+      return newton(*this, x,
                              [&](const Vec& at, Mat& H) {
                                const Vec m = A_ * at;
                                Vec w(A_.rows());
@@ -193,7 +221,8 @@ class Logistic final : public NewtonSolvedProblem {
                                H.diagonal().array() += options_.lambda;
                              },
                              iterations);
-    record_newton_solution(x, gn, iterations);
+    });
+    const Vec& x = x_star_;
     // One-example variance at x*: the per-example loss gradients l_i a_i around their mean.
     const Vec m = A_ * x;
     Vec mean = Vec::Zero(A_.cols());
@@ -375,9 +404,8 @@ class Softmax final : public NewtonSolvedProblem {
       solve_composite(*facts_.L);
       return;
     }
-    Vec x = Vec::Zero(d_ * K_);
-    long iterations = 0;
-    const double gn = newton(*this, x,
+    solve_or_read_cache(newton_cache_key(o, ctx), d_ * K_, [&](Vec& x, long& iterations) {
+      return newton(*this, x,
                              [&](const Vec& at, Mat& H) {
                                const Mat P = probabilities(at);  // n x K
                                H.setZero();
@@ -393,7 +421,8 @@ class Softmax final : public NewtonSolvedProblem {
                                H.diagonal().array() += options_.lambda;
                              },
                              iterations);
-    record_newton_solution(x, gn, iterations);
+    });
+    const Vec& x = x_star_;
     // One-example variance at x*: per-example gradients a_i (p_i - e_{y_i})^T around their mean.
     Mat P = probabilities(x);
     for (Eigen::Index i = 0; i < P.rows(); ++i) P(i, labels_[i]) -= 1.0;

@@ -76,6 +76,23 @@ GradientNoise::GradientNoise(const NoiseOptions& options, Eigen::Index dim)
   if (options_.kind == NoiseOptions::Kind::pareto && options_.tail > 2.0)
     variate_factor_ = std::sqrt((options_.tail - 2.0) / options_.tail);
   largest_.reserve(std::size_t(kHillMaxK + 1));
+  if (options_.kind == NoiseOptions::Kind::gaussian && options_.shape == NoiseOptions::Shape::coordinate &&
+      dim > 0 && std::size_t(dim) <= kLookaheadMaxDim)
+    lookahead_.resize(std::max<std::size_t>(1, kLookaheadValues / std::size_t(dim)) * std::size_t(dim));
+}
+
+void GradientNoise::draw_gaussian_ahead(RandomStream& s) {
+  const std::size_t d = std::size_t(xi_.size());
+  const std::uint64_t t = s.step();
+  if (!(t - look_first_ < look_steps_ && s.key() == look_key_)) {  // unsigned: t < look_first_ misses too
+    s.normals_of_steps(t, d, lookahead_);
+    look_first_ = t;
+    look_steps_ = lookahead_.size() / d;
+    look_key_ = s.key();
+  }
+  const double* row = lookahead_.data() + (t - look_first_) * d;
+  std::copy(row, row + d, xi_.data());
+  s.skip_normals(d);
 }
 
 double GradientNoise::standard_variate(RandomStream& s) {
@@ -113,7 +130,7 @@ void GradientNoise::draw(VecRef xi, RandomStream& s) {
       for (Eigen::Index j = 0; j < xi.size(); ++j) xi[j] = standard_variate(s);
     }
   } else {
-    for (Eigen::Index j = 0; j < xi.size(); ++j) xi[j] = s.normal();
+    s.fill_normal({xi.data(), std::size_t(xi.size())});
     const double n = xi.norm();
     const double radius = std::abs(standard_variate(s));
     xi *= n > 0 ? radius / n : 0.0;
@@ -123,7 +140,9 @@ void GradientNoise::draw(VecRef xi, RandomStream& s) {
 void GradientNoise::apply(VecRef g, int batch, RandomStream& s) {
   if (!active()) return;
   const double scale = options_.scale;
-  if (batch == 1) {
+  if (batch == 1 && !lookahead_.empty() && s.at_first_normal()) {
+    draw_gaussian_ahead(s);
+  } else if (batch == 1) {
     draw(xi_, s);
   } else {
     sum_.setZero();
@@ -143,19 +162,19 @@ void GradientNoise::apply(VecRef g, int batch, RandomStream& s) {
     n2 = (g - exact_).squaredNorm();
   }
   sum_sq_norm_ += n2;
-  record_norm(std::sqrt(n2));
+  record_norm_squared(n2);
   ++draws_;
 }
 
-void GradientNoise::record_norm(double norm) {
-  max_norm_ = std::max(max_norm_, norm);
-  // Min-heap of the largest norms; the capacity was reserved in the constructor, so no allocation.
+void GradientNoise::record_norm_squared(double norm2) {
+  max_norm2_ = std::max(max_norm2_, norm2);  // squared until report()
+  // Min-heap of the largest squared norms; the capacity was reserved in the constructor, so no allocation.
   if (largest_.size() < std::size_t(kHillMaxK + 1)) {
-    largest_.push_back(norm);
+    largest_.push_back(norm2);
     std::push_heap(largest_.begin(), largest_.end(), std::greater<double>());
-  } else if (norm > largest_.front()) {
+  } else if (norm2 > largest_.front()) {
     std::pop_heap(largest_.begin(), largest_.end(), std::greater<double>());
-    largest_.back() = norm;
+    largest_.back() = norm2;
     std::push_heap(largest_.begin(), largest_.end(), std::greater<double>());
   }
 }
@@ -168,6 +187,7 @@ double GradientNoise::hill_tail_index() const {
   const long k = hill_k();
   if (k < 10) return std::numeric_limits<double>::quiet_NaN();
   std::vector<double> top(largest_);
+  for (double& v : top) v = std::sqrt(v);  // the norms (the heap holds their squares)
   std::sort(top.begin(), top.end(), std::greater<double>());
   const double threshold = top[std::size_t(k)];
   if (!(threshold > 0.0)) return std::numeric_limits<double>::quiet_NaN();
@@ -179,7 +199,7 @@ double GradientNoise::hill_tail_index() const {
 void GradientNoise::report(RunStats& stats) const {
   if (!active() || draws_ == 0) return;
   stats.emplace_back("noise_mean_sq_norm", sum_sq_norm_ / double(draws_));
-  stats.emplace_back("noise_max_norm", max_norm_);
+  stats.emplace_back("noise_max_norm", std::sqrt(max_norm2_));
   if (hill_k() >= 10) {
     stats.emplace_back("noise_tail_index_hill", hill_tail_index());
     stats.emplace_back("noise_hill_k", double(hill_k()));

@@ -13,7 +13,13 @@
 //                 at alpha = 2 (N(0, 2)), so the scale is the stable scale parameter, not a deviation.
 // Each run records the mean squared noise norm, the largest norm and the Hill (1975) estimate of the tail
 // index of ||noise|| from the k largest norms: k = min(1000, floor(sqrt(draws))), kept in a fixed-size heap
-// (reported when k >= 10, i.e. after at least 100 oracle calls).
+// (reported when k >= 10, i.e. after at least 100 oracle calls). The heap holds squared norms (the same
+// order, and sqrt of the largest square is the largest norm, bit for bit), so a step takes no square root.
+//
+// Gaussian noise per coordinate with batch 1 (the common case, where a step of a small problem costs less
+// than its normals one step at a time) is drawn ahead: the normals of the coming steps in one bulk call
+// (RandomStream::normals_of_steps), each step's the same bits as drawn at that step, so any order of
+// steps, and any split of them, gives the same values.
 #pragma once
 
 #include <cmath>
@@ -71,17 +77,28 @@ class GradientNoise {
   void draw(VecRef xi, RandomStream& stream);
 
   static constexpr long kHillMaxK = 1000;
+  // Normals drawn ahead: about this many values (a whole number of steps), when a step needs at most
+  // kLookaheadMaxDim (beyond that one step's normals already come in bulk).
+  static constexpr std::size_t kLookaheadValues = 1024, kLookaheadMaxDim = 256;
 
  private:
-  void record_norm(double norm);
+  void record_norm_squared(double norm2);
+  // xi_ = the normals of the stream's step, from the look-ahead (refilled from that step when it is not
+  // there); the stream is left where fill_normal would leave it.
+  void draw_gaussian_ahead(RandomStream& stream);
 
   NoiseOptions options_;
   Vec xi_, sum_, exact_;
   long draws_ = 0;
   double sum_sq_norm_ = 0.0;
-  double max_norm_ = 0.0;
+  double max_norm2_ = 0.0;  // the largest squared norm
   double variate_factor_ = 1.0;  // makes the standard variate unit-variance where the variance is finite
-  std::vector<double> largest_;  // min-heap of the kHillMaxK + 1 largest norms, capacity reserved up front
+  std::vector<double> largest_;  // min-heap of the kHillMaxK + 1 largest squared norms, capacity reserved up front
+  // Gaussian look-ahead: the normals of steps look_first_ .. look_first_ + look_steps_ - 1 of the stream
+  // with key look_key_, dim values each.
+  std::vector<double> lookahead_;
+  std::uint64_t look_first_ = 0, look_steps_ = 0;
+  r123::Philox4x64::key_type look_key_{};
 };
 
 // "Exact gradient + noise": the oracle of problems whose randomness is only the gradient noise model. Its

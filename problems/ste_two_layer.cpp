@@ -81,6 +81,7 @@ class SteTwoLayer final : public Problem {
     for (long i = 0; i < m_; ++i) v_star_[i] = rng.normal();
     for (long j = 0; j < n_; ++j) w_star_[j] = rng.normal();
     w_star_.normalize();
+    w_star_unit_ = w_star_ / w_star_.norm();  // bit for bit what w / ||w|| gives for w = +-w*
     gram_ = Mat::Identity(m_, m_) + Mat::Ones(m_, m_);
     if (!binary()) {
       eval_Z_.resize(o.eval_samples * m_, n_);
@@ -130,11 +131,11 @@ class SteTwoLayer final : public Problem {
   void gradient(ConstVecRef x, VecRef g) const override {
     const auto v = x.head(m_);
     const auto w = x.tail(n_);
-    const double wn = w.norm(), c = std::clamp(w.dot(w_star_) / wn, -1.0, 1.0), theta = std::acos(c);
+    const double wn = w.norm(), theta = angle(w), c = std::cos(theta), s = std::sin(theta);
     g.head(m_) = 0.25 * (gram_ * v - (1.0 - 2.0 * theta / std::numbers::pi) * v_star_ -
                          Vec::Constant(m_, v_star_.sum()));
-    const double s = std::sqrt(std::max(0.0, 1.0 - c * c));
-    if (s < 1e-300) {
+    // w along w* or against it (theta = 0 or pi, extrema of theta): the gradient in w vanishes.
+    if (wn == 0.0 || (w / wn - w_star_unit_).norm() == 0.0 || (w / wn + w_star_unit_).norm() == 0.0) {
       g.tail(n_).setZero();
       return;
     }
@@ -168,11 +169,13 @@ class SteTwoLayer final : public Problem {
     return s;
   }
 
-  // Angle between w and w*, in [0, pi]; pi/2 for w = 0 (no direction).
+  // Angle between w and w*, in [0, pi]; pi/2 for w = 0 (no direction). Kahan's 2 atan2(|u - v|, |u + v|) of
+  // the unit vectors, not acos of their dot product: acos loses half the digits near 0 and pi (an error of
+  // sqrt(eps) = 1e-8 in theta at w = w*), and it is exact there (0 at w = w*, pi at w = -w*).
   double angle(ConstVecRef w) const {
     const double wn = w.norm();
     if (wn == 0.0) return std::numbers::pi / 2;
-    return std::acos(std::clamp(w.dot(w_star_) / wn, -1.0, 1.0));
+    return 2.0 * std::atan2((w / wn - w_star_unit_).norm(), (w / wn + w_star_unit_).norm());
   }
   bool at_discrete_optimum(ConstVecRef wq) const {
     const double wn = wq.norm();
@@ -215,6 +218,7 @@ class SteTwoLayer final : public Problem {
   WeightQuantizer quantizer_;
   long m_, n_;
   Vec v_star_, w_star_, v_spurious_;
+  Vec w_star_unit_;  // w_star_ / ||w_star_||, so that angle() is exact at w = +-w*
   Mat gram_;  // I + 11^T
   Mat eval_Z_;  // eval_samples blocks of m rows (staircase only)
   Vec eval_y_;

@@ -25,7 +25,7 @@ namespace ratelab::results {
 
 // Identifies an experiment for resume and merge: a hash of the resolved experiment text (comment lines
 // excluded, so the path it was read from does not matter), the configuration ids, replicates,
-// checkpoints, views and metrics.
+// checkpoints, views and metrics, and the random-stream layout (root attribute stream_layout_version).
 std::uint64_t layout_fingerprint(const TraceLayout& layout);
 
 struct JournalRecord {

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdlib>
 
+#include "experiments/distributed.hpp"
 #include "results/fault_points.hpp"
 #include "tools/cli.hpp"
 
@@ -38,5 +39,9 @@ int main(int argc, char** argv) {
   auto& points = ratelab::results::fault_points();
   if (kill_after_runs > 0 || signal_after_runs > 0) points.after_run_written = after_run_written;
   if (kill_in_write > 0) points.in_run_write = in_run_write;
+#if RATELAB_FAULTS_WITH_MPI
+  // The MPI crash tests run this program under mpirun: it links MPI itself, as ratelab-mpi does.
+  ratelab::distributed::provide_mpi(&ratelab::distributed::join_mpi);
+#endif
   return ratelab::cli::run(argc, argv);
 }

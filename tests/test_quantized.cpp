@@ -199,12 +199,14 @@ TEST_CASE("ste_two_layer: at the spurious critical point the expected relu coars
   // with w_hat = w / ||w|| = -w*. Means over N = 40000 single-draw gradients, tolerance 5 standard errors
   // per coordinate (sample standard deviation / sqrt(N)).
   // With v = (I + 11^T)^{-1}(11^T - I) v* = (2s/(m+1)) 1 - v*, s = 1^T v*, the identity mean has norm
-  // 2 s^2 (m-1) / ((m+1)^2 sqrt(2 pi)): instance seed 3 has s = 6.06 (norm 2.99), so it stands out.
+  // 2 s^2 (m-1) / ((m+1)^2 sqrt(2 pi)): instance seed 37 has s = -6.19 (norm 3.12; stream layout 2), so it
+  // stands out.
   const long m = 6, n = 5, N = 40000;
   Vec v_star, w_star;
-  teacher(3, m, n, v_star, w_star);
+  teacher(37, m, n, v_star, w_star);
+  CHECK(std::abs(v_star.sum()) > 6.0);
   for (const std::string ste : {"relu", "identity"}) {
-    auto p = make_problem("ste_two_layer", {{"m", "6"}, {"n", "5"}, {"init", "spurious"}, {"ste", ste}}, 3);
+    auto p = make_problem("ste_two_layer", {{"m", "6"}, {"n", "5"}, {"init", "spurious"}, {"ste", ste}}, 37);
     Vec x(m + n);
     RandomStream init(1, 0, StreamPurpose::init);
     p->initial_point(x, init);
@@ -456,14 +458,14 @@ RunResult train_two_layer(const std::string& ste, std::map<std::string, std::str
 TEST_CASE("ste_two_layer: STE training from random init and near the spurious point, theta is recorded",
           "[quantized]") {
   // Yin et al.: coarse gradient descent with the (clipped) ReLU STE descends the population loss and
-  // converges to a critical point. One fixed instance (seed 101, m = n = 10, sgd, batch 16, eta 0.05,
-  // 10^4 steps) where random init reaches the global minimum with every STE: final theta below 0.05 rad
-  // (measured 0.006-0.009) and loss below 0.05 (measured 0.014-0.022, the constant-step noise floor),
-  // from theta_0 = 1.86 and loss 9.1. (Over 20 instances each STE reached theta < 0.1 in 13-14 and was
-  // trapped near theta = pi in 6-7: theta = pi is a spurious local minimum when ||v*||^2 > 2 s^2/(m+1).)
+  // converges to a critical point. One fixed instance (seed 127 under stream layout 2, m = n = 10, sgd,
+  // batch 16, eta 0.05, 10^4 steps) where random init reaches the global minimum with every STE: final
+  // theta below 0.05 rad and loss below 0.05 (the constant-step noise floor), from theta_0 = 1.86. (Over 20
+  // instances each STE reached theta < 0.1 in 13-14 and was trapped near theta = pi in 6-7: theta = pi is
+  // a spurious local minimum when ||v*||^2 > 2 s^2/(m+1).)
   std::shared_ptr<const Problem> p;
   for (const std::string ste : {"relu", "clipped_relu", "identity", "log_tailed"}) {
-    RunResult r = train_two_layer(ste, {}, 101, p);
+    RunResult r = train_two_layer(ste, {}, 127, p);
     REQUIRE(r.status == RunStatus::ok);
     auto stats = stats_of(r);
     INFO("ste = " << ste << ": theta " << stats.at("final_theta") << ", loss " << r.traces.back());
@@ -473,13 +475,14 @@ TEST_CASE("ste_two_layer: STE training from random init and near the spurious po
     CHECK(stats.at("final_theta") < 0.05);
     CHECK(r.traces.back() < 0.05);
   }
-  // Near the spurious point (theta = pi, perturbation 0.01 per coordinate), same instance: the relu STE,
-  // whose expected coarse gradient vanishes there, stays (final theta > 3); the identity STE, whose does
-  // not, leaves it and reaches the global minimum (final theta < 0.05). Over 20 instances: relu, clipped_relu
-  // and log_tailed stayed near pi in 20/20; identity escaped to the global minimum in 3/20 and drifted
-  // (loss increasing, ||w|| shrinking) in 5 more.
-  RunResult relu = train_two_layer("relu", {{"init", "spurious"}, {"init_perturbation", "0.01"}}, 101, p);
-  RunResult identity = train_two_layer("identity", {{"init", "spurious"}, {"init_perturbation", "0.01"}}, 101, p);
+  // Near the spurious point (theta = pi, perturbation 0.01 per coordinate), an instance where it is a trap
+  // (seed 118): the relu STE, whose expected coarse gradient vanishes there, stays (final theta > 3); the
+  // identity STE, whose does not, leaves it and reaches the global minimum (final theta < 0.05). Over 20
+  // instances: relu, clipped_relu and log_tailed stayed near pi in 20/20; identity escaped to the global
+  // minimum in 3/20 and drifted (loss increasing, ||w|| shrinking) in 5 more (layout 1; under layout 2,
+  // seeds 100-219: relu stayed in 118/120, identity escaped in 16 of those).
+  RunResult relu = train_two_layer("relu", {{"init", "spurious"}, {"init_perturbation", "0.01"}}, 118, p);
+  RunResult identity = train_two_layer("identity", {{"init", "spurious"}, {"init_perturbation", "0.01"}}, 118, p);
   CHECK(stats_of(relu).at("final_theta") > 3.0);
   CHECK(stats_of(identity).at("final_theta") < 0.05);
 }

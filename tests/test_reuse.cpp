@@ -312,6 +312,39 @@ TEST_CASE("run --reuse refuses files it cannot match safely, before writing anyt
     CHECK_THAT(o.output, Catch::Contains("comes from another build"));
     CHECK(trace_data(out).at("subopt") == trace_data(old_file).at("subopt"));
   }
+  SECTION("a file drawn under another random-stream layout: refused for --reuse and --resume, naming both") {
+    // Every file written before stream layout 2 lacks the attribute (layout 1): its noisy runs drew other
+    // normals, so no run of it can be copied, and a resume would mix two layouts in one file.
+    const fs::path old_file = scratch("refuse_layout_new.h5"), layout1 = scratch("refuse_layout1.h5");
+    REQUIRE(run_study(experiment, old_file).exit_code == 0);
+    const results::TraceData data = results::read_trace_file(old_file.string());
+    results::TraceLayout layout = data.layout;
+    std::erase_if(layout.root, [](const auto& entry) { return entry.first == "stream_layout_version"; });
+    REQUIRE(layout.root.size() + 1 == data.layout.root.size());
+    {
+      results::TraceWriter writer(layout1.string(), layout, results::WriteMode::create_new);
+      for (long r = 0; r < layout.replicates; ++r) {
+        RunResult run;
+        run.status = data.status[std::size_t(r)];
+        run.stop_step = data.stop_step[std::size_t(r)];
+        for (std::size_t m = 0; m < layout.metrics.size(); ++m)
+          for (std::size_t v = 0; v < layout.views.size(); ++v)
+            for (std::size_t k = 0; k < layout.checkpoints.size(); ++k)
+              run.traces.push_back(data.trace(m, 0, v, std::size_t(r), k));
+        writer.write_run(0, r, run);
+      }
+      writer.commit();
+    }
+    auto o = run_study(experiment, out, "--reuse " + layout1.string() + " --reuse-other-builds");
+    INFO(o.output);
+    CHECK(o.exit_code == 2);
+    CHECK_THAT(o.output, Catch::Contains("drawn with random-stream layout 1, this ratelab draws layout 2"));
+    CHECK_FALSE(fs::exists(out));
+    o = run_study(experiment, layout1, "--resume");
+    INFO(o.output);
+    CHECK(o.exit_code == 2);
+    CHECK_THAT(o.output, Catch::Contains("random-stream layout 1") && Catch::Contains("never mixes"));
+  }
   SECTION("a file that is not a trace file") {
     const fs::path junk = experiment_file("refuse_junk.h5", "not hdf5");
     const auto o = run_study(experiment, out, "--reuse " + junk.string());

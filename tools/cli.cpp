@@ -516,8 +516,15 @@ struct RunArgs {
   }
 };
 
+[[noreturn]] void exec_sibling(const std::string& name, const std::string& argv0, const Invocation& invocation,
+                               const std::string& purpose, const std::string& target);
+
 int command_run(const RunArgs& args, const Invocation& invocation_) {
-  g_cluster = distributed::join_if_launched();  // MPI only under an MPI launcher
+  // MPI only under an MPI launcher, and then from ratelab-mpi (its name as typed stays this one's, so the
+  // recorded command line and the printed --resume command are what the user typed).
+  if (distributed::detect_launch() && distributed::built_with_mpi() && !distributed::mpi_provided())
+    exec_sibling("ratelab-mpi", invocation_.program, invocation_, "a run under an MPI launcher runs", "ratelab_mpi");
+  g_cluster = distributed::join_if_launched();
   const std::string& invocation = invocation_.text;
   const auto& [experiment, output, given_sets, sweeps, quick, threads, overwrite, resume, shard, time_limit, progress,
                quiet, draw_plot, write_report, plugins, reuse, reuse_other_builds, dry_run, limits] = args;
@@ -964,16 +971,15 @@ struct CheckPluginArgs {
   }
 };
 
-// In `ratelab` (no suite linked, cli.hpp's ConformanceSuite): replaces this process with
-// ratelab-check-plugin from the same directory, same arguments; the options were checked already.
-int exec_check_plugin(const Invocation& invocation) {
-  const std::filesystem::path helper =
-      std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ratelab-check-plugin";
+// Replaces this process with the program `name` from this executable's directory, same arguments;
+// `argv0` is what the program sees as its name. `purpose` and `target` say what is missing if it is.
+[[noreturn]] void exec_sibling(const std::string& name, const std::string& argv0, const Invocation& invocation,
+                               const std::string& purpose, const std::string& target) {
+  const std::filesystem::path helper = std::filesystem::read_symlink("/proc/self/exe").parent_path() / name;
   if (!std::filesystem::exists(helper))
-    throw std::runtime_error("check-plugin runs the conformance suite in " + helper.string() +
-                             ", which is missing (build the target ratelab_check_plugin; `cmake --install` puts it "
-                             "beside ratelab)");
-  std::vector<std::string> words{helper.string()};
+    throw std::runtime_error(purpose + " in " + helper.string() + ", which is missing (build the target " + target +
+                             "; `cmake --install` puts it beside ratelab)");
+  std::vector<std::string> words{argv0};
   words.insert(words.end(), invocation.arguments.begin(), invocation.arguments.end());
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());
@@ -982,6 +988,15 @@ int exec_check_plugin(const Invocation& invocation) {
   std::cerr.flush();
   ::execv(helper.c_str(), argv.data());
   throw std::runtime_error("cannot run " + helper.string() + ": " + std::strerror(errno));
+}
+
+// In `ratelab` (no suite linked, cli.hpp's ConformanceSuite): ratelab-check-plugin runs the command; the
+// options were checked already.
+int exec_check_plugin(const Invocation& invocation) {
+  const std::string helper =
+      (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ratelab-check-plugin").string();
+  exec_sibling("ratelab-check-plugin", helper, invocation, "check-plugin runs the conformance suite",
+               "ratelab_check_plugin");
 }
 
 int command_check_plugin(const CheckPluginArgs& args, const Invocation& invocation) {
@@ -1132,7 +1147,7 @@ int run(int argc, char** argv, ConformanceSuite conformance_suite) {
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
   const int code = dispatch(argv[1], args,
-                            Invocation{command_line(argc, argv), {argv + 1, argv + argc}, conformance_suite});
+                            Invocation{command_line(argc, argv), {argv + 1, argv + argc}, argv[0], conformance_suite});
   g_cluster.reset();  // MPI_Finalize
   return code;
 }

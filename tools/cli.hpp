@@ -43,6 +43,7 @@ using ConformanceSuite = bool (*)(const Registry& registry, const std::vector<st
 struct Invocation {
   std::string text;                    // the whole command line as typed, recorded in trace files and resume hints
   std::vector<std::string> arguments;  // argv[1..]: the command and its arguments
+  std::string program;                 // argv[0], as typed
   ConformanceSuite conformance_suite = nullptr;  // set only in ratelab-check-plugin
 };
 
