@@ -200,8 +200,8 @@ Claim parse_claim(const std::string& name, const std::string& text) {
       {K::converges, {"where", "metric", "view", "at", "checkpoint", "below", "fraction"}},
       {K::fails, {"where", "metric", "view", "window", "above", "fraction"}},
       {K::status, {"where", "diverged", "error", "ok", "nonfinite"}},
-      {K::ert, {"where", "metric", "view", "target", "expect", "ci"}},
-      {K::success, {"where", "metric", "view", "target", "by", "fraction"}}};
+      {K::ert, {"where", "metric", "view", "target", "expect", "ci", "hits"}},
+      {K::success, {"where", "metric", "view", "target", "by", "fraction", "hits"}}};
   const auto& keys = allowed.at(claim.kind);
   bool has_expect = false;
   for (const auto& [key, value] : fields) {
@@ -252,6 +252,12 @@ Claim parse_claim(const std::string& name, const std::string& text) {
         throw ConfigError("over=" + value + " is not one of t (along each run, the default), horizon (the final value "
                           "of each configuration against its T, across configurations that differ only in "
                           "experiment.steps)");
+    } else if (key == "hits") {
+      const auto& options = results::kHitSourceOptions;
+      if (std::find(options.begin(), options.end(), value) == options.end())
+        throw ConfigError("hits=" + value + " is not one of auto, recorded, checkpoint, best_so_far (" +
+                          results::kHitSourceDoc + ")");
+      claim.hits = value;
     } else if (key == "ci") {
       if (value == "within") claim.interval_mode = Claim::IntervalMode::within;
       else if (value == "contains") claim.interval_mode = Claim::IntervalMode::contains;
@@ -736,22 +742,28 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
     }
     case K::ert:
     case K::success: {
-      const std::size_t m = results::metric_column(data, claim.metric);
-      const std::size_t view = results::view_column(data, claim.view);
-      const stats::ReplicateMatrix runs = results::replicate_matrix(data, m, c, view);
       const double target = evaluate(claim.target, data, c);
+      using results::HitSource;
+      const HitSource source = results::resolve_hit_source(claim.hits, {&data}, claim.metric, claim.view, {target});
       const stats::ReplicateMatrix steps = results::budget_matrix(data, c, results::Budget::step);
-      const std::vector<double> hits = stats::hitting_times(runs, steps, target);
+      const std::vector<double> hits =
+          source == HitSource::recorded
+              ? results::recorded_hitting_times(data, c, claim.metric, target, results::Budget::step)
+              : stats::hitting_times(results::hit_matrix(data, c, claim.metric, claim.view, source), steps, target);
       const double horizon = data.layout.checkpoints.empty() ? 0.0 : double(results::horizon(data, c));
-      const std::string subject = claim.metric + "[" + claim.view + "] <= " + real(target) + " of '" +
-                                  data.layout.configurations[c].label + "'";
+      const std::string subject = claim.metric + "[" + claim.view + "] " + (source == HitSource::recorded ? "< " : "<= ") +
+                                  real(target) + " of '" + data.layout.configurations[c].label + "'";
+      // The rule, said in every verdict: a checkpoint hit can be late or missed where a recorded one is not.
+      const std::string rule = source == HitSource::recorded   ? "hits recorded by the run loop: first evaluated step"
+                               : source == HitSource::checkpoint ? "first stored checkpoint at or below"
+                                                                 : "first stored checkpoint whose best so far is at or below";
       if (claim.kind == K::success) {
         const double by = claim.budget.empty() ? horizon : evaluate(claim.budget, data, c);
         long runs_counted = 0, reached = 0;
         for (double h : hits)
           if (!std::isnan(h)) ++runs_counted, reached += h <= by ? 1 : 0;
         const double share = runs_counted ? double(reached) / double(runs_counted) : 0.0;
-        v.what = "runs reaching " + subject + " by t = " + real(by) + " (first stored checkpoint at or below)";
+        v.what = "runs reaching " + subject + " by t = " + real(by) + " (" + rule + ")";
         v.measured = std::to_string(reached) + "/" + std::to_string(runs_counted) + " runs";
         v.value = share;
         v.pass = runs_counted > 0 && share >= claim.fraction;
@@ -762,7 +774,7 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       // The stream key of `ratelab ert` for this target, so the interval is the one it prints.
       auto stream = results::bootstrap_stream(data, seed, {{c}, claim.view, claim.metric + "<=" + format_value(target)});
       const auto s = stats::fixed_target_summary(hits, stats::run_horizons(steps), 0.1, 0.9, {resamples, 0.95}, stream);
-      v.what = "ERT (steps) to " + subject + " (first stored checkpoint at or below; unsuccessful runs spend T)";
+      v.what = "ERT (steps) to " + subject + " (" + rule + "; unsuccessful runs spend T)";
       v.measured = real(s.ert) + " CI [" + real(s.ert_ci.lo) + ", " + real(s.ert_ci.hi) + "], reached by " +
                    std::to_string(s.successes) + "/" + std::to_string(s.runs) + " runs";
       v.value = s.ert;

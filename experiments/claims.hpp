@@ -78,6 +78,9 @@ struct Claim {
   Formula factor;                       // compare: default 1
   Formula threshold;                    // converges below= / fails above=
   Formula target, budget;               // ert, success: target= (metric <= target), by= (success budget; T)
+  // ert, success: hits= where the hitting times come from (results::HitSource; auto: the run loop's recorded
+  // hits when the file has them for the target, else the first stored checkpoint at or below it).
+  std::string hits = "auto";
   double fraction = 1.0;
   Formula diverged_low, diverged_high, error_low, error_high, ok_low, ok_high, nonfinite_low, nonfinite_high;  // status
 };

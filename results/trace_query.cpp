@@ -299,7 +299,8 @@ namespace {
     for (std::size_t j = 0; j < layout.targets.size(); ++j) recorded += (j ? ", " : "") + format_value(layout.targets[j]);
   }
   throw ConfigError({"no recorded hitting times of " + metric + " " + what + ": " + recorded,
-                     "use --hits checkpoint (the first stored checkpoint at or below the target), or re-run with "
+                     "use hits checkpoint (--hits checkpoint, or a claim's hits=checkpoint: the first stored checkpoint at or "
+                     "below the target), or re-run with "
                      "experiment.targets (and experiment.target_metric = " + metric + ")"});
 }
 }  // namespace
@@ -348,6 +349,36 @@ stats::ReplicateMatrix best_so_far_matrix(const TraceData& data, std::size_t con
     }
   }
   return matrix;
+}
+
+const std::string& hit_source_name(HitSource source) { return kHitSourceNames[std::size_t(source)]; }
+
+const std::string kHitSourceDoc =
+    "where hitting times come from: recorded (the first step the run loop evaluated with metric < target; "
+    "experiment.targets), checkpoint (the first stored checkpoint at or below the target) or best_so_far (the "
+    "first stored checkpoint whose best value so far is at or below it); auto: recorded when every file has "
+    "them for the targets, else checkpoint";
+
+HitSource resolve_hit_source(const std::string& option, const std::vector<const TraceData*>& data,
+                             const std::string& metric, const std::string& view, const std::vector<double>& targets) {
+  if (option == "checkpoint") return HitSource::checkpoint;
+  if (option != "auto" && view != "last")
+    throw ConfigError({"hits " + option + ": the run loop records the metric of the last iterate, not of view " + view,
+                       "use view last, or hits checkpoint"});
+  if (option == "recorded") return HitSource::recorded;
+  if (option == "best_so_far") return HitSource::best_so_far;
+  if (option != "auto")
+    throw ConfigError("hits " + option + " is not one of auto, recorded, checkpoint, best_so_far");
+  const bool all = view == "last" && std::all_of(data.begin(), data.end(), [&](const TraceData* d) {
+    return std::all_of(targets.begin(), targets.end(), [&](double t) { return has_recorded_hits(*d, metric, t); });
+  });
+  return all ? HitSource::recorded : HitSource::checkpoint;
+}
+
+stats::ReplicateMatrix hit_matrix(const TraceData& data, std::size_t configuration, const std::string& metric,
+                                  const std::string& view, HitSource source) {
+  if (source == HitSource::best_so_far) return best_so_far_matrix(data, configuration, metric);
+  return replicate_matrix(data, metric_column(data, metric), configuration, view_column(data, view));
 }
 
 std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,

@@ -114,6 +114,28 @@ std::vector<double> recorded_hitting_times(const TraceData& data, std::size_t co
 // checkpoint), failed runs as in replicate_matrix. ConfigError when the file has no targets for `metric`.
 stats::ReplicateMatrix best_so_far_matrix(const TraceData& data, std::size_t configuration, const std::string& metric);
 
+// Where a hitting time comes from: the one rule `ert`, `ecdf`, `profile` (--hits) and the ert and success
+// claims (hits=) share. recorded: the first step the run loop evaluated with metric < target (every
+// target_check_every steps and at every checkpoint; experiment.targets); checkpoint: the first stored checkpoint
+// with metric <= target (conservative: a crossing between checkpoints counts at the next one, and a noisy
+// run that comes back above is missed); best_so_far: the first stored checkpoint whose best value so far
+// (over the evaluated steps) is <= target.
+enum class HitSource { recorded, checkpoint, best_so_far };
+inline const std::vector<std::string> kHitSourceNames{"recorded", "checkpoint", "best_so_far"};
+const std::string& hit_source_name(HitSource source);
+// The option's choices: auto and kHitSourceNames, and what they mean (one text for --hits and hits=).
+inline const std::vector<std::string> kHitSourceOptions{"auto", "recorded", "checkpoint", "best_so_far"};
+extern const std::string kHitSourceDoc;
+// An option resolved once for a set of files and targets: `auto` is recorded when every file recorded hitting
+// times of `metric` for every target (they are of the last iterate, so only for view last), checkpoint
+// otherwise. recorded or best_so_far with a view other than last is a ConfigError naming the fixes.
+HitSource resolve_hit_source(const std::string& option, const std::vector<const TraceData*>& data,
+                             const std::string& metric, const std::string& view, const std::vector<double>& targets);
+// The replicates x checkpoints the checkpoint and best_so_far rules read hits from: the metric of the view,
+// or its best value so far. (recorded reads recorded_hitting_times instead.)
+stats::ReplicateMatrix hit_matrix(const TraceData& data, std::size_t configuration, const std::string& metric,
+                                  const std::string& view, HitSource source);
+
 // One run statistic (data.run_stats[name]) per replicate of a configuration; NaN for runs without
 // measurements. ConfigError naming the recorded statistics if there is no such statistic.
 std::vector<double> run_statistic_column(const TraceData& data, const std::string& name,

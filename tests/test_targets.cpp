@@ -16,6 +16,7 @@
 #include "cli_support.hpp"
 #include "core/registry.hpp"
 #include "core/run.hpp"
+#include "experiments/claims.hpp"
 #include "experiments/experiment.hpp"
 #include "experiments/run_to_file.hpp"
 #include "problems/least_squares.hpp"
@@ -413,4 +414,43 @@ TEST_CASE("ert reads the recorded hitting times and says which hits it used", "[
   options.hits = "auto";
   REQUIRE(tools::ert(options, {recorded_table()}, {"hand.h5"}, out) == 0);
   CHECK_THAT(out.str(), Catch::Contains("hits recorded: the run's steps at the first step the run loop evaluated"));
+}
+
+TEST_CASE("ert and success claims take hits= and say which rule they used", "[targets][claims]") {
+  const results::TraceData table = recorded_table();
+  auto verdict = [&](const std::string& claim) {
+    const auto list = claims::parse_claims(parse_ini("[claims]\nc = " + claim + "\n", "hits.ini"));
+    const auto verdicts = claims::evaluate_claims(list, table, 1, 50);
+    REQUIRE(verdicts.size() == 1);
+    INFO(claims::format_verdict(verdicts[0]));
+    return verdicts[0];
+  };
+  // The hand table's ERTs (above): recorded 105.5 (the default here: the file has hits for 1e-2), checkpoint
+  // 155, best so far 110; the same numbers `ert --hits` prints.
+  for (const char* hits : {"", " hits=auto", " hits=recorded"}) {
+    const auto v = verdict(std::string("ert target=1e-2 expect=[105, 106]") + hits);
+    CHECK(v.pass);
+    CHECK(v.value == 105.5);
+    CHECK_THAT(v.what, Catch::Contains("subopt[last] < 0.01") && Catch::Contains("hits recorded by the run loop"));
+  }
+  const auto checkpoint = verdict("ert target=1e-2 expect=[105, 106] hits=checkpoint");
+  CHECK(!checkpoint.pass);
+  CHECK(checkpoint.value == 155);
+  CHECK_THAT(checkpoint.what, Catch::Contains("<= 0.01") && Catch::Contains("first stored checkpoint at or below"));
+  CHECK(verdict("ert target=1e-2 expect=[109, 111] hits=best_so_far").value == 110);
+  // success by t = 10: recorded hits 3 and 8 are in (2/4), the checkpoint rule sees run 0 only (1/4), best so
+  // far runs 0 and 1 (2/4).
+  CHECK(verdict("success target=1e-2 by=10 fraction=0.5").value == 0.5);
+  CHECK(verdict("success target=1e-2 by=10 fraction=0.5 hits=checkpoint").value == 0.25);
+  CHECK(verdict("success target=1e-2 by=10 fraction=0.5 hits=best_so_far").value == 0.5);
+  // A target the run loop did not check: auto reads the checkpoints, recorded is refused naming the fix.
+  CHECK(verdict("ert target=2e-3 expect=[199, 201]").value == 200);
+  CHECK_THROWS_WITH(verdict("ert target=2e-3 expect=[0, 1000] hits=recorded"),
+                    Catch::Contains("no recorded hitting times of subopt for target 0.002") &&
+                        Catch::Contains("hits=checkpoint"));
+  // Recorded hits are of the last iterate: another view is refused, and a misspelt rule names the choices.
+  CHECK_THROWS_WITH(verdict("ert target=1e-2 view=suffix expect=[0, 1000] hits=recorded"),
+                    Catch::Contains("not of view suffix"));
+  CHECK_THROWS_WITH(claims::parse_claims(parse_ini("[claims]\nc = ert target=1e-2 expect=[0, 1] hits=first\n", "x.ini")),
+                    Catch::Contains("hits=first is not one of auto, recorded, checkpoint, best_so_far"));
 }

@@ -22,47 +22,31 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Where the hitting times come from (--hits).
-enum class Hits { recorded, checkpoint, best_so_far };
-const std::vector<std::string> kHitsNames{"recorded", "checkpoint", "best_so_far"};
-const std::string& hits_name(Hits hits) { return kHitsNames[std::size_t(hits)]; }
-const std::string kHitsDoc =
-    "where hitting times come from: recorded (the first step the run loop evaluated with metric < target; "
-    "experiment.targets), checkpoint (the first stored checkpoint at or below the target) or best_so_far (the "
-    "first stored checkpoint whose best value so far is at or below it); auto: recorded when every file has "
-    "them for the targets, else checkpoint";
+using results::HitSource;
 
-// --hits resolved once for every file and target: `auto` is recorded when every file recorded hitting times
-// of the metric for every target asked (of the last iterate, so only for --view last), checkpoint otherwise.
-Hits resolve_hits(const std::string& option, const std::vector<TraceData>& data, const std::string& metric,
-                  const std::string& view, const std::vector<double>& targets) {
-  if (option == "checkpoint") return Hits::checkpoint;
-  if (option != "auto" && view != "last")
-    throw ConfigError({"--hits " + option + ": the run loop records the metric of the last iterate, not of view " + view,
-                       "use --view last, or --hits checkpoint"});
-  if (option == "recorded") return Hits::recorded;
-  if (option == "best_so_far") return Hits::best_so_far;
-  const bool all = view == "last" && std::all_of(data.begin(), data.end(), [&](const TraceData& d) {
-    return std::all_of(targets.begin(), targets.end(), [&](double t) { return results::has_recorded_hits(d, metric, t); });
-  });
-  return all ? Hits::recorded : Hits::checkpoint;
+// --hits resolved once for every file and target (results::resolve_hit_source).
+HitSource resolve_hits(const std::string& option, const std::vector<TraceData>& data, const std::string& metric,
+                       const std::string& view, const std::vector<double>& targets) {
+  std::vector<const TraceData*> files;
+  for (const auto& d : data) files.push_back(&d);
+  return results::resolve_hit_source(option, files, metric, view, targets);
 }
 
 // The rule, said once per table: the source of the hitting times (--hits) and the budget (--budget).
-std::string hitting_rule(results::Budget budget, Hits hits) {
+std::string hitting_rule(results::Budget budget, HitSource hits) {
   const std::string unit = budget == results::Budget::step ? "steps" : results::budget_name(budget);
   std::string source;
   switch (hits) {
-    case Hits::recorded:
+    case HitSource::recorded:
       source = "hits recorded: the run's " + unit + " at the first step the run loop evaluated (every "
                "target_check_every steps and\nat every checkpoint) with metric < target (at most target_check_every - 1 "
                "steps late, never early)";
       break;
-    case Hits::checkpoint:
+    case HitSource::checkpoint:
       source = "hits at checkpoints: the run's " + unit + " at the first stored checkpoint with metric <= target\n"
                "(conservative: the run may have crossed earlier, between checkpoints)";
       break;
-    case Hits::best_so_far:
+    case HitSource::best_so_far:
       source = "hits from best_so_far: the run's " + unit + " at the first stored checkpoint whose best value so far "
                "(over every\nstep the run loop evaluated) is <= target (a crossing between checkpoints counts at the next one)";
       break;
@@ -95,14 +79,14 @@ std::vector<TraceData> read_all(const std::vector<std::string>& files, const std
 struct RunsWithBudgets {
   stats::ReplicateMatrix runs, budgets;  // runs: the metric, or its best so far (--hits best_so_far)
   std::vector<double> horizons;  // what each run spent (stats::run_horizons)
-  Hits source = Hits::checkpoint;
+  HitSource source = HitSource::checkpoint;
   const TraceData* data = nullptr;
   std::size_t configuration = 0;
   std::string metric;
   results::Budget budget = results::Budget::step;
 
   std::vector<double> hitting_times(double target, const std::string& label) const {
-    if (source == Hits::recorded) return results::recorded_hitting_times(*data, configuration, metric, target, budget);
+    if (source == HitSource::recorded) return results::recorded_hitting_times(*data, configuration, metric, target, budget);
     auto hits = stats::hitting_times(runs, budgets, target);
     for (std::size_t r = 0; r < hits.size(); ++r) {
       // NaN from a measured run: its budget is missing at the checkpoint where it hit (a file that
@@ -117,11 +101,9 @@ struct RunsWithBudgets {
 };
 
 RunsWithBudgets runs_of(const TraceData& d, const std::string& metric, const std::string& view,
-                        std::size_t configuration, results::Budget budget, Hits hits) {
+                        std::size_t configuration, results::Budget budget, HitSource hits) {
   RunsWithBudgets out{
-      hits == Hits::best_so_far
-          ? results::best_so_far_matrix(d, configuration, metric)
-          : results::replicate_matrix(d, results::metric_column(d, metric), configuration, results::view_column(d, view)),
+      results::hit_matrix(d, configuration, metric, view, hits),
       results::budget_matrix(d, configuration, budget), {}, hits, &d, configuration, metric, budget};
   out.horizons = stats::run_horizons(out.budgets);
   return out;
@@ -233,7 +215,7 @@ ParamTable<ErtOptions> ErtOptions::params() {
           param(&ErtOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
           param(&ErtOptions::budget, "budget", one_of(results::kBudgetNames),
                 "what a hitting time counts: step, gradient_evaluations (oracle samples) or elapsed_seconds"),
-          param(&ErtOptions::hits, "hits", one_of({"auto", "recorded", "checkpoint", "best_so_far"}), kHitsDoc),
+          param(&ErtOptions::hits, "hits", one_of(results::kHitSourceOptions), results::kHitSourceDoc),
           param(&ErtOptions::q_low, "q_low", in_closed(0, 1), "lower quantile of the hitting times"),
           param(&ErtOptions::q_high, "q_high", in_closed(0, 1), "upper quantile of the hitting times"),
           param(&ErtOptions::bootstrap, "bootstrap", at_least(1), "bootstrap resamples of the runs (ERT interval)"),
@@ -250,7 +232,7 @@ ParamTable<EcdfOptions> EcdfOptions::params() {
           param(&EcdfOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
           param(&EcdfOptions::budget, "budget", one_of(results::kBudgetNames),
                 "the ECDF's x: step, gradient_evaluations (oracle samples) or elapsed_seconds"),
-          param(&EcdfOptions::hits, "hits", one_of({"auto", "recorded", "checkpoint", "best_so_far"}), kHitsDoc),
+          param(&EcdfOptions::hits, "hits", one_of(results::kHitSourceOptions), results::kHitSourceDoc),
           param(&EcdfOptions::from, "from", positive(), "largest target (the easiest)"),
           param(&EcdfOptions::to, "to", positive(), "smallest target (the hardest)"),
           param(&EcdfOptions::count, "count", at_least(2), "number of log-spaced targets from `from` to `to`"),
@@ -270,7 +252,7 @@ ParamTable<ProfileOptions> ProfileOptions::params() {
           param(&ProfileOptions::where, "where", unconstrained(), "keep configurations whose parameter key=value"),
           param(&ProfileOptions::budget, "budget", one_of(results::kBudgetNames),
                 "the cost's unit (ERT in it): step, gradient_evaluations (oracle samples) or elapsed_seconds"),
-          param(&ProfileOptions::hits, "hits", one_of({"auto", "recorded", "checkpoint", "best_so_far"}), kHitsDoc),
+          param(&ProfileOptions::hits, "hits", one_of(results::kHitSourceOptions), results::kHitSourceDoc),
           param(&ProfileOptions::targets, "targets", unconstrained(),
                 "targets, comma-separated: each (problem, target) is one problem of the profile"),
           param(&ProfileOptions::problem, "problem", unconstrained(),
@@ -299,7 +281,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
     throw ConfigError("q_low, q_high = " + exact(options.q_low) + ", " + exact(options.q_high) + " violates q_low < q_high");
   const auto refs = select_across_files(data, names, options.where);
   const results::Budget budget = results::parse_budget(options.budget);
-  const Hits hits = resolve_hits(options.hits, data, options.metric, options.view, options.targets);
+  const HitSource hits = resolve_hits(options.hits, data, options.metric, options.view, options.targets);
   const bool several = data.size() > 1;
   const auto number = [&](double v, bool exact_text) { return exact_text ? exact(v) : short_real(v); };
   std::vector<std::string> header{"configuration"};
@@ -332,7 +314,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
         row.push_back(number(s.ert_ci.lo, exact_text));
         row.push_back(number(s.ert_ci.hi, exact_text));
         for (double v : {s.median, s.q_low, s.q_high, horizon}) row.push_back(number(v, exact_text));
-        row.push_back(hits_name(hits));
+        row.push_back(results::hit_source_name(hits));
         (exact_text ? exact_rows : shown_rows).push_back(std::move(row));
       }
     }
@@ -343,7 +325,7 @@ int ert(const ErtOptions& options, const std::vector<TraceData>& data, const std
     return 0;
   }
   out << "fixed target: metric " << options.metric << "[" << options.view << "] "
-      << (hits == Hits::recorded ? "<" : "<=") << " target, budget in " << results::budget_label(budget) << "\n"
+      << (hits == HitSource::recorded ? "<" : "<=") << " target, budget in " << results::budget_label(budget) << "\n"
       << hitting_rule(budget, hits) << "\n"
       << "reached: runs that reached the target / runs; ert: (sum of the successful runs' hitting times + what "
          "each\nunsuccessful run spent) / successes (COCO, IOHanalyzer; inf with none), with a "
@@ -373,7 +355,7 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
       throw ConfigError(unknown_key_message("group key (by)", options.by, keys));
   }
   const results::Budget budget = results::parse_budget(options.budget);
-  const Hits hits = resolve_hits(options.hits, data, options.metric, options.view, targets);
+  const HitSource hits = resolve_hits(options.hits, data, options.metric, options.view, targets);
   std::vector<std::string> groups;
   std::map<std::string, std::vector<double>> pooled;
   std::map<std::string, long> members;
@@ -399,7 +381,7 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
   // Where the curves can step: every recorded budget, and with recorded hits every hitting time too (they
   // fall between checkpoints).
   std::vector<double> budgets = union_budgets(data, refs, budget);
-  if (hits == Hits::recorded) {
+  if (hits == HitSource::recorded) {
     std::set<double> grid(budgets.begin(), budgets.end());
     for (const auto& [group, group_hits] : pooled)
       for (double h : group_hits)
@@ -413,9 +395,9 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
     const stats::Ecdf e = stats::runtime_ecdf(pooled[group], budgets);
     const auto number = [&](double v) { return options.csv ? exact(v) : short_real(v); };
     rows.push_back({group, std::to_string(members[group]), std::to_string(e.pairs), number(e.fraction.back()),
-                    number(e.auc), hits_name(hits)});
+                    number(e.auc), results::hit_source_name(hits)});
     for (std::size_t j = 0; j < budgets.size(); ++j)
-      curves_csv.push_back({group, exact(budgets[j]), exact(e.fraction[j]), hits_name(hits)});
+      curves_csv.push_back({group, exact(budgets[j]), exact(e.fraction[j]), results::hit_source_name(hits)});
     values.push_back(e.fraction);
   }
   if (!options.data.empty())
@@ -426,7 +408,7 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
     print_table(header, rows, true, out, 1);
   } else {
     out << "runtime ECDF: metric " << options.metric << "[" << options.view << "] "
-        << (hits == Hits::recorded ? "< " : "<= ") << target_text << "\n"
+        << (hits == HitSource::recorded ? "< " : "<= ") << target_text << "\n"
         << hitting_rule(budget, hits) << "\n"
         << "a curve: the fraction of (run, target) pairs reached by budget b (" << results::budget_label(budget)
         << "); auc: its area over log b\nfrom b = " << short_real(budgets.front()) << " to "
@@ -436,10 +418,10 @@ int ecdf(const EcdfOptions& options, const std::vector<TraceData>& data, const s
   }
   if (!options.output.empty()) {
     draw_steps(options.output, options.gnuplot,
-               "runtime ECDF: " + options.metric + "[" + options.view + "] " + (hits == Hits::recorded ? "< " : "<= ") +
+               "runtime ECDF: " + options.metric + "[" + options.view + "] " + (hits == HitSource::recorded ? "< " : "<= ") +
                    target_text,
                "budget: " + results::budget_label(budget), "fraction of (run, target) pairs reached",
-               target_text + ", hits " + hits_name(hits),
+               target_text + ", hits " + results::hit_source_name(hits),
                budgets, groups, values, out);
   }
   return 0;
@@ -456,7 +438,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
   if (options.targets.empty()) throw ConfigError("targets is empty: give --targets 1e-2,1e-4");
   const auto refs = select_across_files(data, names, options.where);
   const results::Budget budget = results::parse_budget(options.budget);
-  const Hits hits = resolve_hits(options.hits, data, options.metric, options.view, options.targets);
+  const HitSource hits = resolve_hits(options.hits, data, options.metric, options.view, options.targets);
   const std::string unit = budget == results::Budget::step ? "steps" : results::budget_name(budget);
   auto is_problem_key = [&](const std::string& key) {
     if (!options.problem.empty())
@@ -558,9 +540,9 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
     };
     rows.push_back({solvers[s], std::to_string(solved) + "/" + std::to_string(cost.size()),
                     number(performance ? at(1.0) : at(horizon / 10)), number(performance ? at(2.0) : at(horizon)),
-                    hits_name(hits)});
+                    results::hit_source_name(hits)});
     for (std::size_t j = 0; j < x.size(); ++j)
-      curves_csv.push_back({solvers[s], exact(x[j]), exact(curves[s][j]), hits_name(hits)});
+      curves_csv.push_back({solvers[s], exact(x[j]), exact(curves[s][j]), results::hit_source_name(hits)});
   }
   if (!options.data.empty())
     write_csv_file(options.data, {"solver", performance ? "tau" : results::budget_name(budget), "fraction", "hits"},
@@ -589,7 +571,7 @@ int profile(const ProfileOptions& options, const std::vector<TraceData>& data, c
                    "], " + problems_text,
                performance ? "tau (ERT / best ERT)" : "budget: " + results::budget_label(budget),
                performance ? "fraction of instances within tau" : "fraction of instances solved",
-               problems_text + ", hits " + hits_name(hits), x,
+               problems_text + ", hits " + results::hit_source_name(hits), x,
                solvers, curves, out);
   return 0;
 }

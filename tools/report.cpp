@@ -574,11 +574,19 @@ void ecdf_section(std::ostream& out, const ReportInput& input, const std::string
     return;
   }
   const auto rows = parse_csv(csv.str());
+  // The rule `ecdf` chose (--hits auto), from its table's hits column.
+  const auto& header = rows.empty() ? std::vector<std::string>{} : rows.front();
+  const auto hits_column = std::find(header.begin(), header.end(), "hits") - header.begin();
+  const bool recorded = rows.size() > 1 && std::size_t(hits_column) < rows[1].size() &&
+                        rows[1][std::size_t(hits_column)] == results::hit_source_name(results::HitSource::recorded);
   out << "<p class=\"note\">As <code>ratelab ecdf FILE --csv --metric " << html_escape(metric) << " --view "
       << html_escape(ecdf_options.view) << "</code>: for " << ecdf_options.count << " targets log-spaced from "
       << ecdf_options.from << " to " << ecdf_options.to << ", the fraction of (run, target) pairs whose metric "
-      << "reached the target by T (a target counts as reached at the first stored checkpoint at or below it; a "
-      << "failed run never reaches it) and the area under the ECDF over log t (1: all at once). "
+      << "reached the target by T ("
+      << (recorded ? "hits recorded in the run loop: a target counts as reached at the first step the run loop "
+                     "evaluated with the metric below it"
+                   : "a target counts as reached at the first stored checkpoint at or below it")
+      << "; a failed run never reaches it) and the area under the ECDF over log t (1: all at once). "
       << "<code>ratelab ecdf FILE -o ecdf.png</code> draws the curves.</p>\n"
       << "<div class=\"scroll\"><table class=\"sortable\" id=\"ecdf\">\n<thead>";
   if (!rows.empty()) table_row(out, rows.front(), "th");
