@@ -190,7 +190,7 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   claim.kind = k->second;
   using K = Claim::Kind;
   const std::map<K, std::vector<std::string>> allowed{
-      {K::slope, {"where", "metric", "view", "stat", "window", "expect", "ci", "over"}},
+      {K::slope, {"where", "metric", "view", "stat", "window", "expect", "ci", "over", "scale"}},
       {K::value,
        {"where", "metric", "view", "stat", "measure", "at", "checkpoint", "window", "scale", "expect", "tol", "atol",
         "se", "ci"}},
@@ -370,6 +370,10 @@ Claim parse_claim(const std::string& name, const std::string& text) {
   if (claim.a_view.empty()) claim.a_view = claim.view;
   if (claim.b_view.empty()) claim.b_view = claim.view;
   if (claim.at.empty()) claim.at = Formula::parse("T", "at");
+  if (claim.kind == K::slope && !claim.scale.empty() && !claim.over_horizon)
+    throw ConfigError("scale=" + claim.scale.text() + " in a slope along one run moves log(center) by a constant and "
+                      "leaves the slope alone; it changes a slope only over=horizon (each final value times the scale "
+                      "of its configuration, e.g. scale=\"T/log(T)\" for a rate log T / T)");
   if (claim.scale.empty()) claim.scale = Formula::parse("1", "scale");
   if (claim.factor.empty()) claim.factor = Formula::parse("1", "factor");
   if (claim.window_from.empty()) {
@@ -632,8 +636,12 @@ Measurement measure_over_horizon(const Claim& claim, const results::TraceData& d
                       " (sweep experiment.steps)");
   const std::size_t m = results::metric_column(data, claim.metric);
   const std::size_t view = results::view_column(data, claim.view);
-  const stats::ReplicateMatrix finals = results::horizon_finals(
+  stats::ReplicateMatrix finals = results::horizon_finals(
       series, [&](std::size_t c) { return results::replicate_matrix(data, m, c, view); }, data);
+  // scale= (a formula of T and the parameters) multiplies each horizon's final values: the slope of
+  // f(x_T) T / log T is 0 when the rate is exactly log T / T.
+  for (std::size_t j = 0; j < series.configurations.size(); ++j)
+    finals.col(Eigen::Index(j)) *= evaluate(claim.scale, data, series.configurations[j]);
   const stats::RateFit fit =
       results::horizon_slope(data, series, finals, claim.view, claim.metric, claim.statistic, {resamples, 0.95}, seed);
   Measurement out;
@@ -660,7 +668,8 @@ Verdict evaluate_one(const Claim& claim, const results::TraceData& data, std::si
       v.what = std::string(kind == Claim::Measure::slope         ? "slope of "
                            : kind == Claim::Measure::contraction ? "contraction of "
                                                                  : "") +
-               (series ? claim.statistic_text + " " + claim.metric + "[" + claim.view + "] of '" + series->label + "'"
+               (series ? (claim.scale.text() != "1" ? "(" + claim.scale.text() + ") * " : std::string()) +
+                             claim.statistic_text + " " + claim.metric + "[" + claim.view + "] of '" + series->label + "'"
                        : what_text(claim, data, c, claim.view)) +
                " (" + m.at_text + ")";
       v.measured = measured_text(m);

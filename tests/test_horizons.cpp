@@ -209,6 +209,17 @@ TEST_CASE("the final value against T: the log-log slope across horizons, exact o
   INFO(verify.output);
   CHECK(verify.exit_code == 0);
   CHECK_THAT(verify.output, Catch::Contains("PASS rate: slope of median subopt[last] of 'sgd' (final value against T = 16 .. 1024, 4 horizons)"));
+  // scale= multiplies each horizon's final values by its value there: with scale=T the points are
+  // (log T, log f + log T), so the slope is exactly one more up to rounding.
+  const auto scaled = claims::evaluate_claims(
+      claims::parse_claims(parse_ini("[claims]\nscaled = slope over=horizon scale=T expect=[-1e9, 1e9]\n", "s.ini")), data,
+      1, 200);
+  REQUIRE(scaled.size() == 1);
+  CHECK(scaled[0].value == Approx(slope + 1).epsilon(1e-12));
+  CHECK_THAT(scaled[0].what, Catch::Contains("slope of (T) * median subopt[last] of 'sgd'"));
+  // Along one run a constant scale cannot change a slope: refused, naming where it can.
+  CHECK_THROWS_WITH(claims::parse_claims(parse_ini("[claims]\nc = slope scale=T expect=[-1, 0]\n", "s.ini")),
+                    Catch::Contains("only over=horizon"));
   // Without several horizons there is nothing to fit across.
   const fs::path single = scratch("single_T.h5");
   REQUIRE(run_cli("run " + file.string() + " --quiet --set experiment.steps=64 -o " + single.string()).exit_code == 0);
