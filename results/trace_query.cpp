@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace ratelab::results {
 
@@ -399,18 +400,41 @@ std::vector<double> run_statistic_column(const TraceData& data, const std::strin
 
 std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vector<std::size_t>& configurations) {
   std::vector<HorizonSeries> out;
+  // A parameter equal to the horizon in every selected configuration that has it is the horizon itself, not
+  // something the series differ in: Harvey's instance for horizon T (problem.T = experiment.steps), or the
+  // horizon read from the problem (steps = problem.T).
+  std::set<std::string> seen, not_horizon;
+  for (std::size_t c : configurations)
+    for (const auto& [key, value] : data.layout.configurations.at(c).parameters) {
+      const auto* integer = std::get_if<std::int64_t>(&value);
+      const auto* real = std::get_if<double>(&value);
+      const double T = double(horizon(data, c));
+      seen.insert(key);
+      if (!(integer ? double(*integer) == T : real && *real == T)) not_horizon.insert(key);
+    }
+  std::vector<std::string> horizon_keys;  // their short names, as labels show them
+  for (const auto& key : seen)
+    if (!not_horizon.count(key) && key != "experiment.steps") horizon_keys.push_back(key.substr(key.rfind('.') + 1));
   std::map<std::string, std::size_t> by_rest;  // the parameters but the horizon -> series
   for (std::size_t c : configurations) {
     const auto& record = data.layout.configurations.at(c);
     std::string rest;
     for (const auto& [key, value] : record.parameters)
-      if (key != "experiment.steps") rest += key + "=" + format_value(value) + ";";
+      if (not_horizon.count(key)) rest += key + "=" + format_value(value) + ";";
     auto [it, fresh] = by_rest.try_emplace(rest, out.size());
     if (fresh) {
       HorizonSeries series;
       series.label = record.label;
-      const std::string tag = " steps=" + std::to_string(horizon(data, c));
-      if (const auto at = series.label.find(tag); at != std::string::npos) series.label.erase(at, tag.size());
+      // The label without the horizon: steps=T, and a parameter equal to it with its formula (T=64 (= experiment.steps)).
+      for (const std::string& name : [&] { auto names = horizon_keys; names.push_back("steps"); return names; }()) {
+        const std::string tag = " " + name + "=" + std::to_string(horizon(data, c));
+        const auto at = series.label.find(tag);
+        std::size_t end = at + tag.size();
+        if (at == std::string::npos || (end < series.label.size() && series.label[end] != ' ')) continue;
+        if (const auto close = series.label.find(')', end); series.label.compare(end, 4, " (= ") == 0 && close != std::string::npos)
+          end = close + 1;
+        series.label.erase(at, end - at);
+      }
       out.push_back(std::move(series));
     }
     HorizonSeries& series = out[it->second];

@@ -144,7 +144,7 @@ std::vector<double> run_statistic_column(const TraceData& data, const std::strin
 // ---- the final value against the horizon -----------------------------------------------------------------
 
 // A file of several horizons (experiment.steps swept): the configurations that differ only in their horizon
-// form a series, the final value of each against its T (a rate across horizons, as theorems about f(x_T) with
+// (and in parameters equal to it in every configuration: Harvey's problem.T = experiment.steps) form a series, the final value of each against its T (a rate across horizons, as theorems about f(x_T) with
 // T-dependent steps state it, not along one run).
 struct HorizonSeries {
   std::vector<std::size_t> configurations;  // increasing horizon

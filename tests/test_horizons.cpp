@@ -227,3 +227,37 @@ TEST_CASE("the final value against T: the log-log slope across horizons, exact o
   CHECK(refused.exit_code == 2);
   CHECK_THAT(refused.output, Catch::Contains("sweep experiment.steps"));
 }
+
+TEST_CASE("a parameter equal to the horizon (Harvey's instance for T) is part of the horizon, not of the series",
+          "[horizons]") {
+  // Both ways of writing it: the instance follows the horizon, or the horizon is read from the instance. Either
+  // way problem.T differs with experiment.steps, and the three configurations are one series of horizons.
+  const std::string common = "replicates = 1\ncheckpoints = 4\n[optimizer]\nname = prox_sgd\n[schedule]\nname = inv_t\nc = 1\n";
+  for (const std::string& sweep :
+       {std::string("[experiment]\nname = h\nsteps = 16, 64, 256\n") + common + "[problem]\nname = harvey_sc\nT = experiment.steps\n",
+        std::string("[experiment]\nname = h\nsteps = problem.T\n") + common + "[problem]\nname = harvey_sc\nT = 16, 64, 256\n"}) {
+    INFO(sweep);
+    const fs::path file = write_file("harvey_T.ini", sweep), out = scratch("harvey_T.h5");
+    const auto o = run_cli("run " + file.string() + " --quiet --overwrite -o " + out.string());
+    INFO(o.output);
+    REQUIRE(o.exit_code == 0);
+    const auto data = results::read_trace_file(out.string());
+    REQUIRE(data.layout.configurations.size() == 3);
+    const auto series = results::horizon_series(data, {0, 1, 2});
+    REQUIRE(series.size() == 1);
+    CHECK(series[0].horizons == std::vector<long>{16, 64, 256});
+    CHECK(series[0].label.find("T=") == std::string::npos);
+    CHECK(series[0].label.find("steps=") == std::string::npos);
+    // Harvey et al.'s bound holds at each T: f(x_T) >= log T / (4 T) for the last iterate of 1/t steps.
+    const std::size_t subopt = *data.metric_index("subopt");
+    for (std::size_t j = 0; j < 3; ++j) {
+      const double T = double(series[0].horizons[j]);
+      CHECK(data.trace(subopt, series[0].configurations[j], 0, 0, results::horizon_checkpoint(data, series[0].configurations[j])) >=
+            std::log(T) / (4 * T));
+    }
+    const auto summary = run_cli("summary " + out.string() + " --fit horizon");
+    INFO(summary.output);
+    CHECK(summary.exit_code == 0);
+    CHECK_THAT(summary.output, Catch::Contains("16, 64, 256"));
+  }
+}
