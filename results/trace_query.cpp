@@ -300,8 +300,8 @@ namespace {
     for (std::size_t j = 0; j < layout.targets.size(); ++j) recorded += (j ? ", " : "") + format_value(layout.targets[j]);
   }
   throw ConfigError({"no recorded hitting times of " + metric + " " + what + ": " + recorded,
-                     "use hits checkpoint (--hits checkpoint, or a claim's hits=checkpoint: the first stored checkpoint at or "
-                     "below the target), or re-run with "
+                     "use --hits checkpoint (in a claim: hits=checkpoint; the first stored checkpoint at or below the "
+                     "target), or re-run with "
                      "experiment.targets (and experiment.target_metric = " + metric + ")"});
 }
 }  // namespace

@@ -22,6 +22,7 @@
 #include "problems/least_squares.hpp"
 #include "results/journal.hpp"
 #include "results/trace_file.hpp"
+#include "results/trace_query.hpp"
 #include "tools/fixed_target_commands.hpp"
 
 using namespace ratelab;
@@ -449,8 +450,9 @@ TEST_CASE("ert and success claims take hits= and say which rule they used", "[ta
                     Catch::Contains("no recorded hitting times of subopt for target 0.002") &&
                         Catch::Contains("hits=checkpoint"));
   // Recorded hits are of the last iterate: another view is refused, and a misspelt rule names the choices.
-  CHECK_THROWS_WITH(verdict("ert target=1e-2 view=suffix expect=[0, 1000] hits=recorded"),
+  CHECK_THROWS_WITH(results::resolve_hit_source("recorded", {&table}, "subopt", "suffix", {1e-2}),
                     Catch::Contains("not of view suffix"));
+  CHECK(results::resolve_hit_source("auto", {&table}, "subopt", "suffix", {1e-2}) == results::HitSource::checkpoint);
   CHECK_THROWS_WITH(claims::parse_claims(parse_ini("[claims]\nc = ert target=1e-2 expect=[0, 1] hits=first\n", "x.ini")),
                     Catch::Contains("hits=first is not one of auto, recorded, checkpoint, best_so_far"));
 }
