@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 
@@ -435,6 +436,9 @@ std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vect
           end = close + 1;
         series.label.erase(at, end - at);
       }
+      series.horizon_parameters = {"experiment.steps"};
+      for (const auto& key : seen)
+        if (!not_horizon.count(key) && key != "experiment.steps") series.horizon_parameters.push_back(key);
       out.push_back(std::move(series));
     }
     HorizonSeries& series = out[it->second];
@@ -455,6 +459,60 @@ stats::ReplicateMatrix horizon_finals(const HorizonSeries& series,
     finals.col(Eigen::Index(j)) = column_source(c).col(Eigen::Index(horizon_checkpoint(data, c)));
   }
   return finals;
+}
+
+TraceData final_values_against_horizon(const TraceData& data, const std::string& metric) {
+  const std::size_t m = metric_column(data, metric);
+  std::vector<std::size_t> all(data.layout.configurations.size());
+  std::iota(all.begin(), all.end(), std::size_t(0));
+  const std::vector<HorizonSeries> series = horizon_series(data, all);
+  if (std::none_of(series.begin(), series.end(), [](const HorizonSeries& s) { return s.horizons.size() > 1; }))
+    throw ConfigError(std::vector<std::string>{"x = horizon draws the final value against T, and no two "
+                       "configurations of this file differ only in experiment.steps",
+                       "sweep the horizon (experiment.steps = 100, 1000, 10000, or --sweep "
+                       "'experiment.steps=logspace(100,10000,3)'), or draw against t with x = step"});
+  std::set<long> union_of_horizons;
+  for (const auto& s : series) union_of_horizons.insert(s.horizons.begin(), s.horizons.end());
+  TraceData out;
+  out.schema_version = data.schema_version;
+  out.layout.experiment_name = data.layout.experiment_name;
+  out.layout.experiment_text = data.layout.experiment_text;
+  out.layout.root = data.layout.root;
+  out.layout.replicates = data.layout.replicates;
+  out.layout.checkpoints.assign(union_of_horizons.begin(), union_of_horizons.end());
+  out.layout.views = data.layout.views;
+  out.layout.metrics = {data.layout.metrics[m]};
+  if (m < data.metric_units.size()) out.metric_units = {data.metric_units[m]};
+  const std::size_t S = series.size(), V = data.layout.views.size(), R = std::size_t(data.layout.replicates),
+                    K = out.layout.checkpoints.size();
+  out.traces.assign(1, std::vector<double>(S * V * R * K, kNaN));
+  for (std::size_t s = 0; s < S; ++s) {
+    ConfigurationRecord record = data.layout.configurations.at(series[s].configurations.front());
+    const auto& horizon_keys = series[s].horizon_parameters;
+    std::erase_if(record.parameters, [&](const auto& entry) {
+      return std::find(horizon_keys.begin(), horizon_keys.end(), entry.first) != horizon_keys.end();
+    });
+    record.label = series[s].label;
+    record.run_fingerprint.clear();
+    out.layout.configurations.push_back(std::move(record));
+    for (std::size_t j = 0; j < series[s].configurations.size(); ++j) {
+      const std::size_t c = series[s].configurations[j];
+      const std::size_t k = std::size_t(
+          std::lower_bound(out.layout.checkpoints.begin(), out.layout.checkpoints.end(), series[s].horizons[j]) -
+          out.layout.checkpoints.begin());
+      for (std::size_t v = 0; v < V; ++v) {
+        const stats::ReplicateMatrix runs = replicate_matrix(data, m, c, v);
+        const Eigen::Index at = Eigen::Index(horizon_checkpoint(data, c));
+        for (std::size_t r = 0; r < R; ++r) out.traces[0][((s * V + v) * R + r) * K + k] = runs(Eigen::Index(r), at);
+      }
+    }
+  }
+  out.status.assign(S * R, RunStatus::ok);
+  out.stop_step.assign(S * R, out.layout.checkpoints.back());
+  out.wall_seconds.assign(S * R, 0.0);
+  out.eval_seconds.assign(S * R, 0.0);
+  out.messages.assign(S * R, "");
+  return out;
 }
 
 stats::RateFit horizon_slope(const TraceData& data, const HorizonSeries& series, const stats::ReplicateMatrix& finals,

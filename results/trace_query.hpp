@@ -150,6 +150,8 @@ struct HorizonSeries {
   std::vector<std::size_t> configurations;  // increasing horizon
   std::vector<long> horizons;
   std::string label;  // the first configuration's label without its steps=T
+  // The parameters that are the horizon (experiment.steps, and those equal to it in every configuration).
+  std::vector<std::string> horizon_parameters;
 };
 // The series among `configurations`, in order of their first configuration.
 std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vector<std::size_t>& configurations);
@@ -162,6 +164,12 @@ stats::ReplicateMatrix horizon_finals(const HorizonSeries& series,
 // The log-log slope of the center of horizon_finals against T over every horizon of the series, with the
 // percentile bootstrap interval over whole replicates (a resample draws replicate r for every horizon at once,
 // keeping their pairing); the stream is keyed by the series' configurations, the view and the metric.
+// The final values against the horizon as a trace of its own, for the figure machinery (`plot --x horizon`):
+// one configuration per horizon series (its parameters but the horizon ones, its series label), its steps the
+// union of the series' horizons, and at step T replicate r's value of `metric` (each view) at that series's
+// horizon T: replicate_matrix's value, failed runs +inf; NaN where a series has no such horizon. Every run is
+// marked ok (a failure is in the values). ConfigError when no series has two horizons, naming the fix.
+TraceData final_values_against_horizon(const TraceData& data, const std::string& metric);
 stats::RateFit horizon_slope(const TraceData& data, const HorizonSeries& series, const stats::ReplicateMatrix& finals,
                              const std::string& view, const std::string& metric, stats::Statistic center,
                              const stats::BootstrapOptions& bootstrap, long seed);

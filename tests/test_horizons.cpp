@@ -10,6 +10,8 @@
 #include "experiments/claims.hpp"
 #include "experiments/experiment.hpp"
 #include "results/trace_query.hpp"
+#include "results/trace_file.hpp"
+#include "tools/plot.hpp"
 
 #include "cli_support.hpp"
 
@@ -260,4 +262,44 @@ TEST_CASE("a parameter equal to the horizon (Harvey's instance for T) is part of
     CHECK(summary.exit_code == 0);
     CHECK_THAT(summary.output, Catch::Contains("16, 64, 256"));
   }
+}
+
+TEST_CASE("plot --x horizon draws each series's final values against T, and refuses a file of one horizon",
+          "[horizons][plot]") {
+  // Two series (c = 1, 2) of gradient descent with eta = c / sqrt(T) on x^2/2 from x0 = 1, no noise: at T the
+  // value is (1 - c/sqrt(T))^(2T) / 2, a figure point per (series, T).
+  const std::string text = "[experiment]\nname = gd_T\nsteps = 16, 64, 256\nreplicates = 2\ncheckpoints = 4\n"
+                           "[problem]\nname = quadratic\nd = 1\nmu = 1\nL = 1\nnoise_scale = 0\n"
+                           "[optimizer]\nname = sgd\n[schedule]\nname = horizon_constant\nc = 1, 2\n";
+  const fs::path file = write_file("gd_T.ini", text), out = scratch("gd_T.h5");
+  REQUIRE(run_cli("run " + file.string() + " --quiet --overwrite -o " + out.string()).exit_code == 0);
+  const auto data = results::read_trace_file(out.string());
+  tools::PlotOptions options;
+  options.x = "horizon";
+  options.band = {};
+  const tools::PlotData plot = tools::plot_data(options, data);
+  CHECK(plot.t == std::vector<long>{16, 64, 256});
+  CHECK(plot.x_label == "horizon T (each run's steps)");
+  CHECK_THAT(plot.title, Catch::EndsWith("at t = T"));
+  REQUIRE(plot.panels.size() == 1);
+  REQUIRE(plot.panels[0].curves.size() == 2);
+  for (const auto& curve : plot.panels[0].curves) {
+    const double c = curve.label.find("c=2") != std::string::npos ? 2.0 : 1.0;
+    CHECK(curve.label.find("steps=") == std::string::npos);
+    for (std::size_t j = 0; j < 3; ++j) {
+      const double T = double(plot.t[j]), eta = c / std::sqrt(T);
+      double x = 1.0;
+      for (long t = 0; t < long(T); ++t) x = x - eta * x;
+      CHECK(curve.series[0].value[j] == 0.5 * (1.0 * x * x));  // the run loop's arithmetic, bit for bit
+    }
+  }
+  // The same figure from the file read through a reader.
+  const results::TraceReader reader(out.string());
+  CHECK(tools::plot_data(options, reader).panels[0].curves[1].series[0].value == plot.panels[0].curves[1].series[0].value);
+  // One horizon: nothing to draw against T, and the message says how to sweep it.
+  const fs::path single = scratch("gd_one_T.h5");
+  REQUIRE(run_cli("run " + file.string() + " --quiet --overwrite --set experiment.steps=64 -o " + single.string()).exit_code == 0);
+  const auto refused = run_cli("plot " + single.string() + " --x horizon -o " + scratch("x.png").string());
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.output, Catch::Contains("sweep the horizon"));
 }

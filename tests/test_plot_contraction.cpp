@@ -178,3 +178,47 @@ TEST_CASE("plot contraction overlay: refusals and what cannot be fitted", "[plot
   CHECK(warned);
   CHECK(legend_has(plot, "  beta=0.9: 0.8"));
 }
+
+TEST_CASE("plot slope overlay: c t^s with s fitted to each curve over the window, named in the legend",
+          "[plot][contraction]") {
+  // The table above, its values replaced by power laws: 3 t^-0.5 in every replicate of configuration 0, and
+  // replicate factors 0.5, 1, 2 on 2 t^-1 in configuration 1 (median 2 t^-1). t = 0 is outside [T/10, T].
+  results::TraceData data = geometric_table();
+  const std::size_t R = 3, K = data.layout.checkpoints.size();
+  const double factor[] = {0.5, 1.0, 2.0};
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t k = 0; k < K; ++k) {
+      const double t = double(data.layout.checkpoints[k]);
+      data.traces[0][(0 * R + r) * K + k] = t > 0 ? 3.0 / std::sqrt(t) : 3.0;
+      data.traces[0][(1 * R + r) * K + k] = t > 0 ? factor[r] * 2.0 / t : 2.0;
+    }
+  tools::PlotOptions options = contraction_options();
+  options.theory_model = "slope";
+  const tools::PlotData plot = tools::plot_data(options, data);
+  REQUIRE(plot.panels.size() == 1);
+  REQUIRE(plot.panels[0].curves.size() == 2);
+  const double exponent[] = {-0.5, -1.0}, constant[] = {3.0, 2.0};
+  for (std::size_t c = 0; c < 2; ++c) {
+    const auto& curve = plot.panels[0].curves[c];
+    CHECK(curve.fitted_slope == Approx(exponent[c]).margin(1e-12));
+    CHECK(curve.fitted_rho == 0);
+    // summary's line: the same least squares on the same median, to the bit.
+    const stats::ReplicateMatrix runs = results::replicate_matrix(data, 0, c, 0);
+    const auto median = stats::replicate_curve(runs, stats::Statistic::median());
+    CHECK(curve.fitted_slope == stats::fit_loglog(data.layout.checkpoints, median.value, {10, 100}).slope);
+    const tools::PlotSeries* line = fitted_of(curve);
+    REQUIRE(line != nullptr);
+    for (std::size_t j = 0; j < plot.t.size(); ++j) {
+      const double t = double(plot.t[j]);
+      if (t >= 10) CHECK(line->value[j] == Approx(constant[c] * std::pow(t, exponent[c])).epsilon(1e-12));
+      else CHECK(std::isnan(line->value[j]));
+    }
+  }
+  CHECK(legend_has(plot, "fitted c t^s, t in [10, 100] (each curve)"));
+  CHECK(legend_has(plot, "fitted exponent s:"));
+  CHECK(legend_has(plot, "  beta=0.5: -0.5"));
+  CHECK(legend_has(plot, "  beta=0.9: -1"));
+  // A given constant is a power law's with its given p, not a fit's.
+  options.theory_c = 2;
+  CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("leave theory_c at 0"));
+}

@@ -57,11 +57,13 @@ ParamTable<PlotOptions> PlotOptions::params() {
       param(&PlotOptions::theory_k, "theory_k", unconstrained(), "theory log power k"),
       param(&PlotOptions::theory_at, "theory_at", nonnegative(), "t where c is anchored to each curve; 0: last"),
       param(&PlotOptions::theory_c, "theory_c", nonnegative(), "theory constant c (one line per panel); 0: fitted"),
-      param(&PlotOptions::theory_model, "theory_model", one_of({"power", "contraction"}),
-            "shape of the fitted overlay: power (c t^-p log(t)^k, anchored) or contraction (C rho^t, least squares "
-            "of log center on t over [fit_from, fit_to], as summary --fit contraction)"),
-      param(&PlotOptions::fit_from, "fit_from", nonnegative(), "contraction fit window start t; 0: T/10"),
-      param(&PlotOptions::fit_to, "fit_to", nonnegative(), "contraction fit window end t; 0: T"),
+      param(&PlotOptions::theory_model, "theory_model", one_of({"power", "slope", "contraction"}),
+            "shape of the fitted overlay: power (c t^-p log(t)^k with the given p, anchored), slope (c t^s, s and c "
+            "fitted to each curve by least squares of log center on log t over [fit_from, fit_to], as summary's "
+            "slope) or contraction (C rho^t, least squares of log center on t over [fit_from, fit_to], as summary "
+            "--fit contraction); slope and contraction name each curve's fitted rate in the legend"),
+      param(&PlotOptions::fit_from, "fit_from", nonnegative(), "slope or contraction fit window start t; 0: T/10"),
+      param(&PlotOptions::fit_to, "fit_to", nonnegative(), "slope or contraction fit window end t; 0: T"),
       param(&PlotOptions::theory_formula, "theory_formula", unconstrained(),
             "theory curve per configuration: a claims-language formula of its parameters and t"),
       param(&PlotOptions::theory_label, "theory_label", unconstrained(), "legend text of theory_formula"),
@@ -70,9 +72,10 @@ ParamTable<PlotOptions> PlotOptions::params() {
       param(&PlotOptions::row, "row", unconstrained(), "one row of panels per value of this parameter (or view)"),
       param(&PlotOptions::col, "col", unconstrained(), "one column of panels per value of this parameter (or view)"),
       param(&PlotOptions::share_y, "share_y", unconstrained(), "panels share one y range (false: each its own)"),
-      param(&PlotOptions::x, "x", one_of(results::kBudgetNames),
+      param(&PlotOptions::x, "x", one_of({"step", "gradient_evaluations", "elapsed_seconds", "horizon"}),
             "x axis: step, gradient_evaluations (oracle samples) or elapsed_seconds; a recorded budget puts each "
-            "curve at the median over its finished runs"),
+            "curve at the median over its finished runs; horizon: the final value against T, one curve per series "
+            "of configurations that differ only in experiment.steps (a horizon sweep)"),
       param(&PlotOptions::xscale, "xscale", one_of({"auto", "log", "linear"}),
             "x axis; auto: linear when the checkpoints are evenly spaced, else log"),
       param(&PlotOptions::yscale, "yscale", one_of({"log", "linear"}), "y axis"),
@@ -502,13 +505,17 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
       if (plot.t[j] > 0 && std::abs(std::log(double(plot.t[j]) / options.theory_at)) <
                                std::abs(std::log(double(plot.t[anchor]) / options.theory_at)))
         anchor = j;
+  // Overlays fitted over a window, each curve's rate named in the legend: a contraction C rho^t, or a power
+  // law c t^s with s fitted (theory_model = slope; power keeps the given p and anchors c).
   const bool contraction = options.theory && options.theory_model == "contraction";
-  if (contraction && options.theory_c > 0)
-    throw ConfigError("theory_c = " + exact(options.theory_c) + " is a power law's constant; theory_model = contraction "
-                      "fits C and rho to each curve: leave theory_c at 0");
-  std::optional<stats::FitWindow> legend_window;  // the contraction fits' window, while every curve has the same
+  const bool slope_fit = options.theory && options.theory_model == "slope";
+  const bool window_fit = contraction || slope_fit;
+  if (window_fit && options.theory_c > 0)
+    throw ConfigError("theory_c = " + exact(options.theory_c) + " is a power law's given constant; theory_model = " +
+                      options.theory_model + " fits the line to each curve: leave theory_c at 0");
+  std::optional<stats::FitWindow> legend_window;  // the window fits' window, while every curve has the same
   bool windows_differ = false;                      // (horizons swept: each configuration's [T/10, T])
-  const bool fitted = options.theory && options.theory_c == 0 && !contraction;
+  const bool fitted = options.theory && options.theory_c == 0 && !window_fit;
   if (fitted && !std::isfinite(theory_shape(double(plot.t[anchor]), options.theory_p, options.theory_k)))
     throw ConfigError("theory_at = " + exact(double(plot.t[anchor])) +
                       " cannot anchor c t^(-p) log(t)^k: log(t)^k vanishes there; choose theory_at > 1");
@@ -580,22 +587,26 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
                                 exact(value) + "; choose another theory_at");
       }
     }
-    if (contraction) {
-      // The line summary --fit contraction reports: log(center) on t over the window, all checkpoints.
+    if (window_fit) {
+      // The line summary reports: log(center) on t (contraction) or on log t (slope) over the window, all
+      // checkpoints.
       const stats::FitWindow window = fit_window(data, options.fit_from, options.fit_to, c);
       if (!legend_window) legend_window = window;
       windows_differ = windows_differ || legend_window->t_min != window.t_min || legend_window->t_max != window.t_max;
       const stats::ReplicateCurve whole = stats::replicate_curve(runs, center);
-      const stats::LineFit line_fit = stats::fit_log_linear(layout.checkpoints, whole.value, window);
+      const stats::LineFit line_fit = contraction ? stats::fit_log_linear(layout.checkpoints, whole.value, window)
+                                                  : stats::fit_loglog(layout.checkpoints, whole.value, window);
       if (line_fit.points >= 2 && std::isfinite(line_fit.slope)) {
-        curve.fitted_rho = std::exp(line_fit.slope);
+        if (contraction) curve.fitted_rho = std::exp(line_fit.slope);
+        else curve.fitted_slope = line_fit.slope;
         PlotSeries line{SeriesRole::theory, "fitted", {}, {}};
         for (long t : plot.t)
           line.value.push_back(double(t) >= window.t_min && double(t) <= window.t_max
-                                   ? std::exp(line_fit.intercept + line_fit.slope * double(t)) : kNaN);
+                                   ? std::exp(line_fit.intercept + line_fit.slope * (contraction ? double(t) : std::log(double(t))))
+                                   : kNaN);
         curve.series.push_back(std::move(line));
       } else {
-        plot.warnings.push_back("plot: no contraction fitted to '" + config.label + "' (view " + curve.view + "): " +
+        plot.warnings.push_back("plot: no " + options.theory_model + " fitted to '" + config.label + "' (view " + curve.view + "): " +
                                 std::to_string(line_fit.points) + " checkpoint(s) with a positive " +
                                 options.curves.center + " in t = [" + exact(window.t_min) + ", " +
                                 exact(window.t_max) + "]; widen fit_from, fit_to");
@@ -682,30 +693,35 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
                                                        "% of runs below)", 0});
   if (fitted)
     plot.legend.push_back({Kind::fitted, "fitted c " + power_law_text(options.theory_p, options.theory_k) + " (each curve)", 0});
-  if (contraction) {
+  if (window_fit) {
+    const std::string shape = contraction ? "C rho^t" : "c t^s";
     plot.legend.push_back({Kind::fitted, windows_differ || !legend_window
-                                             ? std::string("fitted C rho^t, t in each curve's [T/10, T] window")
-                                             : "fitted C rho^t, t in [" + short_real(legend_window->t_min) + ", " +
+                                             ? "fitted " + shape + ", t in each curve's [T/10, T] window"
+                                             : "fitted " + shape + ", t in [" + short_real(legend_window->t_min) + ", " +
                                                    short_real(legend_window->t_max) + "] (each curve)", 0});
-    // Each curve's rho, named by what the legend already calls it: the number the figure is drawn for.
-    std::vector<std::string> rhos;
+    // Each curve's rate, named by what the legend already calls it: the number the figure is drawn for.
+    const std::string rate = contraction ? "rho" : "s";
+    std::vector<std::string> rates;
     for (const auto& panel : plot.panels)
       for (const auto& curve : panel.curves)
-        if (curve.fitted_rho > 0) {
+        if (contraction ? curve.fitted_rho > 0 : std::isfinite(curve.fitted_slope)) {
           std::string who = curve.key;
           if (!panel.title.empty()) who = panel.title + (who.empty() ? "" : ", " + who);
-          // Six digits: a slow contraction's rho is 0.99..., where four would print 0.9999 for all of them.
+          // Six digits for rho: a slow contraction's rho is 0.99..., where four would print 0.9999 for all of
+          // them; three for an exponent, as summary prints slopes to compare with a theorem's -1/2 or -1.
           char value[32];
-          std::snprintf(value, sizeof value, "%.6g", curve.fitted_rho);
-          rhos.push_back(who.empty() ? "rho = " + std::string(value) : "  " + who + ": " + value);
+          if (contraction) std::snprintf(value, sizeof value, "%.6g", curve.fitted_rho);
+          else std::snprintf(value, sizeof value, "%.3g", curve.fitted_slope);
+          rates.push_back(who.empty() ? rate + " = " + std::string(value) : "  " + who + ": " + value);
         }
     constexpr std::size_t kMostNamed = 8;  // beyond this the legend would outgrow the figure: --data has them
-    const bool unnamed = rhos.size() == 1 && rhos.front().starts_with("rho");
-    if (!unnamed && rhos.size() <= kMostNamed) plot.legend.push_back({Kind::note, "fitted rho per step:", 0});
-    if (rhos.size() <= kMostNamed)
-      for (const auto& text : rhos) plot.legend.push_back({Kind::note, text, 0});
+    const bool unnamed = rates.size() == 1 && rates.front().starts_with(rate + " =");
+    if (!unnamed && rates.size() <= kMostNamed)
+      plot.legend.push_back({Kind::note, contraction ? "fitted rho per step:" : "fitted exponent s:", 0});
+    if (rates.size() <= kMostNamed)
+      for (const auto& text : rates) plot.legend.push_back({Kind::note, text, 0});
     else
-      plot.legend.push_back({Kind::note, std::to_string(rhos.size()) + " fitted rho: see --data", 0});
+      plot.legend.push_back({Kind::note, std::to_string(rates.size()) + " fitted " + rate + ": see --data", 0});
   }
   if (formula) plot.legend.push_back({Kind::theory, options.theory_label, 0});
   if (options.theory && options.theory_c > 0)
@@ -749,14 +765,30 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
 
 }  // namespace
 
+namespace {
+// x = horizon: the figure of results::final_values_against_horizon, a trace whose steps are the horizons.
+PlotData horizon_plot_data(PlotOptions options, const TraceData& data) {
+  const TraceData finals = results::final_values_against_horizon(data, options.curves.metric);
+  check_trace_data(finals);
+  options.x = "step";
+  PlotData plot = plot_data_of(options, finals, [&](std::size_t c) { return RunsOf{finals, c}; });
+  plot.x_label = "horizon T (each run's steps)";
+  if (options.title.empty()) plot.title += " at t = T";
+  return plot;
+}
+}  // namespace
+
 PlotData plot_data(const PlotOptions& options, const TraceData& data) {
   check_trace_data(data);
+  if (options.x == "horizon") return horizon_plot_data(options, data);
   return plot_data_of(options, data, [&](std::size_t c) { return RunsOf{data, c}; });
 }
 
 PlotData plot_data(const PlotOptions& options, const results::TraceReader& reader, std::size_t window_bytes) {
   const TraceData& outline = reader.outline();
   metric_column(outline, options.curves.metric);  // an unknown metric is named before anything is read
+  // The final values are one column of each configuration: the metric's run data whole.
+  if (options.x == "horizon") return horizon_plot_data(options, read_metrics(reader, {options.curves.metric}));
   // One metric's run data, a window of configurations at a time (the curves go configuration by configuration).
   WindowedRuns windows(reader, window_bytes, {options.curves.metric});
   return plot_data_of(options, outline, std::ref(windows));

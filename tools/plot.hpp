@@ -13,6 +13,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -34,11 +35,12 @@ struct PlotOptions {
   double theory_k = 0.0;
   double theory_at = 0;            // anchor: c matches each curve at this t; 0: last t
   double theory_c = 0;             // 0: anchored; otherwise this c (one line per panel)
-  // The fitted overlay's shape: power (c t^-p log(t)^k above) or contraction (C rho^t, linear convergence:
-  // log(center) against t by least squares over [fit_from, fit_to], summary --fit contraction's line and
-  // rho, drawn over that window; each curve's rho is named in the legend).
+  // The fitted overlay's shape: power (c t^-p log(t)^k above, c anchored), slope (c t^s with s fitted: log(center)
+  // against log t by least squares over [fit_from, fit_to], summary's slope and line) or contraction (C rho^t,
+  // linear convergence: log(center) against t over the window, summary --fit contraction's line and rho). The
+  // window fits are drawn over their window, each curve's rate named in the legend.
   std::string theory_model = "power";
-  double fit_from = 0;             // contraction window in steps; 0: T/10 (summary's default)
+  double fit_from = 0;             // slope or contraction window in steps; 0: T/10 (summary's default)
   double fit_to = 0;               // 0: T
   // The theory itself: a formula in the claims language (README "Claims"), evaluated for each configuration
   // with its parameters and t = each checkpoint ("noise_scale^2 / (2*mu*(t + t0)) * ..."); empty: none.
@@ -88,6 +90,7 @@ struct PlotCurve {
   std::vector<PlotSeries> series;   // center first; a fitted power law last when asked
   double fitted_c = 0;
   double fitted_rho = 0;  // theory_model = contraction: the fitted rho per step (0: none fitted)
+  double fitted_slope = std::numeric_limits<double>::quiet_NaN();  // theory_model = slope: the fitted exponent
   // Its own x positions, per t, when the x axis is a recorded budget (x = gradient_evaluations or
   // elapsed_seconds): the median over the configuration's finished runs (status ok) with a finite value, NaN
   // where none has one. Empty: the plot's x (or t).
