@@ -512,7 +512,8 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
   const bool window_fit = contraction || slope_fit;
   if (window_fit && options.theory_c > 0)
     throw ConfigError("theory_c = " + exact(options.theory_c) + " is a power law's given constant; theory_model = " +
-                      options.theory_model + " fits the line to each curve: leave theory_c at 0");
+                      options.theory_model + (contraction ? " fits C and rho" : " fits c and s") +
+                      " to each curve: leave theory_c at 0");
   std::optional<stats::FitWindow> legend_window;  // the window fits' window, while every curve has the same
   bool windows_differ = false;                      // (horizons swept: each configuration's [T/10, T])
   const bool fitted = options.theory && options.theory_c == 0 && !window_fit;
