@@ -9,6 +9,7 @@
 
 #include "core/fast_paths.hpp"
 #include "core/packet_passes.hpp"
+#include "optimizers/gradient_packets.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -53,7 +54,7 @@ class Adam final : public Optimizer {
   }
   void step(long t, double eta, Oracle& oracle) override {
     sample_minibatch(oracle, x_, g_, options_.batch);
-    update(t, eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+    update(t, eta, stored_gradient_packets(g_.data()),
            std::false_type{});
   }
   long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
@@ -65,14 +66,11 @@ class Adam final : public Optimizer {
       double norm2;
       if (fast && fast->row_gradient(t, x_, row)) {
         count_gradient_evaluations(1.0);
-        norm2 = update(t, eta, [&]<class T>(Eigen::Index j, T x) {
-          using namespace Eigen::internal;
-          return padd(pmul(pset1<T>(row.ridge), x), pmul(pset1<T>(row.coef), ploadu<T>(row.row + j)));
-        }, std::true_type{});
+        norm2 = update(t, eta, row_gradient_packets(row), std::true_type{});
       } else {
         streams.seek(std::uint64_t(t));
         sample_minibatch(oracle, x_, g_, options_.batch);
-        norm2 = update(t, eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+        norm2 = update(t, eta, stored_gradient_packets(g_.data()),
                        std::true_type{});
       }
       if (!(norm2 <= limit2)) return t;

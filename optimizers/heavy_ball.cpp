@@ -21,6 +21,7 @@
 
 #include "core/fast_paths.hpp"
 #include "core/packet_passes.hpp"
+#include "optimizers/gradient_packets.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -138,14 +139,11 @@ class HeavyBall final : public Optimizer {
       double norm2;
       if (fast && fast->row_gradient(t, x_, row)) {
         count_gradient_evaluations(1.0);
-        norm2 = update_checked(gamma, [&]<class T>(Eigen::Index j, T x) {
-          using namespace Eigen::internal;
-          return padd(pmul(pset1<T>(row.ridge), x), pmul(pset1<T>(row.coef), ploadu<T>(row.row + j)));
-        });
+        norm2 = update_checked(gamma, row_gradient_packets(row));
       } else {
         streams.seek(std::uint64_t(t));
         sample_minibatch(oracle, x_, g_, options_.batch);
-        norm2 = update_checked(gamma, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); });
+        norm2 = update_checked(gamma, stored_gradient_packets(g_.data()));
       }
       gradient_coordinates_ += double(d);
       if (!(norm2 <= limit2)) return t;

@@ -11,6 +11,7 @@
 
 #include "core/fast_paths.hpp"
 #include "core/packet_passes.hpp"
+#include "optimizers/gradient_packets.hpp"
 #include "core/params.hpp"
 #include "core/registry.hpp"
 
@@ -50,7 +51,7 @@ class Nesterov final : public Optimizer {
   void step(long t, double eta, Oracle& oracle) override {
     look_ahead(t);
     sample_minibatch(oracle, y_, g_, options_.batch);
-    update(eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+    update(eta, stored_gradient_packets(g_.data()),
            std::false_type{});
   }
   // With every step checked: the gradient formed in the update pass where the oracle gives it as a row
@@ -65,14 +66,11 @@ class Nesterov final : public Optimizer {
       double norm2;
       if (fast && fast->row_gradient(t, y_, row)) {
         count_gradient_evaluations(1.0);
-        norm2 = update(eta, [&]<class T>(Eigen::Index j, T y) {
-          using namespace Eigen::internal;
-          return padd(pmul(pset1<T>(row.ridge), y), pmul(pset1<T>(row.coef), ploadu<T>(row.row + j)));
-        }, std::true_type{});
+        norm2 = update(eta, row_gradient_packets(row), std::true_type{});
       } else {
         streams.seek(std::uint64_t(t));
         sample_minibatch(oracle, y_, g_, options_.batch);
-        norm2 = update(eta, [&]<class T>(Eigen::Index j, T) { return Eigen::internal::ploadu<T>(g_.data() + j); },
+        norm2 = update(eta, stored_gradient_packets(g_.data()),
                        std::true_type{});
       }
       if (!(norm2 <= limit2)) return t;

@@ -48,7 +48,9 @@ Vec random_vector(Eigen::Index d, std::uint64_t seed) {
 }
 
 bool same_bits(const Vec& a, const Vec& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), std::size_t(a.size()) * sizeof(double)) == 0;
+  // An empty vector's data() may be null, which memcmp must not be given even for 0 bytes (UBSan).
+  return a.size() == b.size() &&
+         (a.size() == 0 || std::memcmp(a.data(), b.data(), std::size_t(a.size()) * sizeof(double)) == 0);
 }
 
 // The reference recurrences: the plain oracle and each optimizer's update as the Eigen expression the fused
