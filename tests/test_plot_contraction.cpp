@@ -222,3 +222,13 @@ TEST_CASE("plot slope overlay: c t^s with s fitted to each curve over the window
   options.theory_c = 2;
   CHECK_THAT(config_error_of([&] { tools::plot_data(options, data); }), Catch::Contains("leave theory_c at 0"));
 }
+
+TEST_CASE("a fit window of whole steps is written in full in the legend", "[plot][contraction]") {
+  // T = 100000 in the table: the default window [T/10, T] is [10000, 100000], not "[1e+04, 1e+05]".
+  results::TraceData data = geometric_table();
+  for (long& t : data.layout.checkpoints) t *= 1000;
+  tools::PlotOptions options = contraction_options();
+  options.theory_model = "slope";
+  const tools::PlotData plot = tools::plot_data(options, data);
+  CHECK(legend_has(plot, "fitted c t^s, t in [10000, 100000] (each curve)"));
+}

@@ -158,6 +158,11 @@ std::string power_law_text(double p, double k) {
   return text;
 }
 
+// A step of a fit window as the legend shows it: whole steps in full ("10000", not "1e+04"), else 4 digits.
+std::string step_text(double t) {
+  return t == std::floor(t) && std::abs(t) < 1e15 ? std::to_string(std::int64_t(t)) : short_real(t);
+}
+
 bool is_component_key(const std::string& key) { return key == "problem" || key == "optimizer" || key == "schedule"; }
 
 // Numbers as a reader wants them: %.3g, or as many digits as keep the given values apart (up to 17).
@@ -698,8 +703,8 @@ PlotData plot_data_of(const PlotOptions& options, const TraceData& data, const R
     const std::string shape = contraction ? "C rho^t" : "c t^s";
     plot.legend.push_back({Kind::fitted, windows_differ || !legend_window
                                              ? "fitted " + shape + ", t in each curve's [T/10, T] window"
-                                             : "fitted " + shape + ", t in [" + short_real(legend_window->t_min) + ", " +
-                                                   short_real(legend_window->t_max) + "] (each curve)", 0});
+                                             : "fitted " + shape + ", t in [" + step_text(legend_window->t_min) + ", " +
+                                                   step_text(legend_window->t_max) + "] (each curve)", 0});
     // Each curve's rate, named by what the legend already calls it: the number the figure is drawn for.
     const std::string rate = contraction ? "rho" : "s";
     std::vector<std::string> rates;
