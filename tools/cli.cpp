@@ -26,6 +26,7 @@
 #include "problems/noise.hpp"
 #include "tools/analysis_commands.hpp"
 #include "tools/plot.hpp"
+#include "tools/several_files.hpp"
 #include "tools/report.hpp"
 #include "tools/export_command.hpp"
 #include "tools/fixed_target_commands.hpp"
@@ -422,25 +423,52 @@ int command_export(const tools::ExportOptions& args, const Invocation&) {
   return kExitOk;
 }
 
-// summary, compare and plot: a trace file and the analysis's own options (tools/analysis_commands.hpp, tools/plot.hpp).
+// summary, compare and plot: trace files and the analysis's own options (tools/analysis_commands.hpp,
+// tools/plot.hpp). One file is read a window of configurations at a time; several are read whole (the one
+// metric analysed) and combined (tools/several_files.hpp: their configurations' labels must differ).
 template <class Options>
 struct AnalysisArgs {
-  std::string file;
+  std::vector<std::string> files;
   Options options;
   static ParamTable<AnalysisArgs> params() {
-    return ParamTable<AnalysisArgs>{param(&AnalysisArgs::file, "file", unconstrained(), "trace file (.h5)")}
+    return ParamTable<AnalysisArgs>{text_list(&AnalysisArgs::files, "files",
+                                              "trace files (.h5); several: a new study beside a baseline")}
         .with(&AnalysisArgs::options, Options::params());
   }
 };
 
+results::TraceData combined_files(const std::vector<std::string>& files, const std::string& metric,
+                                  const std::vector<std::string>& where) {
+  std::vector<results::TraceData> data;
+  for (const auto& f : files) data.push_back(tools::read_metrics(results::TraceReader(f), {metric}));
+  return tools::combine_files(data, files, tools::select_across_files(data, files, where));
+}
+
+const std::string& one_file(const std::vector<std::string>& files) {
+  if (files.empty()) throw ConfigError("no trace file given: name one or more .h5 files");
+  return files.front();
+}
+
 int command_summary(const AnalysisArgs<tools::SummaryOptions>& args, const Invocation&) {
-  return tools::summary(args.options, results::TraceReader(args.file), std::cout);
+  if (args.files.size() > 1)
+    return tools::summary(args.options, combined_files(args.files, args.options.curves.metric, args.options.curves.where),
+                          std::cout);
+  return tools::summary(args.options, results::TraceReader(one_file(args.files)), std::cout);
 }
 int command_compare(const AnalysisArgs<tools::CompareOptions>& args, const Invocation&) {
-  return tools::compare(args.options, results::TraceReader(args.file), std::cout);
+  if (args.files.size() > 1)
+    return tools::compare(args.options, combined_files(args.files, args.options.metric, {}), std::cout);
+  return tools::compare(args.options, results::TraceReader(one_file(args.files)), std::cout);
 }
 int command_plot(const AnalysisArgs<tools::PlotOptions>& args, const Invocation&) {
-  return tools::plot(args.options, results::TraceReader(args.file), std::cout, std::cerr);
+  if (args.files.size() > 1) {
+    if (args.options.output.empty() && args.options.data.empty())
+      throw ConfigError("several files: give the figure's path with -o (or --data); by default a figure goes next to "
+                        "its one FILE");
+    return tools::plot(args.options, combined_files(args.files, args.options.curves.metric, args.options.curves.where),
+                       std::cout, std::cerr);
+  }
+  return tools::plot(args.options, results::TraceReader(one_file(args.files)), std::cout, std::cerr);
 }
 
 int command_report(const tools::ReportOptions& args, const Invocation&) { return tools::report(args, std::cerr); }
@@ -452,8 +480,11 @@ int command_profile(const tools::ProfileOptions& args, const Invocation&) { retu
 // options given here over it, so `ratelab plot FILE` draws what `run --plot` drew; by default next to FILE.
 int run_plot_command(const Command& self, const std::vector<std::string>& args, const Invocation& invocation) {
   const GivenOptions given = given_options(self, args);
-  const std::string file = given.raw.count("file") ? given.raw.at("file") : std::string();
-  if (file.empty()) return command_plot(bind_options<AnalysisArgs<tools::PlotOptions>>(self, given), invocation);
+  const auto files = given.texts.find("files");
+  // Several files (or none, for the error): the options given here alone; each file's stored [plot] is its own.
+  if (files == given.texts.end() || files->second.size() != 1)
+    return command_plot(bind_options<AnalysisArgs<tools::PlotOptions>>(self, given), invocation);
+  const std::string file = files->second.front();
   const results::TraceReader reader(file);
   GivenOptions merged;
   for (const auto& [key, value] : reader.outline().layout.root)
@@ -1069,17 +1100,18 @@ const std::vector<Command>& commands() {
       command("describe", "NAME", "parameters of a component (type, default, constraint, meaning)", Keys{"name"},
               Keys{"name"}, command_describe),
       [] {
-        Command row = command("plot", "FILE [-o F]", "convergence curves with quantile bands (.png, .svg, .pdf, .tex)",
-                              Keys{"file"}, Keys{"file"}, command_plot,
+        Command row = command("plot", "FILES [-o F]", "convergence curves with quantile bands (.png, .svg, .pdf, .tex)",
+                              Keys{"files"}, Keys{"files"}, command_plot,
                               "the file's stored [plot] section applies first, these options over it; the figure\n"
-                              "goes next to FILE (.png) unless -o or --data is given");
+                              "goes next to FILE (.png) unless -o or --data is given. Several files: their\n"
+                              "configurations together (labels must differ), -o required, no stored [plot]");
         row.run = run_plot_command;
         return row;
       }(),
-      command("summary", "FILE", "final values and fitted rates with bootstrap intervals", Keys{"file"}, Keys{"file"},
-              command_summary),
-      command("compare", "FILE --a A --b B", "paired difference of two configurations", Keys{"file"}, Keys{"file"},
-              command_compare),
+      command("summary", "FILES", "final values and fitted rates with bootstrap intervals", Keys{"files"}, Keys{"files"},
+              command_summary, "several files: their configurations together (labels must differ)"),
+      command("compare", "FILES --a A --b B", "paired difference of two configurations", Keys{"files"}, Keys{"files"},
+              command_compare, "several files: A and B may come from different files (labels must differ)"),
       command("ert", "FILES --targets T,...", "fixed target: hitting times, success fractions, expected running time",
               Keys{"files"}, Keys{"files", "targets"}, command_ert,
               "hitting time (--hits): the run's budget (--budget step | gradient_evaluations | elapsed_seconds) at\n"

@@ -158,53 +158,6 @@ void draw_steps(const std::string& output, const std::string& gnuplot, const std
 
 }  // namespace
 
-// ---- several files ------------------------------------------------------------------------------------------
-
-std::vector<FileConfiguration> select_across_files(const std::vector<TraceData>& data,
-                                                   const std::vector<std::string>& names,
-                                                   const std::vector<std::string>& where) {
-  std::vector<FileConfiguration> out;
-  std::vector<std::string> misses;
-  for (std::size_t f = 0; f < data.size(); ++f) {
-    results::check_trace_data(data[f]);
-    std::vector<std::size_t> selected;
-    try {
-      selected = results::select_configurations(data[f], where);
-    } catch (const ConfigError& e) {
-      if (data.size() == 1) throw;
-      misses.push_back(names[f] + ": " + e.problems().front());
-      continue;
-    }
-    for (std::size_t c : selected) out.push_back({f, c, data[f].layout.configurations[c].label});
-  }
-  if (out.empty()) {
-    std::vector<std::string> lines{"no configuration matches where = " + join(where, ", ") + " in any file"};
-    lines.insert(lines.end(), misses.begin(), misses.end());
-    throw ConfigError(lines);
-  }
-  std::map<std::string, const FileConfiguration*> by_label;
-  for (const auto& ref : out) {
-    auto [it, fresh] = by_label.emplace(ref.label, &ref);
-    if (fresh) continue;
-    const FileConfiguration& first = *it->second;
-    const auto& a = data[first.file].layout.configurations[first.configuration];
-    const auto& b = data[ref.file].layout.configurations[ref.configuration];
-    std::vector<std::string> differ;
-    for (const auto& [key, value] : a.parameters) {
-      const ParamValue* other = results::find_parameter(b, key);
-      if (!other || format_value(*other) != format_value(value))
-        differ.push_back(key + " (" + format_value(value) + " vs " + (other ? format_value(*other) : "unset") + ")");
-    }
-    throw ConfigError(
-        {"configuration '" + ref.label + "' is in " + names[first.file] + " (id " + a.id + ") and in " +
-             names[ref.file] + " (id " + b.id + "): the analysis cannot tell them apart",
-         differ.empty() ? "they have the same parameters (the same study twice?)"
-                        : "parameters that differ: " + join(differ, ", "),
-         "keep one with --where id=" + a.id + " (or id=" + b.id + "), or compare them with --where on a parameter"});
-  }
-  return out;
-}
-
 // ---- options ------------------------------------------------------------------------------------------------
 
 ParamTable<ErtOptions> ErtOptions::params() {

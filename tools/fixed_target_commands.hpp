@@ -17,24 +17,10 @@
 #include <vector>
 
 #include "core/params.hpp"
+#include "tools/several_files.hpp"
 #include "results/trace_file.hpp"
 
 namespace ratelab::tools {
-
-// A configuration of one of several files.
-struct FileConfiguration {
-  std::size_t file;           // index into the files
-  std::size_t configuration;  // index in that file
-  std::string label;
-};
-
-// The configurations of `data` (one per file, `names` for messages) matching `where` in each file (a filter
-// key a file does not have, or one matching nothing there, leaves that file out; nothing anywhere is an
-// error). ConfigError when one label is in two files, naming both files, their ids and the parameters that
-// differ, and how to keep one (--where id=...).
-std::vector<FileConfiguration> select_across_files(const std::vector<results::TraceData>& data,
-                                                   const std::vector<std::string>& names,
-                                                   const std::vector<std::string>& where);
 
 struct ErtOptions {
   std::vector<std::string> files;
