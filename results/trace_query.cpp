@@ -413,9 +413,10 @@ std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vect
       seen.insert(key);
       if (!(integer ? double(*integer) == T : real && *real == T)) not_horizon.insert(key);
     }
-  std::vector<std::string> horizon_keys;  // their short names, as labels show them
+  // The horizon's parameters, experiment.steps first (every series shares them).
+  std::vector<std::string> horizon_parameters{"experiment.steps"};
   for (const auto& key : seen)
-    if (!not_horizon.count(key) && key != "experiment.steps") horizon_keys.push_back(key.substr(key.rfind('.') + 1));
+    if (!not_horizon.count(key) && key != "experiment.steps") horizon_parameters.push_back(key);
   std::map<std::string, std::size_t> by_rest;  // the parameters but the horizon -> series
   for (std::size_t c : configurations) {
     const auto& record = data.layout.configurations.at(c);
@@ -427,8 +428,8 @@ std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vect
       HorizonSeries series;
       series.label = record.label;
       // The label without the horizon: steps=T, and a parameter equal to it with its formula (T=64 (= experiment.steps)).
-      for (const std::string& name : [&] { auto names = horizon_keys; names.push_back("steps"); return names; }()) {
-        const std::string tag = " " + name + "=" + std::to_string(horizon(data, c));
+      for (const std::string& key : horizon_parameters) {  // as labels show them: the short name
+        const std::string tag = " " + key.substr(key.rfind('.') + 1) + "=" + std::to_string(horizon(data, c));
         const auto at = series.label.find(tag);
         std::size_t end = at + tag.size();
         if (at == std::string::npos || (end < series.label.size() && series.label[end] != ' ')) continue;
@@ -436,9 +437,7 @@ std::vector<HorizonSeries> horizon_series(const TraceData& data, const std::vect
           end = close + 1;
         series.label.erase(at, end - at);
       }
-      series.horizon_parameters = {"experiment.steps"};
-      for (const auto& key : seen)
-        if (!not_horizon.count(key) && key != "experiment.steps") series.horizon_parameters.push_back(key);
+      series.horizon_parameters = horizon_parameters;
       out.push_back(std::move(series));
     }
     HorizonSeries& series = out[it->second];

@@ -99,11 +99,9 @@ TraceData combine_files(const std::vector<TraceData>& data, const std::vector<st
   std::set<long> steps;
   std::set<std::string> experiment_names;
   bool same_checkpoints = true;
-  long replicates = 0;
   for (const auto& d : data) {
     steps.insert(d.layout.checkpoints.begin(), d.layout.checkpoints.end());
     same_checkpoints = same_checkpoints && d.layout.checkpoints == data.front().layout.checkpoints;
-    replicates = std::max(replicates, d.layout.replicates);
   }
   TraceData out;
   out.schema_version = data.front().schema_version;
@@ -116,7 +114,7 @@ TraceData combine_files(const std::vector<TraceData>& data, const std::vector<st
   // Provenance of the first file; its presentation sections ([plot], [summary]) are one study's, not all of them.
   out.layout.root = data.front().layout.root;
   std::erase_if(out.layout.root, [](const auto& entry) { return entry.first == "plot" || entry.first == "summary"; });
-  out.layout.replicates = replicates;
+  out.layout.replicates = data.front().layout.replicates;  // every file's (checked above)
   out.layout.checkpoints.assign(steps.begin(), steps.end());
   out.layout.views = views;
   out.layout.metrics = metrics;
@@ -125,7 +123,7 @@ TraceData combine_files(const std::vector<TraceData>& data, const std::vector<st
     const std::size_t i = index_of(first.layout.metrics, m);
     out.metric_units.push_back(i < first.metric_units.size() ? first.metric_units[i] : std::string());
   }
-  const std::size_t C = refs.size(), V = views.size(), R = std::size_t(replicates), K = steps.size();
+  const std::size_t C = refs.size(), V = views.size(), R = std::size_t(out.layout.replicates), K = steps.size();
   out.traces.assign(metrics.size(), std::vector<double>(C * V * R * K, std::numeric_limits<double>::quiet_NaN()));
   out.status.assign(C * R, RunStatus::missing);
   out.stop_step.assign(C * R, -1);
@@ -146,7 +144,7 @@ TraceData combine_files(const std::vector<TraceData>& data, const std::vector<st
         statistics.push_back(name), out.run_stats.emplace_back(name, std::vector<double>(C * R, std::numeric_limits<double>::quiet_NaN()));
   for (std::size_t i = 0; i < C; ++i) {
     const TraceData& d = data[refs[i].file];
-    const std::size_t c = refs[i].configuration, Rf = std::size_t(d.layout.replicates), Kf = d.layout.checkpoints.size();
+    const std::size_t c = refs[i].configuration, Kf = d.layout.checkpoints.size();
     results::ConfigurationRecord record = d.layout.configurations[c];
     if (!same_checkpoints && !results::find_parameter(record, "experiment.steps"))
       record.parameters.emplace_back("experiment.steps", std::int64_t(results::horizon(d, c)));
@@ -155,16 +153,14 @@ TraceData combine_files(const std::vector<TraceData>& data, const std::vector<st
     for (std::size_t k = 0; k < Kf; ++k)
       column[k] = std::size_t(std::lower_bound(out.layout.checkpoints.begin(), out.layout.checkpoints.end(),
                                                d.layout.checkpoints[k]) - out.layout.checkpoints.begin());
-    for (std::size_t r = 0; r < Rf; ++r) {
-      const std::size_t from = c * Rf + r, to = i * R + r;
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::size_t from = c * R + r, to = i * R + r;
       out.status[to] = d.status[from];
       out.stop_step[to] = d.stop_step[from];
       out.wall_seconds[to] = d.wall_seconds[from];
       out.eval_seconds[to] = d.eval_seconds[from];
       out.messages[to] = d.messages[from];
-      for (std::size_t s = 0; s < statistics.size(); ++s)
-        for (const auto& [name, values] : d.run_stats)
-          if (name == statistics[s]) out.run_stats[s].second[to] = values[from];
+      for (const auto& [name, values] : d.run_stats) out.run_stats[index_of(statistics, name)].second[to] = values[from];
       for (std::size_t k = 0; costs && k < Kf; ++k) {
         out.gradient_evaluations[to * K + column[k]] = d.gradient_evaluations[from * Kf + k];
         out.elapsed_seconds[to * K + column[k]] = d.elapsed_seconds[from * Kf + k];
