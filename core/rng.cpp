@@ -484,8 +484,11 @@ void RandomStream::normals_of_steps(std::uint64_t first_step, std::size_t per_st
     for (std::size_t b = 0; 4 * b < per_step; ++b) {
       normal_blocks({{first_step + k0, b, kNormalSubstream, 0}}, 0, key_, count, normals);
       const std::size_t take = std::min<std::size_t>(4, per_step - 4 * b);
-      for (std::size_t k = 0; k < count; ++k)
-        for (std::size_t i = 0; i < take; ++i) out[(k0 + k) * per_step + 4 * b + i] = normals[4 * k + i];
+      double* to = out.data() + k0 * per_step + 4 * b;
+      if (take == 4)  // a whole block: a fixed-length copy the compiler turns into two vector moves
+        for (std::size_t k = 0; k < count; ++k) std::copy_n(normals + 4 * k, 4, to + k * per_step);
+      else
+        for (std::size_t k = 0; k < count; ++k) std::copy_n(normals + 4 * k, take, to + k * per_step);
     }
   }
 }

@@ -4,6 +4,9 @@
 #include <functional>
 #include <numbers>
 
+#include "core/packet_passes.hpp"
+#include "core/schedule.hpp"
+
 namespace ratelab {
 
 ParamTable<NoiseOptions> NoiseOptions::params() {
@@ -77,20 +80,28 @@ GradientNoise::GradientNoise(const NoiseOptions& options, Eigen::Index dim)
     variate_factor_ = std::sqrt((options_.tail - 2.0) / options_.tail);
   largest_.reserve(std::size_t(kHillMaxK + 1));
   if (options_.kind == NoiseOptions::Kind::gaussian && options_.shape == NoiseOptions::Shape::coordinate &&
-      dim > 0 && std::size_t(dim) <= kLookaheadMaxDim)
-    lookahead_.resize(std::max<std::size_t>(1, kLookaheadValues / std::size_t(dim)) * std::size_t(dim));
+      dim > 0 && std::size_t(dim) <= kLookaheadMaxDim) {
+    // A multiple of 32 steps where there are that many: Philox is computed 32 counters at a time.
+    std::size_t steps = std::max<std::size_t>(1, kLookaheadValues / std::size_t(dim));
+    if (steps >= 32) steps -= steps % 32;
+    lookahead_.resize(steps * std::size_t(dim));
+  }
 }
 
-void GradientNoise::draw_gaussian_ahead(RandomStream& s) {
+const double* GradientNoise::gaussian_of_step(std::uint64_t t, const RandomStream& s) {
   const std::size_t d = std::size_t(xi_.size());
-  const std::uint64_t t = s.step();
   if (!(t - look_first_ < look_steps_ && s.key() == look_key_)) {  // unsigned: t < look_first_ misses too
     s.normals_of_steps(t, d, lookahead_);
     look_first_ = t;
     look_steps_ = lookahead_.size() / d;
     look_key_ = s.key();
   }
-  const double* row = lookahead_.data() + (t - look_first_) * d;
+  return lookahead_.data() + (t - look_first_) * d;
+}
+
+void GradientNoise::draw_gaussian_ahead(RandomStream& s) {
+  const std::size_t d = std::size_t(xi_.size());
+  const double* row = gaussian_of_step(s.step(), s);
   std::copy(row, row + d, xi_.data());
   s.skip_normals(d);
 }
@@ -161,18 +172,15 @@ void GradientNoise::apply(VecRef g, int batch, RandomStream& s) {
     g.array() *= 1.0 + scale * xi_.array();
     n2 = (g - exact_).squaredNorm();
   }
-  sum_sq_norm_ += n2;
-  record_norm_squared(n2);
-  ++draws_;
+  record_draw(n2);
 }
 
-void GradientNoise::record_norm_squared(double norm2) {
-  max_norm2_ = std::max(max_norm2_, norm2);  // squared until report()
+void GradientNoise::keep_among_largest(double norm2) {
   // Min-heap of the largest squared norms; the capacity was reserved in the constructor, so no allocation.
   if (largest_.size() < std::size_t(kHillMaxK + 1)) {
     largest_.push_back(norm2);
     std::push_heap(largest_.begin(), largest_.end(), std::greater<double>());
-  } else if (norm2 > largest_.front()) {
+  } else {
     std::pop_heap(largest_.begin(), largest_.end(), std::greater<double>());
     largest_.back() = norm2;
     std::push_heap(largest_.begin(), largest_.end(), std::greater<double>());
@@ -205,5 +213,53 @@ void GradientNoise::report(RunStats& stats) const {
     stats.emplace_back("noise_hill_k", double(hill_k()));
   }
 }
+
+template <bool Checked>
+long ExactGradientOracle::fused_sgd(VecRef x, long t_first, long t_last, const Schedule& schedule, double limit2) {
+  const bool noisy = noise_.active();
+  if (diagonal_.h)
+    return noisy ? fused_sgd_steps_of<Checked, true, true>(x, t_first, t_last, schedule, limit2)
+                 : fused_sgd_steps_of<Checked, false, true>(x, t_first, t_last, schedule, limit2);
+  return noisy ? fused_sgd_steps_of<Checked, true, false>(x, t_first, t_last, schedule, limit2)
+               : fused_sgd_steps_of<Checked, false, false>(x, t_first, t_last, schedule, limit2);
+}
+
+template <bool Checked, bool Noisy, bool Diagonal>
+long ExactGradientOracle::fused_sgd_steps_of(VecRef x, long t_first, long t_last, const Schedule& schedule,
+                                             double limit2) {
+  using namespace Eigen::internal;
+  double* xd = x.data();
+  const double *gd = g_.data(), *h = diagonal_.h, *c = diagonal_.c;
+  const Eigen::Index d = x.size();
+  const double scale = noise_.scale();
+  constexpr std::size_t kSums = std::size_t(Noisy) + std::size_t(Checked);
+  for (long t = t_first;; ++t) {
+    if constexpr (!Diagonal) problem_.gradient(x, g_);
+    const double eta = schedule(t);
+    const double* xi = Noisy ? noise_.gaussian_of_step(std::uint64_t(t), noise_stream_) : nullptr;
+    // g = h .* (x - c) as the problem computes it (or its gradient()), g + scale * xi as apply() adds it,
+    // x - eta * g as sgd subtracts it; xi's squared norm for the noise statistics, x's for the check.
+    const auto sums = packet_passes::sweep_and_sum<kSums>(d, [&]<class T>(Eigen::Index j, T* terms) {
+      const T xj = ploadu<T>(xd + j);
+      T g = Diagonal ? pmul(ploadu<T>(h + j), psub(xj, ploadu<T>(c + j))) : ploadu<T>(gd + j);
+      T z{};
+      if constexpr (Noisy) z = ploadu<T>(xi + j), g = padd(g, pmul(pset1<T>(scale), z));
+      const T xn = psub(xj, pmul(pset1<T>(eta), g));
+      pstoreu(xd + j, xn);
+      if constexpr (Noisy) terms[0] = pmul(z, z);
+      if constexpr (Checked) terms[kSums - 1] = pmul(xn, xn);
+    });
+    if constexpr (Noisy) noise_.record_additive_draw(sums[0]);
+    const bool passed = !Checked || sums[kSums - 1] <= limit2;
+    if (!passed || t == t_last) {
+      // The noise stream where the step-by-step loop leaves it: seeked to this step, its normals drawn.
+      if constexpr (Noisy) noise_stream_.seek(std::uint64_t(t)), noise_stream_.skip_normals(std::size_t(d));
+      return passed ? 0 : t;
+    }
+  }
+}
+
+template long ExactGradientOracle::fused_sgd<false>(VecRef, long, long, const Schedule&, double);
+template long ExactGradientOracle::fused_sgd<true>(VecRef, long, long, const Schedule&, double);
 
 }  // namespace ratelab

@@ -22,6 +22,7 @@
 // steps, and any split of them, gives the same values.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -76,13 +77,37 @@ class GradientNoise {
   double standard_variate(RandomStream& stream);
   void draw(VecRef xi, RandomStream& stream);
 
+  // For fused steps that fold the noise into their own pass (ExactGradientOracle's): whether apply() at
+  // batch 1 adds scale() times standard normals from the look-ahead (additive gaussian per coordinate).
+  bool additive_gaussian_ahead() const {
+    return active() && !lookahead_.empty() && options_.mode == NoiseOptions::Mode::additive;
+  }
+  double scale() const { return options_.scale; }
+  // The dim standard normals apply() draws at step t of a stream with `stream`'s key (the look-ahead's,
+  // refilled from step t when they are not there). The stream is not moved.
+  const double* gaussian_of_step(std::uint64_t t, const RandomStream& stream);
+  // Records an additive gaussian draw whose standard normals have squared norm xi_norm2 (in the bits of
+  // squaredNorm()), as apply() records it.
+  void record_additive_draw(double xi_norm2) { record_draw(options_.scale * options_.scale * xi_norm2); }
+
   static constexpr long kHillMaxK = 1000;
   // Normals drawn ahead: about this many values (a whole number of steps), when a step needs at most
   // kLookaheadMaxDim (beyond that one step's normals already come in bulk).
   static constexpr std::size_t kLookaheadValues = 1024, kLookaheadMaxDim = 256;
 
  private:
-  void record_norm_squared(double norm2);
+  void record_draw(double norm2) {
+    sum_sq_norm_ += norm2;
+    record_norm_squared(norm2);
+    ++draws_;
+  }
+  void record_norm_squared(double norm2) {
+    max_norm2_ = std::max(max_norm2_, norm2);  // squared until report()
+    // Past the first kHillMaxK + 1 draws, most norms are below the heap's smallest: nothing more to do.
+    if (largest_.size() == std::size_t(kHillMaxK + 1) && !(norm2 > largest_.front())) return;
+    keep_among_largest(norm2);
+  }
+  void keep_among_largest(double norm2);
   // xi_ = the normals of the stream's step, from the look-ahead (refilled from that step when it is not
   // there); the stream is left where fill_normal would leave it.
   void draw_gaussian_ahead(RandomStream& stream);
@@ -102,12 +127,23 @@ class GradientNoise {
 };
 
 // "Exact gradient + noise": the oracle of problems whose randomness is only the gradient noise model. Its
-// fast path (core/fast_paths.hpp): cheap block gradients from the problem's block_gradient when it has
-// them and the noise is off (noise is drawn for the whole vector).
+// fast paths (core/fast_paths.hpp): fused SGD steps when the noise is off or additive gaussian per
+// coordinate (the gradient, then one pass that adds the look-ahead's normals, updates x and sums the noise's
+// and, when checked, the iterate's squared norms); cheap block gradients from the problem's block_gradient
+// when it has them and the noise is off (noise is drawn for the whole vector).
+// A problem whose gradient is h .* (x - c) in exactly those bits (a quadratic in its eigenbasis) may say so
+// to its ExactGradientOracle: the fused steps then compute it in their own pass instead of calling gradient().
+struct DiagonalGradient {
+  const double* h = nullptr;
+  const double* c = nullptr;
+};
+
 class ExactGradientOracle final : public Oracle, public OracleFastPaths {
  public:
-  ExactGradientOracle(const Problem& problem, const NoiseOptions& options, RandomStream& noise)
-      : problem_(problem), noise_stream_(noise), noise_(options, problem.dim()) {}
+  ExactGradientOracle(const Problem& problem, const NoiseOptions& options, RandomStream& noise,
+                      DiagonalGradient diagonal = {})
+      : problem_(problem), noise_stream_(noise), noise_(options, problem.dim()), diagonal_(diagonal),
+        g_(problem.dim()) {}
   void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
     problem_.gradient(x, g);
     noise_.apply(g, batch, noise_stream_);
@@ -118,11 +154,28 @@ class ExactGradientOracle final : public Oracle, public OracleFastPaths {
   void sample_block_gradient(ConstVecRef x, Eigen::Index begin, Eigen::Index size, VecRef g_block, int) override {
     problem_.block_gradient(x, begin, size, g_block);
   }
+  bool fused_sgd_steps(VecRef x, long t_first, long t_last, const Schedule& schedule) override {
+    return fusable() && (fused_sgd<false>(x, t_first, t_last, schedule, 0.0), true);
+  }
+  long fused_sgd_steps_checked(VecRef x, long t_first, long t_last, const Schedule& schedule,
+                               double limit2) override {
+    return fusable() ? fused_sgd<true>(x, t_first, t_last, schedule, limit2) : -1;
+  }
 
  private:
+  bool fusable() const { return !noise_.active() || noise_.additive_gaussian_ahead(); }
+  // x -= eta_t (grad f(x) + s xi_t) for t = t_first..t_last, the bits of sample_gradient and sgd's update;
+  // with Checked, returns the first step whose iterate fails the check, or 0.
+  template <bool Checked>
+  long fused_sgd(VecRef x, long t_first, long t_last, const Schedule& schedule, double limit2);
+  template <bool Checked, bool Noisy, bool Diagonal>
+  long fused_sgd_steps_of(VecRef x, long t_first, long t_last, const Schedule& schedule, double limit2);
+
   const Problem& problem_;
   RandomStream& noise_stream_;
   GradientNoise noise_;
+  DiagonalGradient diagonal_;
+  Vec g_;  // the exact gradient of the fused steps (when it is not diagonal)
 };
 
 }  // namespace ratelab

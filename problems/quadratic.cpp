@@ -133,7 +133,10 @@ class Quadratic final : public CompositeProblem {
   }
 
   std::unique_ptr<Oracle> make_oracle(RunStreams& streams) const override {
-    return std::make_unique<ExactGradientOracle>(*this, options_.noise, streams.noise);
+    // In the identity basis the gradient is eig .* (x - center): the fused steps compute it in their pass.
+    DiagonalGradient diagonal;
+    if (H_.size() == 0) diagonal = {eig_.data(), center_.data()};
+    return std::make_unique<ExactGradientOracle>(*this, options_.noise, streams.noise, diagonal);
   }
 
  private:

@@ -4,6 +4,7 @@
 // (sample_gradient after seeking the streams) with the optimizer's update written as the Eigen expression it
 // replaced, checked with x.squaredNorm() after every step. Exact equality throughout.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -58,6 +59,7 @@ bool same_bits(const Vec& a, const Vec& b) {
 struct Reference {
   Vec x, previous, m, v, y, g;
   long stop = 0;  // the step whose iterate failed the check, 0 if none did
+  RunStats oracle_stats;  // what the oracle reports at the end (the noise statistics)
 };
 
 Reference reference_run(const Problem& problem, const std::string& optimizer, std::map<std::string, std::string> opt,
@@ -103,7 +105,18 @@ Reference reference_run(const Problem& problem, const std::string& optimizer, st
       break;
     }
   }
+  oracle->report(r.oracle_stats);
   return r;
+}
+
+// Each statistic the reference's oracle reported, in the run's statistics with the same bits.
+void check_oracle_stats(const Reference& ref, const RunStats& stats) {
+  for (const auto& [name, value] : ref.oracle_stats) {
+    CAPTURE(name, value);
+    const auto found = std::find_if(stats.begin(), stats.end(), [&](const auto& s) { return s.first == name; });
+    REQUIRE(found != stats.end());
+    CHECK(std::memcmp(&found->second, &value, sizeof value) == 0);
+  }
 }
 
 // run_one with every step checked (steps_checked, the fused paths) and with checks every 7 steps (steps()),
@@ -130,6 +143,7 @@ void check_against_reference(const Problem& problem, const std::string& optimize
       RunStreams streams(7, replicate);
       const RunResult result = run_one(problem, *opt_object, schedule, plan, streams);
       CHECK(same_bits(Vec(opt_object->iterate()), ref.x));
+      check_oracle_stats(ref, result.stats);
       if (ref.stop) {
         CHECK(result.status == RunStatus::diverged);
         CHECK(result.stop_step == ref.stop);
@@ -221,6 +235,44 @@ TEST_CASE("with gradient noise the oracles take the plain path, same bits", "[fu
   const auto problem = make_problem("logistic", {{"n", "300"}, {"d", "9"}, {"noise", "gaussian"}, {"noise_scale", "0.1"}});
   check_against_reference(*problem, "sgd", {}, 300, std::nullopt);
   check_against_reference(*problem, "adam", {}, 300, std::nullopt);
+}
+
+TEST_CASE("fused SGD on exact gradient + gaussian noise gives the reference's bits, noise statistics and stops",
+          "[fused_paths]") {
+  // d = 1 and 3 (shorter than a packet or with a tail), 10 (W5), 37; the identity basis and a dense H; the
+  // noise off (the gradient and the update only) and additive gaussian (the look-ahead's normals, refilled
+  // every 1024 / d steps, so 600 steps cross several refills).
+  for (const char* d : {"1", "3", "10", "37"})
+    for (const char* basis : {"identity", "random"})
+      for (const char* noise : {"none", "gaussian"}) {
+        CAPTURE(d, basis, noise);
+        const auto problem = make_problem(
+            "quadratic", {{"d", d}, {"basis", basis}, {"noise", noise}, {"noise_scale", "0.5"}, {"init", "random"}});
+        check_against_reference(*problem, "sgd", {}, 600, std::nullopt);
+      }
+  // From x0 = x* = 0 only the noise moves the iterates: a threshold just above the first iterate's norm
+  // stops the runs at the first later step that goes beyond it, within a segment.
+  const auto problem = make_problem("quadratic", {{"d", "10"}, {"noise", "gaussian"}, {"noise_scale", "0.5"}, {"init_scale", "0"}});
+  const Schedule schedule{.kind = Schedule::Kind::inv_sqrt, .c = 0.3};
+  const double threshold =
+      1.001 * reference_run(*problem, "sgd", {}, schedule, 1, 0, std::numeric_limits<double>::infinity()).x.norm();
+  const Reference ref = reference_run(*problem, "sgd", {}, schedule, 600, 0, threshold * threshold);
+  REQUIRE(ref.stop > 1);
+  REQUIRE(ref.stop < 600);
+  check_against_reference(*problem, "sgd", {}, 600, threshold);
+}
+
+TEST_CASE("with a noise law the fused pass does not draw, the oracles take the plain path, same bits", "[fused_paths]") {
+  for (const char* noise : {"student_t", "pareto"})
+    for (const char* mode : {"additive", "multiplicative"}) {
+      CAPTURE(noise, mode);
+      const auto problem =
+          make_problem("quadratic", {{"d", "6"}, {"noise", noise}, {"noise_mode", mode}, {"noise_scale", "0.3"}});
+      check_against_reference(*problem, "sgd", {}, 300, std::nullopt);
+    }
+  const auto multiplicative =
+      make_problem("quadratic", {{"d", "6"}, {"noise", "gaussian"}, {"noise_mode", "multiplicative"}, {"noise_scale", "0.3"}});
+  check_against_reference(*multiplicative, "sgd", {}, 300, std::nullopt);
 }
 
 TEST_CASE("least-squares fused SGD with every step checked gives the reference's bits and stops", "[fused_paths]") {
