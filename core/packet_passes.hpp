@@ -61,4 +61,16 @@ template <std::size_t N, class Step>
   return sums;
 }
 
+// The run loop's divergence check, x.squaredNorm() <= limit2, decided first from `reordered`: the sum of the
+// same squared terms x_j * x_j in another order (more accumulators than Eigen's two, so that the additions
+// are not one chain of dependent operations). Sums of the same n nonnegative floating-point terms in any two
+// orders are both within gamma_(n-1) = (n-1)u / (1 - (n-1)u) of the exact sum, u = 2^-53 (Higham, Accuracy
+// and Stability of Numerical Algorithms, 2002, Sec. 4.2), so reordered * (1 + 4 n u) <= limit2 implies
+// x.squaredNorm() <= limit2 (for n u < 1/8); otherwise (near the limit, overflow, NaN) x.squaredNorm()
+// itself decides. The decisions are the run loop's, bit for bit.
+inline bool squared_norm_within(double reordered, Eigen::Ref<const Eigen::VectorXd> x, double limit2) {
+  if (reordered * (1.0 + 4.0 * double(x.size()) * 0x1.0p-53) <= limit2) return true;
+  return x.squaredNorm() <= limit2;
+}
+
 }  // namespace ratelab::packet_passes

@@ -529,7 +529,7 @@ class Softmax final : public NewtonSolvedProblem {
       using namespace Eigen::internal;
       using packet_passes::kPacket;
       using packet_passes::Packet;
-      const Eigen::Index d = p_.d_, dim = x.size();
+      const Eigen::Index d = p_.d_;
       const double lambda = p_.options_.lambda;
       double* xd = x.data();
       for (long t = t_first; t <= t_last; ++t) {
@@ -544,32 +544,31 @@ class Softmax final : public NewtonSolvedProblem {
         z_[p_.labels_[i]] -= 1.0;
         const double eta = schedule(t);
         const double* a = a_row.data();
-        const double* z = z_.data();
-        // Element j of column k is x[k d + j]; the pass visits x in order, so the column only moves forward.
-        Eigen::Index k = 0, column_begin = 0;
-        const auto sums = packet_passes::sweep_and_sum<1>(dim, [&]<class T>(Eigen::Index e, T* terms) {
-          while (e >= column_begin + d) ++k, column_begin += d;
-          T term;
-          if constexpr (std::is_same_v<T, double>) {
-            term = z[k] * a[e - column_begin];
-          } else if (e - column_begin + kPacket <= d) {
-            term = pmul(pset1<Packet>(z[k]), ploadu<Packet>(a + (e - column_begin)));
-          } else {  // a packet across two columns
-            alignas(sizeof(Packet)) double lanes[kPacket];
-            for (Eigen::Index l = 0; l < kPacket; ++l) {
-              const Eigen::Index kl = (e + l) / d;
-              lanes[l] = z[kl] * a[e + l - kl * d];
-            }
-            term = ploadu<Packet>(lanes);
-          }
-          const T xe = ploadu<T>(xd + e);
-          const T xn = psub(xe, pmul(pset1<T>(eta), padd(pmul(pset1<T>(lambda), xe), term)));
-          pstoreu(xd + e, xn);
-          if constexpr (Checked) terms[0] = pmul(xn, xn);
-          else terms[0] = pset1<T>(0.0);
-        });
-        if constexpr (Checked)
-          if (!(sums[0] <= limit2)) return t;
+        // Column k of W is x[k d .. k d + d - 1]: its update is x - eta (lambda x + z_k a), packets within
+        // the column; the squared norm for the check is summed in four accumulators
+        // (packet_passes::squared_norm_within decides as x.squaredNorm() would).
+        Packet norm[4] = {pset1<Packet>(0.0), pset1<Packet>(0.0), pset1<Packet>(0.0), pset1<Packet>(0.0)};
+        double norm_tail = 0.0;
+        const Eigen::Index packet_end = d / kPacket * kPacket;
+        for (Eigen::Index k = 0; k < p_.K_; ++k) {
+          double* w = xd + k * d;
+          const double zk = z_[k];
+          const auto update = [&]<class T>(Eigen::Index j, T /*width: Packet or double*/) {
+            const T xe = ploadu<T>(w + j);
+            const T xn = psub(xe, pmul(pset1<T>(eta), padd(pmul(pset1<T>(lambda), xe), pmul(pset1<T>(zk), ploadu<T>(a + j)))));
+            pstoreu(w + j, xn);
+            return pmul(xn, xn);
+          };
+          Eigen::Index j = 0;
+          for (; j + 4 * kPacket <= packet_end; j += 4 * kPacket)
+            for (int l = 0; l < 4; ++l) norm[l] = padd(norm[l], update(j + l * kPacket, Packet{}));
+          for (; j < packet_end; j += kPacket) norm[0] = padd(norm[0], update(j, Packet{}));
+          for (; j < d; ++j) norm_tail += update(j, 0.0);
+        }
+        if constexpr (Checked) {
+          const double reordered = predux(padd(padd(norm[0], norm[1]), padd(norm[2], norm[3]))) + norm_tail;
+          if (!packet_passes::squared_norm_within(reordered, x, limit2)) return t;
+        }
       }
       return 0;
     }

@@ -188,6 +188,29 @@ TEST_CASE("sweep_and_sum: the update's dot product and squared norm have the bit
   }
 }
 
+TEST_CASE("squared_norm_within decides as x.squaredNorm() <= limit2 does, whatever the order of the other sum",
+          "[fused_paths]") {
+  for (Eigen::Index d = 0; d <= 70; ++d) {
+    CAPTURE(d);
+    Vec x = random_vector(d, 500 + std::uint64_t(d));
+    x *= 1e3;  // terms of many magnitudes: the two orders round differently
+    if (d > 2) x[1] = 1e-5, x[2] = 7e7;
+    double reversed = 0.0;  // the same terms in the opposite order
+    for (Eigen::Index j = d - 1; j >= 0; --j) reversed += x[j] * x[j];
+    const double exact = x.squaredNorm();
+    // At the limit and just below it, the verdict is the exact sum's, whether the other sum is above or below.
+    CHECK(packet_passes::squared_norm_within(reversed, x, exact));
+    CHECK(packet_passes::squared_norm_within(reversed, x, 2.0 * exact + 1.0));
+    if (d > 0) {
+      CHECK_FALSE(packet_passes::squared_norm_within(reversed, x, std::nextafter(exact, 0.0)));
+      x[d / 2] = std::numeric_limits<double>::quiet_NaN();
+      CHECK_FALSE(packet_passes::squared_norm_within(std::numeric_limits<double>::quiet_NaN(), x, 1e300));
+      x[d / 2] = 1e200;  // the squares overflow
+      CHECK_FALSE(packet_passes::squared_norm_within(std::numeric_limits<double>::infinity(), x, 1e300));
+    }
+  }
+}
+
 TEST_CASE("fused logistic steps (sgd, heavy ball, Nesterov, Adam) give the reference's bits", "[fused_paths]") {
   for (const char* d : {"1", "3", "8", "13", "37"}) {
     const auto problem = make_problem("logistic", {{"n", "300"}, {"d", d}, {"lambda", "0.01"}});
