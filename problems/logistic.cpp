@@ -358,6 +358,33 @@ class Logistic final : public NewtonSolvedProblem {
   Vec y_;
 };
 
+// One column of softmax's fused SGD update: w_j <- w_j - eta (lambda w_j + z a_j) for j < d, the arithmetic
+// of sample_gradient and sgd's x -= eta g element by element; returns the sum of the new w_j^2 in eight
+// interleaved partial sums, an order of its own (packet_passes::squared_norm_within decides the check). Plain
+// loops the compiler vectorizes, compiled for AVX2 too and chosen when the program loads where the CPU has
+// it: an element-wise update has the same bits at any vector width (no multiply-add is contracted).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+double softmax_column_update(double* w, const double* a, double z, double eta, double lambda, Eigen::Index d) {
+  double partial[8] = {};
+  Eigen::Index j = 0;
+  for (; j + 8 <= d; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double wn = w[j + l] - eta * (lambda * w[j + l] + z * a[j + l]);
+      w[j + l] = wn;
+      partial[l] += wn * wn;
+    }
+  double tail = 0.0;
+  for (; j < d; ++j) {
+    const double wn = w[j] - eta * (lambda * w[j] + z * a[j]);
+    w[j] = wn;
+    tail += wn * wn;
+  }
+  return ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7])) +
+         tail;
+}
+
 class Softmax final : public NewtonSolvedProblem {
  public:
   Softmax(const SoftmaxOptions& o, ProblemContext& ctx) : NewtonSolvedProblem(o.regularizer), options_(o) {
@@ -526,9 +553,6 @@ class Softmax final : public NewtonSolvedProblem {
     // the first step whose iterate fails the check, or 0 (OracleFastPaths::fused_sgd_steps_checked).
     template <bool Checked>
     long fused_sgd(VecRef x, long t_first, long t_last, const Schedule& schedule, double limit2) {
-      using namespace Eigen::internal;
-      using packet_passes::kPacket;
-      using packet_passes::Packet;
       const Eigen::Index d = p_.d_;
       const double lambda = p_.options_.lambda;
       double* xd = x.data();
@@ -544,31 +568,11 @@ class Softmax final : public NewtonSolvedProblem {
         z_[p_.labels_[i]] -= 1.0;
         const double eta = schedule(t);
         const double* a = a_row.data();
-        // Column k of W is x[k d .. k d + d - 1]: its update is x - eta (lambda x + z_k a), packets within
-        // the column; the squared norm for the check is summed in four accumulators
-        // (packet_passes::squared_norm_within decides as x.squaredNorm() would).
-        Packet norm[4] = {pset1<Packet>(0.0), pset1<Packet>(0.0), pset1<Packet>(0.0), pset1<Packet>(0.0)};
-        double norm_tail = 0.0;
-        const Eigen::Index packet_end = d / kPacket * kPacket;
-        for (Eigen::Index k = 0; k < p_.K_; ++k) {
-          double* w = xd + k * d;
-          const double zk = z_[k];
-          const auto update = [&]<class T>(Eigen::Index j, T /*width: Packet or double*/) {
-            const T xe = ploadu<T>(w + j);
-            const T xn = psub(xe, pmul(pset1<T>(eta), padd(pmul(pset1<T>(lambda), xe), pmul(pset1<T>(zk), ploadu<T>(a + j)))));
-            pstoreu(w + j, xn);
-            return pmul(xn, xn);
-          };
-          Eigen::Index j = 0;
-          for (; j + 4 * kPacket <= packet_end; j += 4 * kPacket)
-            for (int l = 0; l < 4; ++l) norm[l] = padd(norm[l], update(j + l * kPacket, Packet{}));
-          for (; j < packet_end; j += kPacket) norm[0] = padd(norm[0], update(j, Packet{}));
-          for (; j < d; ++j) norm_tail += update(j, 0.0);
-        }
-        if constexpr (Checked) {
-          const double reordered = predux(padd(padd(norm[0], norm[1]), padd(norm[2], norm[3]))) + norm_tail;
-          if (!packet_passes::squared_norm_within(reordered, x, limit2)) return t;
-        }
+        // Column k of W is x[k d .. k d + d - 1].
+        double norm2 = 0.0;
+        for (Eigen::Index k = 0; k < p_.K_; ++k) norm2 += softmax_column_update(xd + k * d, a, z_[k], eta, lambda, d);
+        if constexpr (Checked)
+          if (!packet_passes::squared_norm_within(norm2, x, limit2)) return t;
       }
       return 0;
     }
