@@ -126,18 +126,19 @@ class GradientNoise {
   r123::Philox4x64::key_type look_key_{};
 };
 
-// "Exact gradient + noise": the oracle of problems whose randomness is only the gradient noise model. Its
-// fast paths (core/fast_paths.hpp): fused SGD steps when the noise is off or additive gaussian per
-// coordinate (the gradient, then one pass that adds the look-ahead's normals, updates x and sums the noise's
-// and, when checked, the iterate's squared norms); cheap block gradients from the problem's block_gradient
-// when it has them and the noise is off (noise is drawn for the whole vector).
 // A problem whose gradient is h .* (x - c) in exactly those bits (a quadratic in its eigenbasis) may say so
-// to its ExactGradientOracle: the fused steps then compute it in their own pass instead of calling gradient().
+// to its ExactGradientOracle, which then computes it itself instead of calling gradient(): in the fused steps'
+// own pass, and in sample_gradient (one virtual call per step, not two, for every optimizer).
 struct DiagonalGradient {
   const double* h = nullptr;
   const double* c = nullptr;
 };
 
+// "Exact gradient + noise": the oracle of problems whose randomness is only the gradient noise model. Its
+// fast paths (core/fast_paths.hpp): fused SGD steps when the noise is off or additive gaussian per
+// coordinate (the gradient, then one pass that adds the look-ahead's normals, updates x and sums the noise's
+// and, when checked, the iterate's squared norms); cheap block gradients from the problem's block_gradient
+// when it has them and the noise is off (noise is drawn for the whole vector).
 class ExactGradientOracle final : public Oracle, public OracleFastPaths {
  public:
   ExactGradientOracle(const Problem& problem, const NoiseOptions& options, RandomStream& noise,
@@ -145,7 +146,12 @@ class ExactGradientOracle final : public Oracle, public OracleFastPaths {
       : problem_(problem), noise_stream_(noise), noise_(options, problem.dim()), diagonal_(diagonal),
         g_(problem.dim()) {}
   void sample_gradient(ConstVecRef x, VecRef g, int batch) override {
-    problem_.gradient(x, g);
+    if (diagonal_.h) {  // the problem's gradient() without a second virtual call
+      const Eigen::Map<const Vec> h(diagonal_.h, x.size()), c(diagonal_.c, x.size());
+      g = h.array() * (x - c).array();
+    } else {
+      problem_.gradient(x, g);
+    }
     noise_.apply(g, batch, noise_stream_);
   }
   void report(RunStats& stats) const override { noise_.report(stats); }

@@ -273,6 +273,17 @@ TEST_CASE("fused SGD on exact gradient + gaussian noise gives the reference's bi
             "quadratic", {{"d", d}, {"basis", basis}, {"noise", noise}, {"noise_scale", "0.5"}, {"init", "random"}});
         check_against_reference(*problem, "sgd", {}, 600, std::nullopt);
       }
+  // The oracle's own h .* (x - c) (the identity basis hands it the diagonal) is the problem's gradient().
+  for (const char* minimizer : {"false", "true"}) {
+    const auto quadratic = make_problem("quadratic", {{"d", "13"}, {"noise", "none"}, {"random_minimizer", minimizer}});
+    RunStreams streams(7, 0);
+    auto oracle = quadratic->make_oracle(streams);
+    const Vec x = random_vector(13, 42);
+    Vec g(13), expected(13);
+    oracle->sample_gradient(x, g, 1);
+    quadratic->gradient(x, expected);
+    CHECK(same_bits(g, expected));
+  }
   // From x0 = x* = 0 only the noise moves the iterates: a threshold just above the first iterate's norm
   // stops the runs at the first later step that goes beyond it, within a segment.
   const auto problem = make_problem("quadratic", {{"d", "10"}, {"noise", "gaussian"}, {"noise_scale", "0.5"}, {"init_scale", "0"}});
