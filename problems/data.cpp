@@ -1,6 +1,7 @@
 #include "problems/data.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <string_view>
 #include <vector>
 
 #include "core/params.hpp"
@@ -25,23 +27,30 @@ std::ifstream open_or_fail(const std::string& path) {
   return in;
 }
 
-// Parses a whole token as a finite double; false if anything is left over or it is not a number.
-bool parse_double(const std::string& token, double& out) {
+// Parses a whole token as a finite double; false if anything is left over or it is not a number. std::from_chars
+// (correctly rounded, as glibc's strtod: the same bits) takes the common case, a normal number in plain
+// decimal notation, at a fraction of strtod's cost; everything else (zero, subnormal or out-of-range values,
+// a leading '+', hexadecimal) goes to strtod as before, so what is accepted does not change.
+bool parse_double(std::string_view token, double& out) {
   if (token.empty()) return false;
-  char* end = nullptr;
+  const auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), out);
+  if (error == std::errc() && end == token.data() + token.size() && std::isnormal(out)) return true;
+  const std::string text(token);
+  char* stop = nullptr;
   errno = 0;
-  out = std::strtod(token.c_str(), &end);
-  return end == token.c_str() + token.size() && errno != ERANGE && std::isfinite(out);
+  out = std::strtod(text.c_str(), &stop);
+  return stop == text.c_str() + text.size() && errno != ERANGE && std::isfinite(out);
 }
 
 struct Token {
-  std::string text;
-  long column;  // 1-based
+  std::string_view text;  // into the line it was split from
+  long column;            // 1-based
 };
 
-// Splits on commas when the line has one, otherwise on blanks.
-std::vector<Token> split_fields(const std::string& line) {
-  std::vector<Token> out;
+// Splits on commas when the line has one, otherwise on blanks, into `out` (cleared first; its capacity is reused).
+void split_fields(const std::string& line, std::vector<Token>& out) {
+  out.clear();
+  const std::string_view view(line);
   const bool comma = line.find(',') != std::string::npos;
   std::size_t i = 0;
   auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
@@ -52,18 +61,17 @@ std::vector<Token> split_fields(const std::string& line) {
       std::size_t a = i, b = j;
       while (a < b && blank(line[a])) ++a;
       while (b > a && blank(line[b - 1])) --b;
-      out.push_back({line.substr(a, b - a), long(a) + 1});
+      out.push_back({view.substr(a, b - a), long(a) + 1});
       i = j + 1;
     } else {
       while (i < line.size() && blank(line[i])) ++i;
       if (i >= line.size()) break;
       std::size_t j = i;
       while (j < line.size() && !blank(line[j])) ++j;
-      out.push_back({line.substr(i, j - i), long(i) + 1});
+      out.push_back({view.substr(i, j - i), long(i) + 1});
       i = j;
     }
   }
-  return out;
 }
 
 Dataset from_rows(const std::string& path, const std::vector<std::vector<double>>& rows,
@@ -86,26 +94,27 @@ Dataset read_libsvm(const std::string& path) {
   std::vector<std::vector<double>> rows;  // dense rows, grown to the largest index seen
   std::vector<double> labels;
   std::string line;
+  std::vector<Token> tokens;
   long line_no = 0, d = 0;
   while (std::getline(in, line)) {
     ++line_no;
     const std::size_t hash = line.find('#');
     const std::string content = line.substr(0, hash);
-    std::vector<Token> tokens = split_fields(content);
+    split_fields(content, tokens);
     if (tokens.empty()) continue;
     if (content.find(',') != std::string::npos)
       fail(path, line_no, long(content.find(',')) + 1, "unexpected ',' in LIBSVM line (is this a CSV file?)");
     double label;
     if (!parse_double(tokens[0].text, label))
-      fail(path, line_no, tokens[0].column, "label '" + tokens[0].text + "' is not a number");
+      fail(path, line_no, tokens[0].column, "label '" + std::string(tokens[0].text) + "' is not a number");
     std::vector<double> row;
     long previous = 0;
     for (std::size_t k = 1; k < tokens.size(); ++k) {
       const Token& t = tokens[k];
       if (t.text.rfind("qid:", 0) == 0) continue;  // SVMlight ranking groups: not a feature
       const std::size_t colon = t.text.find(':');
-      if (colon == std::string::npos) fail(path, line_no, t.column, "expected index:value, got '" + t.text + "'");
-      const std::string index_text = t.text.substr(0, colon), value_text = t.text.substr(colon + 1);
+      if (colon == std::string::npos) fail(path, line_no, t.column, "expected index:value, got '" + std::string(t.text) + "'");
+      const std::string index_text(t.text.substr(0, colon)), value_text(t.text.substr(colon + 1));
       char* end = nullptr;
       const long index = std::strtol(index_text.c_str(), &end, 10);
       if (index_text.empty() || end != index_text.c_str() + index_text.size() || index < 1)
@@ -134,10 +143,11 @@ RowMat read_numeric_table(const std::string& path, int skip_lines) {
   std::string line;
   long line_no = 0;
   std::size_t fields = 0;
+  std::vector<Token> tokens;
   while (std::getline(in, line)) {
     ++line_no;
     if (line_no <= skip_lines) continue;
-    std::vector<Token> tokens = split_fields(line);
+    split_fields(line, tokens);
     if (tokens.empty() || (tokens.size() == 1 && tokens[0].text.empty())) continue;
     std::vector<double> values(tokens.size());
     bool numeric = true;
@@ -147,7 +157,7 @@ RowMat read_numeric_table(const std::string& path, int skip_lines) {
     if (!numeric) {
       if (rows.empty() && line_no == skip_lines + 1) continue;  // a header line
       fail(path, line_no, tokens[bad].column,
-           "field " + std::to_string(bad + 1) + " '" + tokens[bad].text + "' is not a number");
+           "field " + std::to_string(bad + 1) + " '" + std::string(tokens[bad].text) + "' is not a number");
     }
     if (fields == 0) fields = tokens.size();
     if (tokens.size() != fields)
