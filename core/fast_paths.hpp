@@ -53,15 +53,23 @@ class OracleFastPaths {
   }
 
   // The batch-1 stochastic gradient of step t as a row of the data and two numbers, for optimizers that fuse
-  // the gradient into their own update pass (heavy ball, Nesterov, Adam): g_j = ridge * x_j + coef * row[j], evaluated
-  // in that order, the bits the plain path gives (seek every stream to t, sample_gradient(x, g, 1)). The oracle
-  // computes coef (a pass over the row and x); the caller forms g_j in its pass. Returns false, changing
-  // nothing, where the gradient has no such form (noise, other sampling). `row` stays valid for the run.
+  // the gradient into their own update pass (heavy ball, Nesterov, Adam): g_j = ridge * x_j + coef * row[j],
+  // evaluated in that order, the bits the plain path gives (seek every stream to t, sample_gradient(x, g, 1)).
+  // coef depends on x only through dot = row . x, which the caller sums (in the bits of Eigen's dot():
+  // packet_passes::sweep_and_sum), in the update pass of the step before where it can: row_gradient_of_dot
+  // also names next_row, the row of step t + 1. So a step costs one virtual call and one pass over x.
+  // gradient_row(t) gives the row of the first step of a segment, or nullptr where the gradient has no such
+  // form (noise, other sampling): then the caller takes the plain path. The rows stay valid for the run.
   struct RowGradient {
     const double* row = nullptr;
     double coef = 0.0, ridge = 0.0;
+    const double* next_row = nullptr;
   };
-  virtual bool row_gradient(long /*t*/, ConstVecRef /*x*/, RowGradient& /*out*/) { return false; }
+  virtual const double* gradient_row(long /*t*/) { return nullptr; }
+  // Called only where gradient_row() gives rows.
+  virtual void row_gradient_of_dot(long /*t*/, double /*dot*/, RowGradient& /*out*/) {
+    throw std::logic_error("row_gradient_of_dot called on an oracle without row gradients");
+  }
 
   // Cheap block gradients, for block methods (multi-block heavy-ball, coordinate methods): coordinates
   // [begin, begin + size) of a stochastic gradient at x for about size/dim of the cost of a full one, the

@@ -3,9 +3,9 @@
 //   m_t = beta1 m_{t-1} + (1 - beta1) g_t,        m_0 = 0,
 //   v_t = beta2 v_{t-1} + (1 - beta2) g_t^2,      v_0 = 0   (coordinate-wise square),
 //   x_t = x_{t-1} - eta_t (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps).
+#include <array>
 #include <cmath>
 #include <limits>
-#include <type_traits>
 
 #include "core/fast_paths.hpp"
 #include "core/packet_passes.hpp"
@@ -34,7 +34,8 @@ struct AdamOptions {
 // One pass over x per step: the moments and x element by element (the arithmetic of the Eigen expressions
 //   m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2,  x -= eta (m / c1) / (sqrt(v / c2) + eps),
 // coefficient-wise, so the same bits); with every step checked, the gradient formed in the same pass where the
-// oracle gives it as a row (OracleFastPaths::row_gradient) and ||x||^2 summed there too.
+// oracle gives it as a row (OracleFastPaths::row_gradient_of_dot), ||x||^2 and the next step's row . x
+// summed there too.
 class Adam final : public Optimizer {
  public:
   explicit Adam(const AdamOptions& options)
@@ -54,24 +55,30 @@ class Adam final : public Optimizer {
   }
   void step(long t, double eta, Oracle& oracle) override {
     sample_minibatch(oracle, x_, g_, options_.batch);
-    update(t, eta, stored_gradient_packets(g_.data()),
-           std::false_type{});
+    update<false, false>(t, eta, stored_gradient_packets(g_.data()));
   }
   long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
                      Oracle& oracle) override {
     OracleFastPaths* fast = options_.batch == 1 ? oracle.fast_paths() : nullptr;
+    const double* first_row = fast ? fast->gradient_row(t_first) : nullptr;
+    double dot = first_row ? row_dot(first_row, x_) : 0.0;  // the coming step's row . x
     for (long t = t_first; t <= t_last; ++t) {
       const double eta = schedule(t);
-      OracleFastPaths::RowGradient row;
       double norm2;
-      if (fast && fast->row_gradient(t, x_, row)) {
+      if (first_row) {
+        OracleFastPaths::RowGradient row;
+        fast->row_gradient_of_dot(t, dot, row);
         count_gradient_evaluations(1.0);
-        norm2 = update(t, eta, row_gradient_packets(row), std::true_type{});
+        if (t < t_last) {
+          const auto sums = update<true, true>(t, eta, row_gradient_packets(row), row.next_row);
+          norm2 = sums[0], dot = sums[1];
+        } else {
+          norm2 = update<true, false>(t, eta, row_gradient_packets(row))[0];
+        }
       } else {
         streams.seek(std::uint64_t(t));
         sample_minibatch(oracle, x_, g_, options_.batch);
-        norm2 = update(t, eta, stored_gradient_packets(g_.data()),
-                       std::true_type{});
+        norm2 = update<true, false>(t, eta, stored_gradient_packets(g_.data()))[0];
       }
       if (!(norm2 <= limit2)) return t;
     }
@@ -88,9 +95,10 @@ class Adam final : public Optimizer {
     const double steps = 56.0 / -std::log2(beta);
     return steps < 1e17 ? long(steps) + 2 : std::numeric_limits<long>::max();
   }
-  // The step's update with g_j = gradient(j, x_j); returns ||x||^2 in the bits of squaredNorm() if Checked.
-  template <class Gradient, bool Checked>
-  double update(long t, double eta, Gradient&& gradient, std::bool_constant<Checked>) {
+  // The step's update with g_j = gradient(j, x_j); returns ||x||^2 if Checked and next_row . x if WithDot, in
+  // the bits of squaredNorm() and dot() (the check's, and the next step's gradient's).
+  template <bool Checked, bool WithDot, class Gradient>
+  std::array<double, 2> update(long t, double eta, Gradient&& gradient, const double* next_row = nullptr) {
     using namespace Eigen::internal;
     const double b1 = options_.beta1, b2 = options_.beta2, eps = options_.eps;
     const double c1 = t >= c1_is_one_from_ ? 1.0 : 1.0 - std::pow(b1, double(t));
@@ -98,7 +106,8 @@ class Adam final : public Optimizer {
     double* x = x_.data();
     double* m = m_.data();
     double* v = v_.data();
-    return packet_passes::sweep_and_sum<1>(x_.size(), [&]<class T>(Eigen::Index j, T* terms) {
+    constexpr std::size_t kSums = Checked || WithDot ? std::size_t(Checked) + std::size_t(WithDot) : 1;
+    const auto sums = packet_passes::sweep_and_sum<kSums>(x_.size(), [&]<class T>(Eigen::Index j, T* terms) {
       const T xj = ploadu<T>(x + j);
       const T g = gradient(j, xj);
       const T mj = padd(pmul(pset1<T>(b1), ploadu<T>(m + j)), pmul(pset1<T>(1.0 - b1), g));
@@ -110,8 +119,13 @@ class Adam final : public Optimizer {
       pstoreu(v + j, vj);
       pstoreu(x + j, xn);
       if constexpr (Checked) terms[0] = pmul(xn, xn);
-      else terms[0] = pset1<T>(0.0);
-    })[0];
+      if constexpr (WithDot) terms[kSums - 1] = pmul(ploadu<T>(next_row + j), xn);
+      if constexpr (!Checked && !WithDot) terms[0] = pset1<T>(0.0);
+    });
+    std::array<double, 2> out{};
+    if constexpr (Checked) out[0] = sums[0];
+    if constexpr (WithDot) out[1] = sums[kSums - 1];
+    return out;
   }
 
   AdamOptions options_;

@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include "core/fast_paths.hpp"
+#include "core/packet_passes.hpp"
 
 namespace ratelab {
 
@@ -16,6 +17,16 @@ inline auto row_gradient_packets(const OracleFastPaths::RowGradient& row) {
     using namespace Eigen::internal;
     return padd(pmul(pset1<T>(row.ridge), x), pmul(pset1<T>(row.coef), ploadu<T>(row.row + j)));
   };
+}
+
+// row . x in the bits of Eigen's dot() (the oracle's a.dot(x)): the product of the first step of a segment,
+// which no earlier update pass summed (OracleFastPaths::row_gradient_of_dot).
+inline double row_dot(const double* row, ConstVecRef x) {
+  using namespace Eigen::internal;
+  const double* xd = x.data();
+  return packet_passes::sweep_and_sum<1>(x.size(), [&]<class T>(Eigen::Index j, T* terms) {
+    terms[0] = pmul(ploadu<T>(row + j), ploadu<T>(xd + j));
+  })[0];
 }
 
 // g_j read from a stored gradient.

@@ -16,6 +16,7 @@
 // draw per inner update, for block_rule = random. Cost is counted honestly: an inner update costs size_j
 // gradient coordinates if the oracle has a cheap block gradient and dim coordinates otherwise; the run stat
 // `gradient_coordinates` is the total over the run (T * dim for the single-block method).
+#include <array>
 #include <cmath>
 #include <string>
 
@@ -126,24 +127,33 @@ class HeavyBall final : public Optimizer {
   }
 
   // Single block: every step checked in one pass over x that forms the gradient where the oracle gives it as
-  // a row (OracleFastPaths::row_gradient), updates x and the previous point and sums ||x||^2.
+  // a row (OracleFastPaths::row_gradient_of_dot), updates x and the previous point and sums ||x||^2 and the
+  // next step's row . x.
   long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
                      Oracle& oracle) override {
     if (options_.blocks != 1) return Optimizer::steps_checked(t_first, t_last, limit2, schedule, streams, oracle);
     OracleFastPaths* fast = options_.batch == 1 ? oracle.fast_paths() : nullptr;
+    const double* first_row = fast ? fast->gradient_row(t_first) : nullptr;
+    double dot = first_row ? row_dot(first_row, x_) : 0.0;  // the coming step's row . x
     const Eigen::Index d = x_.size();
     for (long t = t_first; t <= t_last; ++t) {
       const double eta = schedule(t);
       const double gamma = options_.tuning == HeavyBallOptions::Tuning::polyak ? polyak_gamma_ : eta;
-      OracleFastPaths::RowGradient row;
       double norm2;
-      if (fast && fast->row_gradient(t, x_, row)) {
+      if (first_row) {
+        OracleFastPaths::RowGradient row;
+        fast->row_gradient_of_dot(t, dot, row);
         count_gradient_evaluations(1.0);
-        norm2 = update_checked(gamma, row_gradient_packets(row));
+        if (t < t_last) {
+          const auto sums = update_checked<true>(gamma, row_gradient_packets(row), row.next_row);
+          norm2 = sums[0], dot = sums[1];
+        } else {
+          norm2 = update_checked<false>(gamma, row_gradient_packets(row), nullptr)[0];
+        }
       } else {
         streams.seek(std::uint64_t(t));
         sample_minibatch(oracle, x_, g_, options_.batch);
-        norm2 = update_checked(gamma, stored_gradient_packets(g_.data()));
+        norm2 = update_checked<false>(gamma, stored_gradient_packets(g_.data()), nullptr)[0];
       }
       gradient_coordinates_ += double(d);
       if (!(norm2 <= limit2)) return t;
@@ -166,20 +176,23 @@ class HeavyBall final : public Optimizer {
       p[j] = old;
     }
   }
-  // update_block over all of x with g_j = gradient(j, x_j), returning ||x||^2 in the bits of squaredNorm().
-  template <class Gradient>
-  double update_checked(double gamma, Gradient&& gradient) {
+  // update_block over all of x with g_j = gradient(j, x_j), returning ||x||^2 and, WithDot, next_row . x,
+  // in the bits of squaredNorm() and dot() (the check's, and the next step's gradient's).
+  template <bool WithDot, class Gradient>
+  std::array<double, 2> update_checked(double gamma, Gradient&& gradient, const double* next_row) {
     using namespace Eigen::internal;
     double* x = x_.data();
     double* p = previous_.data();
-    return packet_passes::sweep_and_sum<1>(x_.size(), [&]<class T>(Eigen::Index j, T* terms) {
+    const auto sums = packet_passes::sweep_and_sum<WithDot ? 2 : 1>(x_.size(), [&]<class T>(Eigen::Index j, T* terms) {
       const T old = ploadu<T>(x + j);
       const T g = gradient(j, old);
       const T xn = padd(psub(old, pmul(pset1<T>(gamma), g)), pmul(pset1<T>(beta_), psub(old, ploadu<T>(p + j))));
       pstoreu(x + j, xn);
       pstoreu(p + j, old);
       terms[0] = pmul(xn, xn);
-    })[0];
+      if constexpr (WithDot) terms[1] = pmul(ploadu<T>(next_row + j), xn);
+    });
+    return {sums[0], WithDot ? sums[sums.size() - 1] : 0.0};
   }
 
   HeavyBallOptions options_;

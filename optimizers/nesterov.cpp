@@ -55,18 +55,22 @@ class Nesterov final : public Optimizer {
            std::false_type{});
   }
   // With every step checked: the gradient formed in the update pass where the oracle gives it as a row
-  // (OracleFastPaths::row_gradient), and ||x||^2 summed there too.
+  // (OracleFastPaths::row_gradient_of_dot), and ||x||^2 summed there too.
   long steps_checked(long t_first, long t_last, double limit2, const Schedule& schedule, RunStreams& streams,
                      Oracle& oracle) override {
     OracleFastPaths* fast = options_.batch == 1 ? oracle.fast_paths() : nullptr;
+    const double* row_of_step = fast ? fast->gradient_row(t_first) : nullptr;  // then each step names the next
     for (long t = t_first; t <= t_last; ++t) {
       const double eta = schedule(t);
       look_ahead(t);
-      OracleFastPaths::RowGradient row;
       double norm2;
-      if (fast && fast->row_gradient(t, y_, row)) {
+      if (row_of_step) {
+        // The gradient is taken at y, known only once look_ahead has formed it: its row . y in a pass of its own.
+        OracleFastPaths::RowGradient row;
+        fast->row_gradient_of_dot(t, row_dot(row_of_step, y_), row);
         count_gradient_evaluations(1.0);
         norm2 = update(eta, row_gradient_packets(row), std::true_type{});
+        row_of_step = row.next_row;
       } else {
         streams.seek(std::uint64_t(t));
         sample_minibatch(oracle, y_, g_, options_.batch);

@@ -292,12 +292,13 @@ class Logistic final : public NewtonSolvedProblem {
     void report(RunStats& stats) const override { noise_.report(stats); }
     OracleFastPaths* fast_paths() override { return this; }
 
-    bool row_gradient(long t, ConstVecRef x, RowGradient& out) override {
-      if (noise_.active()) return false;
+    const double* gradient_row(long t) override {
+      return noise_.active() ? nullptr : p_.A_.row(row_of_step_(std::uint64_t(t))).data();
+    }
+    void row_gradient_of_dot(long t, double dot, RowGradient& out) override {
       const Eigen::Index i = row_of_step_(std::uint64_t(t));
-      const auto a = p_.A_.row(i);
-      out = {a.data(), coefficient(i, a.dot(x)), p_.options_.lambda};
-      return true;
+      out = {p_.A_.row(i).data(), coefficient(i, dot), p_.options_.lambda,
+             p_.A_.row(row_of_step_(std::uint64_t(t + 1))).data()};
     }
     bool fused_sgd_steps(VecRef x, long t_first, long t_last, const Schedule& schedule) override {
       return !noise_.active() && (fused_sgd<false>(x, t_first, t_last, schedule, 0.0), true);
