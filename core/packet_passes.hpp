@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 #include <array>
 #include <cstddef>
+#include <cstring>
 
 namespace ratelab::packet_passes {
 
@@ -60,6 +61,65 @@ template <std::size_t N, class Step>
   }
   return sums;
 }
+
+// sweep_and_sum's order for two-wide packets (the portable build's Eigen: SSE2), at any vector width. The
+// four-wide vectors' low and high halves are the two accumulators Eigen alternates between (packet 2k and
+// packet 2k + 1), so a function compiled for AVX2 as well (target_clones, as the callers are) computes the
+// same sums in half the instructions. step(j, terms) does the element-wise work on elements j .. j + width - 1
+// for V = Wide4 (four), Wide2 (two) or double (one), with plain operators on V (GCC vector types; a scalar
+// operand is broadcast) and load/store below, and writes N terms. Valid where kPacket == 2
+// (kTwoWideIsEigensOrder); elsewhere the callers keep sweep_and_sum.
+namespace two_wide {
+typedef double Wide4 __attribute__((vector_size(32)));
+typedef double Wide2 __attribute__((vector_size(16)));
+template <class V>
+[[gnu::always_inline]] inline V load(const double* from) {
+  V v;
+  std::memcpy(&v, from, sizeof v);
+  return v;
+}
+template <class V>
+[[gnu::always_inline]] inline void store(double* to, const V& v) {
+  std::memcpy(to, &v, sizeof v);
+}
+inline constexpr bool kTwoWideIsEigensOrder = kPacket == 2;
+
+template <std::size_t N, class Step>
+[[gnu::always_inline]] inline std::array<double, N> sweep_and_sum(Eigen::Index d, Step&& step) {
+  std::array<double, N> sums{};
+  const Eigen::Index packet_end = d / 2 * 2;
+  double scalar[N];
+  if (packet_end == 0) {
+    if (d == 0) return sums;
+    step(Eigen::Index(0), sums.data());
+    return sums;  // d == 1
+  }
+  Wide2 sum0[N];  // Eigen's first accumulator (and, merged in, its second)
+  if (packet_end > 2) {
+    Wide4 both[N], terms[N];  // packet 2k in the low half, 2k + 1 in the high half
+    step(Eigen::Index(0), both);
+    Eigen::Index j = 4;
+    for (; j + 4 <= packet_end; j += 4) {
+      step(j, terms);
+      for (std::size_t k = 0; k < N; ++k) both[k] += terms[k];
+    }
+    for (std::size_t k = 0; k < N; ++k) sum0[k] = Wide2{both[k][0], both[k][1]} + Wide2{both[k][2], both[k][3]};
+    if (j < packet_end) {
+      Wide2 last[N];
+      step(j, last);
+      for (std::size_t k = 0; k < N; ++k) sum0[k] += last[k];
+    }
+  } else {
+    step(Eigen::Index(0), sum0);
+  }
+  for (std::size_t k = 0; k < N; ++k) sums[k] = sum0[k][0] + sum0[k][1];
+  for (Eigen::Index j = packet_end; j < d; ++j) {
+    step(j, scalar);
+    for (std::size_t k = 0; k < N; ++k) sums[k] = sums[k] + scalar[k];
+  }
+  return sums;
+}
+}  // namespace two_wide
 
 // The run loop's divergence check, x.squaredNorm() <= limit2, decided first from `reordered`: the sum of the
 // same squared terms x_j * x_j in another order (more accumulators than Eigen's two, so that the additions

@@ -18,7 +18,6 @@
 // `gradient_coordinates` is the total over the run (T * dim for the single-block method).
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "core/fast_paths.hpp"
@@ -58,70 +57,27 @@ struct HeavyBallOptions {
 
 // The single-block pass of steps_checked with the gradient as a row (OracleFastPaths::row_gradient_of_dot):
 //   old = x_j,  g_j = ridge old + coef row_j,  x_j <- (old - gamma g_j) + beta (old - p_j),  p_j <- old,
-// the arithmetic of update_checked element by element, returning ||x||^2 and next_row . x in the order
-// packet_passes::sweep_and_sum gives them with two-wide packets (the portable build's Eigen: its
-// squaredNorm() and dot()), whatever the width the code runs at. Written with four-wide vectors whose low and
-// high halves are the two accumulators Eigen alternates between (packet 2k, packet 2k + 1), so the sums keep
-// that order; compiled for AVX2 too and chosen when the program loads where the CPU has it (the element-wise
-// arithmetic has the same bits at any width; no multiply-add is contracted). The heavy-ball step is
-// throughput-bound on this pass (bench/README.md), which two-wide vectors halve.
+// the arithmetic of update_checked element by element, returning ||x||^2 and next_row . x in
+// sweep_and_sum's two-wide order (packet_passes::two_wide), compiled for AVX2 too and chosen when the program
+// loads: the heavy-ball step is throughput-bound on this pass, which four-wide vectors halve.
 struct RowPass {
   double ridge, coef, gamma, beta;
 };
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void heavy_ball_row_pass(double* x, double* p, const double* row, const double* next_row, RowPass c,
-                         Eigen::Index d, double* norm2, double* next_dot) {
-  typedef double V4 __attribute__((vector_size(32)));
-  typedef double V2 __attribute__((vector_size(16)));
-  // Elements j .. j + width - 1 (the width of V: V4, V2 or double): updated, and their two terms returned.
-  const auto terms = [&]<class V>(Eigen::Index j, V& norm_term, V& dot_term) {
-    V old, a, previous, next;
-    std::memcpy(&old, x + j, sizeof(V));
-    std::memcpy(&a, row + j, sizeof(V));
-    std::memcpy(&previous, p + j, sizeof(V));
-    std::memcpy(&next, next_row + j, sizeof(V));
-    const V g = c.ridge * old + c.coef * a;
-    const V xn = (old - c.gamma * g) + c.beta * (old - previous);
-    std::memcpy(x + j, &xn, sizeof(V));
-    std::memcpy(p + j, &old, sizeof(V));
-    norm_term = xn * xn;
-    dot_term = next * xn;
-  };
-  const Eigen::Index packet_end = d / 2 * 2;
-  double norm = 0.0, dot = 0.0;
-  Eigen::Index j = packet_end;
-  if (packet_end == 0) {
-    j = 0;
-  } else {
-    V2 norm0, dot0;  // Eigen's first accumulator
-    if (packet_end > 2) {
-      V4 norm01, dot01, tn, td;  // both accumulators: packets 2k in the low half, 2k + 1 in the high half
-      terms(0, norm01, dot01);
-      Eigen::Index k = 4;
-      for (; k + 4 <= packet_end; k += 4) terms(k, tn, td), norm01 += tn, dot01 += td;
-      norm0 = V2{norm01[0], norm01[1]} + V2{norm01[2], norm01[3]};
-      dot0 = V2{dot01[0], dot01[1]} + V2{dot01[2], dot01[3]};
-      if (k < packet_end) {
-        V2 n, t;
-        terms(k, n, t);
-        norm0 += n, dot0 += t;
-      }
-    } else {
-      terms(0, norm0, dot0);
-    }
-    norm = norm0[0] + norm0[1];
-    dot = dot0[0] + dot0[1];
-  }
-  for (; j < d; ++j) {
-    double n, t;
-    terms(j, n, t);
-    norm = j == 0 ? n : norm + n;  // one element alone: its term is the sum
-    dot = j == 0 ? t : dot + t;
-  }
-  *norm2 = norm;
-  *next_dot = dot;
+std::array<double, 2> heavy_ball_row_pass(double* x, double* p, const double* row, const double* next_row, RowPass c,
+                                          Eigen::Index d) {
+  using namespace packet_passes::two_wide;
+  return sweep_and_sum<2>(d, [&]<class V>(Eigen::Index j, V* terms) {
+    const V old = load<V>(x + j);
+    const V g = c.ridge * old + c.coef * load<V>(row + j);
+    const V xn = (old - c.gamma * g) + c.beta * (old - load<V>(p + j));
+    store(x + j, xn);
+    store(p + j, old);
+    terms[0] = xn * xn;
+    terms[1] = load<V>(next_row + j) * xn;
+  });
 }
 
 class HeavyBall final : public Optimizer {
@@ -213,10 +169,11 @@ class HeavyBall final : public Optimizer {
         OracleFastPaths::RowGradient row;
         fast->row_gradient_of_dot(t, dot, row);
         count_gradient_evaluations(1.0);
-        if constexpr (packet_passes::kPacket == 2) {  // the order heavy_ball_row_pass keeps
+        if constexpr (packet_passes::two_wide::kTwoWideIsEigensOrder) {
           // The last step of the segment has no next row: the pass reads its own row again, the dot unused.
-          heavy_ball_row_pass(x_.data(), previous_.data(), row.row, t < t_last ? row.next_row : row.row,
-                              {row.ridge, row.coef, gamma, beta_}, d, &norm2, &dot);
+          const auto sums = heavy_ball_row_pass(x_.data(), previous_.data(), row.row,
+                                                t < t_last ? row.next_row : row.row, {row.ridge, row.coef, gamma, beta_}, d);
+          norm2 = sums[0], dot = sums[1];
         } else if (t < t_last) {
           const auto sums = update_checked<true>(gamma, row_gradient_packets(row), row.next_row);
           norm2 = sums[0], dot = sums[1];

@@ -392,7 +392,10 @@ class LeastSquares::RowOracle final : public Oracle, public OracleFastPaths {
       // The update of step t and the dot product of step t + 1 in one pass: x is read once per step.
       const Eigen::Index next = row_of_step_(std::uint64_t(t + 1));
       if constexpr (Checked) {
-        const auto [dot, norm2] = least_squares_kernels::update_then_dot<true>(xd, ad, eta, r, p_.A_.row(next).data(), d);
+        const double* next_row = p_.A_.row(next).data();
+        const auto [dot, norm2] = packet_passes::two_wide::kTwoWideIsEigensOrder
+                                      ? least_squares_kernels::update_then_dot_and_norm_two_wide(xd, ad, eta, r, next_row, d)
+                                      : least_squares_kernels::update_then_dot<true>(xd, ad, eta, r, next_row, d);
         if (!(norm2 <= limit2)) return t;
         r = dot - p_.b_[next];
       } else {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "problems/least_squares.hpp"
+#include "problems/least_squares_kernels.hpp"
 
 namespace {
 
@@ -80,5 +81,23 @@ void gemv_columns_as_eigen(const Mat& H, std::span<const double* const> X, std::
                               Y.subspan(k, std::min<std::size_t>(8, Y.size() - k)));
   }
 }
+
+namespace least_squares_kernels {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+std::array<double, 2> update_then_dot_and_norm_two_wide(double* x, const double* a, double eta, double r,
+                                                         const double* next, Eigen::Index d) {
+  using namespace packet_passes::two_wide;
+  return sweep_and_sum<2>(d, [&]<class V>(Eigen::Index j, V* terms) {
+    const V xj = load<V>(x + j) - eta * (r * load<V>(a + j));
+    store(x + j, xj);
+    terms[0] = load<V>(next + j) * xj;
+    terms[1] = xj * xj;
+  });
+}
+
+}  // namespace least_squares_kernels
 
 }  // namespace ratelab

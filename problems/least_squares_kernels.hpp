@@ -1,11 +1,12 @@
 // The packet kernels of least_squares' fast paths, written with Eigen's own packet operations
 // (Eigen::internal) so that they give the bits of the plain Eigen expressions they replace: the per-step
-// kernel of the fused sampled-row SGD here (inline), the lockstep product gemv_columns_as_eigen (declared
+// kernel of the fused sampled-row SGD here (inline; its two-wide form out of line), the lockstep product gemv_columns_as_eigen (declared
 // in least_squares.hpp) in least_squares_kernels.cpp. Private to problems/least_squares.cpp;
 // tests/test_fast_paths.cpp checks the bits of both.
 #pragma once
 
 #include <Eigen/Core>
+#include <array>
 
 #include "core/packet_passes.hpp"
 
@@ -28,5 +29,11 @@ template <bool WithNorm = false>
   if constexpr (WithNorm) return sums;
   else return sums[0];
 }
+
+// update_then_dot<true> in packet_passes::two_wide's order: the same sums where kTwoWideIsEigensOrder (the
+// portable build), computed four-wide where the CPU has AVX2 (the function is compiled for it too and chosen
+// when the program loads). In least_squares_kernels.cpp, out of line: one indirect call per step.
+std::array<double, 2> update_then_dot_and_norm_two_wide(double* x, const double* a, double eta, double r,
+                                                         const double* next, Eigen::Index d);
 
 }  // namespace ratelab::least_squares_kernels

@@ -188,6 +188,28 @@ TEST_CASE("sweep_and_sum: the update's dot product and squared norm have the bit
   }
 }
 
+TEST_CASE("two_wide::sweep_and_sum: Eigen's two-wide order with four-wide vectors, the bits of dot() and squaredNorm()",
+          "[fused_paths]") {
+  if (!packet_passes::two_wide::kTwoWideIsEigensOrder) return;  // a build whose packets are wider keeps sweep_and_sum
+  using namespace packet_passes::two_wide;
+  for (Eigen::Index d = 0; d <= 70; ++d) {
+    CAPTURE(d);
+    const Vec a = random_vector(d, 1 + std::uint64_t(d)), b = random_vector(d, 100 + std::uint64_t(d));
+    Vec x = random_vector(d, 200 + std::uint64_t(d));
+    Vec expected = x;
+    for (Eigen::Index j = 0; j < d; ++j) expected[j] = expected[j] * 0.75 - a[j];
+    const auto sums = sweep_and_sum<2>(d, [&]<class V>(Eigen::Index j, V* terms) {
+      const V xj = load<V>(x.data() + j) * 0.75 - load<V>(a.data() + j);
+      store(x.data() + j, xj);
+      terms[0] = load<V>(b.data() + j) * xj, terms[1] = xj * xj;
+    });
+    CHECK(same_bits(x, expected));
+    const double dot = b.dot(expected), norm2 = expected.squaredNorm();
+    CHECK(std::memcmp(&sums[0], &dot, sizeof dot) == 0);
+    CHECK(std::memcmp(&sums[1], &norm2, sizeof norm2) == 0);
+  }
+}
+
 TEST_CASE("squared_norm_within decides as x.squaredNorm() <= limit2 does, whatever the order of the other sum",
           "[fused_paths]") {
   for (Eigen::Index d = 0; d <= 70; ++d) {
