@@ -11,6 +11,11 @@
 #   REPS=1 ONLY=w2,w3hb bash bench/compare.sh      # fewer repeats, some rows: w1 w2 w3hb w3adam w4 w5 startup
 #   RATELAB=/path/to/ratelab bash bench/compare.sh # another build of ratelab (default build/release)
 #   SHARED=/work/shared/bench bash bench/compare.sh  # where ../shared/bench is not beside the checkout
+#   PIN= bash bench/compare.sh                     # no pinning (default: every process on the last CPU)
+#
+# Every timed process, ratelab's and the peers', runs on one CPU (taskset -c $PIN; default the last one): on
+# a shared host the CPUs of one guest can differ by 30% at the same moment (seen here: W4 1.15 s on CPU 1,
+# 1.50 s on CPU 0), and unpinned pairs then compare placements, not programs.
 #
 # The canonical W1 jobs of ../shared/bench/WORKLOADS.md (bench/w1.cpp through the engine, the native build,
 # against P4 and numpy), as before:
@@ -46,10 +51,12 @@ if [ "$ONLY" = generic ] || [[ "$generic_rows" == *" ${ONLY%%,*} "* ]]; then
   )
 
   # seconds CMD... : the whole process's wall time; its stderr kept in $work/last.err
+  pin=()
+  [ -n "${PIN-$(($(nproc) - 1))}" ] && command -v taskset >/dev/null && pin=(taskset -c "${PIN-$(($(nproc) - 1))}")
   seconds() {
     local t0 t1
     t0=$(date +%s.%N)
-    "$@" >/dev/null 2>"$work/last.err" || { echo "FAILED: $*" >&2; cat "$work/last.err" >&2; return 1; }
+    "${pin[@]}" "$@" >/dev/null 2>"$work/last.err" || { echo "FAILED: $*" >&2; cat "$work/last.err" >&2; return 1; }
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc -l
   }
@@ -104,7 +111,7 @@ else:
 PY
   }
 
-  echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ); REPS=$REPS; $("$ratelab" --version 2>&1 | head -1)"
+  echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ); REPS=$REPS; pinned: ${pin[*]:-no}; $("$ratelab" --version 2>&1 | head -1)"
   echo "| workload | ratelab s | peer s | ratio (medians) | per-pair ratios | ratelab final mean, se | peer final mean, se | final means |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   fstar_l="$g/data/logistic_4096x128.fstar.json"
